@@ -1,0 +1,96 @@
+/* ops_linalg.c — matmul and linear on OpenBLAS sgemm. */
+#include "ops_internal.h"
+
+#include <cblas.h>
+#include <string.h>
+
+/* a [M,K] (trans_a: stored [K,M]), b [K,N] (trans_b: stored [N,K]) -> out [M,N] */
+mvae_tensor *mvae_matmul(mvae_ctx *ctx, mvae_tensor *a, mvae_tensor *b, bool trans_a, bool trans_b) {
+    MVAE_CHECK_INPUT(ctx, "matmul", a);
+    MVAE_CHECK_INPUT(ctx, "matmul", b);
+    MVAE_CHECK_F32(ctx, "matmul", a);
+    MVAE_CHECK_F32(ctx, "matmul", b);
+    char sa[MVAE_SHAPE_STR_LEN], sb[MVAE_SHAPE_STR_LEN];
+    if (a->ndim != 2 || b->ndim != 2)
+        return mvae_ctx_fail(ctx, "matmul: a %s and b %s must both be 2-D", MVAE_SHP(a, sa), MVAE_SHP(b, sb));
+    int64_t M = trans_a ? a->shape[1] : a->shape[0], Ka = trans_a ? a->shape[0] : a->shape[1];
+    int64_t Kb = trans_b ? b->shape[1] : b->shape[0], N = trans_b ? b->shape[0] : b->shape[1];
+    if (Ka != Kb)
+        return mvae_ctx_fail(ctx, "matmul: a %s%s and b %s%s: inner sizes differ (%lld vs %lld)",
+                             MVAE_SHP(a, sa), trans_a ? "^T" : "", MVAE_SHP(b, sb), trans_b ? "^T" : "",
+                             (long long)Ka, (long long)Kb);
+    mvae_tensor *out = mvae_op_output(ctx, MVAE_OP_MATMUL, 2, (int64_t[]){M, N}, a, b, NULL, NULL);
+    if (!out) return NULL;
+    out->ip[0] = trans_a;
+    out->ip[1] = trans_b;
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+                (int)M, (int)N, (int)Ka, 1.0f, a->data, (int)a->shape[1], b->data, (int)b->shape[1],
+                0.0f, out->data, (int)N);
+    return out;
+}
+
+void mvae_bw_matmul(mvae_ctx *ctx, mvae_tensor *out) {
+    mvae_tensor *a = out->src[0], *b = out->src[1];
+    bool ta = out->ip[0], tb = out->ip[1];
+    int M = (int)out->shape[0], N = (int)out->shape[1];
+    int K = (int)(ta ? a->shape[0] : a->shape[1]);
+    const float *G = out->grad; /* [M,N] */
+    float *ga = mvae_grad(ctx, a), *gb = mvae_grad(ctx, b);
+    if (ga) {
+        if (!ta) /* dA [M,K] += G [M,N] * op(B)^T */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, tb ? CblasNoTrans : CblasTrans, M, K, N, 1.0f,
+                        G, N, b->data, (int)b->shape[1], 1.0f, ga, K);
+        else /* A stored [K,M]: dA [K,M] += op(B) G^T */
+            cblas_sgemm(CblasRowMajor, tb ? CblasTrans : CblasNoTrans, CblasTrans, K, M, N, 1.0f,
+                        b->data, (int)b->shape[1], G, N, 1.0f, ga, M);
+    }
+    if (gb) {
+        if (!tb) /* dB [K,N] += op(A)^T G */
+            cblas_sgemm(CblasRowMajor, ta ? CblasNoTrans : CblasTrans, CblasNoTrans, K, N, M, 1.0f,
+                        a->data, (int)a->shape[1], G, N, 1.0f, gb, N);
+        else /* B stored [N,K]: dB [N,K] += G^T op(A) */
+            cblas_sgemm(CblasRowMajor, CblasTrans, ta ? CblasTrans : CblasNoTrans, N, K, M, 1.0f, G,
+                        N, a->data, (int)a->shape[1], 1.0f, gb, K);
+    }
+}
+
+/* x [B,in], W [out,in], b [out] -> [B,out] */
+mvae_tensor *mvae_linear(mvae_ctx *ctx, mvae_tensor *x, mvae_tensor *W, mvae_tensor *b) {
+    MVAE_CHECK_INPUT(ctx, "linear", x);
+    MVAE_CHECK_INPUT(ctx, "linear", W);
+    MVAE_CHECK_F32(ctx, "linear", x);
+    char sx[MVAE_SHAPE_STR_LEN], sw[MVAE_SHAPE_STR_LEN], sb[MVAE_SHAPE_STR_LEN];
+    if (x->ndim != 2 || W->ndim != 2 || x->shape[1] != W->shape[1])
+        return mvae_ctx_fail(ctx, "linear: x %s and W %s: expected x [B,in] and W [out,in]",
+                             MVAE_SHP(x, sx), MVAE_SHP(W, sw));
+    int64_t B = x->shape[0], Din = x->shape[1], O = W->shape[0];
+    if (b && (b->ndim != 1 || b->shape[0] != O))
+        return mvae_ctx_fail(ctx, "linear: bias %s does not match W %s (expected [%lld])",
+                             MVAE_SHP(b, sb), MVAE_SHP(W, sw), (long long)O);
+    mvae_tensor *out = mvae_op_output(ctx, MVAE_OP_LINEAR, 2, (int64_t[]){B, O}, x, W, b, NULL);
+    if (!out) return NULL;
+    float beta = 0.0f;
+    if (b) {
+        for (int64_t i = 0; i < B; i++) memcpy(out->data + i * O, b->data, (size_t)O * sizeof(float));
+        beta = 1.0f;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)O, (int)Din, 1.0f, x->data,
+                (int)Din, W->data, (int)Din, beta, out->data, (int)O);
+    return out;
+}
+
+void mvae_bw_linear(mvae_ctx *ctx, mvae_tensor *out) {
+    mvae_tensor *x = out->src[0], *W = out->src[1], *b = out->src[2];
+    int B = (int)x->shape[0], Din = (int)x->shape[1], O = (int)W->shape[0];
+    const float *G = out->grad;
+    float *gx = mvae_grad(ctx, x), *gw = mvae_grad(ctx, W), *gb = b ? mvae_grad(ctx, b) : NULL;
+    if (gx) /* dx [B,Din] += G [B,O] W [O,Din] */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, Din, O, 1.0f, G, O, W->data, Din, 1.0f, gx, Din);
+    if (gw) /* dW [O,Din] += G^T x */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, Din, B, 1.0f, G, O, x->data, Din, 1.0f, gw, Din);
+    if (gb)
+        for (int i = 0; i < B; i++) {
+            const float *g = G + (size_t)i * O;
+            for (int o = 0; o < O; o++) gb[o] += g[o];
+        }
+}

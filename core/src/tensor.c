@@ -1,0 +1,304 @@
+/* tensor.c — the per-step context: arena, tape, sticky error; tensor constructors; backward. */
+#include "mvae/ops.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct arena_chunk {
+    struct arena_chunk *next;
+    size_t cap, used;
+    char *mem;
+} arena_chunk;
+
+struct mvae_ctx {
+    arena_chunk *head;    /* current chunk (chunks form a list, newest first) */
+    size_t total_cap;     /* sum of chunk capacities */
+    size_t used_total;    /* bytes handed out since reset (incl. chunk waste) */
+    size_t peak;
+    uint64_t mallocs;
+    mvae_tensor **tape;
+    size_t tape_len, tape_cap;
+    bool grad_enabled;
+    bool training;
+    bool failed;
+    char err[MVAE_ERROR_MSG_MAX];
+};
+
+static arena_chunk *chunk_new(mvae_ctx *ctx, size_t cap) {
+    arena_chunk *c = malloc(sizeof *c);
+    if (!c) return NULL;
+    c->mem = mvae_alloc_aligned(cap);
+    if (!c->mem) {
+        free(c);
+        return NULL;
+    }
+    c->cap = cap;
+    c->used = 0;
+    c->next = NULL;
+    ctx->mallocs++;
+    ctx->total_cap += cap;
+    return c;
+}
+
+mvae_ctx *mvae_ctx_new(size_t arena_hint) {
+    mvae_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) return NULL;
+    ctx->head = chunk_new(ctx, arena_hint ? arena_hint : (size_t)16 << 20);
+    ctx->tape_cap = 1024;
+    ctx->tape = malloc(ctx->tape_cap * sizeof *ctx->tape);
+    if (!ctx->head || !ctx->tape) {
+        mvae_ctx_free(ctx);
+        return NULL;
+    }
+    ctx->grad_enabled = true;
+    ctx->training = true;
+    return ctx;
+}
+
+void mvae_ctx_free(mvae_ctx *ctx) {
+    if (!ctx) return;
+    for (arena_chunk *c = ctx->head; c;) {
+        arena_chunk *n = c->next;
+        mvae_free_aligned(c->mem);
+        free(c);
+        c = n;
+    }
+    free(ctx->tape);
+    free(ctx);
+}
+
+void mvae_ctx_reset(mvae_ctx *ctx) {
+    if (ctx->head && ctx->head->next) {
+        /* Several chunks were needed: replace them by one of the total size, so that from now on
+         * a step of the same size fits in a single chunk and allocates nothing. */
+        size_t need = ctx->total_cap;
+        for (arena_chunk *c = ctx->head; c;) {
+            arena_chunk *n = c->next;
+            mvae_free_aligned(c->mem);
+            free(c);
+            c = n;
+        }
+        ctx->head = NULL;
+        ctx->total_cap = 0;
+        ctx->head = chunk_new(ctx, need);
+        MVAE_ASSERT_MSG(ctx->head, "out of memory growing the step arena");
+    }
+    ctx->head->used = 0;
+    ctx->used_total = 0;
+    ctx->tape_len = 0;
+    ctx->failed = false;
+    ctx->err[0] = '\0';
+}
+
+void *mvae_ctx_alloc(mvae_ctx *ctx, size_t bytes) {
+    bytes = (bytes + 63) & ~(size_t)63;
+    if (bytes == 0) bytes = 64;
+    arena_chunk *c = ctx->head;
+    if (c->used + bytes > c->cap) {
+        size_t cap = c->cap * 2;
+        if (cap < bytes) cap = bytes;
+        arena_chunk *n = chunk_new(ctx, cap);
+        MVAE_ASSERT_MSG(n, "out of memory growing the step arena");
+        n->next = c;
+        ctx->head = n;
+        ctx->used_total += c->cap - c->used; /* the tail of the old chunk is lost until reset */
+        c = n;
+    }
+    void *p = c->mem + c->used;
+    c->used += bytes;
+    ctx->used_total += bytes;
+    if (ctx->used_total > ctx->peak) ctx->peak = ctx->used_total;
+    return p;
+}
+
+void *mvae_ctx_calloc(mvae_ctx *ctx, size_t bytes) {
+    void *p = mvae_ctx_alloc(ctx, bytes);
+    memset(p, 0, bytes);
+    return p;
+}
+
+bool mvae_ctx_set_grad(mvae_ctx *ctx, bool enabled) {
+    bool old = ctx->grad_enabled;
+    ctx->grad_enabled = enabled;
+    return old;
+}
+bool mvae_ctx_grad_enabled(const mvae_ctx *ctx) { return ctx->grad_enabled; }
+bool mvae_ctx_set_training(mvae_ctx *ctx, bool training) {
+    bool old = ctx->training;
+    ctx->training = training;
+    return old;
+}
+bool mvae_ctx_training(const mvae_ctx *ctx) { return ctx->training; }
+bool mvae_ctx_failed(const mvae_ctx *ctx) { return ctx->failed; }
+const char *mvae_ctx_error(const mvae_ctx *ctx) { return ctx->failed ? ctx->err : ""; }
+
+mvae_tensor *mvae_ctx_fail(mvae_ctx *ctx, const char *fmt, ...) {
+    if (!ctx->failed) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(ctx->err, sizeof ctx->err, fmt, ap);
+        va_end(ap);
+        ctx->failed = true;
+    }
+    return NULL;
+}
+
+size_t mvae_ctx_arena_used(const mvae_ctx *ctx) { return ctx->used_total; }
+size_t mvae_ctx_arena_peak(const mvae_ctx *ctx) { return ctx->peak; }
+size_t mvae_ctx_arena_capacity(const mvae_ctx *ctx) { return ctx->total_cap; }
+uint64_t mvae_ctx_arena_mallocs(const mvae_ctx *ctx) { return ctx->mallocs; }
+size_t mvae_ctx_tape_len(const mvae_ctx *ctx) { return ctx->tape_len; }
+
+/* ---------------------------------------------------------------------------------------------- */
+
+static mvae_tensor *tensor_header(mvae_ctx *ctx, int ndim, const int64_t *shape, int dtype) {
+    if (ndim < 1 || ndim > MVAE_MAX_DIMS)
+        return mvae_ctx_fail(ctx, "tensor: ndim %d out of range 1..%d", ndim, MVAE_MAX_DIMS);
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 1) return mvae_ctx_fail(ctx, "tensor: dim %d has size %lld", i, (long long)shape[i]);
+        n *= shape[i];
+    }
+    mvae_tensor *t = mvae_ctx_alloc(ctx, sizeof *t);
+    memset(t, 0, sizeof *t);
+    t->ndim = ndim;
+    for (int i = 0; i < ndim; i++) t->shape[i] = shape[i];
+    for (int i = ndim; i < MVAE_MAX_DIMS; i++) t->shape[i] = 1;
+    t->n = n;
+    t->dtype = dtype;
+    return t;
+}
+
+mvae_tensor *mvae_tensor_new(mvae_ctx *ctx, int ndim, const int64_t *shape) {
+    mvae_tensor *t = tensor_header(ctx, ndim, shape, MVAE_F32);
+    if (t) t->data = mvae_ctx_alloc(ctx, (size_t)t->n * sizeof(float));
+    return t;
+}
+
+mvae_tensor *mvae_tensor_new_i32(mvae_ctx *ctx, int ndim, const int64_t *shape) {
+    mvae_tensor *t = tensor_header(ctx, ndim, shape, MVAE_I32);
+    if (t) t->data = mvae_ctx_alloc(ctx, (size_t)t->n * sizeof(int32_t));
+    return t;
+}
+
+mvae_tensor *mvae_tensor_zeros(mvae_ctx *ctx, int ndim, const int64_t *shape) {
+    mvae_tensor *t = mvae_tensor_new(ctx, ndim, shape);
+    if (t) memset(t->data, 0, (size_t)t->n * sizeof(float));
+    return t;
+}
+
+mvae_tensor *mvae_tensor_fill(mvae_ctx *ctx, int ndim, const int64_t *shape, float value) {
+    mvae_tensor *t = mvae_tensor_new(ctx, ndim, shape);
+    if (t)
+        for (int64_t i = 0; i < t->n; i++) t->data[i] = value;
+    return t;
+}
+
+mvae_tensor *mvae_tensor_wrap(mvae_ctx *ctx, int ndim, const int64_t *shape, float *data) {
+    mvae_tensor *t = tensor_header(ctx, ndim, shape, MVAE_F32);
+    if (t) t->data = data;
+    return t;
+}
+
+mvae_tensor *mvae_scalar(mvae_ctx *ctx, float v) {
+    return mvae_tensor_fill(ctx, 1, (int64_t[]){1}, v);
+}
+
+int mvae_shape_eq(const mvae_tensor *a, const mvae_tensor *b) {
+    if (a->ndim != b->ndim) return 0;
+    for (int i = 0; i < a->ndim; i++)
+        if (a->shape[i] != b->shape[i]) return 0;
+    return 1;
+}
+
+const char *mvae_shape_str(const mvae_tensor *t, char *buf, size_t len) {
+    if (!t) {
+        snprintf(buf, len, "(null)");
+        return buf;
+    }
+    size_t k = 0;
+    k += (size_t)snprintf(buf + k, len - k, "[");
+    for (int i = 0; i < t->ndim && k < len; i++)
+        k += (size_t)snprintf(buf + k, len - k, "%s%lld", i ? "," : "", (long long)t->shape[i]);
+    if (k < len) snprintf(buf + k, len - k, "]");
+    return buf;
+}
+
+void mvae_tensor_requires_grad(mvae_tensor *t) { t->flags |= MVAE_T_NEEDS_GRAD; }
+
+mvae_tensor *mvae_op_output(mvae_ctx *ctx, int op, int ndim, const int64_t *shape, mvae_tensor *s0,
+                            mvae_tensor *s1, mvae_tensor *s2, mvae_tensor *s3) {
+    mvae_tensor *t = mvae_tensor_new(ctx, ndim, shape);
+    if (!t) return NULL;
+    t->op = op;
+    t->src[0] = s0;
+    t->src[1] = s1;
+    t->src[2] = s2;
+    t->src[3] = s3;
+    if (ctx->grad_enabled &&
+        (mvae_needs_grad(s0) || mvae_needs_grad(s1) || mvae_needs_grad(s2) || mvae_needs_grad(s3))) {
+        t->flags |= MVAE_T_NEEDS_GRAD;
+        if (ctx->tape_len == ctx->tape_cap) {
+            /* grows only during the first steps; the capacity is kept across resets */
+            size_t cap = ctx->tape_cap * 2;
+            mvae_tensor **nt = realloc(ctx->tape, cap * sizeof *nt);
+            MVAE_ASSERT_MSG(nt, "out of memory growing the tape");
+            ctx->tape = nt;
+            ctx->tape_cap = cap;
+        }
+        ctx->tape[ctx->tape_len++] = t;
+    }
+    return t;
+}
+
+float *mvae_grad(mvae_ctx *ctx, mvae_tensor *t) {
+    if (!mvae_needs_grad(t)) return NULL;
+    if (!t->grad) t->grad = mvae_ctx_calloc(ctx, (size_t)t->n * sizeof(float));
+    return t->grad;
+}
+
+int mvae_backward_seeded(mvae_ctx *ctx, mvae_tensor *out, const float *seed) {
+    if (ctx->failed) return MVAE_ERR_INVALID;
+    if (!out) {
+        mvae_ctx_fail(ctx, "backward: output is NULL");
+        return MVAE_ERR_INVALID;
+    }
+    if (!mvae_needs_grad(out)) {
+        mvae_ctx_fail(ctx, "backward: the output does not depend on any tensor that needs a gradient");
+        return MVAE_ERR_INVALID;
+    }
+    float *g = mvae_grad(ctx, out);
+    for (int64_t i = 0; i < out->n; i++) g[i] += seed ? seed[i] : 1.0f;
+    /* find out on the tape: ops after it cannot contribute */
+    size_t end = ctx->tape_len;
+    while (end > 0 && ctx->tape[end - 1] != out) end--;
+    if (end == 0 && !(out->flags & MVAE_T_PARAM)) {
+        mvae_ctx_fail(ctx, "backward: output is not on the tape (made before the last reset?)");
+        return MVAE_ERR_INVALID;
+    }
+    for (size_t i = end; i-- > 0;) {
+        mvae_tensor *t = ctx->tape[i];
+        if (!t->grad) continue; /* no gradient reached this node */
+        mvae_backward_fn fn = mvae_op_table[t->op].backward;
+        MVAE_ASSERT_MSG(fn, mvae_op_table[t->op].name);
+        fn(ctx, t);
+    }
+    return ctx->failed ? MVAE_ERR_INVALID : MVAE_OK;
+}
+
+int mvae_backward(mvae_ctx *ctx, mvae_tensor *loss) {
+    if (loss && loss->n != 1) {
+        char s[MVAE_SHAPE_STR_LEN];
+        mvae_ctx_fail(ctx, "backward: loss must have one element, got shape %s",
+                      mvae_shape_str(loss, s, sizeof s));
+        return MVAE_ERR_INVALID;
+    }
+    return mvae_backward_seeded(ctx, loss, NULL);
+}
+
+const char *mvae_op_name(int op) {
+    if (op < 0 || op >= MVAE_OP_COUNT) return "?";
+    return mvae_op_table[op].name;
+}

@@ -1,0 +1,135 @@
+/* test_tensor.c — context, arena, tape, op table, matmul/linear. */
+#include "mvae_test.h"
+
+static void test_op_table_complete(void **state) {
+    (void)state;
+    for (int op = 1; op < MVAE_OP_COUNT; op++) {
+        assert_non_null(mvae_op_table[op].name);
+        assert_non_null(mvae_op_table[op].backward);
+    }
+    assert_string_equal(mvae_op_name(MVAE_OP_LINEAR), "linear");
+}
+
+static void test_arena_no_malloc_in_steady_state(void **state) {
+    (void)state;
+    mvae_ctx *ctx = mvae_ctx_new(4096);
+    uint64_t m0 = 0;
+    for (int step = 0; step < 5; step++) {
+        mvae_ctx_reset(ctx);
+        if (step == 2) m0 = mvae_ctx_arena_mallocs(ctx);
+        for (int i = 0; i < 100; i++) mvae_tensor_new(ctx, 2, (int64_t[]){10, 100});
+    }
+    /* after the merge on the second reset, steps allocate nothing */
+    assert_int_equal(mvae_ctx_arena_mallocs(ctx), m0);
+    assert_true(mvae_ctx_arena_capacity(ctx) >= 100 * 10 * 100 * sizeof(float));
+    mvae_ctx_free(ctx);
+}
+
+static void test_matmul_values(void **state) {
+    (void)state;
+    mvae_ctx *ctx = mvae_ctx_new(0);
+    float a[] = {1, 2, 3, 4, 5, 6};     /* [2,3] */
+    float b[] = {1, 0, 0, 1, 1, 1};     /* [3,2] */
+    mvae_tensor *A = mvae_tensor_wrap(ctx, 2, (int64_t[]){2, 3}, a);
+    mvae_tensor *B = mvae_tensor_wrap(ctx, 2, (int64_t[]){3, 2}, b);
+    mvae_tensor *C = mvae_matmul(ctx, A, B, false, false);
+    assert_non_null(C);
+    float expect[] = {4, 5, 10, 11};
+    for (int i = 0; i < 4; i++) assert_float_equal(C->data[i], expect[i], 1e-6);
+    /* A^T [3,2] x A [2,3] -> [3,3] */
+    mvae_tensor *D = mvae_matmul(ctx, A, A, true, false);
+    assert_non_null(D);
+    assert_float_equal(D->data[0], 17, 1e-6); /* 1*1 + 4*4 */
+    mvae_ctx_free(ctx);
+}
+
+static void test_shape_mismatch_message(void **state) {
+    (void)state;
+    mvae_ctx *ctx = mvae_ctx_new(0);
+    mvae_tensor *x = mvae_tensor_zeros(ctx, 2, (int64_t[]){100, 784});
+    mvae_tensor *W = mvae_tensor_zeros(ctx, 2, (int64_t[]){512, 700});
+    assert_null(mvae_linear(ctx, x, W, NULL));
+    assert_true(mvae_ctx_failed(ctx));
+    assert_non_null(strstr(mvae_ctx_error(ctx), "linear"));
+    assert_non_null(strstr(mvae_ctx_error(ctx), "[100,784]"));
+    assert_non_null(strstr(mvae_ctx_error(ctx), "[512,700]"));
+    /* a NULL input propagates without overwriting the first error */
+    assert_null(mvae_matmul(ctx, NULL, W, false, false));
+    assert_non_null(strstr(mvae_ctx_error(ctx), "linear"));
+    mvae_ctx_reset(ctx);
+    assert_false(mvae_ctx_failed(ctx));
+    assert_null(mvae_matmul(ctx, NULL, W, false, false));
+    assert_non_null(strstr(mvae_ctx_error(ctx), "NULL"));
+    mvae_ctx_free(ctx);
+}
+
+static void test_no_grad_records_nothing(void **state) {
+    (void)state;
+    mvae_ctx *ctx = mvae_ctx_new(0);
+    mvae_rng r;
+    mvae_rng_seed(&r, 1);
+    mvae_tensor *a = mvae_test_rand(ctx, &r, 2, (int64_t[]){3, 4}, -1, 1, 1);
+    mvae_tensor *b = mvae_test_rand(ctx, &r, 2, (int64_t[]){4, 2}, -1, 1, 1);
+    mvae_ctx_set_grad(ctx, false);
+    mvae_tensor *c = mvae_matmul(ctx, a, b, false, false);
+    assert_int_equal(mvae_ctx_tape_len(ctx), 0);
+    assert_false(mvae_needs_grad(c));
+    mvae_ctx_set_grad(ctx, true);
+    c = mvae_matmul(ctx, a, b, false, false);
+    assert_int_equal(mvae_ctx_tape_len(ctx), 1);
+    mvae_ctx_free(ctx);
+}
+
+/* ---- gradchecks ---- */
+typedef struct { bool ta, tb; } mm_opts;
+static mvae_tensor *build_matmul(mvae_ctx *ctx, mvae_tensor **in, void *u) {
+    mm_opts *o = u;
+    return mvae_matmul(ctx, in[0], in[1], o->ta, o->tb);
+}
+MVAE_GRADCHECK_OP(matmul)
+static void gradcheck_matmul(void **state) {
+    (void)state;
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            mvae_ctx *d = mvae_ctx_new(0);
+            mvae_rng r;
+            mvae_rng_seed(&r, 7 + ta * 2 + tb);
+            int64_t M = 3, K = 5, N = 4;
+            mvae_tensor *in[2];
+            in[0] = mvae_test_rand(d, &r, 2, ta ? (int64_t[]){K, M} : (int64_t[]){M, K}, -1, 1, 1);
+            in[1] = mvae_test_rand(d, &r, 2, tb ? (int64_t[]){N, K} : (int64_t[]){K, N}, -1, 1, 1);
+            mm_opts o = {ta, tb};
+            assert_int_equal(mvae_gradcheck("matmul", build_matmul, 2, in, &o, (mvae_gc_opts){0}), 0);
+            mvae_ctx_free(d);
+        }
+}
+
+static mvae_tensor *build_linear(mvae_ctx *ctx, mvae_tensor **in, void *u) {
+    (void)u;
+    return mvae_linear(ctx, in[0], in[1], in[2]);
+}
+MVAE_GRADCHECK_OP(linear)
+static void gradcheck_linear(void **state) {
+    (void)state;
+    mvae_ctx *d = mvae_ctx_new(0);
+    mvae_rng r;
+    mvae_rng_seed(&r, 3);
+    mvae_tensor *in[3] = {mvae_test_rand(d, &r, 2, (int64_t[]){4, 6}, -1, 1, 1),
+                          mvae_test_rand(d, &r, 2, (int64_t[]){5, 6}, -1, 1, 1),
+                          mvae_test_rand(d, &r, 1, (int64_t[]){5}, -1, 1, 1)};
+    assert_int_equal(mvae_gradcheck("linear", build_linear, 3, in, NULL, (mvae_gc_opts){0}), 0);
+    mvae_ctx_free(d);
+}
+
+int main(int argc, char **argv) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_op_table_complete),
+        cmocka_unit_test(test_arena_no_malloc_in_steady_state),
+        cmocka_unit_test(test_matmul_values),
+        cmocka_unit_test(test_shape_mismatch_message),
+        cmocka_unit_test(test_no_grad_records_nothing),
+        cmocka_unit_test(gradcheck_matmul),
+        cmocka_unit_test(gradcheck_linear),
+    };
+    return mvae_test_run("tensor", tests, argc, argv);
+}
