@@ -1,0 +1,94 @@
+/* mvae/train.h — the sub-sampled ELBO, the trainer, evaluation and pictures.
+ *
+ *   mvae_train_opts o = {.run_dir = "runs/exp1"};
+ *   mvae_train_result r;
+ *   if (mvae_train(model, &o, &r, &err)) fprintf(stderr, "%s\n", err.msg);
+ *
+ * The objective (Wu & Goodman 2018, eq. 4-5) for one batch is a sum of terms, one per subset S
+ * of modalities: the joint set, each single modality, and k random subsets drawn per batch. For
+ * sample i, with D(S) the modalities that term reconstructs (S itself, or every present modality
+ * with objective.cross_reconstruct):
+ *   term_S(i) = valid_S(i) * [ sum_{m in D(S)} w_m * present_m(i) * -log p(x_m(i) | z)
+ *                              + beta * KL(q(z | x_S(i)) || N(0, I)) ],   z ~ q(z | x_S(i))
+ * where q uses only the modalities of S that sample i has, and valid_S(i) = 1 if it has any.
+ * loss = sum_S (1/B) sum_i term_S(i). beta rises linearly per batch from 0 to train.beta over
+ * train.kl_anneal_epochs epochs.
+ */
+#ifndef MVAE_TRAIN_H
+#define MVAE_TRAIN_H
+#include "mvae/model.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MVAE_MAX_TERMS 64
+
+typedef struct mvae_objective {
+    bool joint, unimodal, cross_reconstruct;
+    int random_subsets;
+} mvae_objective;
+/* Read train.objective from the model's config. */
+int mvae_objective_from_config(const mvae_model *m, mvae_objective *obj, mvae_error *err);
+
+typedef struct mvae_step_stats {
+    int n_terms;
+    uint32_t subset[MVAE_MAX_TERMS];
+    double term_loss[MVAE_MAX_TERMS]; /* (1/B) sum_i term_S(i) */
+    double loss;
+} mvae_step_stats;
+
+/* Build the objective's loss for one batch in ctx (recording the tape). Returns MVAE_OK, or
+ * MVAE_ERR_NUMERIC when a term is not finite (message names the term), or another error. */
+int mvae_objective_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b,
+                        const mvae_objective *obj, float beta, mvae_rng *rng, mvae_tensor **loss,
+                        mvae_step_stats *stats);
+
+typedef struct mvae_train_opts {
+    const char *run_dir; /* required: created if missing */
+    bool resume;         /* continue from run_dir/last.ckpt */
+    bool quiet;          /* no progress output */
+} mvae_train_opts;
+
+typedef struct mvae_eval_result {
+    double elbo;        /* mean over the split of the joint ELBO (unit weights, beta 1, 1 sample) */
+    int n_ll;
+    char ll_name[16][64];
+    double ll[16];      /* importance-sampled log p, nats per sample */
+    int n_acc;
+    char acc_name[16][64];
+    double acc[16];     /* fraction correct, z ~ q */
+    double acc_mean[16];/* fraction correct, z = mean of q */
+    int64_t n_test, n_ll_test;
+    int ll_samples;
+    double seconds;
+} mvae_eval_result;
+
+typedef struct mvae_train_result {
+    int epochs;
+    double samples_per_sec; /* median over epochs of training throughput (steady batches) */
+    double last_loss;
+    mvae_eval_result eval;
+} mvae_train_result;
+
+/* Train as the config says, writing the run directory: config.yaml, metrics.jsonl (one line per
+ * epoch), last.ckpt and best.ckpt (atomic), then evaluate on the test split and write
+ * metrics.json and the PNG grids. */
+int mvae_train(mvae_model *m, const mvae_train_opts *o, mvae_train_result *res, mvae_error *err);
+
+/* Evaluate on a split as eval: in the config says. */
+int mvae_evaluate(mvae_model *m, int split, mvae_eval_result *r, bool quiet, mvae_error *err);
+/* Write metrics.json for a finished run. */
+int mvae_write_metrics_json(const char *path, const mvae_eval_result *e, const mvae_train_result *t,
+                            mvae_error *err);
+/* PNG grids into dir: reconstructions, prior samples, generation from each class. Prints each
+ * path written unless quiet. */
+int mvae_write_pictures(mvae_model *m, const char *dir, bool quiet, mvae_error *err);
+/* Generate n samples of image modality `target` (NULL = the first image modality) conditioned on
+ * `given` ("label=3"; NULL = from the prior) into a PNG grid. */
+int mvae_sample_png(mvae_model *m, const char *given, const char *target, int n, uint64_t seed,
+                    const char *png_path, mvae_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

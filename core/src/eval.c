@@ -1,0 +1,532 @@
+/* eval.c — evaluation (ELBO, importance-sampled log-likelihoods, cross-modal accuracy) and
+ * pictures (reconstructions, prior samples, conditional generation). Definitions: docs/metrics.md. */
+#define _GNU_SOURCE
+#include "mvae/image.h"
+#include "mvae/train.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct ll_term {
+    uint32_t joint, cond; /* log p(x_joint) - log p(x_cond); cond = 0 for plain log p */
+    char name[64];
+} ll_term;
+
+/* Tile every tensor of a posterior K times along the batch: [B,D] -> [K*B,D] (no gradient). */
+static mvae_tensor *tile(mvae_ctx *ctx, mvae_tensor *t, int K) {
+    if (!t) return NULL;
+    int64_t shape[4];
+    for (int d = 0; d < t->ndim; d++) shape[d] = t->shape[d];
+    shape[0] *= K;
+    mvae_tensor *o = mvae_tensor_new(ctx, t->ndim, shape);
+    for (int k = 0; k < K; k++) memcpy(o->data + (size_t)k * (size_t)t->n, t->data, (size_t)t->n * sizeof(float));
+    return o;
+}
+
+static void tile_posterior(mvae_ctx *ctx, const mvae_posterior *q, mvae_posterior *o, int K, int64_t B) {
+    memset(o, 0, sizeof *o);
+    o->mu = tile(ctx, q->mu, K);
+    o->logvar = tile(ctx, q->logvar, K);
+    o->valid = tile(ctx, q->valid, K);
+    o->n_comp = q->n_comp;
+    for (int c = 0; c < q->n_comp; c++) {
+        o->comp_mu[c] = tile(ctx, q->comp_mu[c], K);
+        o->comp_logvar[c] = tile(ctx, q->comp_logvar[c], K);
+    }
+    if (q->comp_weight) {
+        size_t n = (size_t)B * (size_t)q->n_comp;
+        o->comp_weight = mvae_ctx_alloc(ctx, n * (size_t)K * sizeof(float));
+        for (int k = 0; k < K; k++) memcpy(o->comp_weight + (size_t)k * n, q->comp_weight, n * sizeof(float));
+    }
+}
+
+/* Replicate a batch's modality data K times into another batch (same model). */
+static void tile_batch(const mvae_model *m, const mvae_batch *src, mvae_batch *dst, int K) {
+    dst->n = src->n * K;
+    for (int k = 0; k < m->n_mod; k++) {
+        size_t e = (size_t)mvae_modality_numel(&m->mod[k].info) * (size_t)src->n;
+        for (int r = 0; r < K; r++) memcpy(dst->x[k] + (size_t)r * e, src->x[k], e * sizeof(float));
+    }
+    for (int r = 0; r < K; r++)
+        memcpy(dst->present + (size_t)r * (size_t)src->n * (size_t)m->n_mod, src->present,
+               (size_t)src->n * (size_t)m->n_mod);
+}
+
+/* log p(x_S) per sample for the batch, by importance sampling with K samples from q(z | x_S):
+ *   logsumexp_k [ sum_{m in S} log p(x_m | z_k) + log p(z_k) - log q(z_k | x_S) ] - log K   */
+static int iw_logp(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b, mvae_batch *big,
+                   uint32_t S, int K, mvae_rng *rng, double *out) {
+    const mvae_fusion_vtable *fv = m->fusion_desc->vtable;
+    mvae_experts e;
+    int rc = mvae_model_encode(m, ctx, b, S, &e);
+    if (rc) return rc;
+    mvae_posterior q, qt;
+    mvae_tensor *valid;
+    int any;
+    if ((rc = mvae_model_posterior(m, ctx, &e, S, &q, &valid, &any))) return rc;
+    if (!any) {
+        mvae_ctx_fail(ctx, "log-likelihood: no sample has the modalities of the term");
+        return MVAE_ERR_INVALID;
+    }
+    int64_t B = b->n;
+    tile_posterior(ctx, &q, &qt, K, B);
+    tile_batch(m, b, big, K);
+    mvae_tensor *z = fv->sample(m->fusion, ctx, &qt, rng);
+    mvae_tensor *w = mvae_sub(ctx, mvae_gaussian_logp(ctx, z, mvae_tensor_zeros(ctx, 2, z->shape), NULL),
+                              fv->log_q(m->fusion, ctx, &qt, z));
+    for (int k = 0; k < m->n_mod; k++) {
+        if (!(S & (1u << k))) continue;
+        const mvae_modality *md = &m->mod[k];
+        mvae_tensor *params = mvae_model_decode(m, ctx, k, z);
+        mvae_tensor *x = mvae_batch_tensor(ctx, m, big, k);
+        w = mvae_add(ctx, w, mvae_likelihood_logp(ctx, md->likelihood, params, x, md->lik_scale));
+    }
+    if (!w) return MVAE_ERR_INVALID;
+    /* w is [K*B] laid out k-major: sample i's weights are w[k*B + i] */
+    for (int64_t i = 0; i < B; i++) {
+        double mx = -INFINITY;
+        for (int k = 0; k < K; k++) mx = fmax(mx, w->data[(int64_t)k * B + i]);
+        double s = 0;
+        for (int k = 0; k < K; k++) s += exp(w->data[(int64_t)k * B + i] - mx);
+        out[i] = mx + log(s) - log((double)K);
+    }
+    return MVAE_OK;
+}
+
+static int parse_terms(const mvae_model *m, ll_term *terms, int *n, mvae_error *err) {
+    mvae_cfg_node *tn = mvae_cfg_path(mvae_cfg_root(m->cfg), "eval.log_likelihood.terms");
+    *n = 0;
+    uint32_t all = (1u << m->n_mod) - 1;
+    if (!tn || tn->n_items == 0) {
+        /* default: every modality alone and all together */
+        for (int k = 0; k < m->n_mod && *n < 15; k++) {
+            terms[*n].joint = 1u << k;
+            terms[*n].cond = 0;
+            snprintf(terms[*n].name, sizeof terms[*n].name, "%s", m->mod[k].info.name);
+            (*n)++;
+        }
+        if (m->n_mod > 1) {
+            terms[*n].joint = all;
+            terms[*n].cond = 0;
+            mvae_model_subset_name(m, all, terms[*n].name, sizeof terms[*n].name);
+            (*n)++;
+        }
+        return MVAE_OK;
+    }
+    for (int i = 0; i < tn->n_items && *n < 16; i++) {
+        const char *s;
+        if (mvae_cfg_get_string(tn->items[i], &s, err)) return err->status;
+        char a[128], c[128] = "";
+        snprintf(a, sizeof a, "%s", s);
+        char *bar = strchr(a, '|');
+        if (bar) {
+            *bar = '\0';
+            snprintf(c, sizeof c, "%s", bar + 1);
+        }
+        uint32_t A, C = 0;
+        char where[256];
+        if (mvae_model_parse_subset(m, a, &A, err) || (c[0] && mvae_model_parse_subset(m, c, &C, err))) {
+            mvae_error_prefix(err, "%s: eval.log_likelihood.terms", mvae_cfg_where(tn->items[i], where, sizeof where));
+            return err->status;
+        }
+        terms[*n].joint = A | C;
+        terms[*n].cond = C;
+        snprintf(terms[*n].name, sizeof terms[*n].name, "%s", s);
+        (*n)++;
+    }
+    return MVAE_OK;
+}
+
+int mvae_evaluate(mvae_model *m, int split, mvae_eval_result *r, bool quiet, mvae_error *err) {
+    memset(r, 0, sizeof *r);
+    double t0 = mvae_time_sec();
+    mvae_cfg_node *ev = mvae_cfg_path(mvae_cfg_root(m->cfg), "eval");
+    int64_t bs = 100, K = 1000, max_test = 0;
+    const char *from = "", *predict = "";
+    int rc;
+    if ((rc = mvae_cfg_int_or(ev, "batch_size", 100, &bs, err)) ||
+        (rc = mvae_cfg_int_or(mvae_cfg_get(ev, "log_likelihood"), "samples", 1000, &K, err)) ||
+        (rc = mvae_cfg_int_or(mvae_cfg_get(ev, "log_likelihood"), "max_test", 0, &max_test, err)) ||
+        (rc = mvae_cfg_string_or(mvae_cfg_get(ev, "accuracy"), "from", "", &from, err)) ||
+        (rc = mvae_cfg_string_or(mvae_cfg_get(ev, "accuracy"), "predict", "", &predict, err)))
+        return rc;
+    if (K < 1) K = 1;
+    ll_term terms[16];
+    int nterms;
+    if ((rc = parse_terms(m, terms, &nterms, err))) return rc;
+    /* accuracy pairs: from-set -> categorical target */
+    int target = -1;
+    uint32_t froms[16];
+    int nfrom = 0;
+    if (predict[0]) {
+        target = mvae_model_find(m, predict);
+        if (target < 0 || m->mod[target].info.type != MVAE_MOD_CATEGORICAL)
+            return mvae_error_set(err, MVAE_ERR_INVALID, "eval.accuracy.predict: '%s' is not a categorical modality of this experiment", predict);
+    } else {
+        for (int k = 0; k < m->n_mod && target < 0; k++)
+            if (m->mod[k].info.type == MVAE_MOD_CATEGORICAL) target = k;
+    }
+    if (target >= 0) {
+        if (from[0]) {
+            if ((rc = mvae_model_parse_subset(m, from, &froms[0], err))) {
+                mvae_error_prefix(err, "eval.accuracy.from");
+                return rc;
+            }
+            nfrom = 1;
+        } else {
+            for (int k = 0; k < m->n_mod && nfrom < 16; k++)
+                if (k != target) froms[nfrom++] = 1u << k;
+        }
+    }
+    const mvae_dataset_vtable *dv = m->ds_desc->vtable;
+    int64_t N = dv->size(m->ds, split);
+    if (N < 1) return mvae_error_set(err, MVAE_ERR_INVALID, "evaluation: the dataset has no samples in this split");
+    int64_t N_ll = (max_test > 0 && max_test < N) ? max_test : N;
+    r->n_test = N;
+    r->n_ll_test = N_ll;
+    r->ll_samples = (int)K;
+    /* importance sampling chunks: K * chunk rows at a time, at most ~8192 rows */
+    int chunk = (int)(8192 / K);
+    if (chunk < 1) chunk = 1;
+    if (chunk > bs) chunk = (int)bs;
+    mvae_batch b, big;
+    mvae_ctx *ctx = mvae_ctx_new(0);
+    int64_t *idx = malloc((size_t)bs * sizeof *idx);
+    double *lp = malloc((size_t)bs * sizeof *lp), *lp2 = malloc((size_t)bs * sizeof *lp2);
+    memset(&b, 0, sizeof b);
+    memset(&big, 0, sizeof big);
+    if (!ctx || !idx || !lp || !lp2 || (rc = mvae_batch_init(&b, m, (int)bs, err)) ||
+        (rc = mvae_batch_init(&big, m, (int)(chunk * K), err))) {
+        rc = rc ? rc : mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    mvae_ctx_set_grad(ctx, false);
+    mvae_ctx_set_training(ctx, false);
+    mvae_rng rng;
+    mvae_rng_seed(&rng, m->seed + 12345);
+    const mvae_fusion_vtable *fv = m->fusion_desc->vtable;
+    uint32_t all = (1u << m->n_mod) - 1;
+    double elbo_sum = 0, acc_s[16] = {0}, acc_m[16] = {0};
+    for (int64_t s = 0; s < N; s += bs) {
+        int n = (int)((N - s) < bs ? (N - s) : bs);
+        for (int i = 0; i < n; i++) idx[i] = s + i;
+        if ((rc = mvae_batch_fill(&b, m, split, idx, n, NULL, err))) goto done;
+        mvae_ctx_reset(ctx);
+        /* joint ELBO with unit weights, beta 1, one sample */
+        mvae_experts e;
+        mvae_posterior q;
+        mvae_tensor *valid;
+        int any;
+        if ((rc = mvae_model_encode(m, ctx, &b, all, &e)) || (rc = mvae_model_posterior(m, ctx, &e, all, &q, &valid, &any)))
+            goto ctxfail;
+        mvae_tensor *z = fv->sample(m->fusion, ctx, &q, &rng);
+        mvae_tensor *el = mvae_scale(ctx, fv->kl(m->fusion, ctx, &q, z), -1.0f);
+        for (int k = 0; k < m->n_mod; k++) {
+            mvae_tensor *x = mvae_batch_tensor(ctx, m, &b, k);
+            el = mvae_add(ctx, el, mvae_likelihood_logp(ctx, m->mod[k].likelihood, mvae_model_decode(m, ctx, k, z), x, m->mod[k].lik_scale));
+        }
+        if (!el) goto ctxfail;
+        for (int i = 0; i < n; i++) elbo_sum += el->data[i];
+        /* accuracy: decode the target from z ~ q(z | x_from) and from its mean */
+        for (int a = 0; a < nfrom; a++) {
+            mvae_posterior qa;
+            if ((rc = mvae_model_posterior(m, ctx, &e, froms[a], &qa, &valid, &any))) goto ctxfail;
+            mvae_tensor *za = fv->sample(m->fusion, ctx, &qa, &rng);
+            mvae_tensor *zm = fv->mean(m->fusion, ctx, &qa);
+            mvae_tensor *ls = mvae_model_decode(m, ctx, target, za), *lm = mvae_model_decode(m, ctx, target, zm);
+            if (!ls || !lm) goto ctxfail;
+            int64_t Kc = ls->shape[1];
+            const int32_t *lab = (const int32_t *)(const void *)b.x[target];
+            int32_t ps[4096], pm[4096];
+            mvae_argmax_rows(ls->data, n, Kc, ps);
+            mvae_argmax_rows(lm->data, n, Kc, pm);
+            for (int i = 0; i < n; i++) {
+                acc_s[a] += ps[i] == lab[i];
+                acc_m[a] += pm[i] == lab[i];
+            }
+        }
+        /* importance-sampled log-likelihoods on the first N_ll samples */
+        if (s < N_ll) {
+            int n_ll = (int)((N_ll - s) < n ? (N_ll - s) : n);
+            for (int c = 0; c < n_ll; c += chunk) {
+                int cn = n_ll - c < chunk ? n_ll - c : chunk;
+                mvae_batch sub = b; /* a view of rows [c, c+cn) */
+                sub.n = cn;
+                for (int k = 0; k < m->n_mod; k++) sub.x[k] = b.x[k] + (size_t)c * (size_t)mvae_modality_numel(&m->mod[k].info);
+                sub.present = b.present + (size_t)c * (size_t)m->n_mod;
+                for (int t = 0; t < nterms; t++) {
+                    mvae_ctx_reset(ctx);
+                    if ((rc = iw_logp(m, ctx, &sub, &big, terms[t].joint, (int)K, &rng, lp))) goto ctxfail;
+                    if (terms[t].cond) {
+                        mvae_ctx_reset(ctx);
+                        if ((rc = iw_logp(m, ctx, &sub, &big, terms[t].cond, (int)K, &rng, lp2))) goto ctxfail;
+                        for (int i = 0; i < cn; i++) lp[i] -= lp2[i];
+                    }
+                    for (int i = 0; i < cn; i++) r->ll[t] += lp[i];
+                }
+            }
+        }
+        if (!quiet && isatty(2)) {
+            fprintf(stderr, "\revaluating %lld/%lld", (long long)(s + n), (long long)N);
+            fflush(stderr);
+        }
+    }
+    if (!quiet && isatty(2)) fputc('\n', stderr);
+    r->elbo = elbo_sum / (double)N;
+    r->n_ll = nterms;
+    for (int t = 0; t < nterms; t++) {
+        r->ll[t] /= (double)N_ll;
+        snprintf(r->ll_name[t], sizeof r->ll_name[t], "%s", terms[t].name);
+    }
+    r->n_acc = nfrom;
+    char nm[64];
+    for (int a = 0; a < nfrom; a++) {
+        r->acc[a] = acc_s[a] / (double)N;
+        r->acc_mean[a] = acc_m[a] / (double)N;
+        snprintf(r->acc_name[a], sizeof r->acc_name[a], "%s->%s", mvae_model_subset_name(m, froms[a], nm, sizeof nm),
+                 m->mod[target].info.name);
+    }
+    r->seconds = mvae_time_sec() - t0;
+    if (!quiet) {
+        fprintf(stderr, "test: elbo %.3f", r->elbo);
+        for (int t = 0; t < r->n_ll; t++) fprintf(stderr, "  log p(%s) %.3f", r->ll_name[t], r->ll[t]);
+        for (int a = 0; a < r->n_acc; a++) fprintf(stderr, "  accuracy %s %.4f (mean z %.4f)", r->acc_name[a], r->acc[a], r->acc_mean[a]);
+        fprintf(stderr, "  [K=%d, %lld samples for log p, %.1f s]\n", r->ll_samples, (long long)N_ll, r->seconds);
+    }
+    rc = MVAE_OK;
+    goto done;
+ctxfail:
+    rc = mvae_error_set(err, rc ? rc : MVAE_ERR_INVALID, "evaluation: %s", mvae_ctx_error(ctx));
+done:
+    mvae_batch_free(&b);
+    mvae_batch_free(&big);
+    mvae_ctx_free(ctx);
+    free(idx);
+    free(lp);
+    free(lp2);
+    return rc;
+}
+
+static void json_str(FILE *f, const char *s) {
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') fputc('\\', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+int mvae_write_metrics_json(const char *path, const mvae_eval_result *e, const mvae_train_result *t,
+                            mvae_error *err) {
+    char tmp[1100];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return mvae_error_set(err, MVAE_ERR_IO, "cannot write '%s'", tmp);
+    fprintf(f, "{\n  \"test\": {\n    \"elbo\": %.6f,\n    \"log_p\": {", e->elbo);
+    for (int i = 0; i < e->n_ll; i++) {
+        fprintf(f, "%s", i ? ", " : "");
+        json_str(f, e->ll_name[i]);
+        fprintf(f, ": %.6f", e->ll[i]);
+    }
+    fprintf(f, "},\n    \"accuracy\": {");
+    for (int i = 0; i < e->n_acc; i++) {
+        fprintf(f, "%s", i ? ", " : "");
+        json_str(f, e->acc_name[i]);
+        fprintf(f, ": %.6f", e->acc[i]);
+    }
+    fprintf(f, "},\n    \"accuracy_mean_z\": {");
+    for (int i = 0; i < e->n_acc; i++) {
+        fprintf(f, "%s", i ? ", " : "");
+        json_str(f, e->acc_name[i]);
+        fprintf(f, ": %.6f", e->acc_mean[i]);
+    }
+    fprintf(f, "},\n    \"log_p_samples\": %d,\n    \"log_p_test_points\": %lld,\n    \"test_points\": %lld,\n"
+               "    \"seconds\": %.3f\n  }", e->ll_samples, (long long)e->n_ll_test, (long long)e->n_test, e->seconds);
+    if (t) {
+        fprintf(f, ",\n  \"train\": {\"samples_per_sec\": ");
+        if (isfinite(t->samples_per_sec)) fprintf(f, "%.1f", t->samples_per_sec); else fprintf(f, "null");
+        fprintf(f, ", \"epochs\": %d, \"last_loss\": %.6f}", t->epochs, t->last_loss);
+    }
+    fprintf(f, "\n}\n");
+    if (fclose(f) != 0) return mvae_error_set(err, MVAE_ERR_IO, "cannot write '%s'", tmp);
+    if (rename(tmp, path) != 0) return mvae_error_set(err, MVAE_ERR_IO, "cannot rename '%s' to '%s'", tmp, path);
+    return MVAE_OK;
+}
+
+/* ----------------------------------------------------------------------------------- pictures */
+static int first_image(const mvae_model *m) {
+    for (int k = 0; k < m->n_mod; k++)
+        if (m->mod[k].info.type == MVAE_MOD_IMAGE && (m->mod[k].info.shape[0] == 1 || m->mod[k].info.shape[0] == 3))
+            return k;
+    return -1;
+}
+
+/* decoder mean of image modality k for z into out [B, numel] */
+static int decode_mean(const mvae_model *m, mvae_ctx *ctx, int k, mvae_tensor *z, float *out) {
+    mvae_tensor *p = mvae_model_decode(m, ctx, k, z);
+    if (!p) return MVAE_ERR_INVALID;
+    mvae_likelihood_mean(m->mod[k].likelihood, p, out, true);
+    return MVAE_OK;
+}
+
+static int grid(const mvae_model *m, int k, const char *path, const float *imgs, int n, int cols, mvae_error *err) {
+    const mvae_modality_info *mi = &m->mod[k].info;
+    return mvae_png_write_grid(path, imgs, n, (int)mi->shape[0], (int)mi->shape[1], (int)mi->shape[2], cols, 2, err);
+}
+
+int mvae_write_pictures(mvae_model *m, const char *dir, bool quiet, mvae_error *err) {
+    int img = first_image(m);
+    if (img < 0) return MVAE_OK;
+    const mvae_fusion_vtable *fv = m->fusion_desc->vtable;
+    const mvae_modality_info *mi = &m->mod[img].info;
+    int64_t E = mvae_modality_numel(mi);
+    int ncol = 16;
+    mvae_ctx *ctx = mvae_ctx_new(0);
+    mvae_batch b;
+    int rc = mvae_batch_init(&b, m, ncol, err);
+    float *buf = malloc((size_t)E * 160 * sizeof(float));
+    char path[1200];
+    mvae_rng rng;
+    mvae_rng_seed(&rng, m->seed + 999);
+    mvae_ctx_set_grad(ctx, false);
+    mvae_ctx_set_training(ctx, false);
+    uint32_t all = (1u << m->n_mod) - 1;
+    if (rc || !buf || !ctx) goto done;
+    /* 1. reconstructions: row 1 test images, row 2 from all modalities, row 3 from the image alone */
+    int64_t idx[16];
+    for (int i = 0; i < ncol; i++) idx[i] = i;
+    if ((rc = mvae_batch_fill(&b, m, MVAE_SPLIT_TEST, idx, ncol, NULL, err))) goto done;
+    memcpy(buf, b.x[img], (size_t)(E * ncol) * sizeof(float));
+    mvae_experts e;
+    mvae_posterior q;
+    mvae_tensor *valid;
+    int any;
+    uint32_t sets[2] = {all, 1u << img};
+    for (int r = 0; r < 2; r++) {
+        mvae_ctx_reset(ctx);
+        if (mvae_model_encode(m, ctx, &b, all, &e) || mvae_model_posterior(m, ctx, &e, sets[r], &q, &valid, &any) ||
+            decode_mean(m, ctx, img, fv->mean(m->fusion, ctx, &q), buf + (size_t)((r + 1) * ncol) * (size_t)E))
+            goto ctxfail;
+    }
+    snprintf(path, sizeof path, "%s/reconstructions.png", dir);
+    if ((rc = grid(m, img, path, buf, 3 * ncol, ncol, err))) goto done;
+    if (!quiet) MVAE_INFO("wrote %s (rows: test %s, reconstructed from all modalities, from %s alone)", path, mi->name, mi->name);
+    /* 2. samples from the prior */
+    mvae_ctx_reset(ctx);
+    mvae_tensor *z = mvae_tensor_new(ctx, 2, (int64_t[]){64, m->latent_dim});
+    mvae_rng_normal_fill(&rng, z->data, (size_t)z->n);
+    if (decode_mean(m, ctx, img, z, buf)) goto ctxfail;
+    snprintf(path, sizeof path, "%s/prior_samples.png", dir);
+    if ((rc = grid(m, img, path, buf, 64, 8, err))) goto done;
+    if (!quiet) MVAE_INFO("wrote %s (64 %s samples from z ~ N(0, I))", path, mi->name);
+    /* 3. generation from each class of each categorical modality: one row per class */
+    for (int c = 0; c < m->n_mod; c++) {
+        if (m->mod[c].info.type != MVAE_MOD_CATEGORICAL) continue;
+        int ncls = m->mod[c].info.n_classes > 16 ? 16 : m->mod[c].info.n_classes;
+        for (int cls = 0; cls < ncls; cls++) {
+            char given[96];
+            snprintf(given, sizeof given, "%s=%d", m->mod[c].info.name, cls);
+            /* reuse the batch: label rows set to cls, only modality c present */
+            b.n = 10;
+            memset(b.present, 0, (size_t)b.cap * (size_t)m->n_mod);
+            for (int i = 0; i < 10; i++) {
+                ((int32_t *)(void *)b.x[c])[i] = cls;
+                b.present[i * m->n_mod + c] = 1;
+            }
+            mvae_ctx_reset(ctx);
+            if (mvae_model_encode(m, ctx, &b, 1u << c, &e) || mvae_model_posterior(m, ctx, &e, 1u << c, &q, &valid, &any))
+                goto ctxfail;
+            mvae_tensor *zs = fv->sample(m->fusion, ctx, &q, &rng);
+            if (decode_mean(m, ctx, img, zs, buf + (size_t)(cls * 10) * (size_t)E)) goto ctxfail;
+        }
+        snprintf(path, sizeof path, "%s/%s_from_%s.png", dir, mi->name, m->mod[c].info.name);
+        if ((rc = grid(m, img, path, buf, ncls * 10, 10, err))) goto done;
+        if (!quiet) MVAE_INFO("wrote %s (row k: %s generated from %s = %s)", path, mi->name, m->mod[c].info.name,
+                              m->mod[c].info.class_names ? "class k (see the dataset's class names)" : "k");
+    }
+    rc = MVAE_OK;
+    goto done;
+ctxfail:
+    rc = mvae_error_set(err, MVAE_ERR_INVALID, "pictures: %s", mvae_ctx_error(ctx));
+done:
+    mvae_batch_free(&b);
+    mvae_ctx_free(ctx);
+    free(buf);
+    return rc;
+}
+
+int mvae_sample_png(mvae_model *m, const char *given, const char *target, int n, uint64_t seed,
+                    const char *png_path, mvae_error *err) {
+    int img = target ? mvae_model_find(m, target) : first_image(m);
+    if (img < 0 || m->mod[img].info.type != MVAE_MOD_IMAGE)
+        return mvae_error_set(err, MVAE_ERR_INVALID, "sample: %s is not an image modality of this model", target ? target : "(none)");
+    if (n < 1 || n > 4096) return mvae_error_set(err, MVAE_ERR_INVALID, "sample: -n must be in 1..4096");
+    const mvae_fusion_vtable *fv = m->fusion_desc->vtable;
+    int64_t E = mvae_modality_numel(&m->mod[img].info);
+    mvae_ctx *ctx = mvae_ctx_new(0);
+    mvae_batch b;
+    memset(&b, 0, sizeof b);
+    float *buf = malloc((size_t)E * (size_t)n * sizeof(float));
+    mvae_rng rng;
+    mvae_rng_seed(&rng, seed);
+    mvae_ctx_set_grad(ctx, false);
+    mvae_ctx_set_training(ctx, false);
+    int rc = mvae_batch_init(&b, m, n, err);
+    if (rc || !ctx || !buf) goto done;
+    mvae_tensor *z;
+    if (given) {
+        char name[64];
+        const char *eq = strchr(given, '=');
+        if (!eq || eq == given || (size_t)(eq - given) >= sizeof name) {
+            rc = mvae_error_set(err, MVAE_ERR_INVALID, "sample: --given wants MODALITY=VALUE, e.g. label=3; got '%s'", given);
+            goto done;
+        }
+        memcpy(name, given, (size_t)(eq - given));
+        name[eq - given] = '\0';
+        int c = mvae_model_find(m, name);
+        if (c < 0 || m->mod[c].info.type != MVAE_MOD_CATEGORICAL) {
+            rc = mvae_error_set(err, MVAE_ERR_INVALID, "sample: --given %s: '%s' is not a categorical modality of this model", given, name);
+            goto done;
+        }
+        char *end;
+        long v = strtol(eq + 1, &end, 10);
+        if (*end) { /* a class name */
+            v = -1;
+            for (int k = 0; m->mod[c].info.class_names && k < m->mod[c].info.n_classes; k++)
+                if (strcasecmp(m->mod[c].info.class_names[k], eq + 1) == 0) v = k;
+        }
+        if (v < 0 || v >= m->mod[c].info.n_classes) {
+            rc = mvae_error_set(err, MVAE_ERR_INVALID, "sample: --given %s: value must be a class index in 0..%d or a class name",
+                                given, m->mod[c].info.n_classes - 1);
+            goto done;
+        }
+        b.n = n;
+        memset(b.present, 0, (size_t)n * (size_t)m->n_mod);
+        for (int i = 0; i < n; i++) {
+            ((int32_t *)(void *)b.x[c])[i] = (int32_t)v;
+            b.present[i * m->n_mod + c] = 1;
+        }
+        mvae_experts e;
+        mvae_posterior q;
+        mvae_tensor *valid;
+        int any;
+        if (mvae_model_encode(m, ctx, &b, 1u << c, &e) || mvae_model_posterior(m, ctx, &e, 1u << c, &q, &valid, &any)) goto ctxfail;
+        z = fv->sample(m->fusion, ctx, &q, &rng);
+    } else {
+        z = mvae_tensor_new(ctx, 2, (int64_t[]){n, m->latent_dim});
+        mvae_rng_normal_fill(&rng, z->data, (size_t)z->n);
+    }
+    if (decode_mean(m, ctx, img, z, buf)) goto ctxfail;
+    int cols = 1;
+    while (cols * cols < n) cols++;
+    rc = grid(m, img, png_path, buf, n, cols, err);
+    goto done;
+ctxfail:
+    rc = mvae_error_set(err, MVAE_ERR_INVALID, "sample: %s", mvae_ctx_error(ctx));
+done:
+    mvae_batch_free(&b);
+    mvae_ctx_free(ctx);
+    free(buf);
+    return rc;
+}

@@ -1,0 +1,437 @@
+/* train.c — the sub-sampled ELBO and the training loop (run directory, checkpoints, progress). */
+#define _GNU_SOURCE
+#include "mvae/train.h"
+#include "mvae/checkpoint.h"
+#include "mvae/optim.h"
+
+#include <cblas.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void openblas_set_num_threads(int num_threads);
+
+int mvae_objective_from_config(const mvae_model *m, mvae_objective *obj, mvae_error *err) {
+    mvae_cfg_node *o = mvae_cfg_path(mvae_cfg_root(m->cfg), "train.objective");
+    int64_t k = 0;
+    memset(obj, 0, sizeof *obj);
+    if (mvae_cfg_bool_or(o, "joint", true, &obj->joint, err) ||
+        mvae_cfg_bool_or(o, "unimodal", true, &obj->unimodal, err) ||
+        mvae_cfg_bool_or(o, "cross_reconstruct", false, &obj->cross_reconstruct, err) ||
+        mvae_cfg_int_or(o, "random_subsets", 0, &k, err))
+        return err->status;
+    if (k < 0 || k > 32)
+        return mvae_error_set(err, MVAE_ERR_INVALID, "train.objective.random_subsets must be in 0..32");
+    obj->random_subsets = (int)k;
+    if (!obj->joint && !obj->unimodal && !obj->random_subsets)
+        return mvae_error_set(err, MVAE_ERR_INVALID,
+                              "train.objective: every term is switched off (joint, unimodal, random_subsets)");
+    return MVAE_OK;
+}
+
+static int add_term(uint32_t *terms, int n, uint32_t s) {
+    for (int i = 0; i < n; i++)
+        if (terms[i] == s) return n;
+    if (n < MVAE_MAX_TERMS) terms[n++] = s;
+    return n;
+}
+
+int mvae_objective_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b,
+                        const mvae_objective *obj, float beta, mvae_rng *rng, mvae_tensor **loss,
+                        mvae_step_stats *stats) {
+    const mvae_fusion_vtable *fv = m->fusion_desc->vtable;
+    uint32_t all = (m->n_mod >= 32) ? 0xFFFFFFFFu : ((1u << m->n_mod) - 1);
+    uint32_t terms[MVAE_MAX_TERMS];
+    int nt = 0;
+    if (obj->joint) nt = add_term(terms, nt, all);
+    if (obj->unimodal)
+        for (int k = 0; k < m->n_mod; k++) nt = add_term(terms, nt, 1u << k);
+    for (int r = 0; r < obj->random_subsets; r++) {
+        uint32_t s = 0;
+        while (!s) s = (uint32_t)mvae_rng_u64(rng) & all;
+        terms[nt < MVAE_MAX_TERMS ? nt++ : nt - 1] = s; /* random subsets may repeat: they are samples */
+    }
+    mvae_experts e;
+    int rc = mvae_model_encode(m, ctx, b, all, &e);
+    if (rc) return rc;
+    float invB = 1.0f / (float)b->n;
+    mvae_tensor *total = NULL;
+    memset(stats, 0, sizeof *stats);
+    char name[256];
+    for (int t = 0; t < nt; t++) {
+        mvae_posterior q;
+        mvae_tensor *valid;
+        int any;
+        rc = mvae_model_posterior(m, ctx, &e, terms[t], &q, &valid, &any);
+        if (rc) return rc;
+        if (!any) continue;
+        mvae_tensor *z = fv->sample(m->fusion, ctx, &q, rng);
+        mvae_tensor *kl = fv->kl(m->fusion, ctx, &q, z);
+        mvae_tensor *per = mvae_mul(ctx, mvae_scale(ctx, kl, beta), valid); /* [B] */
+        uint32_t dec = obj->cross_reconstruct && __builtin_popcount(terms[t]) == 1 ? all : terms[t];
+        for (int k = 0; k < m->n_mod; k++) {
+            if (!(dec & (1u << k)) || !e.mu[k]) continue;
+            const mvae_modality *md = &m->mod[k];
+            mvae_tensor *params = mvae_model_decode(m, ctx, k, z);
+            mvae_tensor *x = mvae_batch_tensor(ctx, m, b, k);
+            mvae_tensor *lp = mvae_likelihood_logp(ctx, md->likelihood, params, x, md->lik_scale);
+            mvae_tensor *nll = mvae_scale(ctx, lp, -md->weight);
+            if (e.mask[k]) nll = mvae_mul(ctx, nll, mvae_reshape(ctx, e.mask[k], 1, (int64_t[]){b->n}));
+            per = mvae_add(ctx, per, nll);
+        }
+        mvae_tensor *term = mvae_scale(ctx, mvae_sum_all(ctx, per), invB);
+        if (!term) return MVAE_ERR_INVALID;
+        double v = term->data[0];
+        stats->subset[stats->n_terms] = terms[t];
+        stats->term_loss[stats->n_terms++] = v;
+        if (!isfinite(v)) {
+            mvae_ctx_fail(ctx, "the loss of objective term '%s' is %s",
+                          mvae_model_subset_name(m, terms[t], name, sizeof name), isnan(v) ? "NaN" : "infinite");
+            return MVAE_ERR_NUMERIC;
+        }
+        total = total ? mvae_add(ctx, total, term) : term;
+    }
+    if (!total) {
+        mvae_ctx_fail(ctx, "no objective term had any data in this batch");
+        return MVAE_ERR_INVALID;
+    }
+    stats->loss = total->data[0];
+    *loss = total;
+    return mvae_ctx_failed(ctx) ? MVAE_ERR_INVALID : MVAE_OK;
+}
+
+/* ------------------------------------------------------------------------------ helpers */
+static int mkdir_p(const char *path, mvae_error *err) {
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(buf, 0777) && errno != EEXIST)
+                return mvae_error_set(err, MVAE_ERR_IO, "cannot create directory '%s': %s", buf, strerror(errno));
+            *p = '/';
+        }
+    if (mkdir(buf, 0777) && errno != EEXIST)
+        return mvae_error_set(err, MVAE_ERR_IO, "cannot create directory '%s': %s", buf, strerror(errno));
+    return MVAE_OK;
+}
+
+/* Which training samples keep which modalities (weak supervision): a seeded paired_fraction of
+ * the training split keeps every modality; each other sample keeps one modality, chosen
+ * uniformly at random. NULL when paired_fraction is 1. */
+static uint8_t *make_pairing(const mvae_model *m, int64_t N) {
+    if (m->paired_fraction >= 1.0 || m->n_mod < 2) return NULL;
+    uint8_t *keep = calloc((size_t)N * (size_t)m->n_mod, 1);
+    int64_t *perm = malloc((size_t)N * sizeof *perm);
+    for (int64_t i = 0; i < N; i++) perm[i] = i;
+    mvae_rng r;
+    mvae_rng_seed(&r, m->seed * 0x9E3779B97F4A7C15ull + 77);
+    mvae_rng_shuffle(&r, perm, N);
+    int64_t n_paired = (int64_t)llround(m->paired_fraction * (double)N);
+    for (int64_t j = 0; j < N; j++) {
+        int64_t i = perm[j];
+        if (j < n_paired)
+            memset(keep + i * m->n_mod, 1, (size_t)m->n_mod);
+        else
+            keep[i * m->n_mod + (int)mvae_rng_below(&r, (uint64_t)m->n_mod)] = 1;
+    }
+    free(perm);
+    return keep;
+}
+
+static void fmt_hms(double s, char *buf, size_t n) {
+    if (!(s >= 0) || s > 1e7) s = 0;
+    long t = (long)(s + 0.5);
+    if (t >= 3600)
+        snprintf(buf, n, "%ld:%02ld:%02ld", t / 3600, (t / 60) % 60, t % 60);
+    else
+        snprintf(buf, n, "%ld:%02ld", t / 60, t % 60);
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+typedef struct train_cfg {
+    int64_t epochs, batch_size, max_batches, threads, valid_size;
+    double kl_anneal_epochs, beta, clip;
+    const char *progress;
+    mvae_optim opt;
+} train_cfg;
+
+static int read_train_cfg(const mvae_model *m, train_cfg *c, mvae_error *err) {
+    mvae_cfg_node *t = mvae_cfg_path(mvae_cfg_root(m->cfg), "train");
+    if (mvae_cfg_int_or(t, "epochs", 10, &c->epochs, err) ||
+        mvae_cfg_int_or(t, "batch_size", 100, &c->batch_size, err) ||
+        mvae_cfg_int_or(t, "max_batches", 0, &c->max_batches, err) ||
+        mvae_cfg_int_or(t, "threads", 0, &c->threads, err) ||
+        mvae_cfg_int_or(t, "valid_size", 0, &c->valid_size, err) ||
+        mvae_cfg_float_or(t, "kl_anneal_epochs", 0, &c->kl_anneal_epochs, err) ||
+        mvae_cfg_float_or(t, "beta", 1.0, &c->beta, err) ||
+        mvae_cfg_float_or(t, "clip_grad_norm", 0, &c->clip, err) ||
+        mvae_cfg_string_or(t, "progress", "auto", &c->progress, err))
+        return err->status;
+    mvae_cfg_node *o = mvae_cfg_path(t, "optimizer");
+    mvae_cfg_node *adam = mvae_cfg_get(o, "adam"), *sgd = mvae_cfg_get(o, "sgd");
+    double lr, a, b, eps, wd;
+    bool dec = false;
+    if (sgd) {
+        if (mvae_cfg_float_or(sgd, "lr", 0.01, &lr, err) || mvae_cfg_float_or(sgd, "momentum", 0.9, &a, err) ||
+            mvae_cfg_float_or(sgd, "weight_decay", 0, &wd, err))
+            return err->status;
+        c->opt = mvae_optim_sgd((float)lr, (float)a);
+    } else {
+        if (mvae_cfg_float_or(adam, "lr", 1e-3, &lr, err) || mvae_cfg_float_or(adam, "beta1", 0.9, &a, err) ||
+            mvae_cfg_float_or(adam, "beta2", 0.999, &b, err) || mvae_cfg_float_or(adam, "eps", 1e-8, &eps, err) ||
+            mvae_cfg_float_or(adam, "weight_decay", 0, &wd, err) || mvae_cfg_bool_or(adam, "decoupled", false, &dec, err))
+            return err->status;
+        c->opt = mvae_optim_adam((float)lr);
+        c->opt.beta1 = (float)a;
+        c->opt.beta2 = (float)b;
+        c->opt.eps = (float)eps;
+        c->opt.decoupled = dec;
+    }
+    c->opt.weight_decay = (float)wd;
+    if (c->epochs < 0 || c->batch_size < 1 || c->valid_size < 0)
+        return mvae_error_set(err, MVAE_ERR_INVALID, "train: epochs, batch_size and valid_size must be positive");
+    return MVAE_OK;
+}
+
+/* Mean joint-term loss over held-out training samples [first, first+n) (no gradient). */
+static double valid_loss(mvae_model *m, mvae_ctx *ctx, mvae_batch *b, const mvae_objective *obj,
+                         float beta, int64_t first, int64_t n, mvae_rng *rng, mvae_error *err) {
+    double tot = 0;
+    int64_t cnt = 0;
+    int64_t idx[4096];
+    bool old = mvae_ctx_set_grad(ctx, false);
+    bool oldt = mvae_ctx_set_training(ctx, false);
+    for (int64_t s = 0; s < n; s += b->cap) {
+        int bn = (int)((n - s) < b->cap ? (n - s) : b->cap);
+        for (int i = 0; i < bn; i++) idx[i] = first + s + i;
+        if (mvae_batch_fill(b, m, MVAE_SPLIT_TRAIN, idx, bn, NULL, err)) break;
+        mvae_ctx_reset(ctx);
+        mvae_tensor *loss;
+        mvae_step_stats st;
+        if (mvae_objective_loss(m, ctx, b, obj, beta, rng, &loss, &st)) break;
+        tot += st.loss * bn;
+        cnt += bn;
+    }
+    mvae_ctx_set_grad(ctx, old);
+    mvae_ctx_set_training(ctx, oldt);
+    return cnt ? tot / (double)cnt : NAN;
+}
+
+int mvae_train(mvae_model *m, const mvae_train_opts *o, mvae_train_result *res, mvae_error *err) {
+    memset(res, 0, sizeof *res);
+    train_cfg tc;
+    mvae_objective obj;
+    int rc;
+    if ((rc = read_train_cfg(m, &tc, err)) || (rc = mvae_objective_from_config(m, &obj, err))) return rc;
+    if ((rc = mkdir_p(o->run_dir, err))) return rc;
+    if (tc.threads > 0) openblas_set_num_threads((int)tc.threads);
+    const mvae_dataset_vtable *dv = m->ds_desc->vtable;
+    int64_t N_all = dv->size(m->ds, MVAE_SPLIT_TRAIN);
+    int64_t N = N_all - tc.valid_size;
+    if (N < tc.batch_size)
+        return mvae_error_set(err, MVAE_ERR_INVALID,
+                              "the training split has %lld samples (after holding out valid_size %lld): "
+                              "fewer than one batch of %lld", (long long)N_all, (long long)tc.valid_size,
+                              (long long)tc.batch_size);
+    int64_t nb = N / tc.batch_size;
+    if (tc.max_batches > 0 && tc.max_batches < nb) nb = tc.max_batches;
+
+    char path[1200], ckpt_last[1200], ckpt_best[1200], extra[256];
+    snprintf(ckpt_last, sizeof ckpt_last, "%s/last.ckpt", o->run_dir);
+    snprintf(ckpt_best, sizeof ckpt_best, "%s/best.ckpt", o->run_dir);
+    mvae_rng rng;
+    mvae_rng_seed(&rng, m->seed ^ 0x5DEECE66Dull);
+    int start_epoch = 1;
+    double best = INFINITY;
+    if (o->resume) {
+        char *ex = NULL;
+        if ((rc = mvae_checkpoint_load(ckpt_last, m->params, &tc.opt, &rng, &ex, err))) return rc;
+        int e = 0;
+        double bst = INFINITY;
+        if (ex) {
+            const char *p = strstr(ex, "\"epoch\":");
+            if (p) e = atoi(p + 8);
+            p = strstr(ex, "\"best\":");
+            if (p) bst = strtod(p + 7, NULL);
+        }
+        free(ex);
+        start_epoch = e + 1;
+        best = bst;
+        if (!o->quiet) MVAE_INFO("resuming %s after epoch %d", o->run_dir, e);
+    } else {
+        snprintf(path, sizeof path, "%s/config.yaml", o->run_dir);
+        if ((rc = mvae_cfg_write_file(m->cfg, path, err))) return rc;
+        snprintf(path, sizeof path, "%s/metrics.jsonl", o->run_dir);
+        FILE *f = fopen(path, "w");
+        if (f) fclose(f);
+    }
+    uint8_t *pairing = make_pairing(m, N_all);
+    mvae_batch b;
+    mvae_ctx *ctx = mvae_ctx_new(0);
+    int64_t *perm = malloc((size_t)N * sizeof *perm);
+    double *times = malloc((size_t)nb * sizeof *times);
+    double *eps_rates = malloc((size_t)(tc.epochs + 1) * sizeof *eps_rates);
+    int n_rates = 0;
+    if (!ctx || !perm || !times || !eps_rates || (rc = mvae_batch_init(&b, m, (int)tc.batch_size, err))) {
+        rc = rc ? rc : mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    bool tty = isatty(2);
+    int mode = strcmp(tc.progress, "bar") == 0 ? 2 : strcmp(tc.progress, "lines") == 0 ? 1
+             : strcmp(tc.progress, "none") == 0 ? 0 : (tty ? 2 : 1);
+    if (o->quiet) mode = 0;
+    mvae_rng base;
+    mvae_rng_seed(&base, m->seed);
+    int64_t nb_per_epoch_full = N / tc.batch_size;
+    char tname[256];
+    if (mode && start_epoch <= tc.epochs)
+        MVAE_INFO("training %s: %lld epochs x %lld batches of %lld, %zu parameters, run directory %s",
+                  m->cfg ? mvae_cfg_filename(m->cfg) : "", (long long)tc.epochs, (long long)nb,
+                  (long long)tc.batch_size, mvae_params_count_trainable(m->params), o->run_dir);
+    for (int epoch = start_epoch; epoch <= tc.epochs; epoch++) {
+        for (int64_t i = 0; i < N; i++) perm[i] = i;
+        mvae_rng sh = mvae_rng_fork(&base, 1000 + (uint64_t)epoch);
+        mvae_rng_shuffle(&sh, perm, N);
+        double t_ep = mvae_time_sec(), sum_loss = 0;
+        double term_sum[MVAE_MAX_TERMS] = {0};
+        uint32_t term_sub[MVAE_MAX_TERMS] = {0};
+        int n_term = 0;
+        float beta = (float)tc.beta;
+        for (int64_t bi = 0; bi < nb; bi++) {
+            double t0 = mvae_time_sec();
+            if ((rc = mvae_batch_fill(&b, m, MVAE_SPLIT_TRAIN, perm + bi * tc.batch_size, (int)tc.batch_size, pairing, err))) goto done;
+            /* linear KL annealing per batch (the original MVAE schedule) */
+            beta = (float)tc.beta;
+            if (tc.kl_anneal_epochs > 0) {
+                double step = (double)(epoch - 1) * (double)nb_per_epoch_full + (double)bi + 1;
+                double a = step / (tc.kl_anneal_epochs * (double)nb_per_epoch_full);
+                beta = (float)(tc.beta * (a < 1 ? a : 1));
+            }
+            mvae_ctx_reset(ctx);
+            mvae_params_zero_grad(m->params);
+            mvae_tensor *loss;
+            mvae_step_stats st;
+            rc = mvae_objective_loss(m, ctx, &b, &obj, beta, &rng, &loss, &st);
+            if (!rc) rc = mvae_backward(ctx, loss);
+            float gnorm = 0;
+            if (!rc) {
+                gnorm = tc.clip > 0 ? mvae_clip_grad_norm(m->params, (float)tc.clip) : mvae_grad_norm(m->params);
+                if (!isfinite(gnorm)) {
+                    mvae_ctx_fail(ctx, "the gradient norm is %s", isnan(gnorm) ? "NaN" : "infinite");
+                    rc = MVAE_ERR_NUMERIC;
+                }
+            }
+            if (rc) {
+                if (mode == 2) fputc('\n', stderr);
+                char saved[1400];
+                if (access(ckpt_last, F_OK) == 0)
+                    snprintf(saved, sizeof saved, "the last good checkpoint is %s (epoch %d)", ckpt_last, epoch - 1);
+                else
+                    snprintf(saved, sizeof saved, "no checkpoint was written yet (this was the first epoch)");
+                mvae_error_set(err, rc, "step %lld (epoch %d, batch %lld): %s; training stopped and the "
+                               "parameters of this step were not applied; %s. Try a lower learning rate "
+                               "or train.clip_grad_norm", (long long)((epoch - 1) * nb + bi + 1), epoch,
+                               (long long)bi + 1, mvae_ctx_error(ctx), saved);
+                goto done;
+            }
+            if ((rc = mvae_optim_step(&tc.opt, m->params, err))) goto done;
+            sum_loss += st.loss;
+            for (int t = 0; t < st.n_terms; t++) {
+                int j = 0;
+                while (j < n_term && term_sub[j] != st.subset[t]) j++;
+                if (j == n_term && n_term < MVAE_MAX_TERMS) term_sub[n_term++] = st.subset[t];
+                if (j < MVAE_MAX_TERMS) term_sum[j] += st.term_loss[t];
+            }
+            times[bi] = mvae_time_sec() - t0;
+            double el = mvae_time_sec() - t_ep;
+            double sps = (double)(bi + 1) * (double)tc.batch_size / el;
+            if (mode == 2 && (bi % 5 == 0 || bi + 1 == nb)) {
+                char eta[32];
+                fmt_hms(el / (double)(bi + 1) * (double)(nb - bi - 1), eta, sizeof eta);
+                int w = 24, f = (int)((double)w * (double)(bi + 1) / (double)nb);
+                char bar[32];
+                for (int i = 0; i < w; i++) bar[i] = i < f ? '=' : (i == f ? '>' : ' ');
+                bar[w] = '\0';
+                fprintf(stderr, "\repoch %d/%lld [%s] %lld/%lld loss %.3f  %.0f samples/s  ETA %s   ", epoch,
+                        (long long)tc.epochs, bar, (long long)bi + 1, (long long)nb, sum_loss / (double)(bi + 1), sps, eta);
+                fflush(stderr);
+            } else if (mode == 1 && nb >= 10 && (bi + 1) % (nb / 5) == 0 && bi + 1 < nb) {
+                char eta[32];
+                fmt_hms(el / (double)(bi + 1) * (double)(nb - bi - 1), eta, sizeof eta);
+                fprintf(stderr, "epoch %d batch %lld/%lld loss %.3f %.0f samples/s ETA %s\n", epoch, (long long)bi + 1,
+                        (long long)nb, sum_loss / (double)(bi + 1), sps, eta);
+            }
+        }
+        double sec = mvae_time_sec() - t_ep;
+        /* steady-state throughput: median batch time, first batches excluded */
+        int64_t skip = nb > 20 ? 5 : 0;
+        qsort(times + skip, (size_t)(nb - skip), sizeof *times, cmp_double);
+        double med = times[skip + (nb - skip) / 2];
+        double rate = (double)tc.batch_size / med;
+        eps_rates[n_rates++] = rate;
+        double ep_loss = sum_loss / (double)nb;
+        double vl = NAN;
+        if (tc.valid_size > 0)
+            vl = valid_loss(m, ctx, &b, &obj, (float)tc.beta, N, tc.valid_size, &rng, err);
+        double crit = tc.valid_size > 0 ? vl : ep_loss;
+        if (mode == 2) fputc('\n', stderr);
+        if (mode) {
+            char terms[1024] = "";
+            for (int j = 0; j < n_term; j++)
+                snprintf(terms + strlen(terms), sizeof terms - strlen(terms), " [%s]=%.2f",
+                         mvae_model_subset_name(m, term_sub[j], tname, sizeof tname), term_sum[j] / (double)nb);
+            fprintf(stderr, "epoch %d/%lld loss %.4f%s beta %.3f  %.1f s  %.0f samples/s%s\n", epoch, (long long)tc.epochs,
+                    ep_loss, terms, beta, sec, rate, tc.valid_size > 0 ? "" : "");
+            if (tc.valid_size > 0) fprintf(stderr, "  valid loss %.4f\n", vl);
+        }
+        snprintf(path, sizeof path, "%s/metrics.jsonl", o->run_dir);
+        FILE *f = fopen(path, "a");
+        if (f) {
+            fprintf(f, "{\"epoch\": %d, \"loss\": %.6f, \"beta\": %.6f, \"seconds\": %.3f, \"samples_per_sec\": %.1f",
+                    epoch, ep_loss, beta, sec, rate);
+            if (tc.valid_size > 0) fprintf(f, ", \"valid_loss\": %.6f", vl);
+            fprintf(f, ", \"terms\": {");
+            for (int j = 0; j < n_term; j++)
+                fprintf(f, "%s\"%s\": %.6f", j ? ", " : "", mvae_model_subset_name(m, term_sub[j], tname, sizeof tname),
+                        term_sum[j] / (double)nb);
+            fprintf(f, "}}\n");
+            fclose(f);
+        }
+        bool improved = crit < best;
+        if (improved) best = crit;
+        snprintf(extra, sizeof extra, "{\"epoch\": %d, \"best\": %.9g, \"loss\": %.9g}", epoch, best, ep_loss);
+        if ((rc = mvae_checkpoint_save(ckpt_last, m->params, &tc.opt, &rng, extra, err))) goto done;
+        if (improved && (rc = mvae_checkpoint_save(ckpt_best, m->params, &tc.opt, &rng, extra, err))) goto done;
+        res->last_loss = ep_loss;
+    }
+    res->epochs = (int)tc.epochs;
+    if (n_rates) {
+        qsort(eps_rates, (size_t)n_rates, sizeof *eps_rates, cmp_double);
+        res->samples_per_sec = eps_rates[n_rates / 2];
+    } else {
+        /* resumed a finished run: keep the recorded throughput */
+        res->samples_per_sec = NAN;
+    }
+    if ((rc = mvae_evaluate(m, MVAE_SPLIT_TEST, &res->eval, o->quiet, err))) goto done;
+    snprintf(path, sizeof path, "%s/metrics.json", o->run_dir);
+    if ((rc = mvae_write_metrics_json(path, &res->eval, res, err))) goto done;
+    bool pics = true;
+    mvae_cfg_bool_or(mvae_cfg_path(mvae_cfg_root(m->cfg), "eval"), "pictures", true, &pics, err);
+    if (pics && (rc = mvae_write_pictures(m, o->run_dir, o->quiet, err))) goto done;
+done:
+    mvae_batch_free(&b);
+    mvae_ctx_free(ctx);
+    free(perm);
+    free(times);
+    free(eps_rates);
+    free(pairing);
+    return rc;
+}
