@@ -1,132 +1,404 @@
-/* ops_elementwise.c — STUB: to be implemented (each constructor records "not implemented"). */
+/* ops_elementwise.c — broadcast binary ops, scalar ops, unary activations, softmax/log_softmax.
+ *
+ * Binary ops broadcast like NumPy: both shapes are right-aligned into 4 dims (leading 1s), each
+ * dim pair must be equal or contain a 1, and a size-1 dim gets stride 0. Three layouts get a
+ * dedicated contiguous loop (same shape, one side a trailing "row" repeated over the other,
+ * which includes scalars); everything else runs the strided 4-level loop. Backward kernels reduce
+ * the gradient back to each input's shape by accumulating through the same (stride-0) indexing.
+ */
 #include "ops_internal.h"
 
-mvae_tensor *mvae_add(mvae_ctx *ctx, mvae_tensor *a, mvae_tensor *b) {
-    (void)a;
-    (void)b;
-    return mvae_ctx_fail(ctx, "add: not implemented");
-}
-void mvae_bw_add(mvae_ctx *ctx, mvae_tensor *out) { (void)ctx; (void)out; }
+#include <math.h>
+#include <string.h>
 
-mvae_tensor *mvae_sub(mvae_ctx *ctx, mvae_tensor *a, mvae_tensor *b) {
-    (void)a;
-    (void)b;
-    return mvae_ctx_fail(ctx, "sub: not implemented");
-}
-void mvae_bw_sub(mvae_ctx *ctx, mvae_tensor *out) { (void)ctx; (void)out; }
+/* ---------------------------------------------------------------------------------------------
+ * Broadcast plan
+ * ------------------------------------------------------------------------------------------- */
+enum { BC_SAME, BC_B_ROW, BC_A_ROW, BC_GENERIC };
 
-mvae_tensor *mvae_mul(mvae_ctx *ctx, mvae_tensor *a, mvae_tensor *b) {
-    (void)a;
-    (void)b;
-    return mvae_ctx_fail(ctx, "mul: not implemented");
-}
-void mvae_bw_mul(mvae_ctx *ctx, mvae_tensor *out) { (void)ctx; (void)out; }
+typedef struct bcast {
+    int kind;
+    int ndim;                    /* output ndim = max(a.ndim, b.ndim) */
+    int64_t out[MVAE_MAX_DIMS];  /* output shape, right-aligned in 4 dims */
+    int64_t sa[MVAE_MAX_DIMS];   /* element strides of a / b in the 4-dim view (0 = broadcast) */
+    int64_t sb[MVAE_MAX_DIMS];
+    int64_t n;                   /* output elements */
+    int64_t row;                 /* BC_B_ROW: b->n, BC_A_ROW: a->n (period of the small side) */
+} bcast;
 
-mvae_tensor *mvae_div(mvae_ctx *ctx, mvae_tensor *a, mvae_tensor *b) {
-    (void)a;
-    (void)b;
-    return mvae_ctx_fail(ctx, "div: not implemented");
+/* Right-align t's shape into 4 dims. */
+static void pad4(const mvae_tensor *t, int64_t p[MVAE_MAX_DIMS]) {
+    int off = MVAE_MAX_DIMS - t->ndim;
+    for (int d = 0; d < MVAE_MAX_DIMS; d++) p[d] = d < off ? 1 : t->shape[d - off];
 }
-void mvae_bw_div(mvae_ctx *ctx, mvae_tensor *out) { (void)ctx; (void)out; }
 
-mvae_tensor *mvae_scale(mvae_ctx *ctx, mvae_tensor *a, float s) {
-    (void)a;
-    (void)s;
-    return mvae_ctx_fail(ctx, "scale: not implemented");
+static void strides4(const int64_t p[MVAE_MAX_DIMS], const int64_t out[MVAE_MAX_DIMS],
+                     int64_t s[MVAE_MAX_DIMS]) {
+    int64_t st = 1;
+    for (int d = MVAE_MAX_DIMS - 1; d >= 0; d--) {
+        s[d] = (p[d] == 1 && out[d] != 1) ? 0 : st;
+        st *= p[d];
+    }
 }
-void mvae_bw_scale(mvae_ctx *ctx, mvae_tensor *out) { (void)ctx; (void)out; }
 
+/* Is `small` (padded shape p) a trailing block of out: leading 1s then equal to out's dims? */
+static bool is_trailing_row(const int64_t p[MVAE_MAX_DIMS], const int64_t out[MVAE_MAX_DIMS]) {
+    int d = 0;
+    while (d < MVAE_MAX_DIMS && p[d] == 1) d++;
+    for (; d < MVAE_MAX_DIMS; d++)
+        if (p[d] != out[d]) return false;
+    return true;
+}
+
+/* Returns false if the shapes do not broadcast. */
+static bool bcast_plan(const mvae_tensor *a, const mvae_tensor *b, bcast *bc) {
+    int64_t pa[MVAE_MAX_DIMS], pb[MVAE_MAX_DIMS];
+    pad4(a, pa);
+    pad4(b, pb);
+    bc->n = 1;
+    for (int d = 0; d < MVAE_MAX_DIMS; d++) {
+        if (pa[d] != pb[d] && pa[d] != 1 && pb[d] != 1) return false;
+        bc->out[d] = pa[d] > pb[d] ? pa[d] : pb[d];
+        bc->n *= bc->out[d];
+    }
+    bc->ndim = a->ndim > b->ndim ? a->ndim : b->ndim;
+    strides4(pa, bc->out, bc->sa);
+    strides4(pb, bc->out, bc->sb);
+    bc->row = 0;
+    if (a->n == bc->n && b->n == bc->n)
+        bc->kind = BC_SAME;
+    else if (a->n == bc->n && is_trailing_row(pb, bc->out)) {
+        bc->kind = BC_B_ROW;
+        bc->row = b->n;
+    } else if (b->n == bc->n && is_trailing_row(pa, bc->out)) {
+        bc->kind = BC_A_ROW;
+        bc->row = a->n;
+    } else
+        bc->kind = BC_GENERIC;
+    return true;
+}
+
+/* Checks shared by the four binary constructors; on success returns the output. */
+static mvae_tensor *binary_out(mvae_ctx *ctx, const char *name, int op, mvae_tensor *a,
+                               mvae_tensor *b, bcast *bc) {
+    MVAE_CHECK_INPUT(ctx, name, a);
+    MVAE_CHECK_INPUT(ctx, name, b);
+    MVAE_CHECK_F32(ctx, name, a);
+    MVAE_CHECK_F32(ctx, name, b);
+    if (!bcast_plan(a, b, bc)) {
+        char sa[MVAE_SHAPE_STR_LEN], sb[MVAE_SHAPE_STR_LEN];
+        return mvae_ctx_fail(ctx, "%s: a %s and b %s: shapes cannot be broadcast together", name,
+                             MVAE_SHP(a, sa), MVAE_SHP(b, sb));
+    }
+    return mvae_op_output(ctx, op, bc->ndim, bc->out + (MVAE_MAX_DIMS - bc->ndim), a, b, NULL, NULL);
+}
+
+/* Forward: O = EXPR(x, y) over the broadcast plan. */
+#define BINARY_FORWARD(bc, A, B, O, EXPR)                                                          \
+    do {                                                                                           \
+        const float *A_ = (A), *B_ = (B);                                                          \
+        float *O_ = (O);                                                                           \
+        switch ((bc)->kind) {                                                                      \
+        case BC_SAME:                                                                              \
+            for (int64_t i = 0; i < (bc)->n; i++) {                                                \
+                float x = A_[i], y = B_[i];                                                        \
+                O_[i] = (EXPR);                                                                    \
+            }                                                                                      \
+            break;                                                                                 \
+        case BC_B_ROW: {                                                                           \
+            int64_t R_ = (bc)->row;                                                                \
+            for (int64_t r = 0; r < (bc)->n; r += R_)                                              \
+                for (int64_t j = 0; j < R_; j++) {                                                 \
+                    float x = A_[r + j], y = B_[j];                                                \
+                    O_[r + j] = (EXPR);                                                            \
+                }                                                                                  \
+        } break;                                                                                   \
+        case BC_A_ROW: {                                                                           \
+            int64_t R_ = (bc)->row;                                                                \
+            for (int64_t r = 0; r < (bc)->n; r += R_)                                              \
+                for (int64_t j = 0; j < R_; j++) {                                                 \
+                    float x = A_[j], y = B_[r + j];                                                \
+                    O_[r + j] = (EXPR);                                                            \
+                }                                                                                  \
+        } break;                                                                                   \
+        default: {                                                                                 \
+            const int64_t *s_ = (bc)->out, *ta_ = (bc)->sa, *tb_ = (bc)->sb;                       \
+            int64_t o_ = 0;                                                                        \
+            for (int64_t i0 = 0; i0 < s_[0]; i0++)                                                 \
+                for (int64_t i1 = 0; i1 < s_[1]; i1++)                                             \
+                    for (int64_t i2 = 0; i2 < s_[2]; i2++) {                                       \
+                        const float *a_ = A_ + i0 * ta_[0] + i1 * ta_[1] + i2 * ta_[2];            \
+                        const float *b_ = B_ + i0 * tb_[0] + i1 * tb_[1] + i2 * tb_[2];            \
+                        for (int64_t i3 = 0; i3 < s_[3]; i3++, o_++) {                             \
+                            float x = a_[i3 * ta_[3]], y = b_[i3 * tb_[3]];                        \
+                            O_[o_] = (EXPR);                                                       \
+                        }                                                                          \
+                    }                                                                              \
+        } break;                                                                                   \
+        }                                                                                          \
+    } while (0)
+
+/* Backward for one side: GD[index of that side] += DEXPR(g, x, y, z), where z is the output.
+ * `side` 0 accumulates into a's gradient, 1 into b's. */
+#define BINARY_BACKWARD(bc, side, GD, A, B, Z, G, DEXPR)                                           \
+    do {                                                                                           \
+        const float *A_ = (A), *B_ = (B), *Z_ = (Z), *G_ = (G);                                    \
+        float *D_ = (GD);                                                                          \
+        (void)Z_;                                                                                  \
+        switch ((bc)->kind) {                                                                      \
+        case BC_SAME:                                                                              \
+            for (int64_t i = 0; i < (bc)->n; i++) {                                                \
+                float x = A_[i], y = B_[i], z = Z_[i], g = G_[i];                                  \
+                (void)x, (void)y, (void)z;                                                         \
+                D_[i] += (DEXPR);                                                                  \
+            }                                                                                      \
+            break;                                                                                 \
+        case BC_B_ROW: {                                                                           \
+            int64_t R_ = (bc)->row;                                                                \
+            for (int64_t r = 0; r < (bc)->n; r += R_)                                              \
+                for (int64_t j = 0; j < R_; j++) {                                                 \
+                    float x = A_[r + j], y = B_[j], z = Z_[r + j], g = G_[r + j];                  \
+                    (void)x, (void)y, (void)z;                                                     \
+                    D_[(side) ? j : r + j] += (DEXPR);                                             \
+                }                                                                                  \
+        } break;                                                                                   \
+        case BC_A_ROW: {                                                                           \
+            int64_t R_ = (bc)->row;                                                                \
+            for (int64_t r = 0; r < (bc)->n; r += R_)                                              \
+                for (int64_t j = 0; j < R_; j++) {                                                 \
+                    float x = A_[j], y = B_[r + j], z = Z_[r + j], g = G_[r + j];                  \
+                    (void)x, (void)y, (void)z;                                                     \
+                    D_[(side) ? r + j : j] += (DEXPR);                                             \
+                }                                                                                  \
+        } break;                                                                                   \
+        default: {                                                                                 \
+            const int64_t *s_ = (bc)->out, *ta_ = (bc)->sa, *tb_ = (bc)->sb;                       \
+            const int64_t *td_ = (side) ? tb_ : ta_;                                               \
+            int64_t o_ = 0;                                                                        \
+            for (int64_t i0 = 0; i0 < s_[0]; i0++)                                                 \
+                for (int64_t i1 = 0; i1 < s_[1]; i1++)                                             \
+                    for (int64_t i2 = 0; i2 < s_[2]; i2++) {                                       \
+                        int64_t ia_ = i0 * ta_[0] + i1 * ta_[1] + i2 * ta_[2];                     \
+                        int64_t ib_ = i0 * tb_[0] + i1 * tb_[1] + i2 * tb_[2];                     \
+                        int64_t id_ = (side) ? ib_ : ia_;                                          \
+                        for (int64_t i3 = 0; i3 < s_[3]; i3++, o_++) {                             \
+                            float x = A_[ia_ + i3 * ta_[3]], y = B_[ib_ + i3 * tb_[3]];            \
+                            float z = Z_[o_], g = G_[o_];                                          \
+                            (void)x, (void)y, (void)z;                                             \
+                            D_[id_ + i3 * td_[3]] += (DEXPR);                                      \
+                        }                                                                          \
+                    }                                                                              \
+        } break;                                                                                   \
+        }                                                                                          \
+    } while (0)
+
+/* One binary op: constructor + backward kernel. DA / DB are d(out)/d(a) * g and d(out)/d(b) * g
+ * written in terms of g, x (a), y (b), z (out). */
+#define DEFINE_BINARY(name, OP, FWD, DA, DB)                                                       \
+    mvae_tensor *mvae_##name(mvae_ctx *ctx, mvae_tensor *a, mvae_tensor *b) {                      \
+        bcast bc;                                                                                  \
+        mvae_tensor *out = binary_out(ctx, #name, OP, a, b, &bc);                                  \
+        if (!out) return NULL;                                                                     \
+        BINARY_FORWARD(&bc, a->data, b->data, out->data, FWD);                                     \
+        return out;                                                                                \
+    }                                                                                              \
+    void mvae_bw_##name(mvae_ctx *ctx, mvae_tensor *out) {                                         \
+        mvae_tensor *a = out->src[0], *b = out->src[1];                                            \
+        bcast bc;                                                                                  \
+        bcast_plan(a, b, &bc);                                                                     \
+        float *ga = mvae_grad(ctx, a);                                                             \
+        if (ga) BINARY_BACKWARD(&bc, 0, ga, a->data, b->data, out->data, out->grad, DA);           \
+        float *gb = mvae_grad(ctx, b);                                                             \
+        if (gb) BINARY_BACKWARD(&bc, 1, gb, a->data, b->data, out->data, out->grad, DB);           \
+    }
+
+DEFINE_BINARY(add, MVAE_OP_ADD, x + y, g, g)
+DEFINE_BINARY(sub, MVAE_OP_SUB, x - y, g, -g)
+DEFINE_BINARY(mul, MVAE_OP_MUL, x *y, g *y, g *x)
+/* d(x/y)/dy = -x/y^2 = -z/y */
+DEFINE_BINARY(div, MVAE_OP_DIV, x / y, g / y, -g * z / y)
+
+/* ---------------------------------------------------------------------------------------------
+ * Scalar and unary ops. Each output has its input's shape; backward reads x = src data,
+ * y = out data, g = out grad.
+ * ------------------------------------------------------------------------------------------- */
+static mvae_tensor *unary_out(mvae_ctx *ctx, const char *name, int op, mvae_tensor *a) {
+    MVAE_CHECK_INPUT(ctx, name, a);
+    MVAE_CHECK_F32(ctx, name, a);
+    return mvae_op_output(ctx, op, a->ndim, a->shape, a, NULL, NULL, NULL);
+}
+
+/* Constructor computing y = FWD(x) (p = out->fp[0]) and backward accumulating DX(x, y, g, p). */
+#define DEFINE_UNARY_P(name, OP, FWD, DX)                                                          \
+    static mvae_tensor *name##_impl(mvae_ctx *ctx, mvae_tensor *a, float p) {                      \
+        mvae_tensor *out = unary_out(ctx, #name, OP, a);                                           \
+        if (!out) return NULL;                                                                     \
+        out->fp[0] = p;                                                                            \
+        const float *X_ = a->data;                                                                 \
+        float *Y_ = out->data;                                                                     \
+        for (int64_t i = 0; i < out->n; i++) {                                                     \
+            float x = X_[i];                                                                       \
+            Y_[i] = (FWD);                                                                         \
+        }                                                                                          \
+        return out;                                                                                \
+    }                                                                                              \
+    void mvae_bw_##name(mvae_ctx *ctx, mvae_tensor *out) {                                         \
+        float *gx = mvae_grad(ctx, out->src[0]);                                                   \
+        if (!gx) return;                                                                           \
+        const float *X_ = out->src[0]->data, *Y_ = out->data, *G_ = out->grad;                     \
+        const float p = out->fp[0];                                                                \
+        (void)p;                                                                                   \
+        for (int64_t i = 0; i < out->n; i++) {                                                     \
+            float x = X_[i], y = Y_[i], g = G_[i];                                                 \
+            (void)x, (void)y;                                                                      \
+            gx[i] += (DX);                                                                         \
+        }                                                                                          \
+    }
+
+#define DEFINE_UNARY(name, OP, FWD, DX)                                                            \
+    DEFINE_UNARY_P(name, OP, FWD, DX)                                                              \
+    mvae_tensor *mvae_##name(mvae_ctx *ctx, mvae_tensor *a) { return name##_impl(ctx, a, 0.0f); }
+
+DEFINE_UNARY_P(scale, MVAE_OP_SCALE, x *p, g *p)
+mvae_tensor *mvae_scale(mvae_ctx *ctx, mvae_tensor *a, float s) { return scale_impl(ctx, a, s); }
+
+DEFINE_UNARY_P(add_scalar, MVAE_OP_ADD_SCALAR, x + p, g)
 mvae_tensor *mvae_add_scalar(mvae_ctx *ctx, mvae_tensor *a, float s) {
-    (void)a;
-    (void)s;
-    return mvae_ctx_fail(ctx, "add_scalar: not implemented");
+    return add_scalar_impl(ctx, a, s);
 }
-void mvae_bw_add_scalar(mvae_ctx *ctx, mvae_tensor *out) { (void)ctx; (void)out; }
 
-mvae_tensor *mvae_exp(mvae_ctx *ctx, mvae_tensor *a) {
-    (void)a;
-    return mvae_ctx_fail(ctx, "exp: not implemented");
-}
-void mvae_bw_exp(mvae_ctx *ctx, mvae_tensor *out) { (void)ctx; (void)out; }
+DEFINE_UNARY(exp, MVAE_OP_EXP, expf(x), g *y)
+DEFINE_UNARY(log, MVAE_OP_LOG, logf(x), g / x)
+DEFINE_UNARY(sqrt, MVAE_OP_SQRT, sqrtf(x), 0.5f * g / y)
+DEFINE_UNARY(square, MVAE_OP_SQUARE, x *x, 2.0f * g * x)
+DEFINE_UNARY(reciprocal, MVAE_OP_RECIPROCAL, 1.0f / x, -g * y * y)
+DEFINE_UNARY(relu, MVAE_OP_RELU, x > 0.0f ? x : 0.0f, x > 0.0f ? g : 0.0f)
 
-mvae_tensor *mvae_log(mvae_ctx *ctx, mvae_tensor *a) {
-    (void)a;
-    return mvae_ctx_fail(ctx, "log: not implemented");
-}
-void mvae_bw_log(mvae_ctx *ctx, mvae_tensor *out) { (void)ctx; (void)out; }
-
-mvae_tensor *mvae_sqrt(mvae_ctx *ctx, mvae_tensor *a) {
-    (void)a;
-    return mvae_ctx_fail(ctx, "sqrt: not implemented");
-}
-void mvae_bw_sqrt(mvae_ctx *ctx, mvae_tensor *out) { (void)ctx; (void)out; }
-
-mvae_tensor *mvae_square(mvae_ctx *ctx, mvae_tensor *a) {
-    (void)a;
-    return mvae_ctx_fail(ctx, "square: not implemented");
-}
-void mvae_bw_square(mvae_ctx *ctx, mvae_tensor *out) { (void)ctx; (void)out; }
-
-mvae_tensor *mvae_reciprocal(mvae_ctx *ctx, mvae_tensor *a) {
-    (void)a;
-    return mvae_ctx_fail(ctx, "reciprocal: not implemented");
-}
-void mvae_bw_reciprocal(mvae_ctx *ctx, mvae_tensor *out) { (void)ctx; (void)out; }
-
-mvae_tensor *mvae_relu(mvae_ctx *ctx, mvae_tensor *a) {
-    (void)a;
-    return mvae_ctx_fail(ctx, "relu: not implemented");
-}
-void mvae_bw_relu(mvae_ctx *ctx, mvae_tensor *out) { (void)ctx; (void)out; }
-
+DEFINE_UNARY_P(leaky_relu, MVAE_OP_LEAKY_RELU, x > 0.0f ? x : p * x, x > 0.0f ? g : p * g)
 mvae_tensor *mvae_leaky_relu(mvae_ctx *ctx, mvae_tensor *a, float slope) {
-    (void)a;
-    (void)slope;
-    return mvae_ctx_fail(ctx, "leaky_relu: not implemented");
+    return leaky_relu_impl(ctx, a, slope);
 }
-void mvae_bw_leaky_relu(mvae_ctx *ctx, mvae_tensor *out) { (void)ctx; (void)out; }
 
-mvae_tensor *mvae_elu(mvae_ctx *ctx, mvae_tensor *a, float alpha) {
-    (void)a;
-    (void)alpha;
-    return mvae_ctx_fail(ctx, "elu: not implemented");
-}
-void mvae_bw_elu(mvae_ctx *ctx, mvae_tensor *out) { (void)ctx; (void)out; }
+/* elu: x > 0 ? x : alpha (e^x - 1); for x <= 0 the derivative alpha e^x = y + alpha */
+DEFINE_UNARY_P(elu, MVAE_OP_ELU, x > 0.0f ? x : p * expm1f(x), x > 0.0f ? g : g * (y + p))
+mvae_tensor *mvae_elu(mvae_ctx *ctx, mvae_tensor *a, float alpha) { return elu_impl(ctx, a, alpha); }
 
-mvae_tensor *mvae_swish(mvae_ctx *ctx, mvae_tensor *a) {
-    (void)a;
-    return mvae_ctx_fail(ctx, "swish: not implemented");
-}
-void mvae_bw_swish(mvae_ctx *ctx, mvae_tensor *out) { (void)ctx; (void)out; }
+/* swish' = s + x s (1 - s), s = sigmoid(x) */
+DEFINE_UNARY(swish, MVAE_OP_SWISH, x *mvae_sigmoidf(x),
+             g *(mvae_sigmoidf(x) * (1.0f + x * (1.0f - mvae_sigmoidf(x)))))
+DEFINE_UNARY(sigmoid, MVAE_OP_SIGMOID, mvae_sigmoidf(x), g *y *(1.0f - y))
+DEFINE_UNARY(tanh, MVAE_OP_TANH, tanhf(x), g *(1.0f - y * y))
+DEFINE_UNARY(softplus, MVAE_OP_SOFTPLUS, mvae_softplusf(x), g *mvae_sigmoidf(x))
 
-mvae_tensor *mvae_sigmoid(mvae_ctx *ctx, mvae_tensor *a) {
-    (void)a;
-    return mvae_ctx_fail(ctx, "sigmoid: not implemented");
+/* ---------------------------------------------------------------------------------------------
+ * softmax / log_softmax along any axis. The tensor is viewed as [outer, K, inner] with K the
+ * axis size; inner == 1 (last axis) runs over contiguous rows, otherwise the loops run over the
+ * contiguous inner dimension with a per-column running max / sum in scratch.
+ * ------------------------------------------------------------------------------------------- */
+static void axis_split(const mvae_tensor *t, int axis, int64_t *outer, int64_t *K, int64_t *inner) {
+    *outer = 1;
+    *inner = 1;
+    for (int d = 0; d < axis; d++) *outer *= t->shape[d];
+    for (int d = axis + 1; d < t->ndim; d++) *inner *= t->shape[d];
+    *K = t->shape[axis];
 }
-void mvae_bw_sigmoid(mvae_ctx *ctx, mvae_tensor *out) { (void)ctx; (void)out; }
 
-mvae_tensor *mvae_tanh(mvae_ctx *ctx, mvae_tensor *a) {
-    (void)a;
-    return mvae_ctx_fail(ctx, "tanh: not implemented");
+static mvae_tensor *softmax_common(mvae_ctx *ctx, const char *name, int op, mvae_tensor *a, int axis,
+                                   bool log_out) {
+    MVAE_CHECK_INPUT(ctx, name, a);
+    MVAE_CHECK_F32(ctx, name, a);
+    int ax = axis < 0 ? axis + a->ndim : axis;
+    if (ax < 0 || ax >= a->ndim) {
+        char sa[MVAE_SHAPE_STR_LEN];
+        return mvae_ctx_fail(ctx, "%s: a %s: axis %d out of range for %d dims", name, MVAE_SHP(a, sa),
+                             axis, a->ndim);
+    }
+    mvae_tensor *out = mvae_op_output(ctx, op, a->ndim, a->shape, a, NULL, NULL, NULL);
+    if (!out) return NULL;
+    out->ip[0] = ax;
+    int64_t outer, K, inner;
+    axis_split(a, ax, &outer, &K, &inner);
+    if (inner == 1) {
+        for (int64_t o = 0; o < outer; o++) {
+            const float *x = a->data + o * K;
+            float *y = out->data + o * K;
+            float m = x[0];
+            for (int64_t k = 1; k < K; k++) m = x[k] > m ? x[k] : m;
+            float s = 0.0f;
+            for (int64_t k = 0; k < K; k++) {
+                y[k] = expf(x[k] - m);
+                s += y[k];
+            }
+            if (log_out) {
+                float ls = m + logf(s);
+                for (int64_t k = 0; k < K; k++) y[k] = x[k] - ls;
+            } else {
+                float inv = 1.0f / s;
+                for (int64_t k = 0; k < K; k++) y[k] *= inv;
+            }
+        }
+        return out;
+    }
+    float *m = mvae_ctx_alloc(ctx, 2 * (size_t)inner * sizeof(float)), *s = m + inner;
+    for (int64_t o = 0; o < outer; o++) {
+        const float *x = a->data + o * K * inner;
+        float *y = out->data + o * K * inner;
+        memcpy(m, x, (size_t)inner * sizeof(float));
+        for (int64_t k = 1; k < K; k++)
+            for (int64_t j = 0; j < inner; j++) m[j] = x[k * inner + j] > m[j] ? x[k * inner + j] : m[j];
+        memset(s, 0, (size_t)inner * sizeof(float));
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t j = 0; j < inner; j++) {
+                y[k * inner + j] = expf(x[k * inner + j] - m[j]);
+                s[j] += y[k * inner + j];
+            }
+        if (log_out) {
+            for (int64_t j = 0; j < inner; j++) s[j] = m[j] + logf(s[j]);
+            for (int64_t k = 0; k < K; k++)
+                for (int64_t j = 0; j < inner; j++) y[k * inner + j] = x[k * inner + j] - s[j];
+        } else {
+            for (int64_t j = 0; j < inner; j++) s[j] = 1.0f / s[j];
+            for (int64_t k = 0; k < K; k++)
+                for (int64_t j = 0; j < inner; j++) y[k * inner + j] *= s[j];
+        }
+    }
+    return out;
 }
-void mvae_bw_tanh(mvae_ctx *ctx, mvae_tensor *out) { (void)ctx; (void)out; }
-
-mvae_tensor *mvae_softplus(mvae_ctx *ctx, mvae_tensor *a) {
-    (void)a;
-    return mvae_ctx_fail(ctx, "softplus: not implemented");
-}
-void mvae_bw_softplus(mvae_ctx *ctx, mvae_tensor *out) { (void)ctx; (void)out; }
 
 mvae_tensor *mvae_softmax(mvae_ctx *ctx, mvae_tensor *a, int axis) {
-    (void)a;
-    (void)axis;
-    return mvae_ctx_fail(ctx, "softmax: not implemented");
+    return softmax_common(ctx, "softmax", MVAE_OP_SOFTMAX, a, axis, false);
 }
-void mvae_bw_softmax(mvae_ctx *ctx, mvae_tensor *out) { (void)ctx; (void)out; }
-
 mvae_tensor *mvae_log_softmax(mvae_ctx *ctx, mvae_tensor *a, int axis) {
-    (void)a;
-    (void)axis;
-    return mvae_ctx_fail(ctx, "log_softmax: not implemented");
+    return softmax_common(ctx, "log_softmax", MVAE_OP_LOG_SOFTMAX, a, axis, true);
 }
-void mvae_bw_log_softmax(mvae_ctx *ctx, mvae_tensor *out) { (void)ctx; (void)out; }
+
+/* softmax:     dx = y (g - sum_k g y)
+ * log_softmax: dx = g - e^y sum_k g */
+static void softmax_backward(mvae_ctx *ctx, mvae_tensor *out, bool log_out) {
+    float *gx = mvae_grad(ctx, out->src[0]);
+    if (!gx) return;
+    int64_t outer, K, inner;
+    axis_split(out, out->ip[0], &outer, &K, &inner);
+    float *dot = mvae_ctx_alloc(ctx, (size_t)inner * sizeof(float));
+    for (int64_t o = 0; o < outer; o++) {
+        const float *y = out->data + o * K * inner, *g = out->grad + o * K * inner;
+        float *dx = gx + o * K * inner;
+        memset(dot, 0, (size_t)inner * sizeof(float));
+        if (log_out) {
+            for (int64_t k = 0; k < K; k++)
+                for (int64_t j = 0; j < inner; j++) dot[j] += g[k * inner + j];
+            for (int64_t k = 0; k < K; k++)
+                for (int64_t j = 0; j < inner; j++)
+                    dx[k * inner + j] += g[k * inner + j] - expf(y[k * inner + j]) * dot[j];
+        } else {
+            for (int64_t k = 0; k < K; k++)
+                for (int64_t j = 0; j < inner; j++) dot[j] += g[k * inner + j] * y[k * inner + j];
+            for (int64_t k = 0; k < K; k++)
+                for (int64_t j = 0; j < inner; j++)
+                    dx[k * inner + j] += y[k * inner + j] * (g[k * inner + j] - dot[j]);
+        }
+    }
+}
+
+void mvae_bw_softmax(mvae_ctx *ctx, mvae_tensor *out) { softmax_backward(ctx, out, false); }
+void mvae_bw_log_softmax(mvae_ctx *ctx, mvae_tensor *out) { softmax_backward(ctx, out, true); }
