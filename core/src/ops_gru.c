@@ -15,7 +15,7 @@ typedef struct gru_aux {
     float *hn;                /* h W_hn^T + b_hn [B,H], multiplied by r inside n */
 } gru_aux;
 
-static const mvae_tensor *first_needing_grad(mvae_tensor *const *ts, int k) {
+static mvae_tensor *first_needing_grad(mvae_tensor *const *ts, int k) {
     for (int i = 0; i < k; i++)
         if (mvae_needs_grad(ts[i])) return ts[i];
     return NULL;
@@ -54,7 +54,7 @@ mvae_tensor *mvae_gru_cell(mvae_ctx *ctx, mvae_tensor *x, mvae_tensor *h, mvae_t
     /* mvae_op_output looks at its sources only to decide whether to record: hand it one input that
      * needs a gradient (any of the six), then store the real sources. */
     mvae_tensor *all[6] = {x, h, w_ih, w_hh, b_ih, b_hh};
-    mvae_tensor *proxy = (mvae_tensor *)first_needing_grad(all, 6);
+    mvae_tensor *proxy = first_needing_grad(all, 6);
     mvae_tensor *out = mvae_op_output(ctx, MVAE_OP_GRU_CELL, 2, (int64_t[]){B, Hd}, proxy, NULL, NULL, NULL);
     if (!out) return NULL;
     out->src[0] = x;
