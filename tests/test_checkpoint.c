@@ -326,8 +326,8 @@ static void test_magic_and_version(void **state) {
     assert_unchanged(&s, &b);
 
     /* a text file */
-    spit(path, (const unsigned char *)"hello world, this is not a checkpoint at all............................",
-         75);
+    const char *text = "hello world, this is not a checkpoint at all, just some text long enough";
+    spit(path, (const unsigned char *)text, strlen(text));
     mvae_error_clear(&err);
     assert_int_equal(mvae_checkpoint_load(path, b.ps, &b.opt, &b.rng, NULL, &err), MVAE_ERR_FORMAT);
     assert_non_null(strstr(err.msg, "not an mvae checkpoint"));

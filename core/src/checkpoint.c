@@ -252,7 +252,7 @@ static int parse_and_load(const char *path, const unsigned char *buf, size_t len
     if (len == 0 || memcmp(buf, MAGIC, cmp) != 0)
         return CORRUPT("file %s: not an mvae checkpoint (%s)", path, len ? "bad magic" : "empty file");
     if (len < MIN_FILE_BYTES)
-        return CORRUPT("file %s: checkpoint truncated (%zu bytes, a header needs %d): the file is "
+        return CORRUPT("file %s: only %zu bytes, shorter than a checkpoint header (%d): the file is "
                        "corrupted or truncated", path, len, MIN_FILE_BYTES);
     reader r = {buf, len - 4, sizeof MAGIC, true};
     uint32_t version = (uint32_t)r_le(&r, 4);
