@@ -1,7 +1,149 @@
-/* optim.c — STUB: to be implemented. */
+/* optim.c — Adam / AdamW and SGD with momentum over the parameter store, gradient clipping.
+ *
+ * The store is one block with 16-float aligned views: updates walk the entries and touch only
+ * each trainable entry's t->n elements, so buffers and the padding between views stay as they are. */
 #include "mvae/optim.h"
-mvae_optim mvae_optim_adam(float lr) { mvae_optim o = {0}; o.kind = MVAE_OPTIM_ADAM; o.lr = lr; o.beta1 = 0.9f; o.beta2 = 0.999f; o.eps = 1e-8f; return o; }
-mvae_optim mvae_optim_sgd(float lr, float momentum) { mvae_optim o = {0}; o.kind = MVAE_OPTIM_SGD; o.lr = lr; o.momentum = momentum; return o; }
-int mvae_optim_step(mvae_optim *opt, mvae_params *ps, mvae_error *err) { (void)opt; (void)ps; return mvae_error_set(err, MVAE_ERR_INVALID, "optim: not implemented"); }
-float mvae_grad_norm(const mvae_params *ps) { (void)ps; return 0.0f; }
-float mvae_clip_grad_norm(mvae_params *ps, float max_norm) { (void)ps; (void)max_norm; return 0.0f; }
+
+#include <math.h>
+#include <string.h>
+
+mvae_optim mvae_optim_adam(float lr) {
+    mvae_optim o = {0};
+    o.kind = MVAE_OPTIM_ADAM;
+    o.lr = lr;
+    o.beta1 = 0.9f;
+    o.beta2 = 0.999f;
+    o.eps = 1e-8f;
+    return o;
+}
+
+mvae_optim mvae_optim_sgd(float lr, float momentum) {
+    mvae_optim o = {0};
+    o.kind = MVAE_OPTIM_SGD;
+    o.lr = lr;
+    o.momentum = momentum;
+    return o;
+}
+
+static int check_opt(const mvae_optim *o, mvae_error *err) {
+    if (o->kind != MVAE_OPTIM_ADAM && o->kind != MVAE_OPTIM_SGD)
+        return mvae_error_set(err, MVAE_ERR_INVALID, "optim: unknown optimizer kind %d", o->kind);
+    if (!(o->lr >= 0.0f) || !isfinite(o->lr))
+        return mvae_error_set(err, MVAE_ERR_INVALID, "optim: learning rate %g must be finite and >= 0",
+                              (double)o->lr);
+    if (!(o->weight_decay >= 0.0f) || !isfinite(o->weight_decay))
+        return mvae_error_set(err, MVAE_ERR_INVALID, "optim: weight_decay %g must be finite and >= 0",
+                              (double)o->weight_decay);
+    if (o->kind == MVAE_OPTIM_ADAM) {
+        if (!(o->beta1 >= 0.0f && o->beta1 < 1.0f) || !(o->beta2 >= 0.0f && o->beta2 < 1.0f))
+            return mvae_error_set(err, MVAE_ERR_INVALID, "optim: adam betas (%g, %g) must be in [0, 1)",
+                                  (double)o->beta1, (double)o->beta2);
+        if (!(o->eps > 0.0f))
+            return mvae_error_set(err, MVAE_ERR_INVALID, "optim: adam eps %g must be > 0", (double)o->eps);
+    } else if (!(o->momentum >= 0.0f && o->momentum < 1.0f)) {
+        return mvae_error_set(err, MVAE_ERR_INVALID, "optim: sgd momentum %g must be in [0, 1)",
+                              (double)o->momentum);
+    }
+    return MVAE_OK;
+}
+
+/* Moments for the whole block (buffers and padding included, kept zero), allocated once. */
+static int ensure_moments(mvae_params *ps, mvae_error *err) {
+    if (ps->m && ps->v) return MVAE_OK;
+    size_t n = (ps->n_floats ? ps->n_floats : 16) * sizeof(float);
+    float *m = ps->m ? ps->m : mvae_alloc_aligned(n);
+    float *v = ps->v ? ps->v : mvae_alloc_aligned(n);
+    if (!m || !v) {
+        if (m != ps->m) mvae_free_aligned(m);
+        if (v != ps->v) mvae_free_aligned(v);
+        return mvae_error_set(err, MVAE_ERR_NOMEM, "optim: out of memory allocating moments for %zu floats",
+                              ps->n_floats);
+    }
+    if (m != ps->m) memset(m, 0, n);
+    if (v != ps->v) memset(v, 0, n);
+    ps->m = m;
+    ps->v = v;
+    return MVAE_OK;
+}
+
+int mvae_optim_step(mvae_optim *opt, mvae_params *ps, mvae_error *err) {
+    if (!opt || !ps) return mvae_error_set(err, MVAE_ERR_INVALID, "optim: optimizer or parameter store is NULL");
+    if (!ps->finalized || !ps->data || !ps->grad)
+        return mvae_error_set(err, MVAE_ERR_INVALID,
+                              "optim: the parameter store is not finalized (call mvae_params_finalize first)");
+    int rc = check_opt(opt, err);
+    if (rc != MVAE_OK) return rc;
+    rc = ensure_moments(ps, err);
+    if (rc != MVAE_OK) return rc;
+    opt->step++;
+    const float lr = opt->lr, wd = opt->weight_decay;
+    const bool coupled = wd > 0.0f && !opt->decoupled, decoupled = wd > 0.0f && opt->decoupled;
+    const float decay = 1.0f - lr * wd;
+
+    if (opt->kind == MVAE_OPTIM_ADAM) {
+        const float b1 = opt->beta1, b2 = opt->beta2, eps = opt->eps;
+        /* PyTorch: p -= (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps) */
+        const double bc1 = 1.0 - pow(b1, (double)opt->step), bc2 = 1.0 - pow(b2, (double)opt->step);
+        const float step_size = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2);
+        for (int e = 0; e < ps->count; e++) {
+            const mvae_param_entry *pe = &ps->entries[e];
+            if (pe->buffer) continue;
+            float *p = ps->data + pe->offset, *g = ps->grad + pe->offset;
+            float *m = ps->m + pe->offset, *v = ps->v + pe->offset;
+            for (int64_t i = 0; i < pe->t->n; i++) {
+                float gi = g[i];
+                if (coupled) gi += wd * p[i];
+                if (decoupled) p[i] *= decay;
+                m[i] = b1 * m[i] + (1.0f - b1) * gi;
+                v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
+                p[i] -= step_size * m[i] / (sqrtf(v[i]) / bc2_sqrt + eps);
+            }
+        }
+    } else {
+        /* PyTorch SGD: g += wd p; buf = momentum buf + g (buf = g at the first step); p -= lr buf */
+        const float mom = opt->momentum;
+        for (int e = 0; e < ps->count; e++) {
+            const mvae_param_entry *pe = &ps->entries[e];
+            if (pe->buffer) continue;
+            float *p = ps->data + pe->offset, *g = ps->grad + pe->offset, *buf = ps->m + pe->offset;
+            for (int64_t i = 0; i < pe->t->n; i++) {
+                float gi = g[i];
+                if (coupled) gi += wd * p[i];
+                if (decoupled) p[i] *= decay;
+                if (mom > 0.0f) {
+                    buf[i] = mom * buf[i] + gi;
+                    gi = buf[i];
+                }
+                p[i] -= lr * gi;
+            }
+        }
+    }
+    return MVAE_OK;
+}
+
+float mvae_grad_norm(const mvae_params *ps) {
+    if (!ps || !ps->grad) return 0.0f;
+    double s = 0;
+    for (int e = 0; e < ps->count; e++) {
+        const mvae_param_entry *pe = &ps->entries[e];
+        if (pe->buffer) continue;
+        const float *g = ps->grad + pe->offset;
+        for (int64_t i = 0; i < pe->t->n; i++) s += (double)g[i] * g[i];
+    }
+    return (float)sqrt(s);
+}
+
+float mvae_clip_grad_norm(mvae_params *ps, float max_norm) {
+    float norm = mvae_grad_norm(ps);
+    /* A NaN/Inf norm is returned as is and the gradients are left alone: the caller skips the step. */
+    if (!(max_norm > 0.0f) || !isfinite(norm) || norm <= max_norm) return norm;
+    /* PyTorch's clip_grad_norm_: scale by max_norm / (norm + 1e-6) */
+    const float scale = (float)((double)max_norm / ((double)norm + 1e-6));
+    for (int e = 0; e < ps->count; e++) {
+        const mvae_param_entry *pe = &ps->entries[e];
+        if (pe->buffer) continue;
+        float *g = ps->grad + pe->offset;
+        for (int64_t i = 0; i < pe->t->n; i++) g[i] *= scale;
+    }
+    return norm;
+}
