@@ -8,8 +8,9 @@
 
 #include "mvae/config.h"
 
-/* The experiment from DESIGN.md ("An experiment"), line for line. */
-static const char *EXAMPLE =
+/* The experiment from DESIGN.md ("An experiment"), line for line (line numbers on the right). */
+// clang-format off
+static const char EXAMPLE[] =
     "name: fashion-mnist-poe\n"                                                              /* 1 */
     "seed: 1\n"                                                                              /* 2 */
     "dataset: { plugin: fashion_mnist, paired_fraction: 1.0 }\n"                             /* 3 */
@@ -34,7 +35,8 @@ static const char *EXAMPLE =
     "  objective: { joint: true, unimodal: true, random_subsets: 0 }\n"                      /* 22 */
     "eval:\n"                                                                                /* 23 */
     "  log_likelihood: { samples: 1000, terms: [\"image\", \"image,label\", \"image|label\"] }\n" /* 24 */
-    "  accuracy: { from: image, predict: label }\n";                                         /* 25 */
+    "  accuracy: { from: image, predict: label }\n";  /* 25 */
+// clang-format on
 
 /* ---- a schema for the example ---- */
 static const mvae_option DATASET_OPTS[] = {
@@ -161,16 +163,19 @@ static void test_parse_example(void **state) {
     assert_int_equal(train->col, 1);
 
     double lr = 0;
-    assert_int_equal(mvae_cfg_get_float(mvae_cfg_path(root, "train.optimizer.adam.lr"), &lr, &err), MVAE_OK);
+    assert_int_equal(mvae_cfg_get_float(mvae_cfg_path(root, "train.optimizer.adam.lr"), &lr, &err),
+                     MVAE_OK);
     assert_float_equal(lr, 1e-3, 1e-15);
-    assert_int_equal(mvae_cfg_get_float(mvae_cfg_path(root, "modalities.label.weight"), &lr, &err), MVAE_OK);
+    assert_int_equal(mvae_cfg_get_float(mvae_cfg_path(root, "modalities.label.weight"), &lr, &err),
+                     MVAE_OK);
     assert_float_equal(lr, 50.0, 0);
     /* an integer is a valid float */
     assert_int_equal(mvae_cfg_get_float(mvae_cfg_get(root, "latent_dim"), &lr, &err), MVAE_OK);
     assert_float_equal(lr, 64.0, 0);
 
     bool b = false;
-    assert_int_equal(mvae_cfg_get_bool(mvae_cfg_path(root, "fusion.prior_expert"), &b, &err), MVAE_OK);
+    assert_int_equal(mvae_cfg_get_bool(mvae_cfg_path(root, "fusion.prior_expert"), &b, &err),
+                     MVAE_OK);
     assert_true(b);
 
     int64_t *ch = NULL;
@@ -185,7 +190,8 @@ static void test_parse_example(void **state) {
     assert_int_equal(ch[1], 128);
     free(ch);
     /* a single scalar is a one-element list */
-    assert_int_equal(mvae_cfg_get_int_list(mvae_cfg_path(root, "modalities.image.encoder.hidden"), &ch, &n, &err),
+    assert_int_equal(mvae_cfg_get_int_list(mvae_cfg_path(root, "modalities.image.encoder.hidden"),
+                                           &ch, &n, &err),
                      MVAE_OK);
     assert_int_equal(n, 1);
     assert_int_equal(ch[0], 512);
@@ -226,6 +232,9 @@ static void test_syntax_errors(void **state) {
     m = load_fails("a: 1\n---\nb: 2\n");
     assert_has(m, "exp.yaml:2:1: only one YAML document");
 
+    m = load_fails("a: \xff\xfe\n");
+    assert_has(m, "exp.yaml: YAML read error: invalid");
+
     /* an empty file is an empty map */
     mvae_cfg *cfg = load("# nothing here\n");
     assert_int_equal(mvae_cfg_root(cfg)->kind, MVAE_CFG_MAP);
@@ -235,7 +244,8 @@ static void test_syntax_errors(void **state) {
 
 static void test_duplicate_key(void **state) {
     (void)state;
-    const char *m = load_fails("seed: 1\nname: x\ntrain:\n  epochs: 2\n  batch_size: 3\n  epochs: 4\n");
+    const char *m =
+        load_fails("seed: 1\nname: x\ntrain:\n  epochs: 2\n  batch_size: 3\n  epochs: 4\n");
     assert_string_equal(m, "exp.yaml:6:3: key 'epochs' given twice (first at 4:3)");
     m = load_fails("a: {x: 1, x: 2}\n");
     assert_string_equal(m, "exp.yaml:1:11: key 'x' given twice (first at 1:5)");
@@ -260,7 +270,8 @@ static void test_missing_file(void **state) {
     int rc = mvae_cfg_load_file("/nonexistent/dir/x.yaml", &cfg, &err);
     assert_int_equal(rc, MVAE_ERR_IO);
     assert_null(cfg);
-    assert_string_equal(err.msg, "cannot open '/nonexistent/dir/x.yaml': No such file or directory");
+    assert_string_equal(err.msg,
+                        "cannot open '/nonexistent/dir/x.yaml': No such file or directory");
 }
 
 static void test_validate_example_fills_defaults(void **state) {
@@ -284,7 +295,8 @@ static void test_validate_example_fills_defaults(void **state) {
     assert_int_equal(mvae_cfg_get_float(gc, &d, &err), MVAE_OK);
     assert_float_equal(d, 0.5, 0);
     bool b = true;
-    assert_int_equal(mvae_cfg_get_bool(mvae_cfg_path(root, "train.deterministic"), &b, &err), MVAE_OK);
+    assert_int_equal(mvae_cfg_get_bool(mvae_cfg_path(root, "train.deterministic"), &b, &err),
+                     MVAE_OK);
     assert_false(b);
     const char *s = NULL;
     assert_int_equal(mvae_cfg_get_string(mvae_cfg_path(root, "dataset.root"), &s, &err), MVAE_OK);
@@ -301,7 +313,8 @@ static void test_validate_example_fills_defaults(void **state) {
     assert_int_equal(h[1], 512);
     free(h);
     double *betas = NULL;
-    assert_int_equal(mvae_cfg_get_float_list(mvae_cfg_path(root, "train.betas"), &betas, &n, &err), MVAE_OK);
+    assert_int_equal(mvae_cfg_get_float_list(mvae_cfg_path(root, "train.betas"), &betas, &n, &err),
+                     MVAE_OK);
     assert_int_equal(n, 2);
     assert_float_equal(betas[1], 0.999, 1e-12);
     free(betas);
@@ -328,7 +341,8 @@ static void test_unknown_key_hints(void **state) {
 
     m = validate_fails("name: x\ndataset: {plugin: p}\nlatent_dim: 3\nmodalities: {}\n"
                        "train:\n  epochs: 2\n  bach_size: 4\n");
-    assert_string_equal(m, "exp.yaml:7:3: unknown key 'bach_size' in train (did you mean 'batch_size'?)");
+    assert_string_equal(
+        m, "exp.yaml:7:3: unknown key 'bach_size' in train (did you mean 'batch_size'?)");
 
     m = validate_fails("name: x\ndataset: {plugin: p, zzzzzzzz: 1}\n");
     assert_string_equal(m, "exp.yaml:2:22: unknown key 'zzzzzzzz' in dataset "
@@ -339,13 +353,15 @@ static void test_unknown_key_hints(void **state) {
     mvae_error err = {0};
     static const mvae_option opts[] = {{.key = "hidden", .type = MVAE_OPT_INT_LIST}, {0}};
     static const char *const extra[] = {"plugin", "anything", NULL};
-    assert_int_equal(mvae_cfg_validate(cfg, mvae_cfg_root(cfg), opts, "modalities.image.encoder", extra, &err),
-                     MVAE_OK);
+    assert_int_equal(
+        mvae_cfg_validate(cfg, mvae_cfg_root(cfg), opts, "modalities.image.encoder", extra, &err),
+        MVAE_OK);
     /* hints include extra_ok keys */
     mvae_cfg_set(cfg, "plugn=x", &err);
     assert_string_equal(err.msg, "");
-    assert_int_equal(mvae_cfg_validate(cfg, mvae_cfg_root(cfg), opts, "modalities.image.encoder", extra, &err),
-                     MVAE_ERR_INVALID);
+    assert_int_equal(
+        mvae_cfg_validate(cfg, mvae_cfg_root(cfg), opts, "modalities.image.encoder", extra, &err),
+        MVAE_ERR_INVALID);
     assert_string_equal(err.msg, "<--set>:1:1: unknown key 'plugn' in modalities.image.encoder "
                                  "(did you mean 'plugin'?)");
     mvae_cfg_free(cfg);
@@ -375,7 +391,8 @@ static void test_wrong_types(void **state) {
 
     m = validate_fails("name: x\ndataset: {plugin: p}\nlatent_dim: 3\nmodalities: {}\n"
                        "train:\n  epochs: 1\n  objective: {joint: maybe}\n");
-    assert_string_equal(m, "exp.yaml:7:22: train.objective.joint: 'maybe' is not a boolean (use true or false)");
+    assert_string_equal(
+        m, "exp.yaml:7:22: train.objective.joint: 'maybe' is not a boolean (use true or false)");
 
     m = validate_fails("name: x\ndataset: {plugin: p}\nlatent_dim: 3\nmodalities: {}\n"
                        "train: {epochs: 1, betas: [0.9, nan]}\n");
@@ -397,8 +414,9 @@ static void test_choices(void **state) {
     char *p = strstr(text, "likelihood: categorical");
     memcpy(p, "likelihood: categorica ", 23); /* same length, still valid YAML */
     const char *m = validate_fails(text);
-    assert_string_equal(m, "exp.yaml:14:17: modalities.label.likelihood: 'categorica' is not one of: "
-                           "bernoulli, categorical, gaussian (did you mean 'categorical'?)");
+    assert_string_equal(m,
+                        "exp.yaml:14:17: modalities.label.likelihood: 'categorica' is not one of: "
+                        "bernoulli, categorical, gaussian (did you mean 'categorical'?)");
     free(text);
 }
 
@@ -417,14 +435,16 @@ static void test_required_keys(void **state) {
     /* nested unknown key in MAP_OF */
     m = validate_fails("name: x\ndataset: {plugin: p}\nlatent_dim: 3\n"
                        "modalities:\n  image: {encodr: {}, decoder: {}, likelihood: gaussian}\n");
-    assert_string_equal(m, "exp.yaml:5:11: unknown key 'encodr' in modalities.image (did you mean 'encoder'?)");
+    assert_string_equal(
+        m, "exp.yaml:5:11: unknown key 'encodr' in modalities.image (did you mean 'encoder'?)");
 }
 
 static void test_first_error_wins(void **state) {
     (void)state;
     mvae_cfg *cfg = load("name: x\nseed: a\nlatent_dim: b\n");
     mvae_error err = {0};
-    assert_int_equal(mvae_cfg_validate(cfg, mvae_cfg_root(cfg), TOP_OPTS, "", NULL, &err), MVAE_ERR_INVALID);
+    assert_int_equal(mvae_cfg_validate(cfg, mvae_cfg_root(cfg), TOP_OPTS, "", NULL, &err),
+                     MVAE_ERR_INVALID);
     assert_string_equal(err.msg, "exp.yaml:2:7: seed: 'a' is not an integer");
     /* a later failure does not overwrite it */
     int64_t v;
@@ -455,20 +475,24 @@ static void test_set_overrides(void **state) {
     assert_int_equal(mvae_cfg_get(root, "train")->n_items, 5);
 
     /* list */
-    assert_int_equal(mvae_cfg_set(cfg, "modalities.image.encoder.channels=[32,64, 96]", &err), MVAE_OK);
+    assert_int_equal(mvae_cfg_set(cfg, "modalities.image.encoder.channels=[32,64, 96]", &err),
+                     MVAE_OK);
     int64_t *ch = NULL;
     int n = 0;
-    assert_int_equal(mvae_cfg_get_int_list(mvae_cfg_path(root, "modalities.image.encoder.channels"), &ch, &n, &err),
+    assert_int_equal(mvae_cfg_get_int_list(mvae_cfg_path(root, "modalities.image.encoder.channels"),
+                                           &ch, &n, &err),
                      MVAE_OK);
     assert_int_equal(n, 3);
     assert_int_equal(ch[2], 96);
     free(ch);
 
     /* map value replaces a map */
-    assert_int_equal(mvae_cfg_set(cfg, "train.optimizer={sgd: {lr: 0.1, momentum: 0.9}}", &err), MVAE_OK);
+    assert_int_equal(mvae_cfg_set(cfg, "train.optimizer={sgd: {lr: 0.1, momentum: 0.9}}", &err),
+                     MVAE_OK);
     assert_null(mvae_cfg_path(root, "train.optimizer.adam"));
     double d = 0;
-    assert_int_equal(mvae_cfg_get_float(mvae_cfg_path(root, "train.optimizer.sgd.momentum"), &d, &err), MVAE_OK);
+    assert_int_equal(
+        mvae_cfg_get_float(mvae_cfg_path(root, "train.optimizer.sgd.momentum"), &d, &err), MVAE_OK);
     assert_float_equal(d, 0.9, 0);
 
     /* intermediate maps created */
@@ -477,7 +501,8 @@ static void test_set_overrides(void **state) {
     assert_non_null(lg);
     assert_int_equal(lg->kind, MVAE_CFG_MAP);
     assert_string_equal(lg->file, "<--set>");
-    assert_int_equal(mvae_cfg_get_int(mvae_cfg_path(root, "logging.tensorboard.every"), &v, &err), MVAE_OK);
+    assert_int_equal(mvae_cfg_get_int(mvae_cfg_path(root, "logging.tensorboard.every"), &v, &err),
+                     MVAE_OK);
     assert_int_equal(v, 50);
     assert_int_equal(mvae_cfg_path(root, "logging.tensorboard")->key_col, 9);
 
@@ -500,14 +525,16 @@ static void test_set_overrides(void **state) {
     assert_int_equal(mvae_cfg_set(cfg, "train.epochs.x=1", &err), MVAE_ERR_INVALID);
     assert_string_equal(err.msg, "--set train.epochs.x=1: 'train.epochs' is a scalar, not a map");
     mvae_error_clear(&err);
-    assert_int_equal(mvae_cfg_set(cfg, "train.hidden.x=1", &err), MVAE_OK); /* hidden absent: created */
-    assert_int_equal(mvae_cfg_set(cfg, "modalities.image.encoder.channels.a=1", &err), MVAE_ERR_INVALID);
-    assert_string_equal(err.msg,
-                        "--set modalities.image.encoder.channels.a=1: 'modalities.image.encoder.channels' "
-                        "is a list, not a map");
+    assert_int_equal(mvae_cfg_set(cfg, "train.hidden.x=1", &err),
+                     MVAE_OK); /* hidden absent: created */
+    assert_int_equal(mvae_cfg_set(cfg, "modalities.image.encoder.channels.a=1", &err),
+                     MVAE_ERR_INVALID);
+    assert_string_equal(
+        err.msg, "--set modalities.image.encoder.channels.a=1: 'modalities.image.encoder.channels' "
+                 "is a list, not a map");
     mvae_error_clear(&err);
     assert_int_equal(mvae_cfg_set(cfg, "train.epochs=[1, 2", &err), MVAE_ERR_FORMAT);
-    assert_has(err.msg, "--set train.epochs=[1, 2: <--set>:");
+    assert_has(err.msg, "--set train.epochs=[1, 2: <--set>:1:19: YAML syntax error");
     assert_has(err.msg, "YAML syntax error");
     assert_has(err.msg, "flow sequence at 1:14");
     mvae_error_clear(&err);
@@ -524,16 +551,18 @@ static void test_set_then_validate_reports_set_position(void **state) {
     mvae_cfg *cfg = load(EXAMPLE);
     mvae_error err = {0};
     assert_int_equal(mvae_cfg_set(cfg, "train.epochs=ten", &err), MVAE_OK);
-    assert_int_equal(mvae_cfg_validate(cfg, mvae_cfg_root(cfg), TOP_OPTS, "", NULL, &err), MVAE_ERR_INVALID);
+    assert_int_equal(mvae_cfg_validate(cfg, mvae_cfg_root(cfg), TOP_OPTS, "", NULL, &err),
+                     MVAE_ERR_INVALID);
     assert_string_equal(err.msg, "<--set>:1:14: train.epochs: 'ten' is not an integer");
     mvae_cfg_free(cfg);
 }
 
 static void test_typed_getter_errors(void **state) {
     (void)state;
-    mvae_cfg *cfg = load("train:\n  epochs: ten\n  big: 99999999999999999999\n  under: 1_000\n"
-                         "  hex: 0x10\n  neg: -42\n  exp: 1e3\n  inf: inf\n  flag: Yes\n  off: OFF\n"
-                         "  word: maybe\n  list: [1, two, 3]\n  fl: [1.5, 2]\n  sub: {a: 1}\n  empty:\n");
+    mvae_cfg *cfg =
+        load("train:\n  epochs: ten\n  big: 99999999999999999999\n  under: 1_000\n"
+             "  hex: 0x10\n  neg: -42\n  exp: 1e3\n  inf: inf\n  flag: Yes\n  off: OFF\n"
+             "  word: maybe\n  list: [1, two, 3]\n  fl: [1.5, 2]\n  sub: {a: 1}\n  empty:\n");
     mvae_cfg_node *t = mvae_cfg_get(mvae_cfg_root(cfg), "train");
     mvae_error err = {0};
     int64_t v = 0;
@@ -548,20 +577,30 @@ static void test_typed_getter_errors(void **state) {
         assert_string_equal(err.msg, (text));                                                      \
     } while (0)
 
-    EXPECT_FAIL(mvae_cfg_get_int(mvae_cfg_get(t, "epochs"), &v, &err), "exp.yaml:2:11: epochs: 'ten' is not an integer");
+    EXPECT_FAIL(mvae_cfg_get_int(mvae_cfg_get(t, "epochs"), &v, &err),
+                "exp.yaml:2:11: epochs: 'ten' is not an integer");
     EXPECT_FAIL(mvae_cfg_get_int(mvae_cfg_get(t, "big"), &v, &err),
                 "exp.yaml:3:8: big: '99999999999999999999' is out of range for a 64-bit integer");
-    EXPECT_FAIL(mvae_cfg_get_int(mvae_cfg_get(t, "under"), &v, &err), "exp.yaml:4:10: under: '1_000' is not an integer");
-    EXPECT_FAIL(mvae_cfg_get_int(mvae_cfg_get(t, "hex"), &v, &err), "exp.yaml:5:8: hex: '0x10' is not an integer");
-    EXPECT_FAIL(mvae_cfg_get_int(mvae_cfg_get(t, "exp"), &v, &err), "exp.yaml:7:8: exp: '1e3' is not an integer");
-    EXPECT_FAIL(mvae_cfg_get_float(mvae_cfg_get(t, "inf"), &d, &err), "exp.yaml:8:8: inf: 'inf' is not a finite number");
-    EXPECT_FAIL(mvae_cfg_get_float(mvae_cfg_get(t, "word"), &d, &err), "exp.yaml:11:9: word: 'maybe' is not a number");
+    EXPECT_FAIL(mvae_cfg_get_int(mvae_cfg_get(t, "under"), &v, &err),
+                "exp.yaml:4:10: under: '1_000' is not an integer");
+    EXPECT_FAIL(mvae_cfg_get_int(mvae_cfg_get(t, "hex"), &v, &err),
+                "exp.yaml:5:8: hex: '0x10' is not an integer");
+    EXPECT_FAIL(mvae_cfg_get_int(mvae_cfg_get(t, "exp"), &v, &err),
+                "exp.yaml:7:8: exp: '1e3' is not an integer");
+    EXPECT_FAIL(mvae_cfg_get_float(mvae_cfg_get(t, "inf"), &d, &err),
+                "exp.yaml:8:8: inf: 'inf' is not a finite number");
+    EXPECT_FAIL(mvae_cfg_get_float(mvae_cfg_get(t, "word"), &d, &err),
+                "exp.yaml:11:9: word: 'maybe' is not a number");
     EXPECT_FAIL(mvae_cfg_get_bool(mvae_cfg_get(t, "word"), &b, &err),
                 "exp.yaml:11:9: word: 'maybe' is not a boolean (use true or false)");
-    EXPECT_FAIL(mvae_cfg_get_string(mvae_cfg_get(t, "sub"), &s, &err), "exp.yaml:14:3: sub: expected a string, got a map");
-    EXPECT_FAIL(mvae_cfg_get_int(mvae_cfg_get(t, "list"), &v, &err), "exp.yaml:12:9: list: expected an integer, got a list");
-    EXPECT_FAIL(mvae_cfg_get_int(mvae_cfg_get(t, "missing"), &v, &err), "config: missing value (expected an integer)");
-    EXPECT_FAIL(mvae_cfg_get_int(mvae_cfg_get(t, "empty"), &v, &err), "exp.yaml:15:9: empty: '' is not an integer");
+    EXPECT_FAIL(mvae_cfg_get_string(mvae_cfg_get(t, "sub"), &s, &err),
+                "exp.yaml:14:3: sub: expected a string, got a map");
+    EXPECT_FAIL(mvae_cfg_get_int(mvae_cfg_get(t, "list"), &v, &err),
+                "exp.yaml:12:9: list: expected an integer, got a list");
+    EXPECT_FAIL(mvae_cfg_get_int(mvae_cfg_get(t, "missing"), &v, &err),
+                "config: missing value (expected an integer)");
+    EXPECT_FAIL(mvae_cfg_get_int(mvae_cfg_get(t, "empty"), &v, &err),
+                "exp.yaml:15:9: empty: '' is not an integer");
 
     int64_t *il = (int64_t *)0x1;
     int n = 7;
@@ -602,7 +641,8 @@ static void test_typed_getter_errors(void **state) {
     assert_int_equal(mvae_cfg_string_or(t, "absent", "dflt", &s, &err), MVAE_OK);
     assert_string_equal(s, "dflt");
     assert_string_equal(err.msg, "");
-    EXPECT_FAIL(mvae_cfg_int_or(t, "epochs", 1, &v, &err), "exp.yaml:2:11: epochs: 'ten' is not an integer");
+    EXPECT_FAIL(mvae_cfg_int_or(t, "epochs", 1, &v, &err),
+                "exp.yaml:2:11: epochs: 'ten' is not an integer");
 #undef EXPECT_FAIL
     mvae_cfg_free(cfg);
 }
@@ -689,14 +729,16 @@ static void test_write_format(void **state) {
     assert_int_equal(mvae_cfg_validate(cfg, mvae_cfg_root(cfg), TOP_OPTS, "", NULL, &err), MVAE_OK);
     char *out = write_string(mvae_cfg_root(cfg));
     assert_has(out, "name: fashion-mnist-poe\nseed: 1\ndataset:\n  plugin: fashion_mnist\n");
-    assert_has(out, "modalities:\n  image:\n    encoder:\n      plugin: conv_image\n      channels: [64, 128]\n");
+    assert_has(out, "modalities:\n  image:\n    encoder:\n      plugin: conv_image\n      "
+                    "channels: [64, 128]\n");
     assert_has(out, "  optimizer:\n    adam:\n      lr: 1.0e-3\n");
     assert_has(out, "  hidden: [512, 512]\n");
     assert_has(out, "terms: [\"image\", \"image,label\", \"image|label\"]\n");
     free(out);
     mvae_cfg_free(cfg);
 
-    cfg = load("runs:\n  - {name: a, lr: 0.1}\n  - name: b\n    sizes: [1, 2]\n    opt: {x: 1}\nempty_map: {}\n"
+    cfg = load("runs:\n  - {name: a, lr: 0.1}\n  - name: b\n    sizes: [1, 2]\n    opt: {x: "
+               "1}\nempty_map: {}\n"
                "empty_list: []\nnested: [[1, 2], [3]]\n");
     out = write_string(mvae_cfg_root(cfg));
     assert_string_equal(out, "runs:\n"
@@ -718,12 +760,13 @@ static void test_write_format(void **state) {
 static void test_write_roundtrip(void **state) {
     (void)state;
     roundtrip(EXAMPLE);
-    roundtrip("a: 'has: colon'\nb: '# not a comment'\nc: '  leading'\nd: ''\ne: 'yes'\nf: \"1e-3\"\n"
-              "g: \"two\\nlines\\ttab \\\"q\\\" back\\\\slash\"\nh: '[not, a, list]'\ni: '-'\nj: '{x}'\n"
-              "k: \"it's\"\nl: 'trailing '\nm: '*star'\nn: '&amp'\no: '!bang'\np: '%pct'\nq: '@at'\n"
-              "r: '-1'\ns: ~\nt:\nu: ünïcödé\n\"key: odd\": 1\n'#k': 2\n'': 3\n"
-              "list: ['a,b', 'c]', ' x', '']\n"
-              "seqs:\n  - [1, 2]\n  - - a: 1\n    - []\n  - {}\n");
+    roundtrip(
+        "a: 'has: colon'\nb: '# not a comment'\nc: '  leading'\nd: ''\ne: 'yes'\nf: \"1e-3\"\n"
+        "g: \"two\\nlines\\ttab \\\"q\\\" back\\\\slash\"\nh: '[not, a, list]'\ni: '-'\nj: '{x}'\n"
+        "k: \"it's\"\nl: 'trailing '\nm: '*star'\nn: '&amp'\no: '!bang'\np: '%pct'\nq: '@at'\n"
+        "r: '-1'\ns: ~\nt:\nu: ünïcödé\n\"key: odd\": 1\n'#k': 2\n'': 3\n"
+        "list: ['a,b', 'c]', ' x', '']\n"
+        "seqs:\n  - [1, 2]\n  - - a: 1\n    - []\n  - {}\n");
     /* after --set and defaults, the resolved config still round-trips */
     mvae_cfg *cfg = load(EXAMPLE);
     mvae_error err = {0};

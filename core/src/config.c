@@ -96,10 +96,14 @@ static void null_to_map(mvae_cfg_node *n) {
 
 static const char *kind_name(int kind) {
     switch (kind) {
-    case MVAE_CFG_SCALAR: return "a scalar";
-    case MVAE_CFG_MAP: return "a map";
-    case MVAE_CFG_SEQ: return "a list";
-    default: return "an unknown node";
+    case MVAE_CFG_SCALAR:
+        return "a scalar";
+    case MVAE_CFG_MAP:
+        return "a map";
+    case MVAE_CFG_SEQ:
+        return "a list";
+    default:
+        return "an unknown node";
     }
 }
 
@@ -128,13 +132,18 @@ static const char *key_where(const mvae_cfg_node *n, char *buf, size_t len) {
 typedef struct {
     yaml_parser_t p;
     const char *file;
-    int shift; /* added to columns on the first line (for --set / default values) */
+    int shift;   /* added to columns on the first line (for --set / default values) */
+    int eol_col; /* >0 for one-line text: marks past its end (libyaml's end of stream) map here */
     int depth;
     mvae_error *err;
 } parse_state;
 
-static int mark_line(const yaml_mark_t *m) { return (int)m->line + 1; }
+static int mark_line(const parse_state *ps, const yaml_mark_t *m) {
+    if (ps->eol_col > 0 && m->line > 0) return 1;
+    return (int)m->line + 1;
+}
 static int mark_col(const parse_state *ps, const yaml_mark_t *m) {
+    if (ps->eol_col > 0 && m->line > 0) return ps->eol_col;
     return (int)m->column + 1 + (m->line == 0 ? ps->shift : 0);
 }
 
@@ -143,18 +152,20 @@ static int syntax_error(parse_state *ps) {
     const char *problem = p->problem ? p->problem : "unknown error";
     switch (p->error) {
     case YAML_MEMORY_ERROR:
-        return mvae_error_set(ps->err, MVAE_ERR_NOMEM, "%s: out of memory while parsing YAML", ps->file);
+        return mvae_error_set(ps->err, MVAE_ERR_NOMEM, "%s: out of memory while parsing YAML",
+                              ps->file);
     case YAML_READER_ERROR:
-        return mvae_error_set(ps->err, MVAE_ERR_FORMAT, "%s: YAML read error: %s (at byte %zu)", ps->file,
-                              problem, p->problem_offset);
+        return mvae_error_set(ps->err, MVAE_ERR_FORMAT, "%s: YAML read error: %s (at byte %zu)",
+                              ps->file, problem, p->problem_offset);
     default:
         if (p->context)
-            return mvae_error_set(ps->err, MVAE_ERR_FORMAT, "%s:%d:%d: YAML syntax error: %s (%s at %d:%d)",
-                                  ps->file, mark_line(&p->problem_mark), mark_col(ps, &p->problem_mark),
-                                  problem, p->context, mark_line(&p->context_mark),
-                                  mark_col(ps, &p->context_mark));
+            return mvae_error_set(
+                ps->err, MVAE_ERR_FORMAT, "%s:%d:%d: YAML syntax error: %s (%s at %d:%d)", ps->file,
+                mark_line(ps, &p->problem_mark), mark_col(ps, &p->problem_mark), problem,
+                p->context, mark_line(ps, &p->context_mark), mark_col(ps, &p->context_mark));
         return mvae_error_set(ps->err, MVAE_ERR_FORMAT, "%s:%d:%d: YAML syntax error: %s", ps->file,
-                              mark_line(&p->problem_mark), mark_col(ps, &p->problem_mark), problem);
+                              mark_line(ps, &p->problem_mark), mark_col(ps, &p->problem_mark),
+                              problem);
     }
 }
 
@@ -168,13 +179,13 @@ static int check_props(parse_state *ps, const yaml_event_t *ev, const yaml_char_
     if (anchor)
         return mvae_error_set(ps->err, MVAE_ERR_INVALID,
                               "%s:%d:%d: YAML anchors (&%s) are not supported; write the value out",
-                              ps->file, mark_line(&ev->start_mark), mark_col(ps, &ev->start_mark),
-                              (const char *)anchor);
+                              ps->file, mark_line(ps, &ev->start_mark),
+                              mark_col(ps, &ev->start_mark), (const char *)anchor);
     if (tag)
         return mvae_error_set(ps->err, MVAE_ERR_INVALID,
                               "%s:%d:%d: YAML tags (%s) are not supported; write the plain value",
-                              ps->file, mark_line(&ev->start_mark), mark_col(ps, &ev->start_mark),
-                              (const char *)tag);
+                              ps->file, mark_line(ps, &ev->start_mark),
+                              mark_col(ps, &ev->start_mark), (const char *)tag);
     return MVAE_OK;
 }
 
@@ -197,18 +208,20 @@ static int parse_map_entries(parse_state *ps, mvae_cfg_node *map) {
             yaml_event_delete(&kev);
             return MVAE_OK;
         }
-        int kl = mark_line(&kev.start_mark), kc = mark_col(ps, &kev.start_mark);
+        int kl = mark_line(ps, &kev.start_mark), kc = mark_col(ps, &kev.start_mark);
         if (kev.type == YAML_ALIAS_EVENT) {
-            rc = mvae_error_set(ps->err, MVAE_ERR_INVALID,
-                                "%s:%d:%d: YAML aliases (*%s) are not supported; write the value out",
-                                ps->file, kl, kc, (const char *)kev.data.alias.anchor);
+            rc = mvae_error_set(
+                ps->err, MVAE_ERR_INVALID,
+                "%s:%d:%d: YAML aliases (*%s) are not supported; write the value out", ps->file, kl,
+                kc, (const char *)kev.data.alias.anchor);
             yaml_event_delete(&kev);
             return rc;
         }
         if (kev.type != YAML_SCALAR_EVENT) {
             yaml_event_delete(&kev);
-            return mvae_error_set(ps->err, MVAE_ERR_INVALID, "%s:%d:%d: map keys must be plain text, not %s",
-                                  ps->file, kl, kc, "a list or a map");
+            return mvae_error_set(ps->err, MVAE_ERR_INVALID,
+                                  "%s:%d:%d: map keys must be plain text, not %s", ps->file, kl, kc,
+                                  "a list or a map");
         }
         rc = check_props(ps, &kev, kev.data.scalar.anchor, kev.data.scalar.tag);
         if (rc) {
@@ -221,8 +234,9 @@ static int parse_map_entries(parse_state *ps, mvae_cfg_node *map) {
         int prev = map_index(map, key);
         if (prev >= 0) {
             const mvae_cfg_node *first = map->items[prev];
-            rc = mvae_error_set(ps->err, MVAE_ERR_INVALID, "%s:%d:%d: key '%s' given twice (first at %d:%d)",
-                                ps->file, kl, kc, key, first->key_line, first->key_col);
+            rc = mvae_error_set(ps->err, MVAE_ERR_INVALID,
+                                "%s:%d:%d: key '%s' given twice (first at %d:%d)", ps->file, kl, kc,
+                                key, first->key_line, first->key_col);
             free(key);
             return rc;
         }
@@ -275,18 +289,18 @@ static int parse_seq_items(parse_state *ps, mvae_cfg_node *seq) {
 static int parse_node(parse_state *ps, yaml_event_t *ev, mvae_cfg_node **out) {
     *out = NULL;
     int rc = MVAE_OK;
-    int line = mark_line(&ev->start_mark), col = mark_col(ps, &ev->start_mark);
+    int line = mark_line(ps, &ev->start_mark), col = mark_col(ps, &ev->start_mark);
     mvae_cfg_node *n = NULL;
     if (++ps->depth > CFG_MAX_DEPTH) {
-        rc = mvae_error_set(ps->err, MVAE_ERR_INVALID, "%s:%d:%d: nesting deeper than %d levels", ps->file,
-                            line, col, CFG_MAX_DEPTH);
+        rc = mvae_error_set(ps->err, MVAE_ERR_INVALID, "%s:%d:%d: nesting deeper than %d levels",
+                            ps->file, line, col, CFG_MAX_DEPTH);
         goto done;
     }
     switch (ev->type) {
     case YAML_ALIAS_EVENT:
         rc = mvae_error_set(ps->err, MVAE_ERR_INVALID,
-                            "%s:%d:%d: YAML aliases (*%s) are not supported; write the value out", ps->file,
-                            line, col, (const char *)ev->data.alias.anchor);
+                            "%s:%d:%d: YAML aliases (*%s) are not supported; write the value out",
+                            ps->file, line, col, (const char *)ev->data.alias.anchor);
         break;
     case YAML_SCALAR_EVENT:
         rc = check_props(ps, ev, ev->data.scalar.anchor, ev->data.scalar.tag);
@@ -320,7 +334,8 @@ static int parse_node(parse_state *ps, yaml_event_t *ev, mvae_cfg_node **out) {
         rc = parse_map_entries(ps, n);
         break;
     default:
-        rc = mvae_error_set(ps->err, MVAE_ERR_FORMAT, "%s:%d:%d: unexpected YAML event", ps->file, line, col);
+        rc = mvae_error_set(ps->err, MVAE_ERR_FORMAT, "%s:%d:%d: unexpected YAML event", ps->file,
+                            line, col);
         break;
     }
 done:
@@ -335,13 +350,14 @@ done:
 }
 
 /* Parse one YAML document into *root (any kind; an empty stream gives an empty map). */
-static int parse_text(const char *text, size_t len, const char *file, int shift, mvae_cfg_node **root,
-                      mvae_error *err) {
+static int parse_text(const char *text, size_t len, const char *file, int shift, bool value_text,
+                      mvae_cfg_node **root, mvae_error *err) {
     *root = NULL;
     parse_state ps;
     memset(&ps, 0, sizeof ps);
     ps.file = file;
     ps.shift = shift;
+    if (value_text && !memchr(text, '\n', len)) ps.eol_col = (int)len + 1 + shift;
     ps.err = err;
     if (!yaml_parser_initialize(&ps.p))
         return mvae_error_set(err, MVAE_ERR_NOMEM, "%s: cannot initialise the YAML parser", file);
@@ -370,9 +386,10 @@ static int parse_text(const char *text, size_t len, const char *file, int shift,
     rc = next_event(&ps, &ev);
     if (rc) goto out;
     if (ev.type != YAML_STREAM_END_EVENT)
-        rc = mvae_error_set(err, MVAE_ERR_INVALID,
-                            "%s:%d:%d: only one YAML document is allowed (a second one starts here)", file,
-                            mark_line(&ev.start_mark), mark_col(&ps, &ev.start_mark));
+        rc =
+            mvae_error_set(err, MVAE_ERR_INVALID,
+                           "%s:%d:%d: only one YAML document is allowed (a second one starts here)",
+                           file, mark_line(&ps, &ev.start_mark), mark_col(&ps, &ev.start_mark));
     yaml_event_delete(&ev);
 out:
     yaml_parser_delete(&ps.p);
@@ -394,13 +411,13 @@ static int parse_value_text(const char *value, const char *file, int col0, mvae_
     memcpy(buf, "v: ", 3);
     memcpy(buf + 3, value, vl + 1);
     mvae_cfg_node *root = NULL;
-    int rc = parse_text(buf, vl + 3, file, col0 - 4, &root, err);
+    int rc = parse_text(buf, vl + 3, file, col0 - 4, true, &root, err);
     free(buf);
     if (rc) return rc;
     if (root->kind != MVAE_CFG_MAP || root->n_items != 1 || strcmp(root->items[0]->key, "v") != 0) {
         node_free(root);
-        return mvae_error_set(err, MVAE_ERR_INVALID, "%s:1:%d: '%s' is not a single YAML value", file, col0,
-                              value);
+        return mvae_error_set(err, MVAE_ERR_INVALID, "%s:1:%d: '%s' is not a single YAML value",
+                              file, col0, value);
     }
     mvae_cfg_node *v = root->items[0];
     root->n_items = 0;
@@ -416,7 +433,8 @@ static int parse_value_text(const char *value, const char *file, int col0, mvae_
     return MVAE_OK;
 }
 
-static int load_text(const char *text, size_t len, const char *name, mvae_cfg **out, mvae_error *err) {
+static int load_text(const char *text, size_t len, const char *name, mvae_cfg **out,
+                     mvae_error *err) {
     *out = NULL;
     mvae_cfg *cfg = calloc(1, sizeof *cfg);
     if (!cfg) return mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
@@ -425,7 +443,7 @@ static int load_text(const char *text, size_t len, const char *name, mvae_cfg **
         free(cfg);
         return mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
     }
-    int rc = parse_text(text, len, cfg->name, 0, &cfg->root, err);
+    int rc = parse_text(text, len, cfg->name, 0, false, &cfg->root, err);
     if (rc) {
         mvae_cfg_free(cfg);
         return rc;
@@ -435,8 +453,8 @@ static int load_text(const char *text, size_t len, const char *name, mvae_cfg **
         null_to_map(r);
     } else if (r->kind != MVAE_CFG_MAP) {
         rc = mvae_error_set(err, MVAE_ERR_INVALID,
-                            "%s:%d:%d: the top level must be a map of 'key: value' lines, not %s", cfg->name,
-                            r->line, r->col, kind_name(r->kind));
+                            "%s:%d:%d: the top level must be a map of 'key: value' lines, not %s",
+                            cfg->name, r->line, r->col, kind_name(r->kind));
         mvae_cfg_free(cfg);
         return rc;
     }
@@ -492,8 +510,12 @@ void mvae_cfg_free(mvae_cfg *cfg) {
     free(cfg);
 }
 
-mvae_cfg_node *mvae_cfg_root(mvae_cfg *cfg) { return cfg ? cfg->root : NULL; }
-const char *mvae_cfg_filename(const mvae_cfg *cfg) { return cfg ? cfg->name : NULL; }
+mvae_cfg_node *mvae_cfg_root(mvae_cfg *cfg) {
+    return cfg ? cfg->root : NULL;
+}
+const char *mvae_cfg_filename(const mvae_cfg *cfg) {
+    return cfg ? cfg->name : NULL;
+}
 
 /* ------------------------------------------------------------------------------------------ */
 /* lookup and editing                                                                         */
@@ -521,7 +543,8 @@ mvae_cfg_node *mvae_cfg_path(const mvae_cfg_node *root, const char *dotted) {
     }
 }
 
-mvae_cfg_node *mvae_cfg_set_scalar(mvae_cfg *cfg, mvae_cfg_node *map, const char *key, const char *value) {
+mvae_cfg_node *mvae_cfg_set_scalar(mvae_cfg *cfg, mvae_cfg_node *map, const char *key,
+                                   const char *value) {
     (void)cfg;
     if (!map || map->kind != MVAE_CFG_MAP || !key || !value) return NULL;
     mvae_cfg_node *n = node_new(MVAE_CFG_SCALAR, DEFAULT_FILE, 0, 0);
@@ -557,24 +580,26 @@ void mvae_cfg_remove(mvae_cfg_node *map, const char *key) {
     int i = map_index(map, key);
     if (i < 0) return;
     node_free(map->items[i]);
-    memmove(map->items + i, map->items + i + 1, (size_t)(map->n_items - i - 1) * sizeof *map->items);
+    memmove(map->items + i, map->items + i + 1,
+            (size_t)(map->n_items - i - 1) * sizeof *map->items);
     map->n_items--;
 }
 
 int mvae_cfg_set(mvae_cfg *cfg, const char *assignment, mvae_error *err) {
     if (!cfg || !cfg->root) return mvae_error_set(err, MVAE_ERR_INVALID, "mvae_cfg_set: no config");
-    if (!assignment) return mvae_error_set(err, MVAE_ERR_INVALID, "mvae_cfg_set: assignment is NULL");
+    if (!assignment)
+        return mvae_error_set(err, MVAE_ERR_INVALID, "mvae_cfg_set: assignment is NULL");
     const char *eq = strchr(assignment, '=');
     if (!eq)
-        return mvae_error_set(err, MVAE_ERR_INVALID, "--set %s: expected key=value (e.g. train.epochs=3)",
-                              assignment);
+        return mvae_error_set(err, MVAE_ERR_INVALID,
+                              "--set %s: expected key=value (e.g. train.epochs=3)", assignment);
     /* key span, trimmed */
     const char *ks = assignment, *ke = eq;
     while (ks < ke && isspace((unsigned char)*ks)) ks++;
     while (ke > ks && isspace((unsigned char)ke[-1])) ke--;
     if (ks == ke)
-        return mvae_error_set(err, MVAE_ERR_INVALID, "--set %s: empty key before '=' (e.g. train.epochs=3)",
-                              assignment);
+        return mvae_error_set(err, MVAE_ERR_INVALID,
+                              "--set %s: empty key before '=' (e.g. train.epochs=3)", assignment);
     const char *value = eq + 1;
     int value_col = (int)(value - assignment) + 1;
     mvae_cfg_node *cur = cfg->root;
@@ -584,8 +609,8 @@ int mvae_cfg_set(mvae_cfg *cfg, const char *assignment, mvae_error *err) {
         const char *dot = memchr(p, '.', (size_t)(ke - p));
         const char *pe = dot ? dot : ke;
         if (pe == p)
-            return mvae_error_set(err, MVAE_ERR_INVALID, "--set %s: empty part in key '%.*s'", assignment,
-                                  (int)(ke - ks), ks);
+            return mvae_error_set(err, MVAE_ERR_INVALID, "--set %s: empty part in key '%.*s'",
+                                  assignment, (int)(ke - ks), ks);
         char *part = dup_n(p, (size_t)(pe - p));
         if (!part) return mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
         int pcol = (int)(p - assignment) + 1;
@@ -621,8 +646,8 @@ int mvae_cfg_set(mvae_cfg *cfg, const char *assignment, mvae_error *err) {
             free(part);
             if (is_null_scalar(c)) null_to_map(c);
             if (c->kind != MVAE_CFG_MAP)
-                return mvae_error_set(err, MVAE_ERR_INVALID, "--set %s: '%.*s' is %s, not a map", assignment,
-                                      (int)(pe - ks), ks, kind_name(c->kind));
+                return mvae_error_set(err, MVAE_ERR_INVALID, "--set %s: '%.*s' is %s, not a map",
+                                      assignment, (int)(pe - ks), ks, kind_name(c->kind));
         }
         cur = c;
         p = dot + 1;
@@ -644,13 +669,15 @@ static const char *prefix(const mvae_cfg_node *n, const char *label, char *buf, 
     return buf;
 }
 
-static int need_scalar(const mvae_cfg_node *n, const char *label, const char *what, mvae_error *err) {
+static int need_scalar(const mvae_cfg_node *n, const char *label, const char *what,
+                       mvae_error *err) {
     char pre[1024];
-    if (!n) return mvae_error_set(err, MVAE_ERR_INVALID, "%s: missing value (expected %s)",
-                                  label ? label : "config", what);
+    if (!n)
+        return mvae_error_set(err, MVAE_ERR_INVALID, "%s: missing value (expected %s)",
+                              label ? label : "config", what);
     if (n->kind != MVAE_CFG_SCALAR)
-        return mvae_error_set(err, MVAE_ERR_INVALID, "%sexpected %s, got %s", prefix(n, label, pre, sizeof pre),
-                              what, kind_name(n->kind));
+        return mvae_error_set(err, MVAE_ERR_INVALID, "%sexpected %s, got %s",
+                              prefix(n, label, pre, sizeof pre), what, kind_name(n->kind));
     return MVAE_OK;
 }
 
@@ -660,17 +687,18 @@ static int get_int_l(const mvae_cfg_node *n, const char *label, int64_t *out, mv
     char pre[1024];
     const char *s = n->value;
     if (n->quoted)
-        return mvae_error_set(err, MVAE_ERR_INVALID,
-                              "%s'%s' is quoted, so it is a string, not an integer (remove the quotes)",
-                              prefix(n, label, pre, sizeof pre), s);
+        return mvae_error_set(
+            err, MVAE_ERR_INVALID,
+            "%s'%s' is quoted, so it is a string, not an integer (remove the quotes)",
+            prefix(n, label, pre, sizeof pre), s);
     const char *q = s;
     if (*q == '+' || *q == '-') q++;
     bool ok = *q != '\0';
     for (; *q; q++)
         if (!isdigit((unsigned char)*q)) ok = false;
     if (!ok)
-        return mvae_error_set(err, MVAE_ERR_INVALID, "%s'%s' is not an integer", prefix(n, label, pre, sizeof pre),
-                              s);
+        return mvae_error_set(err, MVAE_ERR_INVALID, "%s'%s' is not an integer",
+                              prefix(n, label, pre, sizeof pre), s);
     errno = 0;
     long long v = strtoll(s, NULL, 10);
     if (errno == ERANGE)
@@ -686,14 +714,16 @@ static int get_float_l(const mvae_cfg_node *n, const char *label, double *out, m
     char pre[1024];
     const char *s = n->value;
     if (n->quoted)
-        return mvae_error_set(err, MVAE_ERR_INVALID,
-                              "%s'%s' is quoted, so it is a string, not a number (remove the quotes)",
-                              prefix(n, label, pre, sizeof pre), s);
+        return mvae_error_set(
+            err, MVAE_ERR_INVALID,
+            "%s'%s' is quoted, so it is a string, not a number (remove the quotes)",
+            prefix(n, label, pre, sizeof pre), s);
     char *end = NULL;
     errno = 0;
     double v = (*s && !isspace((unsigned char)*s)) ? strtod(s, &end) : 0.0;
     if (!end || end == s || *end != '\0')
-        return mvae_error_set(err, MVAE_ERR_INVALID, "%s'%s' is not a number", prefix(n, label, pre, sizeof pre), s);
+        return mvae_error_set(err, MVAE_ERR_INVALID, "%s'%s' is not a number",
+                              prefix(n, label, pre, sizeof pre), s);
     if (!isfinite(v))
         return mvae_error_set(err, MVAE_ERR_INVALID, "%s'%s' is not a finite number",
                               prefix(n, label, pre, sizeof pre), s);
@@ -722,7 +752,8 @@ static int get_bool_l(const mvae_cfg_node *n, const char *label, bool *out, mvae
                           prefix(n, label, pre, sizeof pre), s);
 }
 
-static int get_string_l(const mvae_cfg_node *n, const char *label, const char **out, mvae_error *err) {
+static int get_string_l(const mvae_cfg_node *n, const char *label, const char **out,
+                        mvae_error *err) {
     int rc = need_scalar(n, label, "a string", err);
     if (rc) return rc;
     if (out) *out = n->value;
@@ -747,8 +778,9 @@ static int list_items(const mvae_cfg_node *n, const char *label, const char *wha
                       const mvae_cfg_node **slot, const mvae_cfg_node *const **items, int *count,
                       mvae_error *err) {
     char pre[1024];
-    if (!n) return mvae_error_set(err, MVAE_ERR_INVALID, "%s: missing value (expected %s)",
-                                  label ? label : "config", what);
+    if (!n)
+        return mvae_error_set(err, MVAE_ERR_INVALID, "%s: missing value (expected %s)",
+                              label ? label : "config", what);
     if (n->kind == MVAE_CFG_SCALAR) {
         *slot = n;
         *items = slot;
@@ -756,8 +788,8 @@ static int list_items(const mvae_cfg_node *n, const char *label, const char *wha
         return MVAE_OK;
     }
     if (n->kind != MVAE_CFG_SEQ)
-        return mvae_error_set(err, MVAE_ERR_INVALID, "%sexpected %s, got %s", prefix(n, label, pre, sizeof pre),
-                              what, kind_name(n->kind));
+        return mvae_error_set(err, MVAE_ERR_INVALID, "%sexpected %s, got %s",
+                              prefix(n, label, pre, sizeof pre), what, kind_name(n->kind));
     *items = (const mvae_cfg_node *const *)n->items;
     *count = n->n_items;
     return MVAE_OK;
@@ -790,8 +822,10 @@ static int get_int_list_l(const mvae_cfg_node *n, const char *label, int64_t **o
             return rc;
         }
     }
-    if (out) *out = v;
-    else free(v);
+    if (out)
+        *out = v;
+    else
+        free(v);
     if (count) *count = k;
     return MVAE_OK;
 }
@@ -815,8 +849,10 @@ static int get_float_list_l(const mvae_cfg_node *n, const char *label, double **
             return rc;
         }
     }
-    if (out) *out = v;
-    else free(v);
+    if (out)
+        *out = v;
+    else
+        free(v);
     if (count) *count = k;
     return MVAE_OK;
 }
@@ -828,7 +864,8 @@ int mvae_cfg_get_float_list(const mvae_cfg_node *n, double **out, int *count, mv
     return get_float_list_l(n, NULL, out, count, err);
 }
 
-int mvae_cfg_int_or(const mvae_cfg_node *map, const char *key, int64_t def, int64_t *out, mvae_error *err) {
+int mvae_cfg_int_or(const mvae_cfg_node *map, const char *key, int64_t def, int64_t *out,
+                    mvae_error *err) {
     const mvae_cfg_node *n = mvae_cfg_get(map, key);
     if (!n) {
         if (out) *out = def;
@@ -836,7 +873,8 @@ int mvae_cfg_int_or(const mvae_cfg_node *map, const char *key, int64_t def, int6
     }
     return mvae_cfg_get_int(n, out, err);
 }
-int mvae_cfg_float_or(const mvae_cfg_node *map, const char *key, double def, double *out, mvae_error *err) {
+int mvae_cfg_float_or(const mvae_cfg_node *map, const char *key, double def, double *out,
+                      mvae_error *err) {
     const mvae_cfg_node *n = mvae_cfg_get(map, key);
     if (!n) {
         if (out) *out = def;
@@ -844,7 +882,8 @@ int mvae_cfg_float_or(const mvae_cfg_node *map, const char *key, double def, dou
     }
     return mvae_cfg_get_float(n, out, err);
 }
-int mvae_cfg_bool_or(const mvae_cfg_node *map, const char *key, bool def, bool *out, mvae_error *err) {
+int mvae_cfg_bool_or(const mvae_cfg_node *map, const char *key, bool def, bool *out,
+                     mvae_error *err) {
     const mvae_cfg_node *n = mvae_cfg_get(map, key);
     if (!n) {
         if (out) *out = def;
@@ -890,12 +929,13 @@ static void cat(char *buf, size_t len, const char *s) {
     if (k + 1 < len) snprintf(buf + k, len - k, "%s", s);
 }
 
-static int wrong_type(const mvae_cfg_node *n, const char *path, const char *expected, mvae_error *err) {
+static int wrong_type(const mvae_cfg_node *n, const char *path, const char *expected,
+                      mvae_error *err) {
     char w[512];
     mvae_cfg_where(n, w, sizeof w);
     if (n->kind == MVAE_CFG_SCALAR)
-        return mvae_error_set(err, MVAE_ERR_INVALID, "%s: %s: expected %s, got a scalar ('%s')", w, path,
-                              expected, n->value);
+        return mvae_error_set(err, MVAE_ERR_INVALID, "%s: %s: expected %s, got a scalar ('%s')", w,
+                              path, expected, n->value);
     return mvae_error_set(err, MVAE_ERR_INVALID, "%s: %s: expected %s, got %s", w, path, expected,
                           kind_name(n->kind));
 }
@@ -903,9 +943,12 @@ static int wrong_type(const mvae_cfg_node *n, const char *path, const char *expe
 static int validate_value(mvae_cfg *cfg, mvae_cfg_node *n, const mvae_option *opt, const char *path,
                           mvae_error *err) {
     switch (opt->type) {
-    case MVAE_OPT_INT: return get_int_l(n, path, NULL, err);
-    case MVAE_OPT_FLOAT: return get_float_l(n, path, NULL, err);
-    case MVAE_OPT_BOOL: return get_bool_l(n, path, NULL, err);
+    case MVAE_OPT_INT:
+        return get_int_l(n, path, NULL, err);
+    case MVAE_OPT_FLOAT:
+        return get_float_l(n, path, NULL, err);
+    case MVAE_OPT_BOOL:
+        return get_bool_l(n, path, NULL, err);
     case MVAE_OPT_STRING: {
         if (n->kind != MVAE_CFG_SCALAR) return wrong_type(n, path, "a string", err);
         if (opt->choices && !in_list(opt->choices, n->value)) {
@@ -961,21 +1004,24 @@ static int validate_value(mvae_cfg *cfg, mvae_cfg_node *n, const mvae_option *op
             }
         }
         return MVAE_OK;
-    case MVAE_OPT_ANY: return MVAE_OK;
+    case MVAE_OPT_ANY:
+        return MVAE_OK;
     default:
-        return mvae_error_set(err, MVAE_ERR_INVALID, "schema for '%s' has an unknown option type %d", path,
-                              opt->type);
+        return mvae_error_set(err, MVAE_ERR_INVALID,
+                              "schema for '%s' has an unknown option type %d", path, opt->type);
     }
 }
 
-int mvae_cfg_validate(mvae_cfg *cfg, mvae_cfg_node *map, const mvae_option *schema, const char *context,
-                      const char *const *extra_ok, mvae_error *err) {
+int mvae_cfg_validate(mvae_cfg *cfg, mvae_cfg_node *map, const mvae_option *schema,
+                      const char *context, const char *const *extra_ok, mvae_error *err) {
     const char *ctx = context ? context : "";
     char w[512];
     if (!map)
-        return mvae_error_set(err, MVAE_ERR_INVALID, "missing section '%s'", ctx[0] ? ctx : "<top level>");
+        return mvae_error_set(err, MVAE_ERR_INVALID, "missing section '%s'",
+                              ctx[0] ? ctx : "<top level>");
     if (is_null_scalar(map)) null_to_map(map);
-    if (map->kind != MVAE_CFG_MAP) return wrong_type(map, ctx[0] ? ctx : "<top level>", "a map", err);
+    if (map->kind != MVAE_CFG_MAP)
+        return wrong_type(map, ctx[0] ? ctx : "<top level>", "a map", err);
     for (int i = 0; i < map->n_items; i++) {
         mvae_cfg_node *c = map->items[i];
         const mvae_option *opt = find_option(schema, c->key);
@@ -1006,8 +1052,8 @@ int mvae_cfg_validate(mvae_cfg *cfg, mvae_cfg_node *map, const mvae_option *sche
             free(cand);
             key_where(c, w, sizeof w);
             if (ctx[0])
-                return mvae_error_set(err, MVAE_ERR_INVALID, "%s: unknown key '%s' in %s%s", w, c->key, ctx,
-                                      hint);
+                return mvae_error_set(err, MVAE_ERR_INVALID, "%s: unknown key '%s' in %s%s", w,
+                                      c->key, ctx, hint);
             return mvae_error_set(err, MVAE_ERR_INVALID, "%s: unknown key '%s'%s", w, c->key, hint);
         }
         char path[600];
@@ -1034,9 +1080,10 @@ int mvae_cfg_validate(mvae_cfg *cfg, mvae_cfg_node *map, const mvae_option *sche
         } else if (o->required) {
             mvae_cfg_where(map, w, sizeof w);
             if (ctx[0])
-                return mvae_error_set(err, MVAE_ERR_INVALID, "%s: missing required key '%s' in %s", w, o->key,
-                                      ctx);
-            return mvae_error_set(err, MVAE_ERR_INVALID, "%s: missing required key '%s'", w, o->key);
+                return mvae_error_set(err, MVAE_ERR_INVALID, "%s: missing required key '%s' in %s",
+                                      w, o->key, ctx);
+            return mvae_error_set(err, MVAE_ERR_INVALID, "%s: missing required key '%s'", w,
+                                  o->key);
         }
     }
     return MVAE_OK;
@@ -1064,11 +1111,21 @@ static void write_quoted(FILE *f, const char *s) {
     fputc('"', f);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         switch (*p) {
-        case '"': fputs("\\\"", f); break;
-        case '\\': fputs("\\\\", f); break;
-        case '\n': fputs("\\n", f); break;
-        case '\t': fputs("\\t", f); break;
-        case '\r': fputs("\\r", f); break;
+        case '"':
+            fputs("\\\"", f);
+            break;
+        case '\\':
+            fputs("\\\\", f);
+            break;
+        case '\n':
+            fputs("\\n", f);
+            break;
+        case '\t':
+            fputs("\\t", f);
+            break;
+        case '\r':
+            fputs("\\r", f);
+            break;
         default:
             if (*p < 0x20 || *p == 0x7f)
                 fprintf(f, "\\x%02x", *p);
@@ -1209,7 +1266,8 @@ int mvae_cfg_write(const mvae_cfg_node *root, FILE *f) {
 }
 
 int mvae_cfg_write_file(mvae_cfg *cfg, const char *path, mvae_error *err) {
-    if (!cfg || !path) return mvae_error_set(err, MVAE_ERR_INVALID, "mvae_cfg_write_file: NULL argument");
+    if (!cfg || !path)
+        return mvae_error_set(err, MVAE_ERR_INVALID, "mvae_cfg_write_file: NULL argument");
     size_t pl = strlen(path);
     char *tmp = malloc(pl + 32);
     if (!tmp) return mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
