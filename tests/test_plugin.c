@@ -16,7 +16,8 @@
 #define REAL_FM_DIR "/usr/share/datasets/fashion-mnist"
 
 static void assert_has(const char *msg, const char *needle) {
-    if (!strstr(msg, needle)) fprintf(stderr, "message: %s\nexpected to contain: %s\n", msg, needle);
+    if (!strstr(msg, needle))
+        fprintf(stderr, "message: %s\nexpected to contain: %s\n", msg, needle);
     assert_non_null(strstr(msg, needle));
 }
 
@@ -60,7 +61,8 @@ static void test_abi_major_mismatch(void **state) {
     (void)state;
     expect_load_file_fails(TP_DIR "/abi_major/mvae_encoder_abi_major.so",
                            (const char *[]){"built for mvae ABI 2.0", "this mvae is ABI 1.0",
-                                            "rebuild the plugin against this mvae's headers", NULL});
+                                            "rebuild the plugin against this mvae's headers",
+                                            NULL});
 }
 
 static void test_newer_minor(void **state) {
@@ -71,9 +73,9 @@ static void test_newer_minor(void **state) {
 
 static void test_missing_hook(void **state) {
     (void)state;
-    expect_load_file_fails(TP_DIR "/missing_hook/mvae_encoder_missing_hook.so",
-                           (const char *[]){"encoder plugin 'missing_hook'",
-                                            "required hook 'forward' is NULL", NULL});
+    expect_load_file_fails(
+        TP_DIR "/missing_hook/mvae_encoder_missing_hook.so",
+        (const char *[]){"encoder plugin 'missing_hook'", "required hook 'forward' is NULL", NULL});
 }
 
 static void test_no_entry_symbol(void **state) {
@@ -161,7 +163,9 @@ static void test_plugin_path_first_wins(void **state) {
 
 /* ---- descriptor checks and lookups on static descriptors ---- */
 
-static int enc_create(const mvae_module_args *a, void **self, mvae_error *err) { return 0; }
+static int enc_create(const mvae_module_args *a, void **self, mvae_error *err) {
+    return 0;
+}
 static void enc_destroy(void *self) {}
 static int enc_forward(void *self, mvae_ctx *ctx, mvae_tensor *x, mvae_tensor **mu,
                        mvae_tensor **logvar) {
@@ -265,8 +269,12 @@ static void put_be32(uint8_t *p, uint32_t v) {
     p[3] = (uint8_t)v;
 }
 
-static uint8_t fx_pixel(int split, int i, int k) { return (uint8_t)((split * 101 + i * 7 + k) % 256); }
-static uint8_t fx_label(int split, int i) { return (uint8_t)((split * 3 + i) % 10); }
+static uint8_t fx_pixel(int split, int i, int k) {
+    return (uint8_t)((split * 101 + i * 7 + k) % 256);
+}
+static uint8_t fx_label(int split, int i) {
+    return (uint8_t)((split * 3 + i) % 10);
+}
 
 /* header_n: count in the header; body_n: images actually written; body_bytes < 0: all. */
 static void write_images(const char *dir, const char *prefix, int split, uint32_t magic,
@@ -346,9 +354,12 @@ static const mvae_cfg_node *opts_make(opt_map *o, const char *const *kv) {
     o->map.kind = MVAE_CFG_MAP;
     o->map.items = o->items;
     for (int i = 0; kv[2 * i]; i++) {
-        o->kv[i] = (mvae_cfg_node){.kind = MVAE_CFG_SCALAR, .key = (char *)kv[2 * i],
-                                   .value = (char *)kv[2 * i + 1], .file = "exp.yaml",
-                                   .line = 3 + i, .col = 9};
+        o->kv[i] = (mvae_cfg_node){.kind = MVAE_CFG_SCALAR,
+                                   .key = (char *)kv[2 * i],
+                                   .value = (char *)kv[2 * i + 1],
+                                   .file = "exp.yaml",
+                                   .line = 3 + i,
+                                   .col = 9};
         o->items[i] = &o->kv[i];
         o->map.n_items = i + 1;
     }
@@ -361,7 +372,8 @@ static mvae_registry *fm_registry(const mvae_dataset_vtable **vt) {
     int rc = mvae_registry_load_dir(reg, BUILD_PLUGINS, &err);
     if (rc) fprintf(stderr, "%s\n", err.msg);
     assert_int_equal(rc, MVAE_OK);
-    const mvae_plugin_desc *d = mvae_registry_require(reg, MVAE_PLUGIN_DATASET, "fashion_mnist", &err);
+    const mvae_plugin_desc *d =
+        mvae_registry_require(reg, MVAE_PLUGIN_DATASET, "fashion_mnist", &err);
     assert_non_null(d);
     assert_non_null(d->options);
     *vt = d->vtable;
@@ -441,8 +453,8 @@ static void test_fm_options(void **state) {
     mvae_error err = {0};
     void *ds = NULL;
     assert_int_equal(fm_open_with(vt,
-                                  (const char *[]){"path", f->dir, "binarize", "true", "train_limit",
-                                                   "2", "test_limit", "0", NULL},
+                                  (const char *[]){"path", f->dir, "binarize", "true",
+                                                   "train_limit", "2", "test_limit", "0", NULL},
                                   &ds, &err),
                      MVAE_OK);
     assert_int_equal(vt->size(ds, MVAE_SPLIT_TRAIN), 2);
@@ -457,16 +469,16 @@ static void test_fm_options(void **state) {
     vt->close(ds);
 
     ds = NULL;
-    assert_int_equal(fm_open_with(vt, (const char *[]){"path", f->dir, "binarize", "maybe", NULL},
-                                  &ds, &err),
-                     MVAE_ERR_INVALID);
+    assert_int_equal(
+        fm_open_with(vt, (const char *[]){"path", f->dir, "binarize", "maybe", NULL}, &ds, &err),
+        MVAE_ERR_INVALID);
     assert_null(ds);
     assert_has(err.msg, "exp.yaml:4:9");
     assert_has(err.msg, "binarize");
     mvae_error_clear(&err);
-    assert_int_equal(fm_open_with(vt, (const char *[]){"path", f->dir, "train_limit", "-3", NULL},
-                                  &ds, &err),
-                     MVAE_ERR_INVALID);
+    assert_int_equal(
+        fm_open_with(vt, (const char *[]){"path", f->dir, "train_limit", "-3", NULL}, &ds, &err),
+        MVAE_ERR_INVALID);
     assert_has(err.msg, "train_limit");
     mvae_registry_free(reg);
 }
@@ -488,8 +500,8 @@ static void test_fm_errors(void **state) {
 
     expect_open_fails(vt, "/nonexistent/fashion", MVAE_ERR_IO,
                       (const char *[]){"Fashion-MNIST not found at /nonexistent/fashion",
-                                       "sudo apt-get install dataset-fashion-mnist",
-                                       "dataset.path", NULL});
+                                       "sudo apt-get install dataset-fashion-mnist", "dataset.path",
+                                       NULL});
     /* truncated pixels: the header says 5 images, 1000 bytes follow */
     write_images(f->dir, "train", 0, 0x803, 5, 0, 1000);
     snprintf(path, sizeof path, "'%s/train-images-idx3-ubyte.gz' is truncated", f->dir);

@@ -23,8 +23,9 @@ int mvae_png_write(const char *path, const uint8_t *pixels, int width, int heigh
         return mvae_error_set(err, MVAE_ERR_INVALID, "PNG path too long: %s", path);
     FILE *f = fopen(tmp, "wb");
     if (!f)
-        return mvae_error_set(err, MVAE_ERR_IO, "cannot create '%s': %s (does the directory exist "
-                                                "and is it writable?)",
+        return mvae_error_set(err, MVAE_ERR_IO,
+                              "cannot create '%s': %s (does the directory exist "
+                              "and is it writable?)",
                               tmp, strerror(errno));
     png_image img;
     memset(&img, 0, sizeof img);
@@ -34,8 +35,7 @@ int mvae_png_write(const char *path, const uint8_t *pixels, int width, int heigh
     img.format = channels == 1 ? PNG_FORMAT_GRAY : channels == 3 ? PNG_FORMAT_RGB : PNG_FORMAT_RGBA;
     int ok = png_image_write_to_stdio(&img, f, 0, pixels, (png_int_32)(width * channels), NULL);
     int rc = MVAE_OK;
-    if (!ok)
-        rc = mvae_error_set(err, MVAE_ERR_IO, "cannot write PNG '%s': %s", path, img.message);
+    if (!ok) rc = mvae_error_set(err, MVAE_ERR_IO, "cannot write PNG '%s': %s", path, img.message);
     png_image_free(&img);
     if (fclose(f) != 0 && rc == MVAE_OK)
         rc = mvae_error_set(err, MVAE_ERR_IO, "cannot write PNG '%s': %s", path, strerror(errno));
@@ -68,12 +68,14 @@ int mvae_png_write_grid(const char *path, const float *images, int n, int C, int
     int64_t gw = (int64_t)cols * W + (int64_t)(cols - 1) * pad;
     int64_t gh = (int64_t)rows * H + (int64_t)(rows - 1) * pad;
     if (gw > (1 << 20) || gh > (1 << 20) || gw * gh * C > ((int64_t)1 << 31))
-        return mvae_error_set(err, MVAE_ERR_INVALID, "mvae_png_write_grid(%s): grid %lldx%lld is too "
-                                                     "large",
+        return mvae_error_set(err, MVAE_ERR_INVALID,
+                              "mvae_png_write_grid(%s): grid %lldx%lld is too "
+                              "large",
                               path ? path : "(null)", (long long)gw, (long long)gh);
     uint8_t *px = malloc((size_t)(gw * gh * C));
-    if (!px) return mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory for a %lldx%lld PNG grid",
-                                   (long long)gw, (long long)gh);
+    if (!px)
+        return mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory for a %lldx%lld PNG grid",
+                              (long long)gw, (long long)gh);
     memset(px, 255, (size_t)(gw * gh * C));
     for (int i = 0; i < n; i++) {
         int64_t x0 = (int64_t)(i % cols) * (W + pad), y0 = (int64_t)(i / cols) * (H + pad);
@@ -81,7 +83,8 @@ int mvae_png_write_grid(const char *path, const float *images, int n, int C, int
         for (int y = 0; y < H; y++)
             for (int x = 0; x < W; x++)
                 for (int c = 0; c < C; c++)
-                    px[((y0 + y) * gw + x0 + x) * C + c] = to_byte(img[((size_t)c * H + y) * W + x]);
+                    px[((y0 + y) * gw + x0 + x) * C + c] =
+                        to_byte(img[((size_t)c * H + y) * W + x]);
     }
     int rc = mvae_png_write(path, px, (int)gw, (int)gh, C, err);
     free(px);
@@ -95,8 +98,8 @@ int mvae_png_read(const char *path, uint8_t **pixels, int *width, int *height, i
     memset(&img, 0, sizeof img);
     img.version = PNG_IMAGE_VERSION;
     if (!png_image_begin_read_from_file(&img, path)) {
-        int rc = mvae_error_set(err, MVAE_ERR_FORMAT, "cannot read PNG '%s': %s", path,
-                                img.message);
+        int rc =
+            mvae_error_set(err, MVAE_ERR_FORMAT, "cannot read PNG '%s': %s", path, img.message);
         png_image_free(&img);
         return rc;
     }
@@ -109,8 +112,8 @@ int mvae_png_read(const char *path, uint8_t **pixels, int *width, int *height, i
         return mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory reading PNG '%s'", path);
     }
     if (!png_image_finish_read(&img, NULL, buf, 0, NULL)) {
-        int rc = mvae_error_set(err, MVAE_ERR_FORMAT, "cannot decode PNG '%s': %s", path,
-                                img.message);
+        int rc =
+            mvae_error_set(err, MVAE_ERR_FORMAT, "cannot decode PNG '%s': %s", path, img.message);
         png_image_free(&img);
         free(buf);
         return rc;

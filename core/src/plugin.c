@@ -15,24 +15,37 @@
 
 const char *mvae_plugin_kind_name(int kind) {
     switch (kind) {
-    case MVAE_PLUGIN_DATASET: return "dataset";
-    case MVAE_PLUGIN_ENCODER: return "encoder";
-    case MVAE_PLUGIN_DECODER: return "decoder";
-    case MVAE_PLUGIN_FUSION: return "fusion";
-    case MVAE_PLUGIN_TRANSFORM: return "transform";
-    default: return "unknown";
+    case MVAE_PLUGIN_DATASET:
+        return "dataset";
+    case MVAE_PLUGIN_ENCODER:
+        return "encoder";
+    case MVAE_PLUGIN_DECODER:
+        return "decoder";
+    case MVAE_PLUGIN_FUSION:
+        return "fusion";
+    case MVAE_PLUGIN_TRANSFORM:
+        return "transform";
+    default:
+        return "unknown";
     }
 }
 
 const char *mvae_modality_type_name(int type) {
     switch (type) {
-    case MVAE_MOD_IMAGE: return "image";
-    case MVAE_MOD_BINARY: return "binary";
-    case MVAE_MOD_CATEGORICAL: return "categorical";
-    case MVAE_MOD_TOKENS: return "tokens";
-    case MVAE_MOD_AUDIO: return "audio";
-    case MVAE_MOD_REAL: return "real";
-    default: return "unknown";
+    case MVAE_MOD_IMAGE:
+        return "image";
+    case MVAE_MOD_BINARY:
+        return "binary";
+    case MVAE_MOD_CATEGORICAL:
+        return "categorical";
+    case MVAE_MOD_TOKENS:
+        return "tokens";
+    case MVAE_MOD_AUDIO:
+        return "audio";
+    case MVAE_MOD_REAL:
+        return "real";
+    default:
+        return "unknown";
     }
 }
 
@@ -49,18 +62,23 @@ typedef struct hook_spec {
     size_t offset;
 } hook_spec;
 
-#define HOOK(T, h) {#h, offsetof(T, h)}
-static const hook_spec dataset_hooks[] = {
-    HOOK(mvae_dataset_vtable, open),         HOOK(mvae_dataset_vtable, close),
-    HOOK(mvae_dataset_vtable, n_modalities), HOOK(mvae_dataset_vtable, modality),
-    HOOK(mvae_dataset_vtable, size),         HOOK(mvae_dataset_vtable, get_batch),
-    {NULL, 0}};
+#define HOOK(T, h)                                                                                 \
+    { #h, offsetof(T, h) }
+static const hook_spec dataset_hooks[] = {HOOK(mvae_dataset_vtable, open),
+                                          HOOK(mvae_dataset_vtable, close),
+                                          HOOK(mvae_dataset_vtable, n_modalities),
+                                          HOOK(mvae_dataset_vtable, modality),
+                                          HOOK(mvae_dataset_vtable, size),
+                                          HOOK(mvae_dataset_vtable, get_batch),
+                                          {NULL, 0}};
 static const hook_spec encoder_hooks[] = {HOOK(mvae_encoder_vtable, create),
                                           HOOK(mvae_encoder_vtable, destroy),
-                                          HOOK(mvae_encoder_vtable, forward), {NULL, 0}};
+                                          HOOK(mvae_encoder_vtable, forward),
+                                          {NULL, 0}};
 static const hook_spec decoder_hooks[] = {HOOK(mvae_decoder_vtable, create),
                                           HOOK(mvae_decoder_vtable, destroy),
-                                          HOOK(mvae_decoder_vtable, forward), {NULL, 0}};
+                                          HOOK(mvae_decoder_vtable, forward),
+                                          {NULL, 0}};
 static const hook_spec fusion_hooks[] = {
     HOOK(mvae_fusion_vtable, create), HOOK(mvae_fusion_vtable, destroy),
     HOOK(mvae_fusion_vtable, fuse),   HOOK(mvae_fusion_vtable, sample),
@@ -68,8 +86,19 @@ static const hook_spec fusion_hooks[] = {
     HOOK(mvae_fusion_vtable, mean),   {NULL, 0}};
 static const hook_spec transform_hooks[] = {HOOK(mvae_transform_vtable, create),
                                             HOOK(mvae_transform_vtable, destroy),
-                                            HOOK(mvae_transform_vtable, apply), {NULL, 0}};
+                                            HOOK(mvae_transform_vtable, apply),
+                                            {NULL, 0}};
 #undef HOOK
+
+/* Every hook of every vtable is REQUIRED today: a hook added to interfaces.h must be added to its
+ * table above (or, if optional, these counts adjusted). */
+#define HOOK_COUNT(T) (sizeof(T) / sizeof(void (*)(void)))
+_Static_assert(HOOK_COUNT(mvae_dataset_vtable) == 6, "update dataset_hooks in plugin.c");
+_Static_assert(HOOK_COUNT(mvae_encoder_vtable) == 3, "update encoder_hooks in plugin.c");
+_Static_assert(HOOK_COUNT(mvae_decoder_vtable) == 3, "update decoder_hooks in plugin.c");
+_Static_assert(HOOK_COUNT(mvae_fusion_vtable) == 7, "update fusion_hooks in plugin.c");
+_Static_assert(HOOK_COUNT(mvae_transform_vtable) == 3, "update transform_hooks in plugin.c");
+#undef HOOK_COUNT
 
 typedef struct kind_spec {
     size_t vtable_size;
@@ -78,14 +107,23 @@ typedef struct kind_spec {
 
 static int kind_lookup(int kind, kind_spec *out) {
     switch (kind) {
-    case MVAE_PLUGIN_DATASET: *out = (kind_spec){sizeof(mvae_dataset_vtable), dataset_hooks}; break;
-    case MVAE_PLUGIN_ENCODER: *out = (kind_spec){sizeof(mvae_encoder_vtable), encoder_hooks}; break;
-    case MVAE_PLUGIN_DECODER: *out = (kind_spec){sizeof(mvae_decoder_vtable), decoder_hooks}; break;
-    case MVAE_PLUGIN_FUSION: *out = (kind_spec){sizeof(mvae_fusion_vtable), fusion_hooks}; break;
+    case MVAE_PLUGIN_DATASET:
+        *out = (kind_spec){sizeof(mvae_dataset_vtable), dataset_hooks};
+        break;
+    case MVAE_PLUGIN_ENCODER:
+        *out = (kind_spec){sizeof(mvae_encoder_vtable), encoder_hooks};
+        break;
+    case MVAE_PLUGIN_DECODER:
+        *out = (kind_spec){sizeof(mvae_decoder_vtable), decoder_hooks};
+        break;
+    case MVAE_PLUGIN_FUSION:
+        *out = (kind_spec){sizeof(mvae_fusion_vtable), fusion_hooks};
+        break;
     case MVAE_PLUGIN_TRANSFORM:
         *out = (kind_spec){sizeof(mvae_transform_vtable), transform_hooks};
         break;
-    default: return 0;
+    default:
+        return 0;
     }
     return 1;
 }
@@ -117,7 +155,9 @@ void mvae_registry_free(mvae_registry *reg) {
     free(reg);
 }
 
-int mvae_registry_count(const mvae_registry *reg) { return reg ? reg->n : 0; }
+int mvae_registry_count(const mvae_registry *reg) {
+    return reg ? reg->n : 0;
+}
 
 const mvae_plugin_entry *mvae_registry_at(const mvae_registry *reg, int i) {
     if (!reg || i < 0 || i >= reg->n) return NULL;
@@ -159,11 +199,12 @@ static int check_desc(const mvae_plugin_desc *d, const char *file, mvae_error *e
                               file, (unsigned)d->abi_major, (unsigned)d->abi_minor, MVAE_ABI_MAJOR,
                               MVAE_ABI_MINOR);
     if (d->struct_size < sizeof(mvae_plugin_desc))
-        return mvae_error_set(err, MVAE_ERR_PLUGIN,
-                              "plugin %s: its descriptor is %u bytes but this mvae expects at least "
-                              "%zu: rebuild the plugin against this mvae's headers (use "
-                              "MVAE_PLUGIN_DESC)",
-                              file, (unsigned)d->struct_size, sizeof(mvae_plugin_desc));
+        return mvae_error_set(
+            err, MVAE_ERR_PLUGIN,
+            "plugin %s: its descriptor is %u bytes but this mvae expects at least "
+            "%zu: rebuild the plugin against this mvae's headers (use "
+            "MVAE_PLUGIN_DESC)",
+            file, (unsigned)d->struct_size, sizeof(mvae_plugin_desc));
     kind_spec ks;
     if (!kind_lookup(d->kind, &ks))
         return mvae_error_set(err, MVAE_ERR_PLUGIN,
@@ -173,17 +214,19 @@ static int check_desc(const mvae_plugin_desc *d, const char *file, mvae_error *e
     const char *kn = mvae_plugin_kind_name(d->kind);
     if (!d->name || !d->name[0])
         return mvae_error_set(err, MVAE_ERR_PLUGIN,
-                              "%s plugin %s has no name: set the name in MVAE_PLUGIN_DESC", kn, file);
+                              "%s plugin %s has no name: set the name in MVAE_PLUGIN_DESC", kn,
+                              file);
     if (!d->vtable)
         return mvae_error_set(err, MVAE_ERR_PLUGIN,
                               "%s plugin '%s' (%s) has a NULL vtable: pass its mvae_%s_vtable to "
                               "MVAE_PLUGIN_DESC",
                               kn, d->name, file, kn);
     if (d->vtable_size < ks.vtable_size)
-        return mvae_error_set(err, MVAE_ERR_PLUGIN,
-                              "%s plugin '%s' (%s): its vtable is %u bytes but this mvae's "
-                              "mvae_%s_vtable is %zu: rebuild the plugin against this mvae's headers",
-                              kn, d->name, file, (unsigned)d->vtable_size, kn, ks.vtable_size);
+        return mvae_error_set(
+            err, MVAE_ERR_PLUGIN,
+            "%s plugin '%s' (%s): its vtable is %u bytes but this mvae's "
+            "mvae_%s_vtable is %zu: rebuild the plugin against this mvae's headers",
+            kn, d->name, file, (unsigned)d->vtable_size, kn, ks.vtable_size);
     for (const hook_spec *h = ks.hooks; h->name; h++) {
         void (*fn)(void);
         memcpy(&fn, (const char *)d->vtable + h->offset, sizeof fn);
@@ -251,11 +294,12 @@ static int load_file_impl(mvae_registry *reg, const char *path, int dir_id, int 
     void *sym = dlsym(h, MVAE_PLUGIN_ENTRY_SYMBOL);
     if (!sym) {
         dlclose(h);
-        return mvae_error_set(err, MVAE_ERR_PLUGIN,
-                              "%s is not an mvae plugin: it does not export '%s' (build it with the "
-                              "CMake function mvae_add_plugin, which defines MVAE_PLUGIN_MODULE, and "
-                              "end the source with MVAE_PLUGIN_DEFINE)",
-                              path, MVAE_PLUGIN_ENTRY_SYMBOL);
+        return mvae_error_set(
+            err, MVAE_ERR_PLUGIN,
+            "%s is not an mvae plugin: it does not export '%s' (build it with the "
+            "CMake function mvae_add_plugin, which defines MVAE_PLUGIN_MODULE, and "
+            "end the source with MVAE_PLUGIN_DEFINE)",
+            path, MVAE_PLUGIN_ENTRY_SYMBOL);
     }
     mvae_plugin_entry_fn entry;
     memcpy(&entry, &sym, sizeof entry);
@@ -375,8 +419,9 @@ const mvae_plugin_desc *mvae_registry_require(const mvae_registry *reg, int kind
     MVAE_ASSERT(reg);
     const char *kn = mvae_plugin_kind_name(kind);
     if (!name || !name[0]) {
-        mvae_error_set(err, MVAE_ERR_INVALID, "no %s plugin named: set `plugin:` to one of the "
-                                              "registered %ss (`mvae plugins` lists them)",
+        mvae_error_set(err, MVAE_ERR_INVALID,
+                       "no %s plugin named: set `plugin:` to one of the "
+                       "registered %ss (`mvae plugins` lists them)",
                        kn, kn);
         return NULL;
     }
@@ -399,10 +444,10 @@ const mvae_plugin_desc *mvae_registry_require(const mvae_registry *reg, int kind
     const char *near = mvae_nearest(name, cands, nc);
     char hint[160] = "";
     if (near) snprintf(hint, sizeof hint, " (did you mean '%s'?)", near);
-    mvae_error_set(err, MVAE_ERR_PLUGIN, "no %s plugin named '%s'%s; available %ss: %s; searched: %s",
-                   kn, name, hint, kn, list,
-                   reg->searched[0] ? reg->searched
-                                    : "no plugin directory (call mvae_registry_load_default)");
+    mvae_error_set(
+        err, MVAE_ERR_PLUGIN, "no %s plugin named '%s'%s; available %ss: %s; searched: %s", kn,
+        name, hint, kn, list,
+        reg->searched[0] ? reg->searched : "no plugin directory (call mvae_registry_load_default)");
     free(cands);
     return NULL;
 }

@@ -76,7 +76,8 @@ static int opt_bool(const mvae_cfg_node *map, const char *key, bool def, bool *o
     *out = def;
     if (!n) return MVAE_OK;
     if (n->kind == MVAE_CFG_SCALAR && n->value && !n->quoted) {
-        static const char *const yes[] = {"true", "yes", "on"}, *const no[] = {"false", "no", "off"};
+        static const char *const yes[] = {"true", "yes", "on"}, *const no[] = {"false", "no",
+                                                                               "off"};
         for (int i = 0; i < 3; i++) {
             if (strcasecmp(n->value, yes[i]) == 0) return (*out = true), MVAE_OK;
             if (strcasecmp(n->value, no[i]) == 0) return (*out = false), MVAE_OK;
@@ -140,14 +141,14 @@ static int idx_open(const char *path, uint32_t magic, int hdr_words, uint32_t *h
     struct stat st;
     if (stat(path, &st) != 0) return not_found(path, err);
     gzFile gz = gzopen(path, "rb");
-    if (!gz)
-        return mvae_error_set(err, MVAE_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+    if (!gz) return mvae_error_set(err, MVAE_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
     uint8_t raw[16];
     size_t want = (size_t)hdr_words * 4, got;
     int rc = gz_read_all(gz, path, raw, want, &got, err);
     if (rc == MVAE_OK && got < want)
-        rc = mvae_error_set(err, MVAE_ERR_IO, "'%s' is truncated: expected a %zu-byte IDX header, got %zu",
-                            path, want, got);
+        rc = mvae_error_set(err, MVAE_ERR_IO,
+                            "'%s' is truncated: expected a %zu-byte IDX header, got %zu", path,
+                            want, got);
     if (rc == MVAE_OK && be32(raw) != magic)
         rc = mvae_error_set(err, MVAE_ERR_FORMAT,
                             "'%s' has magic 0x%08x but an IDX %s file has 0x%08x: is it the right "
@@ -269,7 +270,9 @@ static int fm_open(const mvae_cfg_node *opts, void **self, mvae_error *err) {
     return MVAE_OK;
 }
 
-static int fm_n_modalities(void *self) { return 2; }
+static int fm_n_modalities(void *self) {
+    return 2;
+}
 
 static const mvae_modality_info *fm_modality(void *self, int m) {
     fm_dataset *d = self;
@@ -323,19 +326,27 @@ static const mvae_dataset_vtable fm_vtable = {
 };
 
 static const mvae_option fm_options[] = {
-    {.key = "path", .type = MVAE_OPT_STRING, .default_value = FM_DEFAULT_PATH,
+    {.key = "path",
+     .type = MVAE_OPT_STRING,
+     .default_value = FM_DEFAULT_PATH,
      .help = "directory holding train-*-ubyte.gz and t10k-*-ubyte.gz"},
-    {.key = "binarize", .type = MVAE_OPT_BOOL, .default_value = "false",
+    {.key = "binarize",
+     .type = MVAE_OPT_BOOL,
+     .default_value = "false",
      .help = "threshold pixels at 0.5 (default: grey levels in [0,1])"},
-    {.key = "train_limit", .type = MVAE_OPT_INT, .default_value = "0",
+    {.key = "train_limit",
+     .type = MVAE_OPT_INT,
+     .default_value = "0",
      .help = "use only the first N training samples (0 = all 60000)"},
-    {.key = "test_limit", .type = MVAE_OPT_INT, .default_value = "0",
+    {.key = "test_limit",
+     .type = MVAE_OPT_INT,
+     .default_value = "0",
      .help = "use only the first N test samples (0 = all 10000)"},
     {.key = NULL},
 };
 
-static const mvae_plugin_desc fm_desc =
-    MVAE_PLUGIN_DESC(MVAE_PLUGIN_DATASET, "fashion_mnist", "1.0.0",
-                     "Fashion-MNIST: 28x28 grey images + 10-class labels (60000 train / 10000 test)",
-                     &fm_vtable, fm_options);
+static const mvae_plugin_desc fm_desc = MVAE_PLUGIN_DESC(
+    MVAE_PLUGIN_DATASET, "fashion_mnist", "1.0.0",
+    "Fashion-MNIST: 28x28 grey images + 10-class labels (60000 train / 10000 test)", &fm_vtable,
+    fm_options);
 MVAE_PLUGIN_DEFINE(fashion_mnist, fm_desc)
