@@ -7,6 +7,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 typedef struct ll_term {
     uint32_t joint, cond; /* log p(x_joint) - log p(x_cond); cond = 0 for plain log p */
