@@ -41,6 +41,8 @@ static const mvae_option objective_schema[] = {
     {"random_subsets", MVAE_OPT_INT, "0", "k random subsets per batch (Wu & Goodman 2018)", NULL, false, NULL},
     {"cross_reconstruct", MVAE_OPT_BOOL, "false",
      "unimodal terms also reconstruct the other present modalities", NULL, false, NULL},
+    {"stack_decoders", MVAE_OPT_BOOL, "true",
+     "decode all terms' z as one batch per modality (same result, larger GEMMs)", NULL, false, NULL},
     {NULL, 0, NULL, NULL, NULL, false, NULL},
 };
 static const char *const progress_choices[] = {"auto", "bar", "lines", "none", NULL};
@@ -293,10 +295,13 @@ int mvae_model_build(mvae_cfg *cfg, const mvae_registry *reg, mvae_model **out, 
         snprintf(prefix, sizeof prefix, "%s.dec", mn->key);
         a.opts = dn;
         a.prefix = prefix;
+        int before = m->params->count;
         if ((rc = ((const mvae_decoder_vtable *)md->dec_desc->vtable)->create(&a, &md->dec, err))) {
             mvae_error_prefix(err, "%s: modalities.%s.decoder (%s)", mvae_cfg_where(dn, where, sizeof where), mn->key, md->dec_desc->name);
             goto fail;
         }
+        for (int p = before; p < m->params->count; p++)
+            if (m->params->entries[p].buffer) md->dec_has_batch_stats = true;
         m->n_mod = i + 1;
     }
 

@@ -128,7 +128,12 @@ float mvae_grad_norm(const mvae_params *ps) {
         const mvae_param_entry *pe = &ps->entries[e];
         if (pe->buffer) continue;
         const float *g = ps->grad + pe->offset;
-        for (int64_t i = 0; i < pe->t->n; i++) s += (double)g[i] * g[i];
+        float acc[16] = {0}; /* 16 float lanes per entry (vectorised), entries summed in double */
+        int64_t i = 0;
+        for (; i + 16 <= pe->t->n; i += 16)
+            for (int k = 0; k < 16; k++) acc[k] += g[i + k] * g[i + k];
+        for (; i < pe->t->n; i++) s += (double)g[i] * g[i];
+        for (int k = 0; k < 16; k++) s += acc[k];
     }
     return (float)sqrt(s);
 }

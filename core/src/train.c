@@ -21,7 +21,8 @@ int mvae_objective_from_config(const mvae_model *m, mvae_objective *obj, mvae_er
     if (mvae_cfg_bool_or(o, "joint", true, &obj->joint, err) ||
         mvae_cfg_bool_or(o, "unimodal", true, &obj->unimodal, err) ||
         mvae_cfg_bool_or(o, "cross_reconstruct", false, &obj->cross_reconstruct, err) ||
-        mvae_cfg_int_or(o, "random_subsets", 0, &k, err))
+        mvae_cfg_int_or(o, "random_subsets", 0, &k, err) ||
+        mvae_cfg_bool_or(o, "stack_decoders", true, &obj->stack_decoders, err))
         return err->status;
     if (k < 0 || k > 32)
         return mvae_error_set(err, MVAE_ERR_INVALID, "train.objective.random_subsets must be in 0..32");
@@ -58,9 +59,14 @@ int mvae_objective_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b,
     int rc = mvae_model_encode(m, ctx, b, all, &e);
     if (rc) return rc;
     float invB = 1.0f / (float)b->n;
+    int64_t B = b->n;
     mvae_tensor *total = NULL;
     memset(stats, 0, sizeof *stats);
     char name[256];
+    /* 1. per term: posterior, z, beta * KL (all z's are drawn before any decoding, so the stacked
+     *    and the per-term paths consume the rng identically) */
+    mvae_tensor *z[MVAE_MAX_TERMS] = {0}, *per[MVAE_MAX_TERMS] = {0};
+    uint32_t dec[MVAE_MAX_TERMS] = {0};
     for (int t = 0; t < nt; t++) {
         mvae_posterior q;
         mvae_tensor *valid;
@@ -68,21 +74,62 @@ int mvae_objective_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b,
         rc = mvae_model_posterior(m, ctx, &e, terms[t], &q, &valid, &any);
         if (rc) return rc;
         if (!any) continue;
-        mvae_tensor *z = fv->sample(m->fusion, ctx, &q, rng);
-        mvae_tensor *kl = fv->kl(m->fusion, ctx, &q, z);
-        mvae_tensor *per = mvae_mul(ctx, mvae_scale(ctx, kl, beta), valid); /* [B] */
-        uint32_t dec = obj->cross_reconstruct && __builtin_popcount(terms[t]) == 1 ? all : terms[t];
-        for (int k = 0; k < m->n_mod; k++) {
-            if (!(dec & (1u << k)) || !e.mu[k]) continue;
-            const mvae_modality *md = &m->mod[k];
-            mvae_tensor *params = mvae_model_decode(m, ctx, k, z);
-            mvae_tensor *x = mvae_batch_tensor(ctx, m, b, k);
-            mvae_tensor *lp = mvae_likelihood_logp(ctx, md->likelihood, params, x, md->lik_scale);
-            mvae_tensor *nll = mvae_scale(ctx, lp, -md->weight);
-            if (e.mask[k]) nll = mvae_mul(ctx, nll, mvae_reshape(ctx, e.mask[k], 1, (int64_t[]){b->n}));
-            per = mvae_add(ctx, per, nll);
+        z[t] = fv->sample(m->fusion, ctx, &q, rng);
+        mvae_tensor *kl = fv->kl(m->fusion, ctx, &q, z[t]);
+        per[t] = mvae_mul(ctx, mvae_scale(ctx, kl, beta), valid); /* [B] */
+        dec[t] = obj->cross_reconstruct && __builtin_popcount(terms[t]) == 1 ? all : terms[t];
+    }
+    /* 2. reconstruction: for each modality, decode the z's of every term that reconstructs it —
+     *    stacked into one [n*B, D] batch (one larger GEMM per layer), or term by term */
+    for (int k = 0; k < m->n_mod; k++) {
+        if (!e.mu[k]) continue;
+        const mvae_modality *md = &m->mod[k];
+        int tk[MVAE_MAX_TERMS], n = 0;
+        for (int t = 0; t < nt; t++)
+            if (z[t] && (dec[t] & (1u << k))) tk[n++] = t;
+        if (!n) continue;
+        mvae_tensor *x = mvae_batch_tensor(ctx, m, b, k);
+        mvae_tensor *mask = e.mask[k] ? mvae_reshape(ctx, e.mask[k], 1, (int64_t[]){B}) : NULL;
+        bool stack = obj->stack_decoders && n > 1 && !m->mod[k].dec_has_batch_stats;
+        if (stack) {
+            mvae_tensor *zs = NULL;
+            for (int j = 0; j < n;) { /* concat takes up to 4 tensors at a time */
+                mvae_tensor *parts[4];
+                int c = 0;
+                if (zs) parts[c++] = zs;
+                while (c < 4 && j < n) parts[c++] = z[tk[j++]];
+                zs = c == 1 ? parts[0] : mvae_concat(ctx, c, parts, 0);
+            }
+            mvae_tensor *params = mvae_model_decode(m, ctx, k, zs);
+            /* the targets, repeated n times (data: no gradient) */
+            int64_t shape[4];
+            for (int d = 0; d < x->ndim; d++) shape[d] = x->shape[d];
+            shape[0] *= n;
+            mvae_tensor *xs = x->dtype == MVAE_I32 ? mvae_tensor_new_i32(ctx, x->ndim, shape)
+                                                   : mvae_tensor_new(ctx, x->ndim, shape);
+            if (!xs || !params) return MVAE_ERR_INVALID;
+            for (int j = 0; j < n; j++) memcpy(xs->data + (size_t)j * (size_t)x->n, x->data, (size_t)x->n * 4);
+            mvae_tensor *lp = mvae_likelihood_logp(ctx, md->likelihood, params, xs, md->lik_scale);
+            mvae_tensor *nll = mvae_scale(ctx, lp, -md->weight); /* [n*B] */
+            for (int j = 0; j < n; j++) {
+                mvae_tensor *nj = mvae_slice(ctx, nll, 0, (int64_t)j * B, (int64_t)(j + 1) * B);
+                if (mask) nj = mvae_mul(ctx, nj, mask);
+                per[tk[j]] = mvae_add(ctx, per[tk[j]], nj);
+            }
+        } else {
+            for (int j = 0; j < n; j++) {
+                mvae_tensor *params = mvae_model_decode(m, ctx, k, z[tk[j]]);
+                mvae_tensor *lp = mvae_likelihood_logp(ctx, md->likelihood, params, x, md->lik_scale);
+                mvae_tensor *nll = mvae_scale(ctx, lp, -md->weight);
+                if (mask) nll = mvae_mul(ctx, nll, mask);
+                per[tk[j]] = mvae_add(ctx, per[tk[j]], nll);
+            }
         }
-        mvae_tensor *term = mvae_scale(ctx, mvae_sum_all(ctx, per), invB);
+    }
+    /* 3. each term's mean over the batch; the loss is their sum */
+    for (int t = 0; t < nt; t++) {
+        if (!per[t]) continue;
+        mvae_tensor *term = mvae_scale(ctx, mvae_sum_all(ctx, per[t]), invB);
         if (!term) return MVAE_ERR_INVALID;
         double v = term->data[0];
         stats->subset[stats->n_terms] = terms[t];

@@ -29,6 +29,7 @@ typedef struct mvae_modality {
     int likelihood;          /* mvae_likelihood */
     float lik_scale;         /* gaussian sigma / laplace scale */
     float weight;            /* lambda_m in the objective */
+    bool dec_has_batch_stats;/* the decoder declared buffers (batchnorm): never stack its batches */
 } mvae_modality;
 
 typedef struct mvae_model {

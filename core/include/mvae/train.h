@@ -26,6 +26,10 @@ extern "C" {
 typedef struct mvae_objective {
     bool joint, unimodal, cross_reconstruct;
     int random_subsets;
+    /* Decode the z's of all terms that reconstruct a modality as one stacked batch (larger GEMMs,
+     * same loss and gradients). Off: one decoder call per term (the reference path). Decoders
+     * with batch statistics (batchnorm) always run per term. */
+    bool stack_decoders;
 } mvae_objective;
 /* Read train.objective from the model's config. */
 int mvae_objective_from_config(const mvae_model *m, mvae_objective *obj, mvae_error *err);
