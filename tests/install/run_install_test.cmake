@@ -33,6 +33,18 @@ set(example_build ${WORK_DIR}/example-build)
 set(example ${MVAE_SOURCE_DIR}/examples/plugin_residual_mlp)
 set(mvae ${prefix}/${BINDIR}/mvae)
 set(plugdir ${prefix}/${LIBDIR}/mvae/plugins)
+# the guide shows the example's files in full: they must not drift apart
+file(READ ${MVAE_SOURCE_DIR}/docs/writing-a-plugin.md guide)
+foreach(f residual_mlp.c CMakeLists.txt)
+  file(READ ${example}/${f} text)
+  string(STRIP "${text}" text)
+  string(FIND "${guide}" "${text}" at)
+  if(at EQUAL -1)
+    message(FATAL_ERROR "install test: docs/writing-a-plugin.md does not show ${example}/${f} as it is: update the guide")
+  endif()
+endforeach()
+message(STATUS "ok: docs/writing-a-plugin.md shows the example's files as they are")
+
 file(REMOVE_RECURSE ${WORK_DIR})
 file(MAKE_DIRECTORY ${WORK_DIR})
 # start from a clean environment: no plugin path, no other pkg-config directories
