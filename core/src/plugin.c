@@ -378,12 +378,40 @@ static int is_dir(const char *p) {
     return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+#ifndef MVAE_LIB_BUILD_DIR
+#define MVAE_LIB_BUILD_DIR ""
+#endif
 #ifndef MVAE_PLUGIN_BUILD_DIR
 #define MVAE_PLUGIN_BUILD_DIR ""
 #endif
 #ifndef MVAE_PLUGIN_INSTALL_DIR
 #define MVAE_PLUGIN_INSTALL_DIR ""
 #endif
+
+/* The directory of the libmvae this code runs in (dladdr on one of its own functions), resolved
+ * with realpath; "" if unknown. */
+static void own_lib_dir(char *out, size_t len) {
+    out[0] = 0;
+    Dl_info info;
+    void *self = (void *)(uintptr_t)&mvae_registry_load_default;
+    if (!dladdr(self, &info) || !info.dli_fname || !info.dli_fname[0]) return;
+    char *real = realpath(info.dli_fname, NULL);
+    if (!real) return;
+    char *slash = strrchr(real, '/');
+    if (slash) {
+        *slash = 0;
+        snprintf(out, len, "%s", slash == real ? "/" : real);
+    }
+    free(real);
+}
+
+static int same_dir(const char *a, const char *b) {
+    char *ra = realpath(a, NULL), *rb = realpath(b, NULL);
+    int same = ra && rb && strcmp(ra, rb) == 0;
+    free(ra);
+    free(rb);
+    return same;
+}
 
 int mvae_registry_load_default(mvae_registry *reg, mvae_error *err) {
     MVAE_ASSERT(reg);
@@ -405,9 +433,22 @@ int mvae_registry_load_default(mvae_registry *reg, mvae_error *err) {
         }
         free(copy);
     }
-    const char *fixed[2] = {MVAE_PLUGIN_BUILD_DIR, MVAE_PLUGIN_INSTALL_DIR};
-    for (int i = 0; i < 2; i++) {
+    /* Then: the build tree's plugins if this libmvae is the one in the build tree; otherwise the
+     * plugins beside this libmvae (<its dir>/mvae/plugins: an install moved with
+     * `cmake --install --prefix`); then the configured install directory. */
+    char lib_dir[4096], beside[4200];
+    own_lib_dir(lib_dir, sizeof lib_dir);
+    int in_build_tree = !lib_dir[0] || (MVAE_LIB_BUILD_DIR[0] && same_dir(lib_dir, MVAE_LIB_BUILD_DIR));
+    beside[0] = 0;
+    if (lib_dir[0] && !in_build_tree) snprintf(beside, sizeof beside, "%s/mvae/plugins", lib_dir);
+    const char *fixed[3] = {in_build_tree ? MVAE_PLUGIN_BUILD_DIR : "", beside,
+                            MVAE_PLUGIN_INSTALL_DIR};
+    for (int i = 0; i < 3; i++) {
         if (!fixed[i][0] || !is_dir(fixed[i])) continue;
+        int seen = 0;
+        for (int j = 0; j < i; j++)
+            if (fixed[j][0] && same_dir(fixed[i], fixed[j])) seen = 1;
+        if (seen) continue;
         int rc = load_dir_impl(reg, fixed[i], 1, err);
         if (rc) return rc;
     }

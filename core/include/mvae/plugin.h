@@ -88,9 +88,12 @@ int mvae_registry_add(mvae_registry *reg, const mvae_plugin_desc *desc, const ch
 int mvae_registry_load_file(mvae_registry *reg, const char *path, mvae_error *err);
 /* Load every mvae_*.so in a directory (not recursive). A bad file is an error (not skipped). */
 int mvae_registry_load_dir(mvae_registry *reg, const char *dir, mvae_error *err);
-/* The standard search: every directory of $MVAE_PLUGIN_PATH (colon-separated) first, then the
- * build tree's plugin directory (if it exists), then the install prefix's. A plugin name found
- * again in a later directory is skipped (the first one wins) — but two with the same name in ONE
+/* The standard search: every directory of $MVAE_PLUGIN_PATH (colon-separated) first; then, when
+ * the running libmvae is the one in the build tree, the build tree's plugin directory — otherwise
+ * <directory of the running libmvae.so>/mvae/plugins (found with dladdr, so an install moved with
+ * `cmake --install --prefix DIR` finds its plugins); then the install directory configured at
+ * build time (<libdir>/mvae/plugins). Missing directories are skipped. A plugin name found again
+ * in a later directory is skipped (the first one wins) — but two with the same name in ONE
  * directory are a duplicate error. */
 int mvae_registry_load_default(mvae_registry *reg, mvae_error *err);
 int mvae_registry_count(const mvae_registry *reg);

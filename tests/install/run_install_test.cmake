@@ -1,0 +1,139 @@
+# run_install_test.cmake — the body of CTest "install" (see CMakeLists.txt here). cmake -P script:
+# every step stops the test with a message naming the command and its output.
+
+function(run what)
+  cmake_parse_arguments(R "" "OUTPUT" "COMMAND" ${ARGN})
+  execute_process(COMMAND ${R_COMMAND} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE errout)
+  if(NOT rc EQUAL 0)
+    string(REPLACE ";" " " cmd "${R_COMMAND}")
+    message(FATAL_ERROR "install test: ${what} failed (exit ${rc}):\n  ${cmd}\n${out}\n${errout}")
+  endif()
+  message(STATUS "ok: ${what}")
+  if(R_OUTPUT)
+    set(${R_OUTPUT} "${out}" PARENT_SCOPE)
+  endif()
+endfunction()
+
+function(expect_match text regex what)
+  if(NOT text MATCHES "${regex}")
+    message(FATAL_ERROR "install test: ${what}: expected to match '${regex}' in:\n${text}")
+  endif()
+  message(STATUS "ok: ${what}")
+endfunction()
+
+function(expect_no_match text regex what)
+  if(text MATCHES "${regex}")
+    message(FATAL_ERROR "install test: ${what}: did not expect '${regex}' in:\n${text}")
+  endif()
+  message(STATUS "ok: ${what}")
+endfunction()
+
+set(prefix ${WORK_DIR}/prefix)
+set(example_build ${WORK_DIR}/example-build)
+set(example ${MVAE_SOURCE_DIR}/examples/plugin_residual_mlp)
+set(mvae ${prefix}/${BINDIR}/mvae)
+set(plugdir ${prefix}/${LIBDIR}/mvae/plugins)
+# the guide shows the example's files in full: they must not drift apart
+file(READ ${MVAE_SOURCE_DIR}/docs/writing-a-plugin.md guide)
+foreach(f residual_mlp.c CMakeLists.txt)
+  file(READ ${example}/${f} text)
+  string(STRIP "${text}" text)
+  string(FIND "${guide}" "${text}" at)
+  if(at EQUAL -1)
+    message(FATAL_ERROR "install test: docs/writing-a-plugin.md does not show ${example}/${f} as it is: update the guide")
+  endif()
+endforeach()
+message(STATUS "ok: docs/writing-a-plugin.md shows the example's files as they are")
+
+file(REMOVE_RECURSE ${WORK_DIR})
+file(MAKE_DIRECTORY ${WORK_DIR})
+# start from a clean environment: no plugin path, no other pkg-config directories
+unset(ENV{MVAE_PLUGIN_PATH})
+set(ENV{PKG_CONFIG_PATH} ${prefix}/${LIBDIR}/pkgconfig)
+
+# (a) install the current build into a prefix other than the configured one
+run("cmake --install" COMMAND ${CMAKE_COMMAND} --install ${MVAE_BUILD_DIR} --prefix ${prefix})
+foreach(f ${BINDIR}/mvae ${LIBDIR}/libmvae.so ${LIBDIR}/cmake/mvae/mvaeConfig.cmake
+          ${LIBDIR}/cmake/mvae/mvaeConfigVersion.cmake ${LIBDIR}/cmake/mvae/mvaePlugin.cmake
+          ${LIBDIR}/pkgconfig/mvae.pc include/mvae/plugin.h include/mvae/interfaces.h
+          include/mvae/nn.h ${LIBDIR}/mvae/plugins/mvae_encoder_mlp.so)
+  if(NOT EXISTS ${prefix}/${f})
+    message(FATAL_ERROR "install test: ${f} was not installed under ${prefix}")
+  endif()
+endforeach()
+# the public headers must not need any dependency's headers (OpenBLAS, libyaml, zlib, libpng)
+file(GLOB headers ${prefix}/include/mvae/*.h)
+foreach(h ${headers})
+  file(STRINGS ${h} incs REGEX "^#include <")
+  foreach(i ${incs})
+    if(NOT i MATCHES "^#include <(stddef|stdint|stdio|stdbool|stdlib|string|math)\\.h>")
+      message(FATAL_ERROR "install test: ${h} includes a non-standard header: ${i}")
+    endif()
+  endforeach()
+endforeach()
+message(STATUS "ok: installed files and self-contained headers")
+
+# (d1) the installed command, moved to another prefix, finds the installed plugins beside libmvae
+run("mvae plugins (installed)" COMMAND ${mvae} plugins OUTPUT out)
+expect_match("${out}" "encoder +mlp +[^ ]+ +${plugdir}/mvae_encoder_mlp\\.so" "installed plugins found in the prefix")
+expect_no_match("${out}" "${MVAE_BUILD_DIR}/plugins" "build-tree plugins not used by the installed mvae")
+
+# (b) the out-of-tree example plugin, configured with find_package(mvae) from the prefix
+run("configure the example plugin" COMMAND ${CMAKE_COMMAND} -S ${example} -B ${example_build}
+    -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=${C_COMPILER}
+    "-DCMAKE_C_FLAGS=-Wall -Wextra -Werror" -DCMAKE_INSTALL_PREFIX=${prefix})
+run("build the example plugin" COMMAND ${CMAKE_COMMAND} --build ${example_build})
+if(NOT EXISTS ${example_build}/plugins/mvae_encoder_residual_mlp.so)
+  message(FATAL_ERROR "install test: the example did not produce plugins/mvae_encoder_residual_mlp.so")
+endif()
+
+# (d2) MVAE_PLUGIN_PATH adds the example's build directory to the installed plugins
+set(ENV{MVAE_PLUGIN_PATH} ${example_build}/plugins)
+run("mvae plugins -v (MVAE_PLUGIN_PATH)" COMMAND ${mvae} plugins -v OUTPUT out)
+expect_match("${out}" "encoder +residual_mlp +1\\.0\\.0 +${example_build}/plugins/mvae_encoder_residual_mlp\\.so"
+             "the example plugin is listed from MVAE_PLUGIN_PATH")
+expect_match("${out}" "width +int +default 256" "its options are listed")
+expect_match("${out}" "fusion +poe" "the installed plugins are still listed")
+run("mvae validate (example YAML)" COMMAND ${mvae} validate ${example}/residual_mlp.yaml OUTPUT out)
+expect_match("${out}" "plugin: residual_mlp" "the example experiment validates")
+expect_match("${out}" "activation: swish" "the plugin's defaults are filled in")
+unset(ENV{MVAE_PLUGIN_PATH})
+
+# a few training steps through the new expert, when the Fashion-MNIST package is installed
+if(EXISTS /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz)
+  set(ENV{MVAE_PLUGIN_PATH} ${example_build}/plugins)
+  run("mvae train (2 batches through residual_mlp)" COMMAND ${mvae} train ${example}/residual_mlp.yaml
+      --out ${WORK_DIR}/run --quiet --set train.epochs=1 --set train.max_batches=2 --set train.threads=1
+      --set eval.log_likelihood.samples=2 --set eval.log_likelihood.max_test=100
+      --set eval.pictures=false)
+  if(NOT EXISTS ${WORK_DIR}/run/metrics.json)
+    message(FATAL_ERROR "install test: the training run wrote no metrics.json")
+  endif()
+  unset(ENV{MVAE_PLUGIN_PATH})
+else()
+  message(STATUS "skipped: training through the example (dataset-fashion-mnist not installed)")
+endif()
+
+# installing the example into the same prefix puts it where the installed mvae looks
+run("install the example plugin" COMMAND ${CMAKE_COMMAND} --install ${example_build})
+run("mvae plugins (example installed)" COMMAND ${mvae} plugins OUTPUT out)
+expect_match("${out}" "encoder +residual_mlp +1\\.0\\.0 +${plugdir}/mvae_encoder_residual_mlp\\.so"
+             "the installed example plugin is found in the prefix")
+
+# (c) a program built with pkg-config alone
+run("pkg-config --cflags --libs mvae" COMMAND pkg-config --cflags --libs mvae OUTPUT pcflags)
+run("pkg-config --variable=plugindir mvae" COMMAND pkg-config --variable=plugindir mvae OUTPUT pcplug)
+string(STRIP "${pcflags}" pcflags)
+string(STRIP "${pcplug}" pcplug)
+get_filename_component(pcplug_real "${pcplug}" REALPATH)
+get_filename_component(plugdir_real "${plugdir}" REALPATH)
+if(NOT pcplug_real STREQUAL plugdir_real)
+  message(FATAL_ERROR "install test: pkg-config plugindir is '${pcplug}', expected ${plugdir}")
+endif()
+separate_arguments(pcflags UNIX_COMMAND "${pcflags}")
+run("compile with pkg-config flags" COMMAND ${C_COMPILER} -std=c11 -Wall -Wextra -Werror
+    ${MVAE_SOURCE_DIR}/tests/install/check_pkgconfig.c ${pcflags} -o ${WORK_DIR}/check_pkgconfig)
+set(ENV{LD_LIBRARY_PATH} ${prefix}/${LIBDIR})
+run("run the pkg-config program" COMMAND ${WORK_DIR}/check_pkgconfig OUTPUT out)
+expect_match("${out}" "encoder residual_mlp ${plugdir}/" "libmvae from the prefix finds its plugins")
+message(STATUS "install test passed")
