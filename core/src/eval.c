@@ -15,34 +15,6 @@ typedef struct ll_term {
     char name[64];
 } ll_term;
 
-/* Tile every tensor of a posterior K times along the batch: [B,D] -> [K*B,D] (no gradient). */
-static mvae_tensor *tile(mvae_ctx *ctx, mvae_tensor *t, int K) {
-    if (!t) return NULL;
-    int64_t shape[4];
-    for (int d = 0; d < t->ndim; d++) shape[d] = t->shape[d];
-    shape[0] *= K;
-    mvae_tensor *o = mvae_tensor_new(ctx, t->ndim, shape);
-    for (int k = 0; k < K; k++) memcpy(o->data + (size_t)k * (size_t)t->n, t->data, (size_t)t->n * sizeof(float));
-    return o;
-}
-
-static void tile_posterior(mvae_ctx *ctx, const mvae_posterior *q, mvae_posterior *o, int K, int64_t B) {
-    memset(o, 0, sizeof *o);
-    o->mu = tile(ctx, q->mu, K);
-    o->logvar = tile(ctx, q->logvar, K);
-    o->valid = tile(ctx, q->valid, K);
-    o->n_comp = q->n_comp;
-    for (int c = 0; c < q->n_comp; c++) {
-        o->comp_mu[c] = tile(ctx, q->comp_mu[c], K);
-        o->comp_logvar[c] = tile(ctx, q->comp_logvar[c], K);
-    }
-    if (q->comp_weight) {
-        size_t n = (size_t)B * (size_t)q->n_comp;
-        o->comp_weight = mvae_ctx_alloc(ctx, n * (size_t)K * sizeof(float));
-        for (int k = 0; k < K; k++) memcpy(o->comp_weight + (size_t)k * n, q->comp_weight, n * sizeof(float));
-    }
-}
-
 /* Replicate a batch's modality data K times into another batch (same model). */
 static void tile_batch(const mvae_model *m, const mvae_batch *src, mvae_batch *dst, int K) {
     dst->n = src->n * K;
@@ -55,28 +27,35 @@ static void tile_batch(const mvae_model *m, const mvae_batch *src, mvae_batch *d
                (size_t)src->n * (size_t)m->n_mod);
 }
 
-/* log p(x_S) per sample for the batch, by importance sampling with K samples from q(z | x_S):
- *   logsumexp_k [ sum_{m in S} log p(x_m | z_k) + log p(z_k) - log q(z_k | x_S) ] - log K   */
+/* log p(x_S) per sample for the batch, by importance sampling with K draws from q(z | x_S):
+ *   logsumexp_k [ sum_{m in S} log p(x_m | z_k) + log p(z_k) - log q(z_k | x_S) ] - log K
+ * The experts are run once and repeated K times, then fused: any fusion works unchanged. A
+ * fusion that returns several weighted draws per sample (stratified mixtures) adds the log of
+ * each draw's weight: p(x) ~= (1/K) sum_k sum_d w_d p(x, z_kd) / q(z_kd). */
 static int iw_logp(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b, mvae_batch *big,
                    uint32_t S, int K, mvae_rng *rng, double *out) {
     const mvae_fusion_vtable *fv = m->fusion_desc->vtable;
-    mvae_experts e;
+    mvae_experts e, et;
     int rc = mvae_model_encode(m, ctx, b, S, &e);
     if (rc) return rc;
-    mvae_posterior q, qt;
+    int64_t B = b->n;
+    mvae_experts_tile(ctx, m, &e, K, &et);
+    mvae_posterior q;
     mvae_tensor *valid;
     int any;
-    if ((rc = mvae_model_posterior(m, ctx, &e, S, &q, &valid, &any))) return rc;
+    if ((rc = mvae_model_posterior(m, ctx, &et, S, &q, &valid, &any))) return rc;
     if (!any) {
         mvae_ctx_fail(ctx, "log-likelihood: no sample has the modalities of the term");
         return MVAE_ERR_INVALID;
     }
-    int64_t B = b->n;
-    tile_posterior(ctx, &q, &qt, K, B);
-    tile_batch(m, b, big, K);
-    mvae_tensor *z = fv->sample(m->fusion, ctx, &qt, rng);
+    mvae_tensor *z = fv->sample(m->fusion, ctx, &q, rng);
+    if (!z) return MVAE_ERR_INVALID;
+    int D = q.n_draws > 1 ? q.n_draws : 1;
+    int reps = D * K; /* rows of z = reps * B */
+    tile_batch(m, b, big, reps);
+    mvae_tensor *dw = mvae_posterior_draw_weights(ctx, &q, B * K);
     mvae_tensor *w = mvae_sub(ctx, mvae_gaussian_logp(ctx, z, mvae_tensor_zeros(ctx, 2, z->shape), NULL),
-                              fv->log_q(m->fusion, ctx, &qt, z));
+                              fv->log_q(m->fusion, ctx, &q, z));
     for (int k = 0; k < m->n_mod; k++) {
         if (!(S & (1u << k))) continue;
         const mvae_modality *md = &m->mod[k];
@@ -84,16 +63,49 @@ static int iw_logp(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b, mvae
         mvae_tensor *x = mvae_batch_tensor(ctx, m, big, k);
         w = mvae_add(ctx, w, mvae_likelihood_logp(ctx, md->likelihood, params, x, md->lik_scale));
     }
-    if (!w) return MVAE_ERR_INVALID;
-    /* w is [K*B] laid out k-major: sample i's weights are w[k*B + i] */
+    if (!w || !dw) return MVAE_ERR_INVALID;
+    /* row r = rep * B + i belongs to sample i; each row's weight is dw[r] (1 for one draw) */
     for (int64_t i = 0; i < B; i++) {
         double mx = -INFINITY;
-        for (int k = 0; k < K; k++) mx = fmax(mx, w->data[(int64_t)k * B + i]);
+        for (int r = 0; r < reps; r++) {
+            double lw = dw->data[(int64_t)r * B + i] * (double)D;
+            if (lw > 0) mx = fmax(mx, w->data[(int64_t)r * B + i] + log(lw));
+        }
         double s = 0;
-        for (int k = 0; k < K; k++) s += exp(w->data[(int64_t)k * B + i] - mx);
-        out[i] = mx + log(s) - log((double)K);
+        for (int r = 0; r < reps; r++) {
+            double lw = dw->data[(int64_t)r * B + i] * (double)D;
+            if (lw > 0) s += exp(w->data[(int64_t)r * B + i] + log(lw) - mx);
+        }
+        /* dw already holds 1/D for unweighted draws: the D above undoes it so that the sum is
+         * over K draws of the full mixture; dividing by K completes the estimate */
+        out[i] = mx + log(s) - log((double)K) - log((double)D);
     }
     return MVAE_OK;
+}
+
+/* One z per sample from q: the only draw, or for several weighted draws one chosen per sample
+ * with probability its weight (a draw from the mixture). */
+static mvae_tensor *one_draw(mvae_ctx *ctx, const mvae_posterior *q, mvae_tensor *z, int64_t B, mvae_rng *rng) {
+    int D = q->n_draws > 1 ? q->n_draws : 1;
+    if (D == 1 || !z) return z;
+    mvae_tensor *dw = mvae_posterior_draw_weights(ctx, q, B);
+    int64_t L = z->shape[1];
+    mvae_tensor *o = mvae_tensor_new(ctx, 2, (int64_t[]){B, L});
+    for (int64_t i = 0; i < B; i++) {
+        double tot = 0;
+        for (int d = 0; d < D; d++) tot += dw->data[(int64_t)d * B + i];
+        double u = mvae_rng_uniform(rng) * tot, c = 0;
+        int pick = D - 1;
+        for (int d = 0; d < D; d++) {
+            c += dw->data[(int64_t)d * B + i];
+            if (u < c) {
+                pick = d;
+                break;
+            }
+        }
+        memcpy(o->data + i * L, z->data + ((int64_t)pick * B + i) * L, (size_t)L * sizeof(float));
+    }
+    return o;
 }
 
 static int parse_terms(const mvae_model *m, ll_term *terms, int *n, mvae_error *err) {
@@ -223,18 +235,20 @@ int mvae_evaluate(mvae_model *m, int split, mvae_eval_result *r, bool quiet, mva
         if ((rc = mvae_model_encode(m, ctx, &b, all, &e)) || (rc = mvae_model_posterior(m, ctx, &e, all, &q, &valid, &any)))
             goto ctxfail;
         mvae_tensor *z = fv->sample(m->fusion, ctx, &q, &rng);
+        int D = q.n_draws > 1 ? q.n_draws : 1;
         mvae_tensor *el = mvae_scale(ctx, fv->kl(m->fusion, ctx, &q, z), -1.0f);
         for (int k = 0; k < m->n_mod; k++) {
-            mvae_tensor *x = mvae_batch_tensor(ctx, m, &b, k);
+            mvae_tensor *x = mvae_tile_rows(ctx, mvae_batch_tensor(ctx, m, &b, k), D);
             el = mvae_add(ctx, el, mvae_likelihood_logp(ctx, m->mod[k].likelihood, mvae_model_decode(m, ctx, k, z), x, m->mod[k].lik_scale));
         }
+        el = mvae_mul(ctx, el, mvae_posterior_draw_weights(ctx, &q, n));
         if (!el) goto ctxfail;
-        for (int i = 0; i < n; i++) elbo_sum += el->data[i];
+        for (int64_t i = 0; i < el->n; i++) elbo_sum += el->data[i];
         /* accuracy: decode the target from z ~ q(z | x_from) and from its mean */
         for (int a = 0; a < nfrom; a++) {
             mvae_posterior qa;
             if ((rc = mvae_model_posterior(m, ctx, &e, froms[a], &qa, &valid, &any))) goto ctxfail;
-            mvae_tensor *za = fv->sample(m->fusion, ctx, &qa, &rng);
+            mvae_tensor *za = one_draw(ctx, &qa, fv->sample(m->fusion, ctx, &qa, &rng), n, &rng);
             mvae_tensor *zm = fv->mean(m->fusion, ctx, &qa);
             mvae_tensor *ls = mvae_model_decode(m, ctx, target, za), *lm = mvae_model_decode(m, ctx, target, zm);
             if (!ls || !lm) goto ctxfail;

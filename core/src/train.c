@@ -65,7 +65,8 @@ int mvae_objective_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b,
     char name[256];
     /* 1. per term: posterior, z, beta * KL (all z's are drawn before any decoding, so the stacked
      *    and the per-term paths consume the rng identically) */
-    mvae_tensor *z[MVAE_MAX_TERMS] = {0}, *per[MVAE_MAX_TERMS] = {0};
+    mvae_tensor *z[MVAE_MAX_TERMS] = {0}, *per[MVAE_MAX_TERMS] = {0}, *w[MVAE_MAX_TERMS] = {0};
+    int S[MVAE_MAX_TERMS] = {0};
     uint32_t dec[MVAE_MAX_TERMS] = {0};
     for (int t = 0; t < nt; t++) {
         mvae_posterior q;
@@ -75,21 +76,29 @@ int mvae_objective_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b,
         if (rc) return rc;
         if (!any) continue;
         z[t] = fv->sample(m->fusion, ctx, &q, rng);
+        S[t] = q.n_draws > 1 ? q.n_draws : 1;
+        if (!z[t] || z[t]->shape[0] != S[t] * B) {
+            if (!mvae_ctx_failed(ctx))
+                mvae_ctx_fail(ctx, "fusion '%s': sample returned %lld rows, expected n_draws * B = %lld",
+                              m->fusion_desc->name, z[t] ? (long long)z[t]->shape[0] : 0LL, (long long)S[t] * B);
+            return MVAE_ERR_INVALID;
+        }
+        /* per-draw weights: the draw's weight in the estimate times the sample's validity */
+        w[t] = mvae_posterior_draw_weights(ctx, &q, B); /* [S*B] */
         mvae_tensor *kl = fv->kl(m->fusion, ctx, &q, z[t]);
-        per[t] = mvae_mul(ctx, mvae_scale(ctx, kl, beta), valid); /* [B] */
+        per[t] = mvae_mul(ctx, mvae_scale(ctx, kl, beta), w[t]);
         dec[t] = obj->cross_reconstruct && __builtin_popcount(terms[t]) == 1 ? all : terms[t];
     }
     /* 2. reconstruction: for each modality, decode the z's of every term that reconstructs it —
-     *    stacked into one [n*B, D] batch (one larger GEMM per layer), or term by term */
+     *    stacked into one batch (one larger GEMM per layer), or term by term */
     for (int k = 0; k < m->n_mod; k++) {
         if (!e.mu[k]) continue;
         const mvae_modality *md = &m->mod[k];
-        int tk[MVAE_MAX_TERMS], n = 0;
+        int tk[MVAE_MAX_TERMS], n = 0, rows = 0;
         for (int t = 0; t < nt; t++)
-            if (z[t] && (dec[t] & (1u << k))) tk[n++] = t;
+            if (z[t] && (dec[t] & (1u << k))) tk[n++] = t, rows += S[t];
         if (!n) continue;
         mvae_tensor *x = mvae_batch_tensor(ctx, m, b, k);
-        mvae_tensor *mask = e.mask[k] ? mvae_reshape(ctx, e.mask[k], 1, (int64_t[]){B}) : NULL;
         bool stack = obj->stack_decoders && n > 1 && !m->mod[k].dec_has_batch_stats;
         if (stack) {
             mvae_tensor *zs = NULL;
@@ -101,28 +110,26 @@ int mvae_objective_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b,
                 zs = c == 1 ? parts[0] : mvae_concat(ctx, c, parts, 0);
             }
             mvae_tensor *params = mvae_model_decode(m, ctx, k, zs);
-            /* the targets, repeated n times (data: no gradient) */
-            int64_t shape[4];
-            for (int d = 0; d < x->ndim; d++) shape[d] = x->shape[d];
-            shape[0] *= n;
-            mvae_tensor *xs = x->dtype == MVAE_I32 ? mvae_tensor_new_i32(ctx, x->ndim, shape)
-                                                   : mvae_tensor_new(ctx, x->ndim, shape);
-            if (!xs || !params) return MVAE_ERR_INVALID;
-            for (int j = 0; j < n; j++) memcpy(xs->data + (size_t)j * (size_t)x->n, x->data, (size_t)x->n * 4);
+            mvae_tensor *xs = mvae_tile_rows(ctx, x, rows); /* the targets, once per draw */
             mvae_tensor *lp = mvae_likelihood_logp(ctx, md->likelihood, params, xs, md->lik_scale);
-            mvae_tensor *nll = mvae_scale(ctx, lp, -md->weight); /* [n*B] */
+            mvae_tensor *nll = mvae_scale(ctx, lp, -md->weight); /* [rows*B] */
+            int64_t off = 0;
             for (int j = 0; j < n; j++) {
-                mvae_tensor *nj = mvae_slice(ctx, nll, 0, (int64_t)j * B, (int64_t)(j + 1) * B);
-                if (mask) nj = mvae_mul(ctx, nj, mask);
-                per[tk[j]] = mvae_add(ctx, per[tk[j]], nj);
+                int t = tk[j];
+                mvae_tensor *nj = mvae_slice(ctx, nll, 0, off, off + S[t] * B);
+                off += S[t] * B;
+                nj = mvae_mul(ctx, nj, w[t]);
+                if (e.mask[k]) nj = mvae_mul(ctx, nj, mvae_tile_rows(ctx, mvae_reshape(ctx, e.mask[k], 1, (int64_t[]){B}), S[t]));
+                per[t] = mvae_add(ctx, per[t], nj);
             }
         } else {
             for (int j = 0; j < n; j++) {
-                mvae_tensor *params = mvae_model_decode(m, ctx, k, z[tk[j]]);
-                mvae_tensor *lp = mvae_likelihood_logp(ctx, md->likelihood, params, x, md->lik_scale);
-                mvae_tensor *nll = mvae_scale(ctx, lp, -md->weight);
-                if (mask) nll = mvae_mul(ctx, nll, mask);
-                per[tk[j]] = mvae_add(ctx, per[tk[j]], nll);
+                int t = tk[j];
+                mvae_tensor *params = mvae_model_decode(m, ctx, k, z[t]);
+                mvae_tensor *lp = mvae_likelihood_logp(ctx, md->likelihood, params, S[t] > 1 ? mvae_tile_rows(ctx, x, S[t]) : x, md->lik_scale);
+                mvae_tensor *nll = mvae_mul(ctx, mvae_scale(ctx, lp, -md->weight), w[t]);
+                if (e.mask[k]) nll = mvae_mul(ctx, nll, mvae_tile_rows(ctx, mvae_reshape(ctx, e.mask[k], 1, (int64_t[]){B}), S[t]));
+                per[t] = mvae_add(ctx, per[t], nll);
             }
         }
     }

@@ -98,13 +98,23 @@ typedef struct mvae_decoder_vtable {
 /* ---- fusion ---- */
 #define MVAE_MAX_COMPONENTS 64
 /* q(z | x_S) as the fusion made it. Gaussian fusions (PoE) fill mu/logvar; mixtures (MoE, MoPoE)
- * fill the components and weights and MAY leave mu/logvar NULL. */
+ * fill the components and MAY leave mu/logvar NULL.
+ *
+ * Draws: `sample` returns n_draws draws per sample, z [n_draws * B, D], draw-major (rows
+ * d*B .. d*B+B-1 are draw d of every sample). n_draws 0 or 1 means one draw ([B, D]). A
+ * stratified mixture (Shi et al. 2019) sets n_draws = number of components and draw_weight
+ * [n_draws * B] = the mixture weight of the component each draw came from, so that
+ * sum_d draw_weight * f(z_d) estimates E_q[f(z)]. draw_weight NULL = 1 / n_draws for every draw.
+ * The trainer and the evaluator use only these fields, sample, kl, log_q and mean: a fusion
+ * needs no special case anywhere else. */
 typedef struct mvae_posterior {
     mvae_tensor *mu, *logvar; /* [B, D] */
     int n_comp;
     mvae_tensor *comp_mu[MVAE_MAX_COMPONENTS], *comp_logvar[MVAE_MAX_COMPONENTS];
-    float *comp_weight;       /* [B, n_comp] mixture weights per sample (arena) */
-    mvae_tensor *valid;       /* [B] 1 if at least one expert was present for the sample */
+    mvae_tensor *comp_weight; /* [B, n_comp] mixture weights per sample (0 for absent components) */
+    int n_draws;              /* draws per sample returned by sample (0 = 1) */
+    mvae_tensor *draw_weight; /* [n_draws * B] or NULL */
+    mvae_tensor *valid;       /* [B] 1 if at least one expert was present for the sample (set by the core) */
 } mvae_posterior;
 
 typedef struct mvae_fusion_vtable {
@@ -116,11 +126,13 @@ typedef struct mvae_fusion_vtable {
      * subset; mask[m]: [B] 1/0 presence per sample (NULL = present for every sample). */
     int (*fuse)(void *self, mvae_ctx *ctx, int n, mvae_tensor *const *mu,
                 mvae_tensor *const *logvar, mvae_tensor *const *mask, mvae_posterior *out);
-    /* REQUIRED. Reparameterised z ~ q [B, D] (rng supplies the noise). */
+    /* REQUIRED. Reparameterised z ~ q: [max(1, q->n_draws) * B, D] (rng supplies the noise). */
     mvae_tensor *(*sample)(void *self, mvae_ctx *ctx, const mvae_posterior *q, mvae_rng *rng);
-    /* REQUIRED. KL(q || N(0, I)) per sample [B]: analytic when possible, else at z. */
+    /* REQUIRED. KL(q || N(0, I)) per draw, same rows as z: analytic when possible (then the same
+     * value for every draw of a sample), else the single-draw estimate log q(z) - log p(z). */
     mvae_tensor *(*kl)(void *self, mvae_ctx *ctx, const mvae_posterior *q, mvae_tensor *z);
-    /* REQUIRED. log q(z) per sample [B], for importance weights. */
+    /* REQUIRED. log q(z) per row of z (z has k * B rows for any k >= 1, draw-major), for
+     * importance weights. */
     mvae_tensor *(*log_q)(void *self, mvae_ctx *ctx, const mvae_posterior *q, mvae_tensor *z);
     /* REQUIRED. A point estimate of z (the mean) [B, D] for prediction. */
     mvae_tensor *(*mean)(void *self, mvae_ctx *ctx, const mvae_posterior *q);
