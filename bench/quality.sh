@@ -64,7 +64,10 @@ if [ -z "${MVAE:-}" ]; then
         if [ -x "$c" ]; then MVAE=$c; break; fi
     done
 fi
-[ -n "${MVAE:-}" ] && [ -x "$MVAE" ] || { echo "quality.sh: no mvae binary (build it, or set MVAE=path)" >&2; exit 1; }
+if [ -z "${MVAE:-}" ] || [ ! -x "$MVAE" ]; then
+    echo "quality.sh: no mvae binary (build it, or set MVAE=path)" >&2
+    exit 1
+fi
 [ -f "$PEER" ] || { echo "quality.sh: peer script '$PEER' not found (set PEER=path)" >&2; exit 1; }
 "$PEER_PYTHON" -c 'import torch' 2>/dev/null || { echo "quality.sh: $PEER_PYTHON cannot import torch" >&2; exit 1; }
 [ -n "$OUT" ] || OUT=$(mktemp -d /tmp/mvae-quality.XXXXXX)
