@@ -55,6 +55,7 @@ function(mvae_add_plugin kind name)
 
   set(target mvae_${kind}_${name})
   add_library(${target} MODULE ${P_SOURCES})
+  set_property(GLOBAL APPEND PROPERTY MVAE_PLUGIN_TARGETS ${target})
   target_compile_definitions(${target} PRIVATE MVAE_PLUGIN_MODULE)
   target_link_libraries(${target} PRIVATE mvae::mvae ${P_LIBS})
   set_target_properties(${target} PROPERTIES
