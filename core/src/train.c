@@ -280,6 +280,7 @@ int mvae_train(mvae_model *m, const mvae_train_opts *o, mvae_train_result *res, 
     }
     uint8_t *pairing = mvae_make_pairing(m, N_all);
     mvae_batch b;
+    memset(&b, 0, sizeof b); /* freed on every path below, also before mvae_batch_init ran */
     mvae_ctx *ctx = mvae_ctx_new(0);
     int64_t *perm = malloc((size_t)N * sizeof *perm);
     double *times = malloc((size_t)nb * sizeof *times);
