@@ -176,10 +176,15 @@ static int mkdir_p(const char *path, mvae_error *err) {
 /* Which training samples keep which modalities (weak supervision): a seeded paired_fraction of
  * the training split keeps every modality; each other sample keeps one modality, chosen
  * uniformly at random. NULL when paired_fraction is 1. */
-static uint8_t *make_pairing(const mvae_model *m, int64_t N) {
-    if (m->paired_fraction >= 1.0 || m->n_mod < 2) return NULL;
+uint8_t *mvae_make_pairing(const mvae_model *m, int64_t N) {
+    if (m->paired_fraction >= 1.0 || m->n_mod < 2 || N < 1) return NULL;
     uint8_t *keep = calloc((size_t)N * (size_t)m->n_mod, 1);
     int64_t *perm = malloc((size_t)N * sizeof *perm);
+    if (!keep || !perm) {
+        free(keep);
+        free(perm);
+        return NULL;
+    }
     for (int64_t i = 0; i < N; i++) perm[i] = i;
     mvae_rng r;
     mvae_rng_seed(&r, m->seed * 0x9E3779B97F4A7C15ull + 77);
@@ -327,8 +332,9 @@ int mvae_train(mvae_model *m, const mvae_train_opts *o, mvae_train_result *res, 
         FILE *f = fopen(path, "w");
         if (f) fclose(f);
     }
-    uint8_t *pairing = make_pairing(m, N_all);
+    uint8_t *pairing = mvae_make_pairing(m, N_all);
     mvae_batch b;
+    memset(&b, 0, sizeof b); /* freed on every path below, also before mvae_batch_init ran */
     mvae_ctx *ctx = mvae_ctx_new(0);
     int64_t *perm = malloc((size_t)N * sizeof *perm);
     double *times = malloc((size_t)nb * sizeof *times);

@@ -123,7 +123,7 @@ typedef struct mvae_fusion_vtable {
                   mvae_error *err);
     void (*destroy)(void *self); /* REQUIRED */
     /* REQUIRED. mu[m], logvar[m]: [B, D] expert outputs, NULL when modality m is not in the
-     * subset; mask[m]: [B] 1/0 presence per sample (NULL = present for every sample). */
+     * subset; mask[m]: [B, 1] 1/0 presence per sample (NULL = present for every sample). */
     int (*fuse)(void *self, mvae_ctx *ctx, int n, mvae_tensor *const *mu,
                 mvae_tensor *const *logvar, mvae_tensor *const *mask, mvae_posterior *out);
     /* REQUIRED. Reparameterised z ~ q: [max(1, q->n_draws) * B, D] (rng supplies the noise). */

@@ -47,6 +47,12 @@ int mvae_objective_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b,
                         const mvae_objective *obj, float beta, mvae_rng *rng, mvae_tensor **loss,
                         mvae_step_stats *stats);
 
+/* Which training samples keep which modalities (weak supervision, dataset.paired_fraction f < 1):
+ * a malloc'd [N * n_mod] keep-mask in which round(f * N) samples, chosen by the model's seed, keep
+ * every modality and each other sample keeps exactly one, chosen uniformly. NULL when f is 1 or
+ * the model has a single modality (or out of memory). The caller frees it. */
+uint8_t *mvae_make_pairing(const mvae_model *m, int64_t N);
+
 typedef struct mvae_train_opts {
     const char *run_dir; /* required: created if missing */
     bool resume;         /* continue from run_dir/last.ckpt */

@@ -5,7 +5,8 @@
  *   T_m = mask_m / var_m      (precision; an absent expert contributes zero)
  *   T   = 1 + sum_m T_m       (the N(0, I) prior expert has precision 1; without it T = sum T_m)
  *   mu  = (sum_m mu_m T_m) / T,   var = 1 / T
- * computed per sample and per latent dimension.
+ * computed per sample and per latent dimension. Without the prior expert, a sample none of whose
+ * experts is present gets N(0, I) (it is masked out of the loss by the caller anyway).
  */
 #include "mvae/interfaces.h"
 
@@ -53,7 +54,28 @@ static int poe_fuse(void *self, mvae_ctx *ctx, int n, mvae_tensor *const *mu,
         mvae_ctx_fail(ctx, "poe: no expert given for this subset");
         return MVAE_ERR_INVALID;
     }
-    if (p->prior_expert) T = mvae_add_scalar(ctx, T, 1.0f);
+    if (p->prior_expert) {
+        T = mvae_add_scalar(ctx, T, 1.0f);
+    } else if (mask) {
+        /* Without the prior expert a sample with no expert present would get T = 0 and a NaN
+         * posterior, which masking it out later (valid = 0) cannot undo (NaN * 0 = NaN). Give
+         * such samples N(0, I): add precision 1 where every expert is absent (a constant). */
+        bool maybe_none = true;
+        for (int m = 0; m < n; m++)
+            if (mu[m] && !mask[m]) maybe_none = false;
+        if (maybe_none) {
+            mvae_tensor *none = mvae_tensor_new(ctx, 2, (int64_t[]){B, 1});
+            int64_t n_none = 0;
+            for (int64_t i = 0; none && i < B; i++) {
+                float v = 1.0f;
+                for (int m = 0; m < n; m++)
+                    if (mu[m] && mask[m]->data[i] > 0) v = 0.0f;
+                none->data[i] = v;
+                n_none += v > 0;
+            }
+            if (n_none) T = mvae_add(ctx, T, none);
+        }
+    }
     memset(out, 0, sizeof *out);
     out->mu = mvae_div(ctx, num, T);
     out->logvar = mvae_scale(ctx, mvae_log(ctx, T), -1.0f);

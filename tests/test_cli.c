@@ -1,0 +1,260 @@
+/* test_cli.c — the `mvae` command as a user runs it (the built binary, through the shell), on a
+ * tiny generated data set: validate, plugins, train (--set, --out, refusing to overwrite,
+ * --resume), eval, sample, --help of each command, unknown commands. */
+#define _GNU_SOURCE
+#include "mvae_test.h"
+
+#include "mvae/image.h"
+#include "tiny_data.h"
+
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#define MVAE_BIN MVAE_BINARY_DIR "/mvae"
+
+typedef struct env {
+    char dir[128];
+    char exp[256]; /* the tiny experiment file */
+    char out[256], err[256];
+    char *so, *se; /* the last command's stdout / stderr */
+} env;
+
+
+static int env_setup(void **state) {
+    env *e = calloc(1, sizeof *e);
+    snprintf(e->dir, sizeof e->dir, "/tmp/mvae_test_cli_XXXXXX");
+    if (!mkdtemp(e->dir)) return -1;
+    char data[256];
+    snprintf(data, sizeof data, "%s/data", e->dir);
+    mkdir(data, 0777);
+    if (tiny_write_dataset(data, 300, 100)) return -1;
+    snprintf(e->exp, sizeof e->exp, "%s/tiny.yaml", e->dir);
+    char *y = tiny_yaml(data);
+    FILE *f = fopen(e->exp, "w");
+    if (!f) return -1;
+    fputs(y, f);
+    fclose(f);
+    free(y);
+    snprintf(e->out, sizeof e->out, "%s/stdout.txt", e->dir);
+    snprintf(e->err, sizeof e->err, "%s/stderr.txt", e->dir);
+    *state = e;
+    return 0;
+}
+
+static int env_teardown(void **state) {
+    env *e = *state;
+    free(e->so);
+    free(e->se);
+    tiny_rm_rf(e->dir);
+    free(e);
+    return 0;
+}
+
+/* Run `mvae ARGS` in the temporary directory; returns the exit status, keeps stdout/stderr. */
+__attribute__((format(printf, 2, 3))) static int mvae(env *e, const char *fmt, ...) {
+    char args[2048], cmd[3072];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s >'%s' 2>'%s'", e->dir, MVAE_BIN, args, e->out, e->err);
+    int st = system(cmd);
+    free(e->so);
+    free(e->se);
+    e->so = tiny_slurp(e->out, NULL);
+    e->se = tiny_slurp(e->err, NULL);
+    assert_non_null(e->so);
+    assert_non_null(e->se);
+    int rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return rc;
+}
+
+static void expect_rc(env *e, int got, int want, const char *what) {
+    if (got != want) fprintf(stderr, "mvae %s: exit %d (want %d)\nstdout:\n%s\nstderr:\n%s\n", what, got, want, e->so, e->se);
+    assert_int_equal(got, want);
+}
+
+static void assert_has(const char *text, const char *needle) {
+    if (!strstr(text, needle)) fprintf(stderr, "output:\n%s\nexpected to contain: %s\n", text, needle);
+    assert_non_null(strstr(text, needle));
+}
+
+static void write_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static int file_exists(const char *dir, const char *name) {
+    char p[600];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+/* ---------------------------------------------------------------------------------- tests */
+static void test_cli_help(void **state) {
+    env *e = *state;
+    const char *cmds[] = {"train", "eval", "sample", "validate", "plugins"};
+    for (int i = 0; i < 5; i++) {
+        expect_rc(e, mvae(e, "%s --help", cmds[i]), 0, cmds[i]);
+        char want[64];
+        snprintf(want, sizeof want, "usage: mvae %s", cmds[i]);
+        assert_has(e->so, want);
+    }
+    expect_rc(e, mvae(e, "--help"), 0, "--help");
+    assert_has(e->so, "commands:");
+    expect_rc(e, mvae(e, "--version"), 0, "--version");
+    assert_has(e->so, "mvae ");
+    /* no command: usage on stderr, exit 2 */
+    expect_rc(e, mvae(e, " "), 2, "(nothing)");
+    assert_has(e->se, "usage: mvae");
+    /* unknown command: a hint, exit 2 */
+    expect_rc(e, mvae(e, "trian x.yaml"), 2, "trian");
+    assert_has(e->se, "unknown command 'trian'");
+    assert_has(e->se, "did you mean 'train'");
+    expect_rc(e, mvae(e, "sampel"), 2, "sampel");
+    assert_has(e->se, "did you mean 'sample'");
+    /* unknown option */
+    expect_rc(e, mvae(e, "train '%s' --bogus", e->exp), 2, "train --bogus");
+    assert_has(e->se, "unknown option '--bogus'");
+}
+
+static void test_cli_plugins(void **state) {
+    env *e = *state;
+    expect_rc(e, mvae(e, "plugins"), 0, "plugins");
+    const char *want[] = {"poe", "mlp", "fashion_mnist", "fusion", "encoder", "decoder", "dataset"};
+    for (int i = 0; i < 7; i++) assert_has(e->so, want[i]);
+    expect_rc(e, mvae(e, "plugins -v"), 0, "plugins -v");
+    assert_has(e->so, "prior_expert");
+    assert_has(e->so, "hidden");
+}
+
+static void test_cli_validate(void **state) {
+    env *e = *state;
+    expect_rc(e, mvae(e, "validate '%s'", e->exp), 0, "validate");
+    assert_has(e->se, "ok");
+    /* the resolved config: defaults filled in */
+    assert_has(e->so, "latent_dim: 8");
+    assert_has(e->so, "clip_grad_norm");
+    assert_has(e->so, "prior_expert");
+    expect_rc(e, mvae(e, "validate '%s' --set train.epochs=7", e->exp), 0, "validate --set");
+    assert_has(e->so, "epochs: 7");
+    /* a typo: exit 1, file:line:col and a hint on stderr */
+    char *y = tiny_slurp(e->exp, NULL);
+    y = tiny_replace(y, "latent_dim: 8", "laten_dim: 8");
+    char bad[300];
+    snprintf(bad, sizeof bad, "%s/typo.yaml", e->dir);
+    write_file(bad, y);
+    free(y);
+    expect_rc(e, mvae(e, "validate '%s'", bad), 1, "validate typo");
+    assert_has(e->se, "typo.yaml:4:1");
+    assert_has(e->se, "did you mean 'latent_dim'");
+    assert_true(e->so[0] == '\0');
+    /* a bad --set value */
+    expect_rc(e, mvae(e, "validate '%s' --set train.epochs=ten", e->exp), 1, "validate --set epochs=ten");
+    assert_has(e->se, "'ten'");
+    /* a missing file */
+    expect_rc(e, mvae(e, "validate nonexistent.yaml"), 1, "validate missing");
+    assert_has(e->se, "nonexistent.yaml");
+}
+
+static void test_cli_train_eval_sample(void **state) {
+    env *e = *state;
+    char run[300], run2[300];
+    snprintf(run, sizeof run, "%s/run_a", e->dir);
+    snprintf(run2, sizeof run2, "%s/run_b", e->dir);
+    expect_rc(e, mvae(e, "train '%s' --set train.epochs=2 --set eval.pictures=false --out '%s'", e->exp, run), 0,
+              "train");
+    assert_has(e->so, "run directory:");
+    const char *files[] = {"config.yaml", "metrics.jsonl", "metrics.json", "last.ckpt", "best.ckpt"};
+    for (int i = 0; i < 5; i++) assert_true(file_exists(run, files[i]));
+    assert_false(file_exists(run, "prior_samples.png")); /* eval.pictures=false was applied */
+    char p[600];
+    snprintf(p, sizeof p, "%s/config.yaml", run);
+    char *cfg = tiny_slurp(p, NULL);
+    assert_has(cfg, "epochs: 2");
+    free(cfg);
+
+    /* the same --out again: refused, with the way to continue */
+    expect_rc(e, mvae(e, "train '%s' --out '%s' --quiet", e->exp, run), 1, "train over a run");
+    assert_has(e->se, "already holds a trained run");
+    assert_has(e->se, "--resume");
+
+    /* --resume: 1 epoch, then the run's config asks for 2 -> same losses as 2 in one go */
+    expect_rc(e, mvae(e, "train '%s' --set train.epochs=1 --set eval.pictures=false --out '%s' --quiet", e->exp, run2),
+              0, "train 1 epoch");
+    snprintf(p, sizeof p, "%s/config.yaml", run2);
+    char *c2 = tiny_slurp(p, NULL);
+    c2 = tiny_replace(c2, "  epochs: 1\n", "  epochs: 2\n");
+    write_file(p, c2);
+    free(c2);
+    expect_rc(e, mvae(e, "train --resume '%s' --quiet", run2), 0, "train --resume");
+    snprintf(p, sizeof p, "%s/metrics.jsonl", run);
+    char *ja = tiny_slurp(p, NULL);
+    snprintf(p, sizeof p, "%s/metrics.jsonl", run2);
+    char *jb = tiny_slurp(p, NULL);
+    /* compare the epoch-2 losses ("loss": X, ...) */
+    char *la = strstr(strchr(ja, '\n'), "\"loss\":"), *lb = strstr(strchr(jb, '\n'), "\"loss\":");
+    assert_non_null(la);
+    assert_non_null(lb);
+    assert_true(strtod(la + 7, NULL) == strtod(lb + 7, NULL));
+    free(ja);
+    free(jb);
+    /* --resume takes no experiment file or --set */
+    expect_rc(e, mvae(e, "train '%s' --resume '%s'", e->exp, run2), 2, "train exp --resume");
+    assert_has(e->se, "--resume");
+    /* resuming a directory without a run */
+    expect_rc(e, mvae(e, "train --resume '%s/nothing'", e->dir), 1, "train --resume nothing");
+    assert_has(e->se, "config.yaml");
+
+    /* eval prints metrics JSON on stdout */
+    expect_rc(e, mvae(e, "eval '%s' --quiet", run), 0, "eval");
+    assert_true(e->so[0] == '{');
+    assert_has(e->so, "\"elbo\"");
+    assert_has(e->so, "\"image|label\"");
+    assert_has(e->so, "\"image->label\"");
+    assert_null(strstr(e->so, "nan"));
+    assert_true(file_exists(run, "eval_last.json"));
+    expect_rc(e, mvae(e, "eval '%s' --checkpoint best --set eval.log_likelihood.samples=4 --quiet", run), 0,
+              "eval best");
+    assert_has(e->so, "\"log_p_samples\": 4");
+    expect_rc(e, mvae(e, "eval '%s' --checkpoint middle", run), 2, "eval --checkpoint middle");
+    expect_rc(e, mvae(e, "eval '%s/missing'", e->dir), 1, "eval missing");
+    assert_has(e->se, "not a run directory");
+
+    /* sample: a 4x4 grid of 28x28 tiles, 2 pixels apart */
+    expect_rc(e, mvae(e, "sample '%s' --given label=3 -n 16 -o x.png", run), 0, "sample");
+    snprintf(p, sizeof p, "%s/x.png", e->dir);
+    uint8_t *px = NULL;
+    int w = 0, h = 0, ch = 0;
+    mvae_error err = {0};
+    assert_int_equal(mvae_png_read(p, &px, &w, &h, &ch, &err), MVAE_OK);
+    assert_int_equal(w, 4 * 28 + 3 * 2);
+    assert_int_equal(h, 4 * 28 + 3 * 2);
+    assert_int_equal(ch, 1);
+    free(px);
+    /* a class name, from the prior, bad values */
+    expect_rc(e, mvae(e, "sample '%s' --given label=Sneaker -n 4 -o y.png", run), 0, "sample Sneaker");
+    expect_rc(e, mvae(e, "sample '%s' -n 9 -o z.png --seed 5", run), 0, "sample prior");
+    snprintf(p, sizeof p, "%s/z.png", e->dir);
+    assert_int_equal(mvae_png_read(p, &px, &w, &h, &ch, &err), MVAE_OK);
+    assert_int_equal(w, 3 * 28 + 2 * 2);
+    free(px);
+    expect_rc(e, mvae(e, "sample '%s' --given label=12 -o q.png", run), 1, "sample label=12");
+    assert_has(e->se, "0..9");
+    expect_rc(e, mvae(e, "sample '%s' --given lable=3 -o q.png", run), 1, "sample lable=3");
+    assert_has(e->se, "lable");
+}
+
+int main(int argc, char **argv) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cli_help),
+        cmocka_unit_test(test_cli_plugins),
+        cmocka_unit_test(test_cli_validate),
+        cmocka_unit_test(test_cli_train_eval_sample),
+    };
+    mvae_test_filters_(argc, argv);
+    return cmocka_run_group_tests_name("cli", tests, env_setup, env_teardown);
+}
