@@ -10,15 +10,17 @@
  *
  * FLOPs. Synthetic mode counts the GEMM FLOPs analytically from the layer shapes: forward
  * 2*B*in*out per linear; backward dW 2*B*in*out for every linear and dX 2*B*in*out for every
- * linear but the first (its input is data). Both modes also count the FLOPs of every cblas_sgemm
- * call actually made during one step: the bench defines cblas_sgemm itself (exported from the
- * executable, so libmvae's calls resolve to it) and forwards to OpenBLAS's (dlsym RTLD_NEXT),
- * adding 2*M*N*K and recording the call's shape. Convolutions are im2col + sgemm in mvae, so the
- * tally covers CNN experiments too. In synthetic mode the two counts must agree.
+ * linear but the first (its input is data). Both modes also count the FLOPs of every GEMM
+ * call actually made during one step: every layer's GEMM goes through mvae_sgemm, which reports
+ * each call's shape and time to an observer the bench installs (mvae_gemm_set_observer).
+ * Convolutions are im2col + GEMM in mvae, so the tally covers CNN experiments too. In synthetic
+ * mode the two counts must agree.
  *
- * The sgemm bound: every distinct GEMM shape recorded in one step (transposes, M, N, K, beta)
- * is timed in isolation with cblas_sgemm (hot caches, median of repeated calls); the bound for a
- * step is sum(count * time). fraction_of_sgemm_bound = bound time / measured step time
+ * The GEMM bounds: every distinct GEMM shape recorded in one step (transposes, M, N, K, beta)
+ * is timed in isolation (hot caches, median of repeated calls) twice: with mvae's GEMM as the
+ * layers use it (gemm_bound: mvae's AVX-512 kernels, or OpenBLAS where the CPU lacks AVX-512 or
+ * MVAE_GEMM=blas), and with OpenBLAS's cblas_sgemm (sgemm_bound). The bound for a step is
+ * sum(count * time); fraction_of_*_bound = bound time / measured step time
  * (= achieved GFLOP/s / sgemm-bound GFLOP/s).
  *
  * Output: key=value lines (like the PyTorch peer's).
@@ -29,6 +31,7 @@
 #include "mvae/train.h"
 
 #include <cblas.h>
+#include "gemm_internal.h"
 #include <dlfcn.h>
 #include <math.h>
 #include <stdbool.h>
@@ -38,13 +41,6 @@
 #include <unistd.h>
 
 /* ------------------------------------------------------------------ cblas_sgemm wrapper */
-typedef void (*sgemm_fn)(OPENBLAS_CONST enum CBLAS_ORDER, OPENBLAS_CONST enum CBLAS_TRANSPOSE,
-                         OPENBLAS_CONST enum CBLAS_TRANSPOSE, OPENBLAS_CONST blasint,
-                         OPENBLAS_CONST blasint, OPENBLAS_CONST blasint, OPENBLAS_CONST float,
-                         OPENBLAS_CONST float *, OPENBLAS_CONST blasint, OPENBLAS_CONST float *,
-                         OPENBLAS_CONST blasint, OPENBLAS_CONST float, float *,
-                         OPENBLAS_CONST blasint);
-static sgemm_fn real_sgemm;
 
 typedef struct gemm_shape {
     int order, ta, tb, M, N, K, beta_nonzero;
@@ -70,38 +66,19 @@ static double now_sec(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static void resolve_real_sgemm(void) {
-    if (real_sgemm) return;
-    *(void **)(&real_sgemm) = dlsym(RTLD_NEXT, "cblas_sgemm");
-    if (!real_sgemm) {
-        fprintf(stderr, "bench_step: cannot find OpenBLAS's cblas_sgemm: %s\n", dlerror());
-        abort();
-    }
-}
-
-void cblas_sgemm(OPENBLAS_CONST enum CBLAS_ORDER Order, OPENBLAS_CONST enum CBLAS_TRANSPOSE TransA,
-                 OPENBLAS_CONST enum CBLAS_TRANSPOSE TransB, OPENBLAS_CONST blasint M,
-                 OPENBLAS_CONST blasint N, OPENBLAS_CONST blasint K, OPENBLAS_CONST float alpha,
-                 OPENBLAS_CONST float *A, OPENBLAS_CONST blasint lda, OPENBLAS_CONST float *B,
-                 OPENBLAS_CONST blasint ldb, OPENBLAS_CONST float beta, float *C,
-                 OPENBLAS_CONST blasint ldc) {
-    resolve_real_sgemm();
-    if (!tally.on) {
-        real_sgemm(Order, TransA, TransB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-        return;
-    }
-    double t0 = now_sec();
-    real_sgemm(Order, TransA, TransB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-    tally.sec += now_sec() - t0;
+/* Observer of every mvae_sgemm call (the GEMM all layers use): counts, times, records shapes. */
+static void observe_gemm(int ta, int tb, int M, int N, int K, float beta, double sec, void *user) {
+    (void)user;
+    if (!tally.on) return;
+    tally.sec += sec;
     tally.flops += 2.0 * (double)M * (double)N * (double)K;
     tally.calls++;
     if (!tally.record) return;
-    gemm_shape s = {.order = Order, .ta = TransA == CblasTrans, .tb = TransB == CblasTrans,
-                    .M = M, .N = N, .K = K, .beta_nonzero = beta != 0.0f};
+    gemm_shape s = {.order = CblasRowMajor, .ta = ta, .tb = tb, .M = M, .N = N, .K = K, .beta_nonzero = beta != 0.0f};
     for (int i = 0; i < tally.n_shapes; i++) {
         gemm_shape *t = &tally.shapes[i];
-        if (t->order == s.order && t->ta == s.ta && t->tb == s.tb && t->M == s.M && t->N == s.N &&
-            t->K == s.K && t->beta_nonzero == s.beta_nonzero) {
+        if (t->ta == s.ta && t->tb == s.tb && t->M == s.M && t->N == s.N && t->K == s.K &&
+            t->beta_nonzero == s.beta_nonzero) {
             t->count++;
             return;
         }
@@ -135,7 +112,7 @@ static double quantile(double *v, int n, double q) {
 }
 
 /* Time each recorded shape in isolation; returns the bound (seconds per step). */
-static double time_shapes_isolated(mvae_rng *rng, int verbose) {
+static double time_shapes_isolated(mvae_rng *rng, int verbose, bool openblas) {
     size_t maxa = 1, maxb = 1, maxc = 1;
     for (int i = 0; i < tally.n_shapes; i++) {
         gemm_shape *s = &tally.shapes[i];
@@ -170,25 +147,32 @@ static double time_shapes_isolated(mvae_rng *rng, int verbose) {
         }
         float beta = s->beta_nonzero ? 1.0f : 0.0f;
         enum CBLAS_TRANSPOSE ta = s->ta ? CblasTrans : CblasNoTrans, tb = s->tb ? CblasTrans : CblasNoTrans;
+#define GEMM_ONCE()                                                                                \
+    do {                                                                                           \
+        if (openblas)                                                                              \
+            cblas_sgemm((enum CBLAS_ORDER)s->order, ta, tb, s->M, s->N, s->K, 1.0f, A, lda, B, ldb, beta, C, ldc); \
+        else                                                                                       \
+            mvae_sgemm(s->ta, s->tb, s->M, s->N, s->K, 1.0f, A, lda, B, ldb, beta, C, ldc);        \
+    } while (0)
         /* warm up, then enough repetitions for ~30 ms (at least 15, at most MAXREP) */
         double t0 = now_sec();
         for (int r = 0; r < 3; r++)
-            real_sgemm((enum CBLAS_ORDER)s->order, ta, tb, s->M, s->N, s->K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+            GEMM_ONCE();
         double per = (now_sec() - t0) / 3;
         int reps = per > 0 ? (int)(0.03 / per) : MAXREP;
         if (reps < 15) reps = 15;
         if (reps > MAXREP) reps = MAXREP;
         for (int r = 0; r < reps; r++) {
             double a = now_sec();
-            real_sgemm((enum CBLAS_ORDER)s->order, ta, tb, s->M, s->N, s->K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+            GEMM_ONCE();
             t[r] = now_sec() - a;
         }
         s->sec = quantile(t, reps, 0.5);
         bound += s->count * s->sec;
         if (verbose) {
             double fl = 2.0 * s->M * (double)s->N * s->K;
-            printf("sgemm_shape op=%c%c M=%d N=%d K=%d beta=%d calls_per_step=%d us_med=%.1f gflops=%.1f\n",
-                   s->ta ? 'T' : 'N', s->tb ? 'T' : 'N', s->M, s->N, s->K, s->beta_nonzero, s->count,
+            printf("sgemm_shape gemm=%s op=%c%c M=%d N=%d K=%d beta=%d calls_per_step=%d us_med=%.1f gflops=%.1f\n",
+                   openblas ? "openblas" : mvae_gemm_backend_name(), s->ta ? 'T' : 'N', s->tb ? 'T' : 'N', s->M, s->N, s->K, s->beta_nonzero, s->count,
                    1e6 * s->sec, fl / s->sec * 1e-9);
         }
     }
@@ -271,7 +255,7 @@ static void print_config(const opts *o, const char *mode, size_t params) {
 
 /* Print the timing summary shared by both modes. step[] / gemm[] are per-step seconds. */
 static void report(const opts *o, double *step, double *gemm, int n, double flop_per_step,
-                   double bound_sec, double *extra, const char *extra_name) {
+                   double bound_sec, double blas_bound_sec, double *extra, const char *extra_name) {
     double s_med = quantile(step, n, 0.5);
     double s_p10 = quantile(step, n, 0.1), s_p90 = quantile(step, n, 0.9);
     double g_med = quantile(gemm, n, 0.5);
@@ -281,10 +265,14 @@ static void report(const opts *o, double *step, double *gemm, int n, double flop
            1e3 * g_med, g_med / s_med);
     if (extra) printf(" %s_ms_med=%.3f", extra_name, 1e3 * quantile(extra, n, 0.5));
     printf("\n");
-    printf("bound sgemm_bound_ms_per_step=%.3f sgemm_bound_gflops=%.2f sgemm_bound_samples_per_sec=%.1f "
-           "fraction_of_sgemm_bound=%.3f gemm_in_step_vs_isolated=%.3f\n",
-           1e3 * bound_sec, flop_per_step / bound_sec * 1e-9, o->batch / bound_sec, bound_sec / s_med,
-           g_med / bound_sec);
+    printf("bound gemm=%s gemm_bound_ms_per_step=%.3f gemm_bound_gflops=%.2f gemm_bound_samples_per_sec=%.1f "
+           "fraction_of_gemm_bound=%.3f gemm_in_step_vs_isolated=%.3f\n",
+           mvae_gemm_backend_name(), 1e3 * bound_sec, flop_per_step / bound_sec * 1e-9, o->batch / bound_sec,
+           bound_sec / s_med, g_med / bound_sec);
+    printf("bound gemm=openblas sgemm_bound_ms_per_step=%.3f sgemm_bound_gflops=%.2f sgemm_bound_samples_per_sec=%.1f "
+           "fraction_of_sgemm_bound=%.3f\n",
+           1e3 * blas_bound_sec, flop_per_step / blas_bound_sec * 1e-9, o->batch / blas_bound_sec,
+           blas_bound_sec / s_med);
 }
 
 /* ------------------------------------------------------------------ synthetic MLP VAE */
@@ -378,8 +366,9 @@ static int run_mlp(const opts *o) {
            "sgemm_tally_flop_per_step=%.0f analytic_matches_tally=%s\n",
            fwd, bwd, fwd + bwd, (fwd + bwd) / B, tally_flops, match ? "yes" : "NO");
     printf("loss last_loss=%.4f\n", last_loss);
-    double bound = time_shapes_isolated(&rng, o->verbose);
-    report(o, st + o->warmup, gt + o->warmup, o->steps, fwd + bwd, bound, NULL, NULL);
+    double bound = time_shapes_isolated(&rng, o->verbose, false);
+    double blas_bound = time_shapes_isolated(&rng, o->verbose, true);
+    report(o, st + o->warmup, gt + o->warmup, o->steps, fwd + bwd, bound, blas_bound, NULL, NULL);
     free(st);
     free(gt);
     free(xs);
@@ -474,8 +463,9 @@ static int run_model(const opts *o) {
     printf("flops sgemm_tally_flop_per_step=%.0f flop_per_sample=%.0f objective_terms=%d sgemm_calls_per_step=%lld\n",
            tally_flops, tally_flops / o->batch, n_terms, (long long)tally_calls);
     printf("loss last_loss=%.4f\n", last_loss);
-    double bound = time_shapes_isolated(&rng, o->verbose);
-    report(o, st + o->warmup, gt + o->warmup, o->steps, tally_flops, bound, ft + o->warmup, "batch_fill");
+    double bound = time_shapes_isolated(&rng, o->verbose, false);
+    double blas_bound = time_shapes_isolated(&rng, o->verbose, true);
+    report(o, st + o->warmup, gt + o->warmup, o->steps, tally_flops, bound, blas_bound, ft + o->warmup, "batch_fill");
     rc = 0;
 out:
     if (rc) fprintf(stderr, "bench_step: %s\n", err.msg);
@@ -492,9 +482,9 @@ out:
 }
 
 int main(int argc, char **argv) {
-    resolve_real_sgemm();
     opts o;
     parse(argc, argv, &o);
-    openblas_set_num_threads(o.threads);
+    mvae_gemm_set_threads(o.threads);
+    mvae_gemm_set_observer(observe_gemm, NULL);
     return o.model ? run_model(&o) : run_mlp(&o);
 }

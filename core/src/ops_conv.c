@@ -8,7 +8,7 @@
  */
 #include "ops_internal.h"
 
-#include <cblas.h>
+#include "gemm_internal.h"
 #include <math.h>
 #include <string.h>
 
@@ -140,8 +140,7 @@ mvae_tensor *mvae_conv2d(mvae_ctx *ctx, mvae_tensor *x, mvae_tensor *w, mvae_ten
         const float *xb = x->data + n * C * H * W;
         if (!direct) im2col(xb, (int)C, (int)H, (int)W, (int)kh, (int)kw, stride, pad, (int)Ho, (int)Wo, col);
         /* out_b [O,P] += w [O,K] col [K,P] */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)O, (int)P, (int)K, 1.0f, w->data,
-                    (int)K, direct ? xb : col, (int)P, 1.0f, out->data + n * O * P, (int)P);
+        mvae_sgemm(0, 0, (int)O, (int)P, (int)K, 1.0f, w->data, (int)K, direct ? xb : col, (int)P, 1.0f, out->data + n * O * P, (int)P);
     }
     return out;
 }
@@ -163,13 +162,11 @@ void mvae_bw_conv2d(mvae_ctx *ctx, mvae_tensor *out) {
         if (gw) { /* dW [O,K] += G_b [O,P] col^T [P,K] */
             if (!direct)
                 im2col(xb, (int)C, (int)H, (int)W, (int)kh, (int)kw, stride, pad, (int)Ho, (int)Wo, col);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)O, (int)K, (int)P, 1.0f, Gb,
-                        (int)P, direct ? xb : col, (int)P, 1.0f, gw, (int)K);
+            mvae_sgemm(0, 1, (int)O, (int)K, (int)P, 1.0f, Gb, (int)P, direct ? xb : col, (int)P, 1.0f, gw, (int)K);
         }
         if (gx) { /* dcol [K,P] = w^T [K,O] G_b [O,P], scattered back onto dx_b */
             float *gxb = gx + n * C * H * W;
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)P, (int)O, 1.0f,
-                        w->data, (int)K, Gb, (int)P, direct ? 1.0f : 0.0f, direct ? gxb : col, (int)P);
+            mvae_sgemm(1, 0, (int)K, (int)P, (int)O, 1.0f, w->data, (int)K, Gb, (int)P, direct ? 1.0f : 0.0f, direct ? gxb : col, (int)P);
             if (!direct)
                 col2im_add(col, (int)C, (int)H, (int)W, (int)kh, (int)kw, stride, pad, (int)Ho, (int)Wo, gxb);
         }
@@ -207,8 +204,7 @@ mvae_tensor *mvae_conv_transpose2d(mvae_ctx *ctx, mvae_tensor *x, mvae_tensor *w
     fill_bias(out->data, b ? b->data : NULL, B, O, Q);
     for (int64_t n = 0; n < B; n++) {
         /* col [Ko,P] = w^T [Ko,C] x_b [C,P], scattered onto out_b [O,Ho,Wo] */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)Ko, (int)P, (int)C, 1.0f, w->data,
-                    (int)Ko, x->data + n * C * P, (int)P, 0.0f, col, (int)P);
+        mvae_sgemm(1, 0, (int)Ko, (int)P, (int)C, 1.0f, w->data, (int)Ko, x->data + n * C * P, (int)P, 0.0f, col, (int)P);
         col2im_add(col, (int)O, (int)Ho, (int)Wo, (int)kh, (int)kw, stride, pad, (int)H, (int)W,
                    out->data + n * O * Q);
     }
@@ -230,11 +226,9 @@ void mvae_bw_conv_transpose2d(mvae_ctx *ctx, mvae_tensor *out) {
         /* dcol [Ko,P] = im2col(G_b): the gradient is a plain convolution of G_b with w */
         im2col(G + n * O * Q, (int)O, (int)Ho, (int)Wo, (int)kh, (int)kw, stride, pad, (int)H, (int)W, dcol);
         if (gx) /* dx_b [C,P] += w [C,Ko] dcol [Ko,P] */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)C, (int)P, (int)Ko, 1.0f,
-                        w->data, (int)Ko, dcol, (int)P, 1.0f, gx + n * C * P, (int)P);
+            mvae_sgemm(0, 0, (int)C, (int)P, (int)Ko, 1.0f, w->data, (int)Ko, dcol, (int)P, 1.0f, gx + n * C * P, (int)P);
         if (gw) /* dW [C,Ko] += x_b [C,P] dcol^T [P,Ko] */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)C, (int)Ko, (int)P, 1.0f,
-                        x->data + n * C * P, (int)P, dcol, (int)P, 1.0f, gw, (int)Ko);
+            mvae_sgemm(0, 1, (int)C, (int)Ko, (int)P, 1.0f, x->data + n * C * P, (int)P, dcol, (int)P, 1.0f, gw, (int)Ko);
     }
 }
 

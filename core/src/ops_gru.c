@@ -5,7 +5,7 @@
  */
 #include "ops_internal.h"
 
-#include <cblas.h>
+#include "gemm_internal.h"
 #include <math.h>
 #include <string.h>
 
@@ -71,10 +71,8 @@ mvae_tensor *mvae_gru_cell(mvae_ctx *ctx, mvae_tensor *x, mvae_tensor *h, mvae_t
         if (b_hh) memcpy(gh + b * G3, b_hh->data, (size_t)G3 * sizeof(float));
         else memset(gh + b * G3, 0, (size_t)G3 * sizeof(float));
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)G3, (int)In, 1.0f, x->data,
-                (int)In, w_ih->data, (int)In, 1.0f, gi, (int)G3);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)G3, (int)Hd, 1.0f, h->data,
-                (int)Hd, w_hh->data, (int)Hd, 1.0f, gh, (int)G3);
+    mvae_sgemm(0, 1, (int)B, (int)G3, (int)In, 1.0f, x->data, (int)In, w_ih->data, (int)In, 1.0f, gi, (int)G3);
+    mvae_sgemm(0, 1, (int)B, (int)G3, (int)Hd, 1.0f, h->data, (int)Hd, w_hh->data, (int)Hd, 1.0f, gh, (int)G3);
 
     bool keep = mvae_needs_grad(out);
     gru_aux *a = NULL;
@@ -138,17 +136,13 @@ void mvae_bw_gru_cell(mvae_ctx *ctx, mvae_tensor *out) {
             if (gh) gh[k] += g * z;
         }
     if (gx) /* dx [B,In] += dgi [B,3H] w_ih [3H,In] */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, In, G3, 1.0f, dgi, G3, w_ih->data,
-                    In, 1.0f, gx, In);
+        mvae_sgemm(0, 0, B, In, G3, 1.0f, dgi, G3, w_ih->data, In, 1.0f, gx, In);
     if (gh) /* dh [B,H] += dgh [B,3H] w_hh [3H,H] */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, Hd, G3, 1.0f, dgh, G3, w_hh->data,
-                    Hd, 1.0f, gh, Hd);
+        mvae_sgemm(0, 0, B, Hd, G3, 1.0f, dgh, G3, w_hh->data, Hd, 1.0f, gh, Hd);
     if (gwi) /* dW_ih [3H,In] += dgi^T x */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, G3, In, B, 1.0f, dgi, G3, x->data, In,
-                    1.0f, gwi, In);
+        mvae_sgemm(1, 0, G3, In, B, 1.0f, dgi, G3, x->data, In, 1.0f, gwi, In);
     if (gwh) /* dW_hh [3H,H] += dgh^T h */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, G3, Hd, B, 1.0f, dgh, G3, h->data, Hd,
-                    1.0f, gwh, Hd);
+        mvae_sgemm(1, 0, G3, Hd, B, 1.0f, dgh, G3, h->data, Hd, 1.0f, gwh, Hd);
     for (int b = 0; b < B; b++)
         for (int j = 0; j < G3; j++) {
             if (gbi) gbi[j] += dgi[(size_t)b * G3 + j];

@@ -1,7 +1,7 @@
 /* ops_linalg.c — matmul and linear on OpenBLAS sgemm. */
 #include "ops_internal.h"
 
-#include <cblas.h>
+#include "gemm_internal.h"
 #include <string.h>
 
 /* a [M,K] (trans_a: stored [K,M]), b [K,N] (trans_b: stored [N,K]) -> out [M,N] */
@@ -23,9 +23,7 @@ mvae_tensor *mvae_matmul(mvae_ctx *ctx, mvae_tensor *a, mvae_tensor *b, bool tra
     if (!out) return NULL;
     out->ip[0] = trans_a;
     out->ip[1] = trans_b;
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-                (int)M, (int)N, (int)Ka, 1.0f, a->data, (int)a->shape[1], b->data, (int)b->shape[1],
-                0.0f, out->data, (int)N);
+    mvae_sgemm((trans_a) ? 1 : 0, (trans_b) ? 1 : 0, (int)M, (int)N, (int)Ka, 1.0f, a->data, (int)a->shape[1], b->data, (int)b->shape[1], 0.0f, out->data, (int)N);
     return out;
 }
 
@@ -38,19 +36,15 @@ void mvae_bw_matmul(mvae_ctx *ctx, mvae_tensor *out) {
     float *ga = mvae_grad(ctx, a), *gb = mvae_grad(ctx, b);
     if (ga) {
         if (!ta) /* dA [M,K] += G [M,N] * op(B)^T */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, tb ? CblasNoTrans : CblasTrans, M, K, N, 1.0f,
-                        G, N, b->data, (int)b->shape[1], 1.0f, ga, K);
+            mvae_sgemm(0, (tb) ? 0 : 1, M, K, N, 1.0f, G, N, b->data, (int)b->shape[1], 1.0f, ga, K);
         else /* A stored [K,M]: dA [K,M] += op(B) G^T */
-            cblas_sgemm(CblasRowMajor, tb ? CblasTrans : CblasNoTrans, CblasTrans, K, M, N, 1.0f,
-                        b->data, (int)b->shape[1], G, N, 1.0f, ga, M);
+            mvae_sgemm((tb) ? 1 : 0, 1, K, M, N, 1.0f, b->data, (int)b->shape[1], G, N, 1.0f, ga, M);
     }
     if (gb) {
         if (!tb) /* dB [K,N] += op(A)^T G */
-            cblas_sgemm(CblasRowMajor, ta ? CblasNoTrans : CblasTrans, CblasNoTrans, K, N, M, 1.0f,
-                        a->data, (int)a->shape[1], G, N, 1.0f, gb, N);
+            mvae_sgemm((ta) ? 0 : 1, 0, K, N, M, 1.0f, a->data, (int)a->shape[1], G, N, 1.0f, gb, N);
         else /* B stored [N,K]: dB [N,K] += G^T op(A) */
-            cblas_sgemm(CblasRowMajor, CblasTrans, ta ? CblasTrans : CblasNoTrans, N, K, M, 1.0f, G,
-                        N, a->data, (int)a->shape[1], 1.0f, gb, K);
+            mvae_sgemm(1, (ta) ? 1 : 0, N, K, M, 1.0f, G, N, a->data, (int)a->shape[1], 1.0f, gb, K);
     }
 }
 
@@ -74,8 +68,7 @@ mvae_tensor *mvae_linear(mvae_ctx *ctx, mvae_tensor *x, mvae_tensor *W, mvae_ten
         for (int64_t i = 0; i < B; i++) memcpy(out->data + i * O, b->data, (size_t)O * sizeof(float));
         beta = 1.0f;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)O, (int)Din, 1.0f, x->data,
-                (int)Din, W->data, (int)Din, beta, out->data, (int)O);
+    mvae_sgemm(0, 1, (int)B, (int)O, (int)Din, 1.0f, x->data, (int)Din, W->data, (int)Din, beta, out->data, (int)O);
     return out;
 }
 
@@ -85,9 +78,9 @@ void mvae_bw_linear(mvae_ctx *ctx, mvae_tensor *out) {
     const float *G = out->grad;
     float *gx = mvae_grad(ctx, x), *gw = mvae_grad(ctx, W), *gb = b ? mvae_grad(ctx, b) : NULL;
     if (gx) /* dx [B,Din] += G [B,O] W [O,Din] */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, Din, O, 1.0f, G, O, W->data, Din, 1.0f, gx, Din);
+        mvae_sgemm(0, 0, B, Din, O, 1.0f, G, O, W->data, Din, 1.0f, gx, Din);
     if (gw) /* dW [O,Din] += G^T x */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, Din, B, 1.0f, G, O, x->data, Din, 1.0f, gw, Din);
+        mvae_sgemm(1, 0, O, Din, B, 1.0f, G, O, x->data, Din, 1.0f, gw, Din);
     if (gb)
         for (int i = 0; i < B; i++) {
             const float *g = G + (size_t)i * O;

@@ -3,6 +3,7 @@
 #include "mvae/train.h"
 #include "mvae/checkpoint.h"
 #include "mvae/optim.h"
+#include "gemm_internal.h"
 
 #include <cblas.h>
 #include <errno.h>
@@ -291,7 +292,7 @@ int mvae_train(mvae_model *m, const mvae_train_opts *o, mvae_train_result *res, 
     int rc;
     if ((rc = read_train_cfg(m, &tc, err)) || (rc = mvae_objective_from_config(m, &obj, err))) return rc;
     if ((rc = mkdir_p(o->run_dir, err))) return rc;
-    if (tc.threads > 0) openblas_set_num_threads((int)tc.threads);
+    if (tc.threads > 0) mvae_gemm_set_threads((int)tc.threads);
     const mvae_dataset_vtable *dv = m->ds_desc->vtable;
     int64_t N_all = dv->size(m->ds, MVAE_SPLIT_TRAIN);
     int64_t N = N_all - tc.valid_size;

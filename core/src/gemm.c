@@ -1,0 +1,322 @@
+/* gemm.c — single-precision GEMM for the layers: a packed AVX-512 kernel (BLIS-style blocking,
+ * Van Zee & van de Geijn 2015) where the CPU has AVX-512F, OpenBLAS's cblas_sgemm otherwise.
+ *
+ * Why our own: the environment pins OpenBLAS to its Haswell (AVX2) kernels for correctness on
+ * newer CPUs (OPENBLAS_CORETYPE), which leaves half of an AVX-512 core's FMA width unused; the
+ * MVAE's GEMMs are small (M = 100..300 rows) and packing dominates there, so a kernel sized for
+ * them pays off. cblas_sgemm stays the reference: tests/test_gemm.c checks one against the other
+ * over every transpose combination and edge shapes, and MVAE_GEMM=blas selects OpenBLAS at run
+ * time (for benchmarks and as an escape hatch).
+ *
+ * Row-major: C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C.
+ * Blocking: B is packed in KC x NR column panels (NR = 32, two zmm registers), A in MR x KC row
+ * panels (MR = 12); the 12 x 32 micro-kernel keeps 24 zmm accumulators in registers and reads A
+ * through embedded broadcasts. Threads: the N dimension is split between pthreads when
+ * mvae_gemm_set_threads(n > 1) and the product is large enough.
+ */
+#define _GNU_SOURCE
+#include "gemm_internal.h"
+#include "mvae/common.h"
+
+#include <cblas.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#define MVAE_HAVE_AVX512 1
+#else
+#define MVAE_HAVE_AVX512 0
+#endif
+
+void openblas_set_num_threads(int num_threads);
+
+static int g_backend = -1; /* -1 unknown, 0 blas, 1 avx512 */
+static int g_threads = 1;
+
+int mvae_gemm_backend(void) {
+    if (g_backend < 0) {
+        const char *e = getenv("MVAE_GEMM");
+        int want_blas = e && strcmp(e, "blas") == 0;
+        int ok = 0;
+#if MVAE_HAVE_AVX512
+        __builtin_cpu_init();
+        ok = __builtin_cpu_supports("avx512f");
+#endif
+        g_backend = (!want_blas && ok) ? 1 : 0;
+    }
+    return g_backend;
+}
+
+const char *mvae_gemm_backend_name(void) { return mvae_gemm_backend() ? "mvae-avx512" : "openblas"; }
+
+void mvae_gemm_force_backend(int backend) { g_backend = backend; }
+
+void mvae_gemm_set_threads(int n) {
+    g_threads = n < 1 ? 1 : (n > 64 ? 64 : n);
+    openblas_set_num_threads(g_threads);
+}
+int mvae_gemm_threads(void) { return g_threads; }
+
+#if MVAE_HAVE_AVX512
+#define MR 12
+#define NR 32
+#define KC 256
+#define MC 96 /* multiple of MR */
+#define NC 1024
+
+/* pack op(A)[i0:i0+mc, k0:k0+kc] * alpha into MR-row panels: pa[p][k][ii], zero-padded rows */
+static void pack_a(int transA, const float *A, int lda, int i0, int mc, int k0, int kc, float alpha, float *pa) {
+    for (int ip = 0; ip < mc; ip += MR) {
+        int mr = mc - ip < MR ? mc - ip : MR;
+        float *dst = pa + (size_t)ip * kc;
+        if (!transA) {
+            for (int ii = 0; ii < mr; ii++) {
+                const float *src = A + (size_t)(i0 + ip + ii) * lda + k0;
+                for (int k = 0; k < kc; k++) dst[k * MR + ii] = alpha * src[k];
+            }
+        } else {
+            for (int k = 0; k < kc; k++) {
+                const float *src = A + (size_t)(k0 + k) * lda + i0 + ip;
+                for (int ii = 0; ii < mr; ii++) dst[k * MR + ii] = alpha * src[ii];
+            }
+        }
+        if (mr < MR)
+            for (int k = 0; k < kc; k++)
+                for (int ii = mr; ii < MR; ii++) dst[k * MR + ii] = 0.0f;
+    }
+}
+
+/* pack op(B)[k0:k0+kc, j0:j0+nc] into NR-column panels: pb[p][k][jj], zero-padded columns */
+static void pack_b(int transB, const float *B, int ldb, int k0, int kc, int j0, int nc, float *pb) {
+    for (int jp = 0; jp < nc; jp += NR) {
+        int nr = nc - jp < NR ? nc - jp : NR;
+        float *dst = pb + (size_t)jp * kc;
+        if (!transB) {
+            for (int k = 0; k < kc; k++) {
+                const float *src = B + (size_t)(k0 + k) * ldb + j0 + jp;
+                if (nr == NR) {
+                    _mm512_storeu_ps(dst + k * NR, _mm512_loadu_ps(src));
+                    _mm512_storeu_ps(dst + k * NR + 16, _mm512_loadu_ps(src + 16));
+                } else {
+                    for (int jj = 0; jj < nr; jj++) dst[k * NR + jj] = src[jj];
+                    for (int jj = nr; jj < NR; jj++) dst[k * NR + jj] = 0.0f;
+                }
+            }
+        } else {
+            for (int jj = 0; jj < nr; jj++) {
+                const float *src = B + (size_t)(j0 + jp + jj) * ldb + k0;
+                for (int k = 0; k < kc; k++) dst[k * NR + jj] = src[k];
+            }
+            for (int jj = nr; jj < NR; jj++)
+                for (int k = 0; k < kc; k++) dst[k * NR + jj] = 0.0f;
+        }
+    }
+}
+
+/* C[0:12, 0:32] += pa (12 x kc) * pb (kc x 32); full tile */
+static inline void kernel_12x32(int kc, const float *pa, const float *pb, float *C, int ldc) {
+    __m512 c00 = _mm512_setzero_ps(), c01 = _mm512_setzero_ps(), c10 = _mm512_setzero_ps(),
+           c11 = _mm512_setzero_ps(), c20 = _mm512_setzero_ps(), c21 = _mm512_setzero_ps(),
+           c30 = _mm512_setzero_ps(), c31 = _mm512_setzero_ps(), c40 = _mm512_setzero_ps(),
+           c41 = _mm512_setzero_ps(), c50 = _mm512_setzero_ps(), c51 = _mm512_setzero_ps(),
+           c60 = _mm512_setzero_ps(), c61 = _mm512_setzero_ps(), c70 = _mm512_setzero_ps(),
+           c71 = _mm512_setzero_ps(), c80 = _mm512_setzero_ps(), c81 = _mm512_setzero_ps(),
+           c90 = _mm512_setzero_ps(), c91 = _mm512_setzero_ps(), ca0 = _mm512_setzero_ps(),
+           ca1 = _mm512_setzero_ps(), cb0 = _mm512_setzero_ps(), cb1 = _mm512_setzero_ps();
+    for (int k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_load_ps(pb), b1 = _mm512_load_ps(pb + 16);
+        __m512 a;
+#define ROW(i, x0, x1)                                                                             \
+    a = _mm512_set1_ps(pa[i]);                                                                     \
+    x0 = _mm512_fmadd_ps(a, b0, x0);                                                               \
+    x1 = _mm512_fmadd_ps(a, b1, x1);
+        ROW(0, c00, c01) ROW(1, c10, c11) ROW(2, c20, c21) ROW(3, c30, c31) ROW(4, c40, c41)
+        ROW(5, c50, c51) ROW(6, c60, c61) ROW(7, c70, c71) ROW(8, c80, c81) ROW(9, c90, c91)
+        ROW(10, ca0, ca1) ROW(11, cb0, cb1)
+#undef ROW
+        pa += MR;
+        pb += NR;
+    }
+#define ST(i, x0, x1)                                                                              \
+    _mm512_storeu_ps(C + (size_t)(i)*ldc, _mm512_add_ps(_mm512_loadu_ps(C + (size_t)(i)*ldc), x0));           \
+    _mm512_storeu_ps(C + (size_t)(i)*ldc + 16, _mm512_add_ps(_mm512_loadu_ps(C + (size_t)(i)*ldc + 16), x1));
+    ST(0, c00, c01) ST(1, c10, c11) ST(2, c20, c21) ST(3, c30, c31) ST(4, c40, c41) ST(5, c50, c51)
+    ST(6, c60, c61) ST(7, c70, c71) ST(8, c80, c81) ST(9, c90, c91) ST(10, ca0, ca1) ST(11, cb0, cb1)
+#undef ST
+}
+
+/* partial tile (mr < 12 or nr < 32): compute into a temporary tile, add the valid part */
+static void kernel_edge(int kc, const float *pa, const float *pb, float *C, int ldc, int mr, int nr) {
+    float tmp[MR * NR] __attribute__((aligned(64)));
+    memset(tmp, 0, sizeof tmp);
+    kernel_12x32(kc, pa, pb, tmp, NR);
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < nr; j++) C[(size_t)i * ldc + j] += tmp[i * NR + j];
+}
+
+typedef struct gemm_job {
+    int transA, transB, M, N, K, lda, ldb, ldc;
+    float alpha;
+    const float *A, *B;
+    float *C;
+    int j_begin, j_end; /* column range of C this job computes */
+} gemm_job;
+
+static void gemm_run(const gemm_job *g) {
+    /* per-thread packing buffers, kept between calls (grown on demand, never in the steady state) */
+    static __thread float *pa = NULL, *pb = NULL;
+    static __thread size_t pa_cap = 0, pb_cap = 0;
+    size_t need_a = (size_t)MC * KC, need_b = (size_t)KC * NC;
+    if (pa_cap < need_a) {
+        free(pa);
+        pa = aligned_alloc(64, need_a * sizeof(float));
+        pa_cap = need_a;
+    }
+    if (pb_cap < need_b) {
+        free(pb);
+        pb = aligned_alloc(64, need_b * sizeof(float));
+        pb_cap = need_b;
+    }
+    for (int j0 = g->j_begin; j0 < g->j_end; j0 += NC) {
+        int nc = g->j_end - j0 < NC ? g->j_end - j0 : NC;
+        for (int k0 = 0; k0 < g->K; k0 += KC) {
+            int kc = g->K - k0 < KC ? g->K - k0 : KC;
+            pack_b(g->transB, g->B, g->ldb, k0, kc, j0, nc, pb);
+            for (int i0 = 0; i0 < g->M; i0 += MC) {
+                int mc = g->M - i0 < MC ? g->M - i0 : MC;
+                pack_a(g->transA, g->A, g->lda, i0, mc, k0, kc, g->alpha, pa);
+                for (int jp = 0; jp < nc; jp += NR) {
+                    int nr = nc - jp < NR ? nc - jp : NR;
+                    for (int ip = 0; ip < mc; ip += MR) {
+                        int mr = mc - ip < MR ? mc - ip : MR;
+                        float *c = g->C + (size_t)(i0 + ip) * g->ldc + j0 + jp;
+                        if (mr == MR && nr == NR)
+                            kernel_12x32(kc, pa + (size_t)ip * kc, pb + (size_t)jp * kc, c, g->ldc);
+                        else
+                            kernel_edge(kc, pa + (size_t)ip * kc, pb + (size_t)jp * kc, c, g->ldc, mr, nr);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* A persistent pool of T-1 workers. mvae_sgemm posts one job per thread and runs the first
+ * itself; workers sleep on a condition variable between calls (no spinning: 2 cores are shared
+ * with OpenBLAS and the rest of the step). */
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t go, done;
+    int n_workers;        /* started */
+    unsigned generation;  /* bumped per posted batch of jobs */
+    int pending;          /* jobs not finished in this generation */
+    gemm_job jobs[64];
+    int n_jobs;
+    pthread_t tid[64];
+} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, {{0}}, 0, {0}};
+
+typedef struct { int index; } worker_arg;
+static worker_arg worker_args[64];
+
+static void *worker_main(void *arg) {
+    int me = ((worker_arg *)arg)->index; /* 1.. */
+    unsigned seen = 0;
+    pthread_mutex_lock(&pool.mu);
+    for (;;) {
+        while (pool.generation == seen) pthread_cond_wait(&pool.go, &pool.mu);
+        seen = pool.generation;
+        if (me < pool.n_jobs) {
+            gemm_job job = pool.jobs[me];
+            pthread_mutex_unlock(&pool.mu);
+            gemm_run(&job);
+            pthread_mutex_lock(&pool.mu);
+            if (--pool.pending == 0) pthread_cond_signal(&pool.done);
+        }
+    }
+    return NULL;
+}
+
+static int pool_ensure(int workers) {
+    while (pool.n_workers < workers) {
+        int i = pool.n_workers + 1;
+        worker_args[i].index = i;
+        if (pthread_create(&pool.tid[i], NULL, worker_main, &worker_args[i]) != 0) break;
+        pthread_detach(pool.tid[i]);
+        pool.n_workers++;
+    }
+    return pool.n_workers;
+}
+
+static void run_parallel(const gemm_job *g, int T) {
+    pthread_mutex_lock(&pool.mu);
+    T = 1 + (pool_ensure(T - 1) < T - 1 ? pool.n_workers : T - 1);
+    int per = ((g->N + T - 1) / T + NR - 1) / NR * NR;
+    int nj = 0;
+    for (int t = 0; t < T && t * per < g->N; t++) {
+        pool.jobs[t] = *g;
+        pool.jobs[t].j_begin = t * per;
+        pool.jobs[t].j_end = (t + 1) * per < g->N ? (t + 1) * per : g->N;
+        nj++;
+    }
+    pool.n_jobs = nj;
+    pool.pending = nj - 1;
+    pool.generation++;
+    gemm_job mine = pool.jobs[0];
+    if (nj > 1) pthread_cond_broadcast(&pool.go);
+    pthread_mutex_unlock(&pool.mu);
+    gemm_run(&mine);
+    pthread_mutex_lock(&pool.mu);
+    while (pool.pending > 0) pthread_cond_wait(&pool.done, &pool.mu);
+    pthread_mutex_unlock(&pool.mu);
+}
+#endif
+
+static mvae_gemm_observer g_observer = NULL;
+static void *g_observer_user = NULL;
+void mvae_gemm_set_observer(mvae_gemm_observer fn, void *user) {
+    g_observer = fn;
+    g_observer_user = user;
+}
+
+static void sgemm_impl(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                       const float *B, int ldb, float beta, float *C, int ldc);
+
+void mvae_sgemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                const float *B, int ldb, float beta, float *C, int ldc) {
+    if (!g_observer) {
+        sgemm_impl(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    double t0 = mvae_time_sec();
+    sgemm_impl(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    g_observer(transA, transB, M, N, K, beta, mvae_time_sec() - t0, g_observer_user);
+}
+
+static void sgemm_impl(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                       const float *B, int ldb, float beta, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+#if MVAE_HAVE_AVX512
+    if (mvae_gemm_backend() == 1) {
+        /* C = beta C first; the kernels then accumulate alpha op(A) op(B) */
+        if (beta == 0.0f) {
+            for (int i = 0; i < M; i++) memset(C + (size_t)i * ldc, 0, (size_t)N * sizeof(float));
+        } else if (beta != 1.0f) {
+            for (int i = 0; i < M; i++)
+                for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] *= beta;
+        }
+        if (K <= 0 || alpha == 0.0f) return;
+        gemm_job g = {transA, transB, M, N, K, lda, ldb, ldc, alpha, A, B, C, 0, N};
+        int T = g_threads;
+        /* threads split the columns in NR multiples; small products stay on one thread */
+        if (T > 1 && (double)M * N * K >= 4e6 && N >= 2 * NR)
+            run_parallel(&g, T);
+        else
+            gemm_run(&g);
+        return;
+    }
+#endif
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, M, N,
+                K, alpha, A, lda, B, ldb, beta, C, ldc);
+}

@@ -1,0 +1,19 @@
+/* gemm_internal.h — the GEMM every layer calls (not installed). See gemm.c. */
+#ifndef MVAE_GEMM_INTERNAL_H
+#define MVAE_GEMM_INTERNAL_H
+/* Row-major C[M,N] = alpha op(A) op(B) + beta C, the arguments of cblas_sgemm(CblasRowMajor,...) */
+void mvae_sgemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                const float *B, int ldb, float beta, float *C, int ldc);
+/* 1 = mvae's AVX-512 kernels, 0 = OpenBLAS (no AVX-512, or MVAE_GEMM=blas in the environment) */
+int mvae_gemm_backend(void);
+const char *mvae_gemm_backend_name(void);
+void mvae_gemm_force_backend(int backend); /* tests */
+/* Threads for GEMM (mvae's pool and OpenBLAS's) */
+void mvae_gemm_set_threads(int n);
+int mvae_gemm_threads(void);
+/* Benchmarks: called after every mvae_sgemm with its shape and wall time (NULL = off, the default;
+ * then nothing is timed). */
+typedef void (*mvae_gemm_observer)(int transA, int transB, int M, int N, int K, float beta,
+                                   double seconds, void *user);
+void mvae_gemm_set_observer(mvae_gemm_observer fn, void *user);
+#endif

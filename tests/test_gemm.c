@@ -1,0 +1,77 @@
+/* test_gemm.c — mvae's GEMM (AVX-512 kernels where available) against OpenBLAS's cblas_sgemm. */
+#include "mvae_test.h"
+#include "gemm_internal.h"
+
+#include <cblas.h>
+
+static void check_case(mvae_rng *r, int ta, int tb, int M, int N, int K, float alpha, float beta, int threads) {
+    int lda = ta ? M : K, ldb = tb ? K : N, ldc = N + 3; /* ldc > N: strided C */
+    size_t na = (size_t)(ta ? K : M) * lda, nb = (size_t)(tb ? N : K) * ldb, nc = (size_t)M * ldc;
+    float *A = malloc(na * 4), *B = malloc(nb * 4), *C1 = malloc(nc * 4), *C2 = malloc(nc * 4);
+    mvae_rng_uniform_fill(r, A, na, -1, 1);
+    mvae_rng_uniform_fill(r, B, nb, -1, 1);
+    mvae_rng_uniform_fill(r, C1, nc, -1, 1);
+    memcpy(C2, C1, nc * 4);
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A,
+                lda, B, ldb, beta, C1, ldc);
+    mvae_gemm_set_threads(threads);
+    mvae_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C2, ldc);
+    mvae_gemm_set_threads(1);
+    double md = 0;
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < ldc; j++) {
+            double d = fabs((double)C1[(size_t)i * ldc + j] - C2[(size_t)i * ldc + j]);
+            if (j >= N) assert_true(C1[(size_t)i * ldc + j] == C2[(size_t)i * ldc + j]); /* padding untouched */
+            if (d > md) md = d;
+        }
+    double tol = 1e-5 * (K + 1) + 1e-6;
+    if (md > tol)
+        fprintf(stderr, "gemm %c%c M=%d N=%d K=%d alpha=%g beta=%g threads=%d: max diff %.3g > %.3g\n", ta ? 'T' : 'N',
+                tb ? 'T' : 'N', M, N, K, alpha, beta, threads, md, tol);
+    assert_true(md <= tol);
+    free(A);
+    free(B);
+    free(C1);
+    free(C2);
+}
+
+static void test_gemm_matches_blas(void **state) {
+    (void)state;
+    mvae_rng r;
+    mvae_rng_seed(&r, 11);
+    /* edge shapes around the 12 x 32 tile and the 96 / 256 / 1024 blocks, and the MVAE's shapes */
+    static const int shapes[][3] = {{1, 1, 1},     {12, 32, 1},   {13, 33, 7},    {11, 31, 300},
+                                    {100, 512, 784}, {100, 784, 512}, {512, 784, 100}, {200, 512, 64},
+                                    {97, 1025, 257}, {300, 10, 512}, {5, 100, 3},  {1000, 64, 512}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++)
+                check_case(&r, ta, tb, shapes[s][0], shapes[s][1], shapes[s][2], 1.0f, (s % 3) ? 1.0f : 0.0f, 1);
+    check_case(&r, 0, 1, 50, 70, 40, 0.5f, -2.0f, 1); /* alpha, beta */
+    check_case(&r, 1, 0, 64, 128, 33, 1.0f, 0.25f, 1);
+    /* threads split the columns */
+    check_case(&r, 0, 1, 100, 512, 784, 1.0f, 0.0f, 2);
+    check_case(&r, 1, 0, 512, 784, 100, 1.0f, 1.0f, 2);
+    check_case(&r, 0, 0, 200, 100, 512, 1.0f, 1.0f, 3);
+}
+
+static void test_gemm_backend_reported(void **state) {
+    (void)state;
+    const char *name = mvae_gemm_backend_name();
+    assert_true(strcmp(name, "mvae-avx512") == 0 || strcmp(name, "openblas") == 0);
+    /* forcing OpenBLAS gives the reference result exactly */
+    int old = mvae_gemm_backend();
+    mvae_gemm_force_backend(0);
+    float A[6] = {1, 2, 3, 4, 5, 6}, B[6] = {1, 0, 0, 1, 1, 1}, C[4];
+    mvae_sgemm(0, 0, 2, 2, 3, 1.0f, A, 3, B, 2, 0.0f, C, 2);
+    assert_true(C[0] == 4 && C[1] == 5 && C[2] == 10 && C[3] == 11);
+    mvae_gemm_force_backend(old);
+}
+
+int main(int argc, char **argv) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gemm_matches_blas),
+        cmocka_unit_test(test_gemm_backend_reported),
+    };
+    return mvae_test_run("gemm", tests, argc, argv);
+}
