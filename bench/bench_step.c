@@ -32,7 +32,7 @@
 
 #include <cblas.h>
 #include "gemm_internal.h"
-#include <dlfcn.h>
+#include <sys/resource.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -190,11 +190,14 @@ typedef struct opts {
     const char *sets[MAX_SETS];
     int n_sets;
     int verbose;
+    int eval_k, eval_n; /* --eval K N: time the importance-sampled log-likelihoods instead */
 } opts;
 
 static const char *usage =
     "usage: bench_step [--threads N] [--steps N] [--warmup N] [--batch B] [--quiet-shapes]\n"
     "       bench_step --model EXP.yaml [--set KEY=VALUE ...] [same options]\n"
+    "       bench_step --model EXP.yaml --eval K N   time log p(image) and log p(image,label) with\n"
+    "                  K importance samples on the first N test images (what the peer's iw_sec times)\n"
     "\n"
     "Times the training step (median over --steps after --warmup) of the MVAE-shaped MLP VAE\n"
     "built from core ops (default) or of a real experiment (--model), counts its GEMM FLOPs and\n"
@@ -231,6 +234,9 @@ static void parse(int argc, char **argv, opts *o) {
             o->batch = parse_int(argv[++i], a);
         } else if (has && !strcmp(a, "--model")) {
             o->model = argv[++i];
+        } else if (i + 2 < argc && !strcmp(a, "--eval")) {
+            o->eval_k = parse_int(argv[++i], a);
+            o->eval_n = parse_int(argv[++i], a);
         } else if (has && !strcmp(a, "--set")) {
             if (o->n_sets < MAX_SETS) o->sets[o->n_sets++] = argv[++i];
         } else {
@@ -481,10 +487,49 @@ out:
     return rc;
 }
 
+/* ------------------------------------------------------------------ evaluation speed */
+static int run_eval(const opts *o) {
+    mvae_error err = {0};
+    mvae_registry *reg = mvae_registry_new();
+    mvae_cfg *cfg = NULL;
+    mvae_model *m = NULL;
+    int rc = 1;
+    char kset[64], nset[64];
+    snprintf(kset, sizeof kset, "eval.log_likelihood.samples=%d", o->eval_k);
+    snprintf(nset, sizeof nset, "eval.log_likelihood.max_test=%d", o->eval_n);
+    if (!reg || mvae_registry_load_default(reg, &err) || mvae_cfg_load_file(o->model, &cfg, &err)) goto out;
+    for (int i = 0; i < o->n_sets; i++)
+        if (mvae_cfg_set(cfg, o->sets[i], &err)) goto out;
+    if (mvae_cfg_set(cfg, kset, &err) || mvae_cfg_set(cfg, nset, &err) ||
+        mvae_cfg_set(cfg, "eval.log_likelihood.terms=[image, \"image,label\"]", &err) ||
+        mvae_model_build(cfg, reg, &m, &err))
+        goto out;
+    print_config(o, "eval", mvae_params_count_trainable(m->params));
+    mvae_eval_result r;
+    if (mvae_evaluate(m, MVAE_SPLIT_TEST, &r, true, &err)) goto out;
+    printf("eval K=%d n=%lld ll_sec=%.3f test_points_per_sec=%.1f total_eval_sec=%.3f\n", r.ll_samples,
+           (long long)r.n_ll_test, r.ll_seconds, (double)r.n_ll_test / r.ll_seconds, r.seconds);
+    rc = 0;
+out:
+    if (rc) fprintf(stderr, "bench_step: %s\n", err.msg);
+    mvae_model_free(m);
+    mvae_cfg_free(cfg);
+    mvae_registry_free(reg);
+    return rc;
+}
+
+static void print_rss(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("memory peak_rss_mib=%.1f\n", (double)ru.ru_maxrss / 1024.0);
+}
+
 int main(int argc, char **argv) {
     opts o;
     parse(argc, argv, &o);
     mvae_gemm_set_threads(o.threads);
     mvae_gemm_set_observer(observe_gemm, NULL);
-    return o.model ? run_model(&o) : run_mlp(&o);
+    int rc = o.model ? (o.eval_k > 0 ? run_eval(&o) : run_model(&o)) : run_mlp(&o);
+    print_rss();
+    return rc;
 }

@@ -264,6 +264,7 @@ int mvae_evaluate(mvae_model *m, int split, mvae_eval_result *r, bool quiet, mva
         }
         /* importance-sampled log-likelihoods on the first N_ll samples */
         if (s < N_ll) {
+            double t_ll = mvae_time_sec();
             int n_ll = (int)((N_ll - s) < n ? (N_ll - s) : n);
             for (int c = 0; c < n_ll; c += chunk) {
                 int cn = n_ll - c < chunk ? n_ll - c : chunk;
@@ -282,6 +283,7 @@ int mvae_evaluate(mvae_model *m, int split, mvae_eval_result *r, bool quiet, mva
                     for (int i = 0; i < cn; i++) r->ll[t] += lp[i];
                 }
             }
+            r->ll_seconds += mvae_time_sec() - t_ll;
         }
         if (!quiet && isatty(2)) {
             fprintf(stderr, "\revaluating %lld/%lld", (long long)(s + n), (long long)N);

@@ -71,6 +71,7 @@ typedef struct mvae_eval_result {
     int64_t n_test, n_ll_test;
     int ll_samples;
     double seconds;
+    double ll_seconds;  /* of which spent on the importance-sampled log-likelihoods */
 } mvae_eval_result;
 
 typedef struct mvae_train_result {
