@@ -71,9 +71,11 @@ void mvae_ctx_free(mvae_ctx *ctx) {
 
 void mvae_ctx_reset(mvae_ctx *ctx) {
     if (ctx->head && ctx->head->next) {
-        /* Several chunks were needed: replace them by one of the total size, so that from now on
-         * a step of the same size fits in a single chunk and allocates nothing. */
-        size_t need = ctx->total_cap;
+        /* Several chunks were needed: replace them by one block of what this step used (plus a
+         * quarter), so that from now on a step of the same size fits in a single chunk and
+         * allocates nothing. (Not the sum of the chunks: they doubled past the need.) */
+        size_t need = ctx->used_total + ctx->used_total / 4;
+        if (need < ctx->head->cap) need = ctx->head->cap;
         for (arena_chunk *c = ctx->head; c;) {
             arena_chunk *n = c->next;
             mvae_free_aligned(c->mem);
