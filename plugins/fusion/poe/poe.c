@@ -5,7 +5,8 @@
  *   T_m = mask_m / var_m      (precision; an absent expert contributes zero)
  *   T   = 1 + sum_m T_m       (the N(0, I) prior expert has precision 1; without it T = sum T_m)
  *   mu  = (sum_m mu_m T_m) / T,   var = 1 / T
- * computed per sample and per latent dimension.
+ * computed per sample and per latent dimension. Without the prior expert, a sample with no expert
+ * present gets T = 1 (mu = 0, logvar = 0) instead of 0/0; the core gives it weight 0.
  */
 #include "mvae/interfaces.h"
 
@@ -53,7 +54,23 @@ static int poe_fuse(void *self, mvae_ctx *ctx, int n, mvae_tensor *const *mu,
         mvae_ctx_fail(ctx, "poe: no expert given for this subset");
         return MVAE_ERR_INVALID;
     }
-    if (p->prior_expert) T = mvae_add_scalar(ctx, T, 1.0f);
+    if (p->prior_expert) {
+        T = mvae_add_scalar(ctx, T, 1.0f);
+    } else if (mask) {
+        /* without the prior expert a sample with no expert present has T = 0 (0/0 below): give
+         * such rows T = 1 (mu = 0, logvar = 0). The core marks them invalid (weight 0). */
+        mvae_tensor *fix = mvae_tensor_new(ctx, 2, (int64_t[]){B, 1});
+        int n_fix = 0;
+        if (!fix) return MVAE_ERR_NOMEM;
+        for (int64_t i = 0; i < B; i++) {
+            bool any = false;
+            for (int m = 0; m < n && !any; m++)
+                if (mu[m]) any = !mask[m] || mask[m]->data[i] > 0;
+            fix->data[i] = any ? 0.0f : 1.0f;
+            n_fix += !any;
+        }
+        if (n_fix) T = mvae_add(ctx, T, fix);
+    }
     memset(out, 0, sizeof *out);
     out->mu = mvae_div(ctx, num, T);
     out->logvar = mvae_scale(ctx, mvae_log(ctx, T), -1.0f);
