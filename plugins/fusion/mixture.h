@@ -129,7 +129,8 @@ static mvae_tensor *mix_mean(mvae_ctx *ctx, const mvae_posterior *q) {
 /* `objective` and `k` options, shared. */
 static const char *const mix_objective_choices[] = {"elbo", "iwae", "dreg", NULL};
 
-static int mix_read_options(const mvae_cfg_node *opts, const char *plugin, int *k, mvae_error *err) {
+/* Errors are reported without the plugin's name: the core prefixes "fusion 'NAME': ". */
+static int mix_read_options(const mvae_cfg_node *opts, int *k, mvae_error *err) {
     const char *obj = "elbo";
     int64_t kk = 1;
     if (opts && (mvae_cfg_string_or(opts, "objective", "elbo", &obj, err) ||
@@ -137,13 +138,13 @@ static int mix_read_options(const mvae_cfg_node *opts, const char *plugin, int *
         return MVAE_ERR_INVALID;
     if (strcmp(obj, "elbo") != 0)
         return mvae_error_set(err, MVAE_ERR_INVALID,
-                              "fusion %s: objective '%s' is not implemented yet: the trainer forms "
+                              "objective '%s' is not implemented yet: the trainer forms "
                               "weighted sums of per-draw terms, and %s needs a log-mean-exp over the "
                               "k draws of each component; use objective: elbo (k draws per component "
                               "are averaged)",
-                              plugin, obj, strcmp(obj, "iwae") == 0 ? "IWAE" : "DReG");
+                              obj, strcmp(obj, "iwae") == 0 ? "IWAE" : "DReG");
     if (kk < 1 || kk > 64)
-        return mvae_error_set(err, MVAE_ERR_INVALID, "fusion %s: k = %lld, expected 1..64", plugin,
+        return mvae_error_set(err, MVAE_ERR_INVALID, "k = %lld, expected 1..64 (draws per component)",
                               (long long)kk);
     *k = (int)kk;
     return MVAE_OK;

@@ -24,10 +24,10 @@ typedef struct moe {
 static int moe_create(const mvae_cfg_node *opts, int latent_dim, int n_modalities, void **self,
                       mvae_error *err) {
     if (n_modalities > MVAE_MAX_COMPONENTS)
-        return mvae_error_set(err, MVAE_ERR_INVALID, "fusion moe: %d modalities, at most %d supported",
+        return mvae_error_set(err, MVAE_ERR_INVALID, "%d modalities, at most %d supported",
                               n_modalities, MVAE_MAX_COMPONENTS);
     int k = 1;
-    int rc = mix_read_options(opts, "moe", &k, err);
+    int rc = mix_read_options(opts, &k, err);
     if (rc) return rc;
     moe *p = calloc(1, sizeof *p);
     if (!p) return mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");

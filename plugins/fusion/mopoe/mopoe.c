@@ -25,12 +25,12 @@ static int mopoe_create(const mvae_cfg_node *opts, int latent_dim, int n_modalit
                         mvae_error *err) {
     if (n_modalities > MOPOE_MAX_MOD)
         return mvae_error_set(err, MVAE_ERR_INVALID,
-                              "fusion mopoe: %d modalities, at most %d supported (2^M - 1 = %d "
+                              "%d modalities, at most %d supported (2^M - 1 = %d "
                               "subsets would be mixture components); use fusion moe or poe",
                               n_modalities, MOPOE_MAX_MOD, (1 << (n_modalities < 30 ? n_modalities : 30)) - 1);
     int k = 1;
     bool prior = true;
-    int rc = mix_read_options(opts, "mopoe", &k, err);
+    int rc = mix_read_options(opts, &k, err);
     if (rc) return rc;
     if (opts && mvae_cfg_bool_or(opts, "prior_expert", true, &prior, err)) return MVAE_ERR_INVALID;
     mopoe *p = calloc(1, sizeof *p);
