@@ -52,7 +52,7 @@ static int iw_logp(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b, mvae
     if (!z) return MVAE_ERR_INVALID;
     int D = q.n_draws > 1 ? q.n_draws : 1;
     int reps = D * K; /* rows of z = reps * B */
-    tile_batch(m, b, big, reps);
+    tile_batch(m, b, big, K); /* big holds K * B rows; several draws tile the targets below */
     mvae_tensor *dw = mvae_posterior_draw_weights(ctx, &q, B * K);
     mvae_tensor *w = mvae_sub(ctx, mvae_gaussian_logp(ctx, z, mvae_tensor_zeros(ctx, 2, z->shape), NULL),
                               fv->log_q(m->fusion, ctx, &q, z));
@@ -61,6 +61,7 @@ static int iw_logp(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b, mvae
         const mvae_modality *md = &m->mod[k];
         mvae_tensor *params = mvae_model_decode(m, ctx, k, z);
         mvae_tensor *x = mvae_batch_tensor(ctx, m, big, k);
+        if (D > 1) x = mvae_tile_rows(ctx, x, D); /* row d*K*B + r of z decodes target row r */
         w = mvae_add(ctx, w, mvae_likelihood_logp(ctx, md->likelihood, params, x, md->lik_scale));
     }
     if (!w || !dw) return MVAE_ERR_INVALID;

@@ -5,8 +5,8 @@
  *   T_m = mask_m / var_m      (precision; an absent expert contributes zero)
  *   T   = 1 + sum_m T_m       (the N(0, I) prior expert has precision 1; without it T = sum T_m)
  *   mu  = (sum_m mu_m T_m) / T,   var = 1 / T
- * computed per sample and per latent dimension. Without the prior expert, a sample none of whose
- * experts is present gets N(0, I) (it is masked out of the loss by the caller anyway).
+ * computed per sample and per latent dimension. Without the prior expert, a sample with no expert
+ * present gets T = 1 (mu = 0, logvar = 0) instead of 0/0; the core gives it weight 0.
  */
 #include "mvae/interfaces.h"
 
@@ -57,24 +57,19 @@ static int poe_fuse(void *self, mvae_ctx *ctx, int n, mvae_tensor *const *mu,
     if (p->prior_expert) {
         T = mvae_add_scalar(ctx, T, 1.0f);
     } else if (mask) {
-        /* Without the prior expert a sample with no expert present would get T = 0 and a NaN
-         * posterior, which masking it out later (valid = 0) cannot undo (NaN * 0 = NaN). Give
-         * such samples N(0, I): add precision 1 where every expert is absent (a constant). */
-        bool maybe_none = true;
-        for (int m = 0; m < n; m++)
-            if (mu[m] && !mask[m]) maybe_none = false;
-        if (maybe_none) {
-            mvae_tensor *none = mvae_tensor_new(ctx, 2, (int64_t[]){B, 1});
-            int64_t n_none = 0;
-            for (int64_t i = 0; none && i < B; i++) {
-                float v = 1.0f;
-                for (int m = 0; m < n; m++)
-                    if (mu[m] && mask[m]->data[i] > 0) v = 0.0f;
-                none->data[i] = v;
-                n_none += v > 0;
-            }
-            if (n_none) T = mvae_add(ctx, T, none);
+        /* without the prior expert a sample with no expert present has T = 0 (0/0 below): give
+         * such rows T = 1 (mu = 0, logvar = 0). The core marks them invalid (weight 0). */
+        mvae_tensor *fix = mvae_tensor_new(ctx, 2, (int64_t[]){B, 1});
+        int n_fix = 0;
+        if (!fix) return MVAE_ERR_NOMEM;
+        for (int64_t i = 0; i < B; i++) {
+            bool any = false;
+            for (int m = 0; m < n && !any; m++)
+                if (mu[m]) any = !mask[m] || mask[m]->data[i] > 0;
+            fix->data[i] = any ? 0.0f : 1.0f;
+            n_fix += !any;
         }
+        if (n_fix) T = mvae_add(ctx, T, fix);
     }
     memset(out, 0, sizeof *out);
     out->mu = mvae_div(ctx, num, T);
