@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "mvae/checkpoint.h"
 #include "mvae/model.h"
+#include "mvae/sweep.h"
 #include "mvae/train.h"
 
 #include <stdlib.h>
@@ -59,6 +60,27 @@ static const char *usage_validate =
     "\n"
     "Checks the experiment (keys, types, plugins and their options) without loading data, and\n"
     "prints the resolved config with every default filled in.\n";
+
+static const char *usage_sweep =
+    "usage: mvae sweep SWEEP.yaml [--out DIR] [--dry-run] [--quiet]\n"
+    "\n"
+    "Runs every point of the sweep's grid (a base experiment and axes of overrides, docs/sweeps.md)\n"
+    "one after the other, each in DIR/<axis>=<value>,... (default DIR: runs/<sweep name>). Finished\n"
+    "runs (metrics.json present) are skipped and interrupted ones resumed, so the same command\n"
+    "continues a sweep. A failing run is reported and the others go on; the exit status is 1 when\n"
+    "any run failed. Then: mvae report DIR.\n"
+    "\n"
+    "  --out DIR   sweep directory\n"
+    "  --dry-run   list the runs, their state (new, resume, done) and check each experiment\n"
+    "  --quiet     no training progress (one line per run is still printed)\n";
+
+static const char *usage_report =
+    "usage: mvae report SWEEP_DIR [--quiet]\n"
+    "\n"
+    "Reads the sweep's runs.jsonl and each run's metrics.json and writes SWEEP_DIR/report.md (mean\n"
+    "+- std over seeds per point of the other axes), report.csv, lines_<metric>.png (accuracy and\n"
+    "coherence vs the paired fraction, one line per fusion / variant) and bars_<metric>.png\n"
+    "(log-likelihoods).\n";
 
 static const char *usage_plugins =
     "usage: mvae plugins [-v]\n\nLists every plugin found: kind, name, version, file (-v: options too).\n";
@@ -334,6 +356,67 @@ out:
     return rc;
 }
 
+static int cmd_sweep(int argc, char **argv) {
+    if (has_help(argc, argv)) return fputs(usage_sweep, stdout), 0;
+    const char *file = NULL;
+    mvae_sweep_opts o = {0};
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--out")) {
+            if (!need_arg(i, argc, "--out")) return 2;
+            o.out_dir = argv[++i];
+        } else if (!strcmp(argv[i], "--dry-run") || !strcmp(argv[i], "-n")) {
+            o.dry_run = true;
+        } else if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q")) {
+            o.quiet = true;
+        } else if (argv[i][0] == '-' || file) {
+            fprintf(stderr, "mvae sweep: unexpected argument '%s'\n%s", argv[i], usage_sweep);
+            return 2;
+        } else {
+            file = argv[i];
+        }
+    }
+    if (!file) return fputs(usage_sweep, stderr), 2;
+    char command[2048] = "mvae sweep";
+    for (int i = 0; i < argc; i++)
+        snprintf(command + strlen(command), sizeof command - strlen(command), " %s", argv[i]);
+    o.command = command;
+    mvae_error err = {0};
+    mvae_registry *reg = NULL;
+    mvae_sweep *s = NULL;
+    mvae_sweep_summary sum;
+    int rc = 1;
+    if (load_registry(&reg, &err) || mvae_sweep_load(file, &s, &err) || mvae_sweep_execute(s, reg, &o, &sum, &err)) {
+        fail(&err);
+    } else {
+        rc = sum.failed ? 1 : 0;
+        if (!o.dry_run && !sum.failed)
+            printf("next: mvae report %s%s\n", o.out_dir ? o.out_dir : "runs/", o.out_dir ? "" : mvae_sweep_name(s));
+    }
+    mvae_sweep_free(s);
+    mvae_registry_free(reg);
+    return rc;
+}
+
+static int cmd_report(int argc, char **argv) {
+    if (has_help(argc, argv)) return fputs(usage_report, stdout), 0;
+    const char *dir = NULL;
+    bool quiet = false;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q")) {
+            quiet = true;
+        } else if (argv[i][0] == '-' || dir) {
+            fprintf(stderr, "mvae report: unexpected argument '%s'\n%s", argv[i], usage_report);
+            return 2;
+        } else {
+            dir = argv[i];
+        }
+    }
+    if (!dir) return fputs(usage_report, stderr), 2;
+    mvae_error err = {0};
+    if (mvae_sweep_report(dir, quiet, &err)) return fail(&err);
+    return 0;
+}
+
 static const char *opt_type_name(int t) {
     static const char *n[] = {"?", "int", "float", "bool", "string", "int list", "float list", "string list", "map", "map", "any"};
     return (t >= 1 && t <= 10) ? n[t] : "?";
@@ -381,8 +464,10 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "sample")) return cmd_sample(argc - 2, argv + 2);
     if (!strcmp(c, "validate")) return cmd_validate(argc - 2, argv + 2);
     if (!strcmp(c, "plugins")) return cmd_plugins(argc - 2, argv + 2);
-    static const char *const cmds[] = {"train", "eval", "sample", "validate", "plugins"};
-    const char *near = mvae_nearest(c, cmds, 5);
+    if (!strcmp(c, "sweep")) return cmd_sweep(argc - 2, argv + 2);
+    if (!strcmp(c, "report")) return cmd_report(argc - 2, argv + 2);
+    static const char *const cmds[] = {"train", "eval", "sample", "validate", "plugins", "sweep", "report"};
+    const char *near = mvae_nearest(c, cmds, 7);
     fprintf(stderr, "mvae: unknown command '%s'%s%s%s\n\n%s", c, near ? " (did you mean '" : "", near ? near : "",
             near ? "'?)" : "", usage_main);
     return 2;

@@ -145,7 +145,7 @@ static int validate_all(mvae_cfg *cfg, const mvae_registry *reg, const mvae_plug
     if (opt && mvae_cfg_get(opt, "adam") && mvae_cfg_get(opt, "sgd"))
         return mvae_error_set(err, MVAE_ERR_INVALID, "%s: train.optimizer: give either adam or sgd, not both",
                               mvae_cfg_where(opt, where, sizeof where));
-    static const char *const ds_extra[] = {"paired_fraction", NULL};
+    static const char *const ds_extra[] = {"paired_fraction", "paired_only", NULL};
     *ds = plugin_section(cfg, reg, mvae_cfg_get(root, "dataset"), MVAE_PLUGIN_DATASET, "dataset", ds_extra, err);
     if (!*ds) return err->status ? err->status : MVAE_ERR_INVALID;
     double pf = 1.0;
@@ -154,6 +154,8 @@ static int validate_all(mvae_cfg *cfg, const mvae_registry *reg, const mvae_plug
     if (!(pf >= 0.0 && pf <= 1.0))
         return mvae_error_set(err, MVAE_ERR_INVALID, "%s: dataset.paired_fraction must be in [0, 1], got %g",
                               mvae_cfg_where(mvae_cfg_get(dsn, "paired_fraction"), where, sizeof where), pf);
+    bool po;
+    if (mvae_cfg_bool_or(dsn, "paired_only", false, &po, err)) return err->status;
     mvae_cfg_node *mods = mvae_cfg_get(root, "modalities");
     if (mods->n_items < 1)
         return mvae_error_set(err, MVAE_ERR_INVALID, "%s: modalities: at least one modality is needed",

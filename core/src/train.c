@@ -202,6 +202,30 @@ uint8_t *mvae_make_pairing(const mvae_model *m, int64_t N) {
     return keep;
 }
 
+int mvae_train_indices(const mvae_model *m, int64_t valid_size, int64_t **idx, int64_t *n, mvae_error *err) {
+    *idx = NULL;
+    *n = 0;
+    bool only = false;
+    if (mvae_cfg_bool_or(mvae_cfg_get(mvae_cfg_root(m->cfg), "dataset"), "paired_only", false, &only, err))
+        return err->status;
+    const mvae_dataset_vtable *dv = m->ds_desc->vtable;
+    int64_t N_all = dv->size(m->ds, MVAE_SPLIT_TRAIN), N = N_all - valid_size;
+    if (N < 0) N = 0;
+    int64_t *out = malloc((size_t)(N > 0 ? N : 1) * sizeof *out);
+    if (!out) return mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
+    uint8_t *pairing = only ? make_pairing(m, N_all) : NULL;
+    int64_t k = 0;
+    for (int64_t i = 0; i < N; i++) {
+        bool all = true;
+        for (int j = 0; pairing && j < m->n_mod; j++) all = all && pairing[i * m->n_mod + j];
+        if (all) out[k++] = i;
+    }
+    free(pairing);
+    *idx = out;
+    *n = k;
+    return MVAE_OK;
+}
+
 static void fmt_hms(double s, char *buf, size_t n) {
     if (!(s >= 0) || s > 1e7) s = 0;
     long t = (long)(s + 0.5);
@@ -296,12 +320,31 @@ int mvae_train(mvae_model *m, const mvae_train_opts *o, mvae_train_result *res, 
     const mvae_dataset_vtable *dv = m->ds_desc->vtable;
     int64_t N_all = dv->size(m->ds, MVAE_SPLIT_TRAIN);
     int64_t N = N_all - tc.valid_size;
-    if (N < tc.batch_size)
+    /* the samples an epoch iterates over: all N, or with dataset.paired_only the paired ones */
+    int64_t *train_idx = NULL, N_train = 0;
+    if ((rc = mvae_train_indices(m, tc.valid_size, &train_idx, &N_train, err))) return rc;
+    if (N_train < N) { /* dataset.paired_only */
+        if (!o->quiet)
+            MVAE_INFO("dataset.paired_only: training on the %lld paired samples of %lld", (long long)N_train, (long long)N);
+        if (N_train >= 1 && N_train < tc.batch_size) {
+            if (!o->quiet)
+                MVAE_INFO("dataset.paired_only: batch_size %lld -> %lld (the paired subset is smaller than one batch)",
+                          (long long)tc.batch_size, (long long)N_train);
+            tc.batch_size = N_train;
+        }
+    }
+    if (N_train < 1 || N_train < tc.batch_size) {
+        free(train_idx);
+        if (N_train < N)
+            return mvae_error_set(err, MVAE_ERR_INVALID,
+                                  "dataset.paired_only: no training sample is paired (paired_fraction %g of %lld)",
+                                  m->paired_fraction, (long long)N);
         return mvae_error_set(err, MVAE_ERR_INVALID,
                               "the training split has %lld samples (after holding out valid_size %lld): "
                               "fewer than one batch of %lld", (long long)N_all, (long long)tc.valid_size,
                               (long long)tc.batch_size);
-    int64_t nb = N / tc.batch_size;
+    }
+    int64_t nb = N_train / tc.batch_size;
     if (tc.max_batches > 0 && tc.max_batches < nb) nb = tc.max_batches;
 
     char path[1200], ckpt_last[1200], ckpt_best[1200], extra[256];
@@ -313,7 +356,10 @@ int mvae_train(mvae_model *m, const mvae_train_opts *o, mvae_train_result *res, 
     double best = INFINITY;
     if (o->resume) {
         char *ex = NULL;
-        if ((rc = mvae_checkpoint_load(ckpt_last, m->params, &tc.opt, &rng, &ex, err))) return rc;
+        if ((rc = mvae_checkpoint_load(ckpt_last, m->params, &tc.opt, &rng, &ex, err))) {
+            free(train_idx);
+            return rc;
+        }
         int e = 0;
         double bst = INFINITY;
         if (ex) {
@@ -328,7 +374,10 @@ int mvae_train(mvae_model *m, const mvae_train_opts *o, mvae_train_result *res, 
         if (!o->quiet) MVAE_INFO("resuming %s after epoch %d", o->run_dir, e);
     } else {
         snprintf(path, sizeof path, "%s/config.yaml", o->run_dir);
-        if ((rc = mvae_cfg_write_file(m->cfg, path, err))) return rc;
+        if ((rc = mvae_cfg_write_file(m->cfg, path, err))) {
+            free(train_idx);
+            return rc;
+        }
         snprintf(path, sizeof path, "%s/metrics.jsonl", o->run_dir);
         FILE *f = fopen(path, "w");
         if (f) fclose(f);
@@ -337,7 +386,7 @@ int mvae_train(mvae_model *m, const mvae_train_opts *o, mvae_train_result *res, 
     mvae_batch b;
     memset(&b, 0, sizeof b); /* freed on every path below, also before mvae_batch_init ran */
     mvae_ctx *ctx = mvae_ctx_new(0);
-    int64_t *perm = malloc((size_t)N * sizeof *perm);
+    int64_t *perm = malloc((size_t)N_train * sizeof *perm);
     double *times = malloc((size_t)nb * sizeof *times);
     double *eps_rates = malloc((size_t)(tc.epochs + 1) * sizeof *eps_rates);
     int n_rates = 0;
@@ -351,16 +400,16 @@ int mvae_train(mvae_model *m, const mvae_train_opts *o, mvae_train_result *res, 
     if (o->quiet) mode = 0;
     mvae_rng base;
     mvae_rng_seed(&base, m->seed);
-    int64_t nb_per_epoch_full = N / tc.batch_size;
+    int64_t nb_per_epoch_full = N_train / tc.batch_size;
     char tname[256];
     if (mode && start_epoch <= tc.epochs)
         MVAE_INFO("training %s: %lld epochs x %lld batches of %lld, %zu parameters, run directory %s",
                   m->cfg ? mvae_cfg_filename(m->cfg) : "", (long long)tc.epochs, (long long)nb,
                   (long long)tc.batch_size, mvae_params_count_trainable(m->params), o->run_dir);
     for (int epoch = start_epoch; epoch <= tc.epochs; epoch++) {
-        for (int64_t i = 0; i < N; i++) perm[i] = i;
+        memcpy(perm, train_idx, (size_t)N_train * sizeof *perm);
         mvae_rng sh = mvae_rng_fork(&base, 1000 + (uint64_t)epoch);
-        mvae_rng_shuffle(&sh, perm, N);
+        mvae_rng_shuffle(&sh, perm, N_train);
         double t_ep = mvae_time_sec(), sum_loss = 0;
         double term_sum[MVAE_MAX_TERMS] = {0};
         uint32_t term_sub[MVAE_MAX_TERMS] = {0};
@@ -494,5 +543,6 @@ done:
     free(times);
     free(eps_rates);
     free(pairing);
+    free(train_idx);
     return rc;
 }

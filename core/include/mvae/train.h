@@ -81,6 +81,12 @@ typedef struct mvae_train_result {
     mvae_eval_result eval;
 } mvae_train_result;
 
+/* The training-split samples an epoch iterates over, in increasing order: 0 .. N-1 with
+ * N = size - valid_size, or with dataset.paired_only: true only those the weak-supervision pairing
+ * keeps complete (round(paired_fraction * size) of the split, less any that fall in the held-out
+ * tail) -- the baseline "trained on the paired subset alone". *idx is malloc'd. */
+int mvae_train_indices(const mvae_model *m, int64_t valid_size, int64_t **idx, int64_t *n, mvae_error *err);
+
 /* Train as the config says, writing the run directory: config.yaml, metrics.jsonl (one line per
  * epoch), last.ckpt and best.ckpt (atomic), then evaluate on the test split and write
  * metrics.json and the PNG grids. */
