@@ -213,7 +213,7 @@ int mvae_train_indices(const mvae_model *m, int64_t valid_size, int64_t **idx, i
     if (N < 0) N = 0;
     int64_t *out = malloc((size_t)(N > 0 ? N : 1) * sizeof *out);
     if (!out) return mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
-    uint8_t *pairing = only ? make_pairing(m, N_all) : NULL;
+    uint8_t *pairing = only ? mvae_make_pairing(m, N_all) : NULL;
     int64_t k = 0;
     for (int64_t i = 0; i < N; i++) {
         bool all = true;
