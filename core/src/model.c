@@ -41,6 +41,8 @@ static const mvae_option objective_schema[] = {
     {"random_subsets", MVAE_OPT_INT, "0", "k random subsets per batch (Wu & Goodman 2018)", NULL, false, NULL},
     {"cross_reconstruct", MVAE_OPT_BOOL, "false",
      "unimodal terms also reconstruct the other present modalities", NULL, false, NULL},
+    {"iw_samples", MVAE_OPT_INT, "1",
+     "K > 1: importance-weighted bound (IWAE) with K samples per term instead of the ELBO", NULL, false, NULL},
     {"stack_decoders", MVAE_OPT_BOOL, "true",
      "decode all terms' z as one batch per modality (same result, larger GEMMs)", NULL, false, NULL},
     {NULL, 0, NULL, NULL, NULL, false, NULL},

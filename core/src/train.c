@@ -17,14 +17,18 @@ void openblas_set_num_threads(int num_threads);
 
 int mvae_objective_from_config(const mvae_model *m, mvae_objective *obj, mvae_error *err) {
     mvae_cfg_node *o = mvae_cfg_path(mvae_cfg_root(m->cfg), "train.objective");
-    int64_t k = 0;
+    int64_t k = 0, k2 = 1;
     memset(obj, 0, sizeof *obj);
     if (mvae_cfg_bool_or(o, "joint", true, &obj->joint, err) ||
         mvae_cfg_bool_or(o, "unimodal", true, &obj->unimodal, err) ||
         mvae_cfg_bool_or(o, "cross_reconstruct", false, &obj->cross_reconstruct, err) ||
         mvae_cfg_int_or(o, "random_subsets", 0, &k, err) ||
-        mvae_cfg_bool_or(o, "stack_decoders", true, &obj->stack_decoders, err))
+        mvae_cfg_bool_or(o, "stack_decoders", true, &obj->stack_decoders, err) ||
+        mvae_cfg_int_or(o, "iw_samples", 1, &k2, err))
         return err->status;
+    if (k2 < 1 || k2 > 1024)
+        return mvae_error_set(err, MVAE_ERR_INVALID, "train.objective.iw_samples must be in 1..1024");
+    obj->iw_samples = (int)k2;
     if (k < 0 || k > 32)
         return mvae_error_set(err, MVAE_ERR_INVALID, "train.objective.random_subsets must be in 0..32");
     obj->random_subsets = (int)k;
@@ -39,6 +43,75 @@ static int add_term(uint32_t *terms, int n, uint32_t s) {
         if (terms[i] == s) return n;
     if (n < MVAE_MAX_TERMS) terms[n++] = s;
     return n;
+}
+
+/* Repeat a tensor's rows k times WITH gradient (a chain of concats): [R, ...] -> [k*R, ...]. */
+static mvae_tensor *repeat_rows(mvae_ctx *ctx, mvae_tensor *t, int k) {
+    if (!t || k == 1) return t;
+    mvae_tensor *acc = NULL;
+    for (int j = 0; j < k;) {
+        mvae_tensor *parts[4];
+        int c = 0;
+        if (acc) parts[c++] = acc;
+        while (c < 4 && j < k) parts[c++] = t, j++;
+        acc = c == 1 ? parts[0] : mvae_concat(ctx, c, parts, 0);
+    }
+    return acc;
+}
+
+/* One importance-weighted term (Burda et al. 2016) for subset S with K samples per data point:
+ *   term(i) = -valid(i) [ logsumexp_{k,d} ( log w_d + sum_{m} w_m present_m log p(x_m | z_kd)
+ *                                           + beta (log p(z_kd) - log q(z_kd | x_S)) ) - log K ]
+ * with d the fusion's draws (one for PoE; one per component for stratified mixtures, w_d their
+ * weights). K = 1 and a Gaussian fusion give the single-sample ELBO with a sampled KL. Returns
+ * (1/B) sum_i term(i), a scalar tensor. */
+static mvae_tensor *iw_term(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b, const mvae_experts *e,
+                            uint32_t S, uint32_t dec, int K, float beta, mvae_rng *rng, int *skipped) {
+    const mvae_fusion_vtable *fv = m->fusion_desc->vtable;
+    int64_t B = b->n;
+    mvae_experts et = *e;
+    et.B = B * K;
+    for (int k = 0; k < m->n_mod; k++) {
+        et.mu[k] = repeat_rows(ctx, e->mu[k], K);
+        et.logvar[k] = repeat_rows(ctx, e->logvar[k], K);
+        et.mask[k] = mvae_tile_rows(ctx, e->mask[k], K);
+    }
+    mvae_posterior q;
+    mvae_tensor *valid;
+    int any;
+    *skipped = 0;
+    if (mvae_model_posterior(m, ctx, &et, S, &q, &valid, &any)) return NULL;
+    if (!any) {
+        *skipped = 1;
+        return NULL;
+    }
+    mvae_tensor *z = fv->sample(m->fusion, ctx, &q, rng);
+    if (!z) return NULL;
+    int D = q.n_draws > 1 ? q.n_draws : 1, R = D * K; /* rows of z = R * B, (d, k, i) order */
+    mvae_tensor *zeros = mvae_tensor_zeros(ctx, 2, z->shape);
+    mvae_tensor *lw = mvae_scale(ctx, mvae_sub(ctx, mvae_gaussian_logp(ctx, z, zeros, NULL), fv->log_q(m->fusion, ctx, &q, z)), beta);
+    for (int k = 0; k < m->n_mod; k++) {
+        if (!(dec & (1u << k)) || !e->mu[k]) continue;
+        const mvae_modality *md = &m->mod[k];
+        mvae_tensor *x = mvae_tile_rows(ctx, mvae_batch_tensor(ctx, m, b, k), R);
+        mvae_tensor *lp = mvae_scale(ctx, mvae_likelihood_logp(ctx, md->likelihood, mvae_model_decode(m, ctx, k, z), x, md->lik_scale), md->weight);
+        if (e->mask[k]) lp = mvae_mul(ctx, lp, mvae_tile_rows(ctx, mvae_reshape(ctx, e->mask[k], 1, (int64_t[]){B}), R));
+        lw = mvae_add(ctx, lw, lp);
+    }
+    /* the log of each draw's weight (a constant); weight 0 (absent component, invalid sample) -> -1e30 */
+    mvae_tensor *dw = mvae_posterior_draw_weights(ctx, &q, B * K);
+    if (!lw || !dw) return NULL;
+    mvae_tensor *ldw = mvae_tensor_new(ctx, 1, (int64_t[]){(int64_t)R * B});
+    for (int64_t r = 0; r < ldw->n; r++) {
+        float v = dw->data[r] * (float)D; /* dw sums to 1 over d: undo the 1/D of the mean over draws */
+        ldw->data[r] = v > 0 ? logf(v) : -1e30f;
+    }
+    mvae_tensor *lse = mvae_logsumexp(ctx, mvae_reshape(ctx, mvae_add(ctx, lw, ldw), 2, (int64_t[]){R, B}), 0, false);
+    /* per sample: -(lse - log(K D)); valid is the first B rows of the tiled validity */
+    mvae_tensor *v0 = mvae_tensor_new(ctx, 1, (int64_t[]){B});
+    for (int64_t i = 0; i < B; i++) v0->data[i] = valid->data[i];
+    mvae_tensor *per = mvae_mul(ctx, mvae_add_scalar(ctx, lse, -logf((float)R)), v0);
+    return mvae_scale(ctx, mvae_sum_all(ctx, per), -1.0f / (float)B);
 }
 
 int mvae_objective_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b,
@@ -59,6 +132,34 @@ int mvae_objective_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b,
     mvae_experts e;
     int rc = mvae_model_encode(m, ctx, b, all, &e);
     if (rc) return rc;
+    memset(stats, 0, sizeof *stats);
+    if (obj->iw_samples > 1) { /* importance-weighted terms */
+        mvae_tensor *total = NULL;
+        char nm[256];
+        for (int t = 0; t < nt; t++) {
+            uint32_t dec = obj->cross_reconstruct && __builtin_popcount(terms[t]) == 1 ? all : terms[t];
+            int skipped;
+            mvae_tensor *term = iw_term(m, ctx, b, &e, terms[t], dec, obj->iw_samples, beta, rng, &skipped);
+            if (skipped) continue;
+            if (!term) return MVAE_ERR_INVALID;
+            double v = term->data[0];
+            stats->subset[stats->n_terms] = terms[t];
+            stats->term_loss[stats->n_terms++] = v;
+            if (!isfinite(v)) {
+                mvae_ctx_fail(ctx, "the loss of objective term '%s' is %s",
+                              mvae_model_subset_name(m, terms[t], nm, sizeof nm), isnan(v) ? "NaN" : "infinite");
+                return MVAE_ERR_NUMERIC;
+            }
+            total = total ? mvae_add(ctx, total, term) : term;
+        }
+        if (!total) {
+            mvae_ctx_fail(ctx, "no objective term had any data in this batch");
+            return MVAE_ERR_INVALID;
+        }
+        stats->loss = total->data[0];
+        *loss = total;
+        return mvae_ctx_failed(ctx) ? MVAE_ERR_INVALID : MVAE_OK;
+    }
     float invB = 1.0f / (float)b->n;
     int64_t B = b->n;
     mvae_tensor *total = NULL;

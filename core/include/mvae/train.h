@@ -30,6 +30,10 @@ typedef struct mvae_objective {
      * same loss and gradients). Off: one decoder call per term (the reference path). Decoders
      * with batch statistics (batchnorm) always run per term. */
     bool stack_decoders;
+    /* K > 1: each term is the importance-weighted bound (IWAE, Burda et al. 2016) with K samples
+     * per data point instead of the ELBO; works with every fusion (mixtures add their draw
+     * weights). 1 (default): the ELBO. */
+    int iw_samples;
 } mvae_objective;
 /* Read train.objective from the model's config. */
 int mvae_objective_from_config(const mvae_model *m, mvae_objective *obj, mvae_error *err);
