@@ -565,29 +565,118 @@ int mvae_logreg_fit(const float *X, const int32_t *y, int64_t n, int d, int k, f
         rc = rc ? rc : err->status;
         goto done;
     }
-    mvae_optim opt = mvae_optim_adam(0.05f);
-    mvae_ctx_set_grad(ctx, true);
+    /* L-BFGS (memory LB_M, Armijo backtracking) on the flat parameter block; loss and gradient
+     * from the core ops' autodiff */
+    enum { LB_M = 10 };
+    size_t P = ps->n_floats;
+    double *x = calloc(P, sizeof *x), *g = calloc(P, sizeof *g), *dir = calloc(P, sizeof *dir),
+           *xn = calloc(P, sizeof *xn), *gn = calloc(P, sizeof *gn), *S = calloc(LB_M * P, sizeof *S),
+           *Y = calloc(LB_M * P, sizeof *Y), rho[LB_M], alpha[LB_M];
+    mvae_tensor *xt = NULL, *yt = NULL;
     double loss_v = NAN;
-    for (int it = 0; it <= iters; it++) {
-        mvae_ctx_reset(ctx);
-        mvae_params_zero_grad(ps);
-        mvae_tensor *x = mvae_tensor_wrap(ctx, 2, (int64_t[]){n, d}, Xs);
-        mvae_tensor *yt = mvae_tensor_new_i32(ctx, 1, (int64_t[]){n});
-        if (yt) memcpy(yt->data, y, (size_t)n * sizeof(int32_t));
-        mvae_tensor *nll = mvae_scale(ctx, mvae_mean_all(ctx, mvae_categorical_logp(ctx, mvae_linear(ctx, x, W, b), yt)), -1.0f);
-        mvae_tensor *loss = mvae_add(ctx, nll, mvae_scale(ctx, mvae_sum_all(ctx, mvae_square(ctx, W)), 0.5f * l2));
-        if (!loss) {
-            rc = mvae_error_set(err, MVAE_ERR_INVALID, "logistic regression: %s", mvae_ctx_error(ctx));
-            goto done;
-        }
-        loss_v = loss->data[0];
-        if (it == iters) break; /* the loss of the final parameters */
-        if (mvae_backward(ctx, loss)) {
-            rc = mvae_error_set(err, MVAE_ERR_INVALID, "logistic regression: %s", mvae_ctx_error(ctx));
-            goto done;
-        }
-        if ((rc = mvae_optim_step(&opt, ps, err))) goto done;
+    if (!x || !g || !dir || !xn || !gn || !S || !Y) {
+        rc = mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
+        goto lbfgs_done;
     }
+    mvae_ctx_set_grad(ctx, true);
+    double f = 0, fn = 0;
+#define LR_EVAL(xv, fv, gv)                                                                          \
+    do {                                                                                           \
+        for (size_t i_ = 0; i_ < P; i_++) ps->data[i_] = (float)(xv)[i_];                          \
+        mvae_ctx_reset(ctx);                                                                       \
+        mvae_params_zero_grad(ps);                                                                 \
+        xt = mvae_tensor_wrap(ctx, 2, (int64_t[]){n, d}, Xs);                                      \
+        yt = mvae_tensor_new_i32(ctx, 1, (int64_t[]){n});                                          \
+        if (yt) memcpy(yt->data, y, (size_t)n * sizeof(int32_t));                                  \
+        mvae_tensor *nll_ = mvae_scale(ctx, mvae_mean_all(ctx, mvae_categorical_logp(ctx, mvae_linear(ctx, xt, W, b), yt)), -1.0f); \
+        mvae_tensor *loss_ = mvae_add(ctx, nll_, mvae_scale(ctx, mvae_sum_all(ctx, mvae_square(ctx, W)), 0.5f * l2)); \
+        if (!loss_ || mvae_backward(ctx, loss_)) {                                                 \
+            rc = mvae_error_set(err, MVAE_ERR_INVALID, "logistic regression: %s", mvae_ctx_error(ctx)); \
+            goto lbfgs_done;                                                                       \
+        }                                                                                          \
+        (fv) = loss_->data[0];                                                                     \
+        for (size_t i_ = 0; i_ < P; i_++) (gv)[i_] = ps->grad[i_];                                 \
+    } while (0)
+    LR_EVAL(x, f, g);
+    int mem = 0, head = 0; /* pairs stored, next slot */
+    for (int it = 0; it < iters; it++) {
+        double gmax = 0;
+        for (size_t i = 0; i < P; i++) gmax = fmax(gmax, fabs(g[i]));
+        if (gmax < 1e-7) break;
+        /* two-loop recursion: dir = -H g */
+        for (size_t i = 0; i < P; i++) dir[i] = -g[i];
+        for (int j = 0; j < mem; j++) {
+            int s_ = (head - 1 - j + LB_M) % LB_M;
+            double a = 0;
+            for (size_t i = 0; i < P; i++) a += S[s_ * P + i] * dir[i];
+            alpha[s_] = a * rho[s_];
+            for (size_t i = 0; i < P; i++) dir[i] -= alpha[s_] * Y[s_ * P + i];
+        }
+        if (mem) {
+            int l = (head - 1 + LB_M) % LB_M;
+            double sy = 0, yy = 0;
+            for (size_t i = 0; i < P; i++) sy += S[l * P + i] * Y[l * P + i], yy += Y[l * P + i] * Y[l * P + i];
+            for (size_t i = 0; i < P; i++) dir[i] *= sy / yy;
+        } else {
+            double gn2 = 0;
+            for (size_t i = 0; i < P; i++) gn2 += g[i] * g[i];
+            for (size_t i = 0; i < P; i++) dir[i] /= fmax(1.0, sqrt(gn2));
+        }
+        for (int j = mem - 1; j >= 0; j--) {
+            int s_ = (head - 1 - j + LB_M) % LB_M;
+            double bb = 0;
+            for (size_t i = 0; i < P; i++) bb += Y[s_ * P + i] * dir[i];
+            bb *= rho[s_];
+            for (size_t i = 0; i < P; i++) dir[i] += S[s_ * P + i] * (alpha[s_] - bb);
+        }
+        double gd = 0;
+        for (size_t i = 0; i < P; i++) gd += g[i] * dir[i];
+        if (gd >= 0) { /* not a descent direction: restart from steepest descent */
+            mem = 0;
+            for (size_t i = 0; i < P; i++) dir[i] = -g[i];
+            gd = 0;
+            for (size_t i = 0; i < P; i++) gd += g[i] * dir[i];
+        }
+        double t = 1;
+        int ok = 0;
+        for (int ls = 0; ls < 40; ls++, t *= 0.5) {
+            for (size_t i = 0; i < P; i++) xn[i] = x[i] + t * dir[i];
+            LR_EVAL(xn, fn, gn);
+            if (isfinite(fn) && fn <= f + 1e-4 * t * gd) {
+                ok = 1;
+                break;
+            }
+        }
+        if (!ok) break; /* no decrease possible: converged to float precision */
+        double sy = 0;
+        for (size_t i = 0; i < P; i++) {
+            S[head * P + i] = xn[i] - x[i];
+            Y[head * P + i] = gn[i] - g[i];
+            sy += S[head * P + i] * Y[head * P + i];
+        }
+        if (sy > 1e-12) {
+            rho[head] = 1.0 / sy;
+            head = (head + 1) % LB_M;
+            if (mem < LB_M) mem++;
+        }
+        double fprev = f;
+        memcpy(x, xn, P * sizeof *x);
+        memcpy(g, gn, P * sizeof *g);
+        f = fn;
+        if (fprev - f < 1e-10 * fmax(1.0, fabs(f))) break;
+    }
+#undef LR_EVAL
+    for (size_t i = 0; i < P; i++) ps->data[i] = (float)x[i];
+    loss_v = f;
+lbfgs_done:
+    free(x);
+    free(g);
+    free(dir);
+    free(xn);
+    free(gn);
+    free(S);
+    free(Y);
+    if (rc) goto done;
     if (!isfinite(loss_v)) {
         rc = mvae_error_set(err, MVAE_ERR_NUMERIC, "logistic regression: the loss is not finite");
         goto done;
@@ -663,12 +752,12 @@ int mvae_eval_probe(mvae_model *m, int split, int target, const uint32_t *froms,
                     mvae_eval_result *r, bool quiet, mvae_error *err) {
     mvae_cfg_node *sec = mvae_cfg_path(mvae_cfg_root(m->cfg), "eval.probe");
     bool enabled = true;
-    int64_t max_train = 10000, iters = 200, bs = 100;
+    int64_t max_train = 10000, iters = 500, bs = 100;
     double l2 = 1e-4;
     int rc;
     if ((rc = mvae_cfg_bool_or(sec, "enabled", true, &enabled, err)) ||
         (rc = mvae_cfg_int_or(sec, "max_train", 10000, &max_train, err)) ||
-        (rc = mvae_cfg_int_or(sec, "iterations", 200, &iters, err)) ||
+        (rc = mvae_cfg_int_or(sec, "iterations", 500, &iters, err)) ||
         (rc = mvae_cfg_float_or(sec, "l2", 1e-4, &l2, err)) ||
         (rc = mvae_cfg_int_or(mvae_cfg_path(mvae_cfg_root(m->cfg), "eval"), "batch_size", 100, &bs, err)))
         return rc;

@@ -82,7 +82,7 @@ static const mvae_option coherence_schema[] = {
 static const mvae_option probe_schema[] = {
     {"enabled", MVAE_OPT_BOOL, "true", "logistic regression on the mean of q(z | from) for each accuracy pair", NULL, false, NULL},
     {"max_train", MVAE_OPT_INT, "10000", "fit on the first N training samples (0 = all)", NULL, false, NULL},
-    {"iterations", MVAE_OPT_INT, "200", "full-batch Adam iterations", NULL, false, NULL},
+    {"iterations", MVAE_OPT_INT, "500", "at most this many L-BFGS iterations (full batch)", NULL, false, NULL},
     {"l2", MVAE_OPT_FLOAT, "1.0e-4", "L2 penalty (l2/2) ||W||^2", NULL, false, NULL},
     {NULL, 0, NULL, NULL, NULL, false, NULL},
 };

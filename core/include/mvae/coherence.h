@@ -63,8 +63,8 @@ typedef struct mvae_logreg {
 /* Fit softmax regression on X [n, d] (row-major), labels y[n] in [0, k): standardise each feature
  * (train mean and standard deviation), then minimise
  *   (1/n) sum_i -log softmax(W x_i + b)[y_i] + (l2 / 2) ||W||^2
- * by full-batch Adam (lr 0.05, PyTorch defaults otherwise) from zero for `iters` iterations:
- * deterministic. */
+ * by full-batch L-BFGS (memory 10, Armijo backtracking) from zero for at most `iters` iterations
+ * (fewer when converged): deterministic. */
 int mvae_logreg_fit(const float *X, const int32_t *y, int64_t n, int d, int k, float l2, int iters,
                     mvae_logreg *out, mvae_error *err);
 /* Fraction of rows of X [n, d] whose arg-max class equals y. */
