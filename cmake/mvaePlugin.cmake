@@ -26,7 +26,7 @@ include(GNUInstallDirs)
 
 function(mvae_add_plugin kind name)
   cmake_parse_arguments(P "NO_INSTALL;STATIC" "OUTPUT_DIRECTORY;INSTALL_DESTINATION" "SOURCES;LIBS" ${ARGN})
-  set(kinds dataset encoder decoder fusion transform)
+  set(kinds dataset encoder decoder fusion transform classifier)
   if(NOT kind IN_LIST kinds)
     message(FATAL_ERROR "mvae_add_plugin: unknown kind '${kind}': use one of ${kinds}")
   endif()

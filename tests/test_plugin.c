@@ -11,6 +11,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#define MVAE_TEST_STR_(x) #x
+#define MVAE_TEST_STR(x) MVAE_TEST_STR_(x)
 #define TP_DIR MVAE_BINARY_DIR "/test_plugins"
 #define BUILD_PLUGINS MVAE_BINARY_DIR "/plugins"
 #define REAL_FM_DIR "/usr/share/datasets/fashion-mnist"
@@ -60,7 +62,8 @@ static void expect_load_file_fails(const char *path, const char *const *needles)
 static void test_abi_major_mismatch(void **state) {
     (void)state;
     expect_load_file_fails(TP_DIR "/abi_major/mvae_encoder_abi_major.so",
-                           (const char *[]){"built for mvae ABI 2.0", "this mvae is ABI 1.0",
+                           (const char *[]){"built for mvae ABI 2." MVAE_TEST_STR(MVAE_ABI_MINOR),
+                                            "this mvae is ABI 1." MVAE_TEST_STR(MVAE_ABI_MINOR),
                                             "rebuild the plugin against this mvae's headers",
                                             NULL});
 }
@@ -217,7 +220,8 @@ static void test_descriptor_checks(void **state) {
     (void)state;
     mvae_plugin_desc d = mlp_desc;
     d.abi_major = 2;
-    expect_add_fails(&d, "was built for mvae ABI 2.0 but this mvae is ABI 1.0: rebuild the plugin");
+    expect_add_fails(&d, "was built for mvae ABI 2." MVAE_TEST_STR(MVAE_ABI_MINOR) " but this mvae is ABI 1."
+                         MVAE_TEST_STR(MVAE_ABI_MINOR) ": rebuild the plugin");
     d = mlp_desc;
     d.struct_size = 16;
     expect_add_fails(&d, "descriptor is 16 bytes");
@@ -249,6 +253,7 @@ static void test_names(void **state) {
     (void)state;
     assert_string_equal(mvae_plugin_kind_name(MVAE_PLUGIN_DATASET), "dataset");
     assert_string_equal(mvae_plugin_kind_name(MVAE_PLUGIN_TRANSFORM), "transform");
+    assert_string_equal(mvae_plugin_kind_name(MVAE_PLUGIN_CLASSIFIER), "classifier");
     assert_string_equal(mvae_plugin_kind_name(99), "unknown");
     assert_string_equal(mvae_modality_type_name(MVAE_MOD_CATEGORICAL), "categorical");
     assert_string_equal(mvae_modality_type_name(MVAE_MOD_REAL), "real");

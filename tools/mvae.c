@@ -259,7 +259,7 @@ static int cmd_eval(int argc, char **argv) {
     int rc = 1;
     mvae_eval_result e;
     if (open_run(dir, which, sets, nsets, &reg, &cfg, &m, &err)) goto out;
-    if (mvae_evaluate(m, MVAE_SPLIT_TEST, &e, quiet, &err)) goto out;
+    if (mvae_evaluate_in(m, MVAE_SPLIT_TEST, dir, &e, quiet, &err)) goto out;
     char path[1100];
     snprintf(path, sizeof path, "%s/eval_%s.json", dir, which);
     if (mvae_write_metrics_json(path, &e, NULL, &err)) goto out;
@@ -433,7 +433,7 @@ static int cmd_plugins(int argc, char **argv) {
         return 1;
     }
     printf("%-10s %-14s %-8s %s\n", "KIND", "NAME", "VERSION", "FILE");
-    for (int kind = MVAE_PLUGIN_DATASET; kind <= MVAE_PLUGIN_TRANSFORM; kind++)
+    for (int kind = MVAE_PLUGIN_DATASET; kind <= MVAE_PLUGIN_CLASSIFIER; kind++)
         for (int i = 0; i < mvae_registry_count(reg); i++) {
             const mvae_plugin_entry *e = mvae_registry_at(reg, i);
             if (e->desc->kind != kind) continue;

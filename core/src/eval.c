@@ -1,6 +1,8 @@
 /* eval.c — evaluation (ELBO, importance-sampled log-likelihoods, cross-modal accuracy) and
  * pictures (reconstructions, prior samples, conditional generation). Definitions: docs/metrics.md. */
 #define _GNU_SOURCE
+#include "eval_internal.h"
+#include "mvae/coherence.h"
 #include "mvae/image.h"
 #include "mvae/train.h"
 
@@ -86,7 +88,7 @@ static int iw_logp(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b, mvae
 
 /* One z per sample from q: the only draw, or for several weighted draws one chosen per sample
  * with probability its weight (a draw from the mixture). */
-static mvae_tensor *one_draw(mvae_ctx *ctx, const mvae_posterior *q, mvae_tensor *z, int64_t B, mvae_rng *rng) {
+mvae_tensor *mvae_eval_one_draw(mvae_ctx *ctx, const mvae_posterior *q, mvae_tensor *z, int64_t B, mvae_rng *rng) {
     int D = q->n_draws > 1 ? q->n_draws : 1;
     if (D == 1 || !z) return z;
     mvae_tensor *dw = mvae_posterior_draw_weights(ctx, q, B);
@@ -154,6 +156,11 @@ static int parse_terms(const mvae_model *m, ll_term *terms, int *n, mvae_error *
 }
 
 int mvae_evaluate(mvae_model *m, int split, mvae_eval_result *r, bool quiet, mvae_error *err) {
+    return mvae_evaluate_in(m, split, NULL, r, quiet, err);
+}
+
+int mvae_evaluate_in(mvae_model *m, int split, const char *run_dir, mvae_eval_result *r, bool quiet,
+                     mvae_error *err) {
     memset(r, 0, sizeof *r);
     double t0 = mvae_time_sec();
     mvae_cfg_node *ev = mvae_cfg_path(mvae_cfg_root(m->cfg), "eval");
@@ -250,7 +257,7 @@ int mvae_evaluate(mvae_model *m, int split, mvae_eval_result *r, bool quiet, mva
         for (int a = 0; a < nfrom; a++) {
             mvae_posterior qa;
             if ((rc = mvae_model_posterior(m, ctx, &e, froms[a], &qa, &valid, &any))) goto ctxfail;
-            mvae_tensor *za = one_draw(ctx, &qa, fv->sample(m->fusion, ctx, &qa, &rng), n, &rng);
+            mvae_tensor *za = mvae_eval_one_draw(ctx, &qa, fv->sample(m->fusion, ctx, &qa, &rng), n, &rng);
             mvae_tensor *zm = fv->mean(m->fusion, ctx, &qa);
             mvae_tensor *ls = mvae_model_decode(m, ctx, target, za), *lm = mvae_model_decode(m, ctx, target, zm);
             if (!ls || !lm) goto ctxfail;
@@ -307,11 +314,17 @@ int mvae_evaluate(mvae_model *m, int split, mvae_eval_result *r, bool quiet, mva
         snprintf(r->acc_name[a], sizeof r->acc_name[a], "%s->%s", mvae_model_subset_name(m, froms[a], nm, sizeof nm),
                  m->mod[target].info.name);
     }
+    /* linear probe on the same pairs, then coherence (each reads its own eval: section) */
+    if (target >= 0 && nfrom > 0 && (rc = mvae_eval_probe(m, split, target, froms, nfrom, r, quiet, err))) goto done;
+    if ((rc = mvae_eval_coherence(m, split, run_dir, r, quiet, err))) goto done;
     r->seconds = mvae_time_sec() - t0;
     if (!quiet) {
         fprintf(stderr, "test: elbo %.3f", r->elbo);
         for (int t = 0; t < r->n_ll; t++) fprintf(stderr, "  log p(%s) %.3f", r->ll_name[t], r->ll[t]);
         for (int a = 0; a < r->n_acc; a++) fprintf(stderr, "  accuracy %s %.4f (mean z %.4f)", r->acc_name[a], r->acc[a], r->acc_mean[a]);
+        for (int a = 0; a < r->n_probe; a++) fprintf(stderr, "  probe %s %.4f", r->probe_name[a], r->probe[a]);
+        for (int a = 0; a < r->n_coh; a++) fprintf(stderr, "  coherence %s %.4f", r->coh_name[a], r->coh[a]);
+        for (int a = 0; a < r->n_clf; a++) fprintf(stderr, "  classifier %s %.4f", r->clf_name[a], r->clf_acc[a]);
         fprintf(stderr, "  [K=%d, %lld samples for log p, %.1f s]\n", r->ll_samples, (long long)N_ll, r->seconds);
     }
     rc = MVAE_OK;
@@ -360,6 +373,24 @@ int mvae_write_metrics_json(const char *path, const mvae_eval_result *e, const m
         fprintf(f, "%s", i ? ", " : "");
         json_str(f, e->acc_name[i]);
         fprintf(f, ": %.6f", e->acc_mean[i]);
+    }
+    fprintf(f, "},\n    \"probe\": {");
+    for (int i = 0; i < e->n_probe; i++) {
+        fprintf(f, "%s", i ? ", " : "");
+        json_str(f, e->probe_name[i]);
+        fprintf(f, ": %.6f", e->probe[i]);
+    }
+    fprintf(f, "},\n    \"coherence\": {");
+    for (int i = 0; i < e->n_coh; i++) {
+        fprintf(f, "%s", i ? ", " : "");
+        json_str(f, e->coh_name[i]);
+        fprintf(f, ": %.6f", e->coh[i]);
+    }
+    fprintf(f, "},\n    \"classifier_accuracy\": {");
+    for (int i = 0; i < e->n_clf; i++) {
+        fprintf(f, "%s", i ? ", " : "");
+        json_str(f, e->clf_name[i]);
+        fprintf(f, ": %.6f", e->clf_acc[i]);
     }
     fprintf(f, "},\n    \"log_p_samples\": %d,\n    \"log_p_test_points\": %lld,\n    \"test_points\": %lld,\n"
                "    \"seconds\": %.3f\n  }", e->ll_samples, (long long)e->n_ll_test, (long long)e->n_test, e->seconds);

@@ -73,11 +73,28 @@ static const mvae_option accuracy_schema[] = {
     {"predict", MVAE_OPT_STRING, "", "categorical modality to predict (empty = the first categorical)", NULL, false, NULL},
     {NULL, 0, NULL, NULL, NULL, false, NULL},
 };
+static const mvae_option coherence_schema[] = {
+    {"enabled", MVAE_OPT_BOOL, "false", "coherence of images generated from the other modalities (trains a classifier once)", NULL, false, NULL},
+    {"classifier", MVAE_OPT_ANY, "{plugin: conv_classifier}",
+     "{plugin: NAME, epochs: 2, batch_size: 128, lr: 1.0e-3, max_train: 0, seed: 1, ...plugin options}", NULL, false, NULL},
+    {"cache_dir", MVAE_OPT_STRING, "", "where trained classifiers are cached (empty = $MVAE_CACHE_DIR/classifiers or ~/.cache/mvae/classifiers)", NULL, false, NULL},
+    {"max_test", MVAE_OPT_INT, "0", "use the first N test samples (0 = the whole split)", NULL, false, NULL},
+    {NULL, 0, NULL, NULL, NULL, false, NULL},
+};
+static const mvae_option probe_schema[] = {
+    {"enabled", MVAE_OPT_BOOL, "true", "logistic regression on the mean of q(z | from) for each accuracy pair", NULL, false, NULL},
+    {"max_train", MVAE_OPT_INT, "10000", "fit on the first N training samples (0 = all)", NULL, false, NULL},
+    {"iterations", MVAE_OPT_INT, "500", "at most this many L-BFGS iterations (full batch)", NULL, false, NULL},
+    {"l2", MVAE_OPT_FLOAT, "1.0e-4", "L2 penalty (l2/2) ||W||^2", NULL, false, NULL},
+    {NULL, 0, NULL, NULL, NULL, false, NULL},
+};
 static const mvae_option eval_schema[] = {
     {"batch_size", MVAE_OPT_INT, "100", "test samples per batch", NULL, false, NULL},
     {"log_likelihood", MVAE_OPT_MAP, NULL, "importance-sampled log-likelihoods", loglik_schema, false, NULL},
     {"accuracy", MVAE_OPT_MAP, NULL, "cross-modal prediction accuracy", accuracy_schema, false, NULL},
     {"pictures", MVAE_OPT_BOOL, "true", "write PNG grids into the run directory", NULL, false, NULL},
+    {"coherence", MVAE_OPT_MAP, NULL, "coherence of conditional generation (docs/metrics.md)", coherence_schema, false, NULL},
+    {"probe", MVAE_OPT_MAP, NULL, "linear probe of the latent space (docs/metrics.md)", probe_schema, false, NULL},
     {NULL, 0, NULL, NULL, NULL, false, NULL},
 };
 const mvae_option mvae_experiment_schema[] = {
@@ -140,6 +157,8 @@ static int validate_all(mvae_cfg *cfg, const mvae_registry *reg, const mvae_plug
         ev = mvae_cfg_ensure_map(cfg, root, "eval");
         mvae_cfg_ensure_map(cfg, ev, "log_likelihood");
         mvae_cfg_ensure_map(cfg, ev, "accuracy");
+        mvae_cfg_ensure_map(cfg, ev, "coherence");
+        mvae_cfg_ensure_map(cfg, ev, "probe");
     }
     if (mvae_cfg_validate(cfg, root, mvae_experiment_schema, "experiment", NULL, err)) return err->status;
     char where[256];
@@ -176,6 +195,16 @@ static int validate_all(mvae_cfg *cfg, const mvae_registry *reg, const mvae_plug
     }
     *fusion = plugin_section(cfg, reg, mvae_cfg_get(root, "fusion"), MVAE_PLUGIN_FUSION, "fusion", NULL, err);
     if (!*fusion) return err->status ? err->status : MVAE_ERR_INVALID;
+    /* the coherence classifier's plugin options, only when coherence is on (the classifier plugin
+     * need not be installed otherwise) */
+    bool coh = false;
+    if (mvae_cfg_bool_or(mvae_cfg_path(root, "eval.coherence"), "enabled", false, &coh, err)) return err->status;
+    if (coh) {
+        static const char *const clf_extra[] = {"epochs", "batch_size", "lr", "max_train", "seed", NULL};
+        if (!plugin_section(cfg, reg, mvae_cfg_path(root, "eval.coherence.classifier"), MVAE_PLUGIN_CLASSIFIER,
+                            "eval.coherence.classifier", clf_extra, err))
+            return err->status ? err->status : MVAE_ERR_INVALID;
+    }
     int64_t v;
     if (mvae_cfg_int_or(root, "latent_dim", 64, &v, err)) return err->status;
     if (v < 1 || v > 65536)

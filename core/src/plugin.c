@@ -25,6 +25,8 @@ const char *mvae_plugin_kind_name(int kind) {
         return "fusion";
     case MVAE_PLUGIN_TRANSFORM:
         return "transform";
+    case MVAE_PLUGIN_CLASSIFIER:
+        return "classifier";
     default:
         return "unknown";
     }
@@ -88,6 +90,10 @@ static const hook_spec transform_hooks[] = {HOOK(mvae_transform_vtable, create),
                                             HOOK(mvae_transform_vtable, destroy),
                                             HOOK(mvae_transform_vtable, apply),
                                             {NULL, 0}};
+static const hook_spec classifier_hooks[] = {HOOK(mvae_classifier_vtable, create),
+                                             HOOK(mvae_classifier_vtable, destroy),
+                                             HOOK(mvae_classifier_vtable, forward),
+                                             {NULL, 0}};
 #undef HOOK
 
 /* Every hook of every vtable is REQUIRED today: a hook added to interfaces.h must be added to its
@@ -98,6 +104,7 @@ _Static_assert(HOOK_COUNT(mvae_encoder_vtable) == 3, "update encoder_hooks in pl
 _Static_assert(HOOK_COUNT(mvae_decoder_vtable) == 3, "update decoder_hooks in plugin.c");
 _Static_assert(HOOK_COUNT(mvae_fusion_vtable) == 7, "update fusion_hooks in plugin.c");
 _Static_assert(HOOK_COUNT(mvae_transform_vtable) == 3, "update transform_hooks in plugin.c");
+_Static_assert(HOOK_COUNT(mvae_classifier_vtable) == 3, "update classifier_hooks in plugin.c");
 #undef HOOK_COUNT
 
 typedef struct kind_spec {
@@ -121,6 +128,9 @@ static int kind_lookup(int kind, kind_spec *out) {
         break;
     case MVAE_PLUGIN_TRANSFORM:
         *out = (kind_spec){sizeof(mvae_transform_vtable), transform_hooks};
+        break;
+    case MVAE_PLUGIN_CLASSIFIER:
+        *out = (kind_spec){sizeof(mvae_classifier_vtable), classifier_hooks};
         break;
     default:
         return 0;
@@ -209,7 +219,7 @@ static int check_desc(const mvae_plugin_desc *d, const char *file, mvae_error *e
     if (!kind_lookup(d->kind, &ks))
         return mvae_error_set(err, MVAE_ERR_PLUGIN,
                               "plugin %s has unknown kind %d: use one of MVAE_PLUGIN_DATASET, "
-                              "_ENCODER, _DECODER, _FUSION, _TRANSFORM",
+                              "_ENCODER, _DECODER, _FUSION, _TRANSFORM, _CLASSIFIER",
                               file, d->kind);
     const char *kn = mvae_plugin_kind_name(d->kind);
     if (!d->name || !d->name[0])

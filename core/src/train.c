@@ -631,7 +631,7 @@ int mvae_train(mvae_model *m, const mvae_train_opts *o, mvae_train_result *res, 
         /* resumed a finished run: keep the recorded throughput */
         res->samples_per_sec = NAN;
     }
-    if ((rc = mvae_evaluate(m, MVAE_SPLIT_TEST, &res->eval, o->quiet, err))) goto done;
+    if ((rc = mvae_evaluate_in(m, MVAE_SPLIT_TEST, o->run_dir, &res->eval, o->quiet, err))) goto done;
     snprintf(path, sizeof path, "%s/metrics.json", o->run_dir);
     if ((rc = mvae_write_metrics_json(path, &res->eval, res, err))) goto done;
     bool pics = true;

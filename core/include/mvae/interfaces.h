@@ -1,5 +1,5 @@
 /* mvae/interfaces.h — what each plugin kind implements: dataset, encoder (expert), decoder,
- * fusion, transform. The core owns the likelihoods (mvae/prob.h) and the trainer.
+ * fusion, transform, classifier. The core owns the likelihoods (mvae/prob.h) and the trainer.
  *
  * Data flow for one batch (see docs/design.md):
  *   dataset.get_batch -> x_m [B, ...] per modality + presence[B, M]
@@ -147,6 +147,21 @@ typedef struct mvae_transform_vtable {
     /* REQUIRED. n samples: src [n, numel(src)] -> dst [n, numel(out)]. */
     int (*apply)(void *self, const float *src, float *dst, int n, mvae_error *err);
 } mvae_transform_vtable;
+
+/* ---- classifier: an evaluation network image -> class (coherence, docs/metrics.md) ----
+ * Not part of the model: the core trains one per (dataset, image modality, label modality) on the
+ * training split, caches its parameters and uses it to classify generated images. (ABI 1.1) */
+typedef struct mvae_classifier_vtable {
+    /* REQUIRED. opts: the validated `eval.coherence.classifier:` map; input: the modality it
+     * classifies (any [C,H,W] image); declare parameters in params under `prefix` (not finalized
+     * yet: do not touch their data). */
+    int (*create)(const mvae_cfg_node *opts, const mvae_modality_info *input, int n_classes,
+                  mvae_params *params, const char *prefix, void **self, mvae_error *err);
+    void (*destroy)(void *self); /* REQUIRED */
+    /* REQUIRED. x [B, shape...] in [0,1] -> logits [B, n_classes] (NULL with the error in ctx).
+     * mvae_ctx_training(ctx) tells training from evaluation (dropout, batchnorm). */
+    mvae_tensor *(*forward)(void *self, mvae_ctx *ctx, mvae_tensor *x);
+} mvae_classifier_vtable;
 
 #ifdef __cplusplus
 }

@@ -28,7 +28,7 @@ extern "C" {
 #endif
 
 #define MVAE_ABI_MAJOR 1
-#define MVAE_ABI_MINOR 0
+#define MVAE_ABI_MINOR 1 /* 1.1: the classifier kind */
 
 typedef enum mvae_plugin_kind {
     MVAE_PLUGIN_DATASET = 1,
@@ -36,8 +36,9 @@ typedef enum mvae_plugin_kind {
     MVAE_PLUGIN_DECODER = 3,
     MVAE_PLUGIN_FUSION = 4,
     MVAE_PLUGIN_TRANSFORM = 5,
+    MVAE_PLUGIN_CLASSIFIER = 6, /* ABI 1.1: evaluation classifiers (coherence) */
 } mvae_plugin_kind;
-const char *mvae_plugin_kind_name(int kind); /* "dataset", "encoder", ... */
+const char *mvae_plugin_kind_name(int kind); /* "dataset", "encoder", ..., "classifier" */
 
 typedef struct mvae_plugin_desc {
     uint16_t abi_major;  /* MVAE_ABI_MAJOR the plugin was built against */

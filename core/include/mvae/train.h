@@ -76,6 +76,17 @@ typedef struct mvae_eval_result {
     int ll_samples;
     double seconds;
     double ll_seconds;  /* of which spent on the importance-sampled log-likelihoods */
+    /* coherence of conditional generation (eval.coherence; n_coh = 0 when off) */
+    int n_coh;
+    char coh_name[16][64]; /* "label->image" */
+    double coh[16];        /* fraction of generated images classified as the conditioning class */
+    int n_clf;
+    char clf_name[8][64];  /* image modality ("image"; "image:label" with several categoricals) */
+    double clf_acc[8];     /* the classifier's own test accuracy */
+    /* linear probe (eval.probe; n_probe = 0 when off): logistic regression on the mean of q */
+    int n_probe;
+    char probe_name[16][64]; /* "image->label", the same pairs as accuracy */
+    double probe[16];
 } mvae_eval_result;
 
 typedef struct mvae_train_result {
@@ -98,6 +109,10 @@ int mvae_train(mvae_model *m, const mvae_train_opts *o, mvae_train_result *res, 
 
 /* Evaluate on a split as eval: in the config says. */
 int mvae_evaluate(mvae_model *m, int split, mvae_eval_result *r, bool quiet, mvae_error *err);
+/* The same; run_dir (may be NULL) is the last-resort cache directory for the coherence
+ * classifier (see mvae_classifier_cache_dir in mvae/coherence.h). */
+int mvae_evaluate_in(mvae_model *m, int split, const char *run_dir, mvae_eval_result *r, bool quiet,
+                     mvae_error *err);
 /* Write metrics.json for a finished run. */
 int mvae_write_metrics_json(const char *path, const mvae_eval_result *e, const mvae_train_result *t,
                             mvae_error *err);

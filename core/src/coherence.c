@@ -1,0 +1,812 @@
+/* coherence.c — evaluation classifiers (trained once, cached), coherence of conditional generation
+ * and the linear probe (multinomial logistic regression on the mean of q). Definitions:
+ * docs/metrics.md. */
+#define _GNU_SOURCE
+#include "mvae/coherence.h"
+#include "eval_internal.h"
+#include "mvae/checkpoint.h"
+#include "mvae/optim.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------------------- cache key */
+static uint64_t fnv1a(const char *s, size_t n) {
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+/* The YAML text of a config map (block style), or "" (malloc'd; caller frees). */
+static char *node_text(const mvae_cfg_node *n) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return NULL;
+    if (n) mvae_cfg_write(n, f);
+    fclose(f);
+    return buf;
+}
+
+/* Drop lines that start (after indentation) with `key:` from text, in place. */
+static void drop_key_lines(char *text, const char *key) {
+    size_t kl = strlen(key);
+    char *out = text, *p = text;
+    while (*p) {
+        char *eol = strchr(p, '\n');
+        size_t ll = eol ? (size_t)(eol - p) + 1 : strlen(p);
+        const char *q = p;
+        while (*q == ' ') q++;
+        bool drop = strncmp(q, key, kl) == 0 && q[kl] == ':';
+        if (!drop) {
+            memmove(out, p, ll);
+            out += ll;
+        }
+        p += ll;
+    }
+    *out = '\0';
+}
+
+static int mkdir_p(const char *dir) {
+    char tmp[1200];
+    snprintf(tmp, sizeof tmp, "%s", dir);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
+    return 0;
+}
+
+const char *mvae_classifier_cache_dir(const mvae_model *m, const char *fallback, char *buf, size_t len) {
+    const char *cd = "";
+    mvae_error e = {0};
+    mvae_cfg_string_or(mvae_cfg_path(mvae_cfg_root(m->cfg), "eval.coherence"), "cache_dir", "", &cd, &e);
+    const char *env;
+    if (cd && cd[0])
+        snprintf(buf, len, "%s", cd);
+    else if ((env = getenv("MVAE_CACHE_DIR")) && env[0])
+        snprintf(buf, len, "%s/classifiers", env);
+    else if ((env = getenv("XDG_CACHE_HOME")) && env[0])
+        snprintf(buf, len, "%s/mvae/classifiers", env);
+    else if ((env = getenv("HOME")) && env[0])
+        snprintf(buf, len, "%s/.cache/mvae/classifiers", env);
+    else
+        snprintf(buf, len, "%s/classifiers", fallback && fallback[0] ? fallback : ".");
+    return buf;
+}
+
+/* ------------------------------------------------------------------------------ classifier */
+typedef struct clf_settings {
+    const mvae_cfg_node *sec; /* eval.coherence.classifier */
+    const char *plugin;
+    int64_t epochs, batch_size, max_train, seed;
+    double lr;
+} clf_settings;
+
+static int read_settings(const mvae_model *m, clf_settings *s, mvae_error *err) {
+    memset(s, 0, sizeof *s);
+    s->sec = mvae_cfg_path(mvae_cfg_root(m->cfg), "eval.coherence.classifier");
+    int rc;
+    if ((rc = mvae_cfg_string_or(s->sec, "plugin", "conv_classifier", &s->plugin, err)) ||
+        (rc = mvae_cfg_int_or(s->sec, "epochs", 2, &s->epochs, err)) ||
+        (rc = mvae_cfg_int_or(s->sec, "batch_size", 128, &s->batch_size, err)) ||
+        (rc = mvae_cfg_int_or(s->sec, "max_train", 0, &s->max_train, err)) ||
+        (rc = mvae_cfg_int_or(s->sec, "seed", 1, &s->seed, err)) ||
+        (rc = mvae_cfg_float_or(s->sec, "lr", 1e-3, &s->lr, err)))
+        return rc;
+    if (s->epochs < 1 || s->batch_size < 1 || s->max_train < 0 || !(s->lr > 0))
+        return mvae_error_set(err, MVAE_ERR_INVALID,
+                              "eval.coherence.classifier: epochs and batch_size must be >= 1, max_train >= 0, lr > 0");
+    return MVAE_OK;
+}
+
+void mvae_classifier_free(mvae_classifier *c) {
+    if (!c) return;
+    if (c->self) ((const mvae_classifier_vtable *)c->desc->vtable)->destroy(c->self);
+    mvae_params_free(c->params);
+    free(c);
+}
+
+int mvae_classifier_predict(const mvae_classifier *c, mvae_ctx *ctx, mvae_tensor *x, int32_t *pred,
+                            mvae_error *err) {
+    bool g = mvae_ctx_set_grad(ctx, false), tr = mvae_ctx_set_training(ctx, false);
+    mvae_tensor *lg = ((const mvae_classifier_vtable *)c->desc->vtable)->forward(c->self, ctx, x);
+    mvae_ctx_set_grad(ctx, g);
+    mvae_ctx_set_training(ctx, tr);
+    if (!lg || lg->ndim != 2 || lg->shape[0] != x->shape[0] || lg->shape[1] != c->n_classes)
+        return mvae_error_set(err, MVAE_ERR_INVALID, "classifier '%s': %s", c->desc->name,
+                              mvae_ctx_failed(ctx) ? mvae_ctx_error(ctx) : "forward did not return logits [B, n_classes]");
+    mvae_argmax_rows(lg->data, lg->shape[0], lg->shape[1], pred);
+    return MVAE_OK;
+}
+
+/* the labels of a filled batch as an I32 [n] tensor */
+static mvae_tensor *batch_labels(mvae_ctx *ctx, const mvae_batch *b, int label) {
+    mvae_tensor *y = mvae_tensor_new_i32(ctx, 1, (int64_t[]){b->n});
+    if (y) memcpy(y->data, b->x[label], (size_t)b->n * sizeof(int32_t));
+    return y;
+}
+
+static int clf_accuracy(const mvae_model *m, mvae_classifier *c, int split, double *acc, mvae_error *err) {
+    const mvae_dataset_vtable *dv = m->ds_desc->vtable;
+    int64_t N = dv->size(m->ds, split);
+    const int bs = 500;
+    mvae_batch b;
+    memset(&b, 0, sizeof b);
+    mvae_ctx *ctx = mvae_ctx_new(0);
+    int64_t idx[500];
+    int32_t pred[500];
+    int rc = ctx ? mvae_batch_init(&b, m, bs, err) : mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
+    int64_t right = 0, total = 0;
+    for (int64_t s = 0; !rc && s < N; s += bs) {
+        int n = (int)(N - s < bs ? N - s : bs);
+        for (int i = 0; i < n; i++) idx[i] = s + i;
+        if ((rc = mvae_batch_fill(&b, m, split, idx, n, NULL, err))) break;
+        mvae_ctx_reset(ctx);
+        if ((rc = mvae_classifier_predict(c, ctx, mvae_batch_tensor(ctx, m, &b, c->image), pred, err))) break;
+        const int32_t *lab = (const int32_t *)(const void *)b.x[c->label];
+        for (int i = 0; i < n; i++) {
+            if (!b.present[i * m->n_mod + c->image] || !b.present[i * m->n_mod + c->label]) continue;
+            right += pred[i] == lab[i];
+            total++;
+        }
+    }
+    *acc = total ? (double)right / (double)total : NAN;
+    mvae_batch_free(&b);
+    mvae_ctx_free(ctx);
+    return rc;
+}
+
+static int clf_train(const mvae_model *m, mvae_classifier *c, const clf_settings *s, mvae_error *err) {
+    const mvae_classifier_vtable *vt = c->desc->vtable;
+    const mvae_dataset_vtable *dv = m->ds_desc->vtable;
+    int64_t N = dv->size(m->ds, MVAE_SPLIT_TRAIN);
+    if (s->max_train > 0 && s->max_train < N) N = s->max_train;
+    if (N < 1) return mvae_error_set(err, MVAE_ERR_INVALID, "classifier: the dataset has no training samples");
+    int bs = (int)(s->batch_size < N ? s->batch_size : N);
+    int64_t nb = (N + bs - 1) / bs;
+    c->n_train = N;
+    c->epochs = (int)s->epochs;
+    mvae_optim opt = mvae_optim_adam((float)s->lr);
+    mvae_rng rng;
+    mvae_rng_seed(&rng, (uint64_t)s->seed ^ 0xC1A55ull);
+    mvae_batch b;
+    memset(&b, 0, sizeof b);
+    mvae_ctx *ctx = mvae_ctx_new(0);
+    int64_t *perm = malloc((size_t)N * sizeof *perm);
+    int rc = (ctx && perm) ? mvae_batch_init(&b, m, bs, err) : mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
+    if (!rc) {
+        mvae_ctx_set_grad(ctx, true);
+        mvae_ctx_set_training(ctx, true);
+    }
+    for (int ep = 1; !rc && ep <= s->epochs; ep++) {
+        double t0 = mvae_time_sec(), sum = 0;
+        for (int64_t i = 0; i < N; i++) perm[i] = i;
+        mvae_rng_shuffle(&rng, perm, N);
+        for (int64_t bi = 0; bi < nb && !rc; bi++) {
+            int n = (int)(N - bi * bs < bs ? N - bi * bs : bs);
+            if ((rc = mvae_batch_fill(&b, m, MVAE_SPLIT_TRAIN, perm + bi * bs, n, NULL, err))) break;
+            mvae_ctx_reset(ctx);
+            mvae_params_zero_grad(c->params);
+            mvae_tensor *x = mvae_batch_tensor(ctx, m, &b, c->image);
+            mvae_tensor *lg = vt->forward(c->self, ctx, x);
+            mvae_tensor *loss = mvae_scale(ctx, mvae_mean_all(ctx, mvae_categorical_logp(ctx, lg, batch_labels(ctx, &b, c->label))), -1.0f);
+            if (!loss || mvae_backward(ctx, loss)) {
+                rc = mvae_error_set(err, MVAE_ERR_INVALID, "classifier '%s': %s", c->desc->name, mvae_ctx_error(ctx));
+                break;
+            }
+            if (!isfinite(loss->data[0])) {
+                rc = mvae_error_set(err, MVAE_ERR_NUMERIC, "classifier '%s': the training loss is not finite at epoch %d batch %lld; "
+                                    "try a lower eval.coherence.classifier.lr", c->desc->name, ep, (long long)bi + 1);
+                break;
+            }
+            sum += loss->data[0];
+            rc = mvae_optim_step(&opt, c->params, err);
+        }
+        if (!rc)
+            MVAE_INFO("classifier %s for %s/%s: epoch %d/%lld loss %.4f (%.1f s)", c->desc->name, m->mod[c->image].info.name,
+                      m->mod[c->label].info.name, ep, (long long)s->epochs, sum / (double)nb, mvae_time_sec() - t0);
+    }
+    mvae_batch_free(&b);
+    mvae_ctx_free(ctx);
+    free(perm);
+    /* Adam's moments are not needed any more (and must not go into the cached file) */
+    free(c->params->m);
+    free(c->params->v);
+    c->params->m = c->params->v = NULL;
+    return rc;
+}
+
+/* the value of "key": "..." or "key": number in a flat JSON object */
+static const char *json_field(const char *json, const char *key) {
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *p = json ? strstr(json, pat) : NULL;
+    if (!p) return NULL;
+    p += strlen(pat);
+    while (*p == ' ') p++;
+    return p;
+}
+
+int mvae_classifier_get(const mvae_model *m, int image, int label, const char *cache_dir,
+                        mvae_classifier **out, mvae_error *err) {
+    *out = NULL;
+    if (image < 0 || image >= m->n_mod || label < 0 || label >= m->n_mod ||
+        m->mod[label].info.type != MVAE_MOD_CATEGORICAL)
+        return mvae_error_set(err, MVAE_ERR_INVALID, "classifier: needs an image modality and a categorical modality of the model");
+    double t0 = mvae_time_sec();
+    clf_settings s;
+    int rc = read_settings(m, &s, err);
+    if (rc) return rc;
+    const mvae_plugin_desc *d = mvae_registry_require(m->reg, MVAE_PLUGIN_CLASSIFIER, s.plugin, err);
+    if (!d) {
+        mvae_error_prefix(err, "eval.coherence.classifier.plugin");
+        return err->status;
+    }
+    mvae_classifier *c = calloc(1, sizeof *c);
+    if (!c) return mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
+    c->desc = d;
+    c->image = image;
+    c->label = label;
+    c->n_classes = m->mod[label].info.n_classes;
+    c->params = mvae_params_new();
+    const mvae_modality_info *im = &m->mod[image].info;
+    char prefix[96];
+    snprintf(prefix, sizeof prefix, "%s.clf", im->name);
+    const mvae_classifier_vtable *vt = d->vtable;
+    if (!c->params) rc = mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
+    if (!rc && (rc = vt->create(s.sec, im, c->n_classes, c->params, prefix, &c->self, err)))
+        mvae_error_prefix(err, "eval.coherence.classifier (%s)", d->name);
+    mvae_rng init;
+    mvae_rng_seed(&init, (uint64_t)s.seed);
+    if (!rc) rc = mvae_params_finalize(c->params, &init, err);
+    if (rc) {
+        mvae_classifier_free(c);
+        return rc;
+    }
+    /* the cache key: what determines the trained parameters */
+    const mvae_dataset_vtable *dv = m->ds_desc->vtable;
+    char *ds_text = node_text(mvae_cfg_get(mvae_cfg_root(m->cfg), "dataset"));
+    char *clf_text = node_text(s.sec);
+    if (ds_text) drop_key_lines(ds_text, "paired_fraction"); /* pairing does not change the data */
+    char *key_text = NULL;
+    if (ds_text && clf_text &&
+        asprintf(&key_text, "mvae classifier cache v1\ndataset %s %s\n%s\nimage %s [%lld,%lld,%lld] label %s %d\n"
+                 "train %lld test %lld\nclassifier %s %s\n%s\n",
+                 m->ds_desc->name, m->ds_desc->version, ds_text, im->name, (long long)im->shape[0],
+                 (long long)im->shape[1], (long long)im->shape[2], m->mod[label].info.name, c->n_classes,
+                 (long long)dv->size(m->ds, MVAE_SPLIT_TRAIN), (long long)dv->size(m->ds, MVAE_SPLIT_TEST),
+                 d->name, d->version, clf_text) < 0)
+        key_text = NULL;
+    free(ds_text);
+    free(clf_text);
+    if (!key_text) {
+        mvae_classifier_free(c);
+        return mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
+    }
+    snprintf(c->key, sizeof c->key, "%016llx", (unsigned long long)fnv1a(key_text, strlen(key_text)));
+    free(key_text);
+    bool use_cache = cache_dir && cache_dir[0];
+    if (use_cache)
+        snprintf(c->path, sizeof c->path, "%s/%s-%s-%s-%s-%s.ckpt", cache_dir, m->ds_desc->name, im->name,
+                 m->mod[label].info.name, d->name, c->key);
+    /* 1. the cache */
+    if (use_cache && access(c->path, F_OK) == 0) {
+        mvae_error le = {0};
+        char *extra = NULL;
+        if (mvae_checkpoint_load(c->path, c->params, NULL, NULL, &extra, &le) == MVAE_OK) {
+            const char *k = json_field(extra, "key"), *a = json_field(extra, "test_accuracy");
+            const char *ep = json_field(extra, "epochs"), *nt = json_field(extra, "n_train");
+            if (k && *k == '"' && strncmp(k + 1, c->key, 16) == 0 && k[17] == '"' && a) {
+                c->test_accuracy = strtod(a, NULL);
+                c->epochs = ep ? atoi(ep) : 0;
+                c->n_train = nt ? strtoll(nt, NULL, 10) : 0;
+                c->trained = false;
+                c->seconds = mvae_time_sec() - t0;
+                free(extra);
+                MVAE_INFO("classifier %s for %s/%s: loaded %s (test accuracy %.4f)", d->name, im->name,
+                          m->mod[label].info.name, c->path, c->test_accuracy);
+                *out = c;
+                return MVAE_OK;
+            }
+            snprintf(le.msg, sizeof le.msg, "its recorded key does not match %s", c->key);
+            /* parameters were overwritten by the load: start again from the initialisation */
+            mvae_rng_seed(&init, (uint64_t)s.seed);
+            mvae_params *fresh = mvae_params_new();
+            void *fself = NULL;
+            int frc = fresh ? vt->create(s.sec, im, c->n_classes, fresh, prefix, &fself, err) : MVAE_ERR_NOMEM;
+            if (!frc) frc = mvae_params_finalize(fresh, &init, err);
+            if (frc) {
+                if (fself) vt->destroy(fself);
+                mvae_params_free(fresh);
+                free(extra);
+                mvae_classifier_free(c);
+                return frc;
+            }
+            vt->destroy(c->self);
+            mvae_params_free(c->params);
+            c->self = fself;
+            c->params = fresh;
+        }
+        free(extra);
+        MVAE_WARN("cached classifier %s is unusable (%s); training it again", c->path, le.msg);
+    }
+    /* 2. train, test, save */
+    MVAE_INFO("training classifier %s for %s/%s on the training split (%lld epochs)%s%s", d->name, im->name,
+              m->mod[label].info.name, (long long)s.epochs, use_cache ? "; it will be cached as " : "",
+              use_cache ? c->path : "");
+    if ((rc = clf_train(m, c, &s, err)) || (rc = clf_accuracy(m, c, MVAE_SPLIT_TEST, &c->test_accuracy, err))) {
+        mvae_classifier_free(c);
+        return rc;
+    }
+    c->trained = true;
+    c->seconds = mvae_time_sec() - t0;
+    MVAE_INFO("classifier %s for %s/%s: test accuracy %.4f, trained in %.1f s", d->name, im->name,
+              m->mod[label].info.name, c->test_accuracy, c->seconds);
+    if (use_cache) {
+        char extra[256];
+        snprintf(extra, sizeof extra,
+                 "{\"key\": \"%s\", \"test_accuracy\": %.9g, \"epochs\": %d, \"n_train\": %lld, \"train_seconds\": %.3f}",
+                 c->key, c->test_accuracy, c->epochs, (long long)c->n_train, c->seconds);
+        mvae_error se = {0};
+        if (mkdir_p(cache_dir) != 0)
+            MVAE_WARN("cannot create the classifier cache directory %s: %s; the classifier is not cached", cache_dir,
+                      strerror(errno));
+        else if (mvae_checkpoint_save(c->path, c->params, NULL, NULL, extra, &se) != MVAE_OK)
+            MVAE_WARN("cannot cache the classifier: %s", se.msg);
+    }
+    *out = c;
+    return MVAE_OK;
+}
+
+/* ------------------------------------------------------------------------------- coherence */
+int mvae_eval_coherence(mvae_model *m, int split, const char *run_dir, mvae_eval_result *r, bool quiet,
+                        mvae_error *err) {
+    mvae_cfg_node *sec = mvae_cfg_path(mvae_cfg_root(m->cfg), "eval.coherence");
+    bool enabled = false;
+    int64_t max_test = 0, bs = 100;
+    int rc;
+    if ((rc = mvae_cfg_bool_or(sec, "enabled", false, &enabled, err)) ||
+        (rc = mvae_cfg_int_or(sec, "max_test", 0, &max_test, err)) ||
+        (rc = mvae_cfg_int_or(mvae_cfg_path(mvae_cfg_root(m->cfg), "eval"), "batch_size", 100, &bs, err)))
+        return rc;
+    if (!enabled) return MVAE_OK;
+    if (bs < 1) bs = 100;
+    /* image and categorical modalities; the conditioning sets: each non-image modality alone and
+     * all of them together */
+    int imgs[MVAE_MAX_MODALITIES], cats[MVAE_MAX_MODALITIES], ni = 0, nc = 0;
+    uint32_t sets[MVAE_MAX_MODALITIES + 1], non_image = 0;
+    int nsets = 0;
+    for (int k = 0; k < m->n_mod; k++) {
+        const mvae_modality_info *mi = &m->mod[k].info;
+        if (mi->type == MVAE_MOD_IMAGE && mi->ndim == 3) imgs[ni++] = k;
+        else {
+            non_image |= 1u << k;
+            sets[nsets++] = 1u << k;
+        }
+        if (mi->type == MVAE_MOD_CATEGORICAL) cats[nc++] = k;
+    }
+    if (nsets >= 2) sets[nsets++] = non_image;
+    if (!ni || !nc) {
+        if (!quiet) MVAE_WARN("eval.coherence: the model needs an image and a categorical modality; no coherence computed");
+        return MVAE_OK;
+    }
+    char cache[1200];
+    mvae_classifier_cache_dir(m, run_dir, cache, sizeof cache);
+    mvae_classifier *clf[MVAE_MAX_MODALITIES][4] = {{0}};
+    if (nc > 4) nc = 4;
+    for (int a = 0; a < ni; a++)
+        for (int c = 0; c < nc; c++) {
+            if ((rc = mvae_classifier_get(m, imgs[a], cats[c], cache, &clf[a][c], err))) goto done;
+            if (r->n_clf < 8) {
+                int j = r->n_clf++;
+                if (nc == 1)
+                    snprintf(r->clf_name[j], sizeof r->clf_name[j], "%s", m->mod[imgs[a]].info.name);
+                else
+                    snprintf(r->clf_name[j], sizeof r->clf_name[j], "%s:%s", m->mod[imgs[a]].info.name, m->mod[cats[c]].info.name);
+                r->clf_acc[j] = clf[a][c]->test_accuracy;
+            }
+        }
+    const mvae_dataset_vtable *dv = m->ds_desc->vtable;
+    const mvae_fusion_vtable *fv = m->fusion_desc->vtable;
+    int64_t N = dv->size(m->ds, split);
+    if (max_test > 0 && max_test < N) N = max_test;
+    /* counters per (set, image, categorical) */
+    int n_out = nsets * ni * nc;
+    double *right = calloc((size_t)n_out, sizeof *right), *total = calloc((size_t)n_out, sizeof *total);
+    int64_t E_max = 1;
+    for (int a = 0; a < ni; a++) {
+        int64_t e = mvae_modality_numel(&m->mod[imgs[a]].info);
+        if (e > E_max) E_max = e;
+    }
+    float *gen = malloc((size_t)bs * (size_t)E_max * sizeof *gen);
+    int32_t *pred = malloc((size_t)bs * sizeof *pred);
+    int64_t *idx = malloc((size_t)bs * sizeof *idx);
+    mvae_ctx *ctx = mvae_ctx_new(0);
+    mvae_batch b;
+    memset(&b, 0, sizeof b);
+    if (!right || !total || !gen || !pred || !idx || !ctx) rc = mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
+    if (!rc) rc = mvae_batch_init(&b, m, (int)bs, err);
+    mvae_rng rng;
+    mvae_rng_seed(&rng, m->seed + 777);
+    if (ctx) {
+        mvae_ctx_set_grad(ctx, false);
+        mvae_ctx_set_training(ctx, false);
+    }
+    for (int64_t s0 = 0; !rc && s0 < N; s0 += bs) {
+        int n = (int)(N - s0 < bs ? N - s0 : bs);
+        for (int i = 0; i < n; i++) idx[i] = s0 + i;
+        if ((rc = mvae_batch_fill(&b, m, split, idx, n, NULL, err))) break;
+        for (int si = 0; si < nsets && !rc; si++) {
+            mvae_ctx_reset(ctx);
+            mvae_experts e;
+            mvae_posterior q;
+            mvae_tensor *valid = NULL;
+            int any = 0;
+            if (mvae_model_encode(m, ctx, &b, sets[si], &e) || mvae_model_posterior(m, ctx, &e, sets[si], &q, &valid, &any)) {
+                rc = mvae_error_set(err, MVAE_ERR_INVALID, "coherence: %s", mvae_ctx_error(ctx));
+                break;
+            }
+            if (!any) continue;
+            mvae_tensor *z = mvae_eval_one_draw(ctx, &q, fv->sample(m->fusion, ctx, &q, &rng), n, &rng);
+            for (int a = 0; a < ni && !rc; a++) {
+                const mvae_modality *md = &m->mod[imgs[a]];
+                mvae_tensor *p = mvae_model_decode(m, ctx, imgs[a], z);
+                if (!p) {
+                    rc = mvae_error_set(err, MVAE_ERR_INVALID, "coherence: %s", mvae_ctx_error(ctx));
+                    break;
+                }
+                mvae_likelihood_mean(md->likelihood, p, gen, true);
+                int64_t shp[4] = {n, md->info.shape[0], md->info.shape[1], md->info.shape[2]};
+                mvae_tensor *x = mvae_tensor_wrap(ctx, 4, shp, gen);
+                for (int c = 0; c < nc && !rc; c++) {
+                    if ((rc = mvae_classifier_predict(clf[a][c], ctx, x, pred, err))) break;
+                    const int32_t *lab = (const int32_t *)(const void *)b.x[cats[c]];
+                    int o = (si * ni + a) * nc + c;
+                    for (int i = 0; i < n; i++) {
+                        if ((valid && valid->data[i] == 0) || !b.present[i * m->n_mod + cats[c]]) continue;
+                        right[o] += pred[i] == lab[i];
+                        total[o] += 1;
+                    }
+                }
+            }
+        }
+    }
+    if (!rc) {
+        char nm[64];
+        for (int si = 0; si < nsets; si++)
+            for (int a = 0; a < ni; a++)
+                for (int c = 0; c < nc; c++) {
+                    int o = (si * ni + a) * nc + c;
+                    if (r->n_coh >= 16 || total[o] == 0) continue;
+                    int j = r->n_coh++;
+                    const char *from = mvae_model_subset_name(m, sets[si], nm, sizeof nm);
+                    if (nc == 1)
+                        snprintf(r->coh_name[j], sizeof r->coh_name[j], "%s->%s", from, m->mod[imgs[a]].info.name);
+                    else
+                        snprintf(r->coh_name[j], sizeof r->coh_name[j], "%s->%s:%s", from, m->mod[imgs[a]].info.name,
+                                 m->mod[cats[c]].info.name);
+                    r->coh[j] = right[o] / total[o];
+                }
+    }
+    mvae_batch_free(&b);
+    mvae_ctx_free(ctx);
+    free(right);
+    free(total);
+    free(gen);
+    free(pred);
+    free(idx);
+done:
+    for (int a = 0; a < ni; a++)
+        for (int c = 0; c < nc; c++) mvae_classifier_free(clf[a][c]);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------- linear probe */
+void mvae_logreg_free(mvae_logreg *lr) {
+    if (!lr) return;
+    free(lr->mean);
+    free(lr->inv_std);
+    free(lr->W);
+    free(lr->b);
+    memset(lr, 0, sizeof *lr);
+}
+
+int mvae_logreg_fit(const float *X, const int32_t *y, int64_t n, int d, int k, float l2, int iters,
+                    mvae_logreg *out, mvae_error *err) {
+    memset(out, 0, sizeof *out);
+    if (n < 1 || d < 1 || k < 2 || iters < 0)
+        return mvae_error_set(err, MVAE_ERR_INVALID, "logistic regression: needs n >= 1, d >= 1, k >= 2 (got %lld, %d, %d)",
+                              (long long)n, d, k);
+    for (int64_t i = 0; i < n; i++)
+        if (y[i] < 0 || y[i] >= k)
+            return mvae_error_set(err, MVAE_ERR_INVALID, "logistic regression: label %d of row %lld is outside [0, %d)", y[i], (long long)i, k);
+    out->d = d;
+    out->k = k;
+    out->mean = calloc((size_t)d, sizeof(float));
+    out->inv_std = calloc((size_t)d, sizeof(float));
+    out->W = calloc((size_t)k * (size_t)d, sizeof(float));
+    out->b = calloc((size_t)k, sizeof(float));
+    float *Xs = malloc((size_t)n * (size_t)d * sizeof(float));
+    mvae_params *ps = mvae_params_new();
+    mvae_ctx *ctx = mvae_ctx_new(0);
+    int rc = MVAE_OK;
+    if (!out->mean || !out->inv_std || !out->W || !out->b || !Xs || !ps || !ctx) {
+        rc = mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    /* standardise: x' = (x - mean) / std (std 1 for constant features) */
+    for (int j = 0; j < d; j++) {
+        double s = 0, s2 = 0;
+        for (int64_t i = 0; i < n; i++) s += X[i * d + j];
+        double mu = s / (double)n;
+        for (int64_t i = 0; i < n; i++) s2 += (X[i * d + j] - mu) * (X[i * d + j] - mu);
+        double sd = sqrt(s2 / (double)n);
+        out->mean[j] = (float)mu;
+        out->inv_std[j] = (float)(sd > 1e-8 ? 1.0 / sd : 1.0);
+    }
+    for (int64_t i = 0; i < n; i++)
+        for (int j = 0; j < d; j++) Xs[i * d + j] = (X[i * d + j] - out->mean[j]) * out->inv_std[j];
+    mvae_tensor *W = mvae_params_add(ps, "W", 2, (int64_t[]){k, d}, MVAE_INIT_ZEROS, d, err);
+    mvae_tensor *b = mvae_params_add(ps, "b", 1, (int64_t[]){k}, MVAE_INIT_ZEROS, d, err);
+    mvae_rng rng;
+    mvae_rng_seed(&rng, 1);
+    if (!W || !b || (rc = mvae_params_finalize(ps, &rng, err))) {
+        rc = rc ? rc : err->status;
+        goto done;
+    }
+    /* L-BFGS (memory LB_M, Armijo backtracking) on the flat parameter block; loss and gradient
+     * from the core ops' autodiff */
+    enum { LB_M = 10 };
+    size_t P = ps->n_floats;
+    double *x = calloc(P, sizeof *x), *g = calloc(P, sizeof *g), *dir = calloc(P, sizeof *dir),
+           *xn = calloc(P, sizeof *xn), *gn = calloc(P, sizeof *gn), *S = calloc(LB_M * P, sizeof *S),
+           *Y = calloc(LB_M * P, sizeof *Y), rho[LB_M], alpha[LB_M];
+    mvae_tensor *xt = NULL, *yt = NULL;
+    double loss_v = NAN;
+    if (!x || !g || !dir || !xn || !gn || !S || !Y) {
+        rc = mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
+        goto lbfgs_done;
+    }
+    mvae_ctx_set_grad(ctx, true);
+    double f = 0, fn = 0;
+#define LR_EVAL(xv, fv, gv)                                                                          \
+    do {                                                                                           \
+        for (size_t i_ = 0; i_ < P; i_++) ps->data[i_] = (float)(xv)[i_];                          \
+        mvae_ctx_reset(ctx);                                                                       \
+        mvae_params_zero_grad(ps);                                                                 \
+        xt = mvae_tensor_wrap(ctx, 2, (int64_t[]){n, d}, Xs);                                      \
+        yt = mvae_tensor_new_i32(ctx, 1, (int64_t[]){n});                                          \
+        if (yt) memcpy(yt->data, y, (size_t)n * sizeof(int32_t));                                  \
+        mvae_tensor *nll_ = mvae_scale(ctx, mvae_mean_all(ctx, mvae_categorical_logp(ctx, mvae_linear(ctx, xt, W, b), yt)), -1.0f); \
+        mvae_tensor *loss_ = mvae_add(ctx, nll_, mvae_scale(ctx, mvae_sum_all(ctx, mvae_square(ctx, W)), 0.5f * l2)); \
+        if (!loss_ || mvae_backward(ctx, loss_)) {                                                 \
+            rc = mvae_error_set(err, MVAE_ERR_INVALID, "logistic regression: %s", mvae_ctx_error(ctx)); \
+            goto lbfgs_done;                                                                       \
+        }                                                                                          \
+        (fv) = loss_->data[0];                                                                     \
+        for (size_t i_ = 0; i_ < P; i_++) (gv)[i_] = ps->grad[i_];                                 \
+    } while (0)
+    LR_EVAL(x, f, g);
+    int mem = 0, head = 0; /* pairs stored, next slot */
+    for (int it = 0; it < iters; it++) {
+        double gmax = 0;
+        for (size_t i = 0; i < P; i++) gmax = fmax(gmax, fabs(g[i]));
+        if (gmax < 1e-7) break;
+        /* two-loop recursion: dir = -H g */
+        for (size_t i = 0; i < P; i++) dir[i] = -g[i];
+        for (int j = 0; j < mem; j++) {
+            int s_ = (head - 1 - j + LB_M) % LB_M;
+            double a = 0;
+            for (size_t i = 0; i < P; i++) a += S[s_ * P + i] * dir[i];
+            alpha[s_] = a * rho[s_];
+            for (size_t i = 0; i < P; i++) dir[i] -= alpha[s_] * Y[s_ * P + i];
+        }
+        if (mem) {
+            int l = (head - 1 + LB_M) % LB_M;
+            double sy = 0, yy = 0;
+            for (size_t i = 0; i < P; i++) sy += S[l * P + i] * Y[l * P + i], yy += Y[l * P + i] * Y[l * P + i];
+            for (size_t i = 0; i < P; i++) dir[i] *= sy / yy;
+        } else {
+            double gn2 = 0;
+            for (size_t i = 0; i < P; i++) gn2 += g[i] * g[i];
+            for (size_t i = 0; i < P; i++) dir[i] /= fmax(1.0, sqrt(gn2));
+        }
+        for (int j = mem - 1; j >= 0; j--) {
+            int s_ = (head - 1 - j + LB_M) % LB_M;
+            double bb = 0;
+            for (size_t i = 0; i < P; i++) bb += Y[s_ * P + i] * dir[i];
+            bb *= rho[s_];
+            for (size_t i = 0; i < P; i++) dir[i] += S[s_ * P + i] * (alpha[s_] - bb);
+        }
+        double gd = 0;
+        for (size_t i = 0; i < P; i++) gd += g[i] * dir[i];
+        if (gd >= 0) { /* not a descent direction: restart from steepest descent */
+            mem = 0;
+            for (size_t i = 0; i < P; i++) dir[i] = -g[i];
+            gd = 0;
+            for (size_t i = 0; i < P; i++) gd += g[i] * dir[i];
+        }
+        double t = 1;
+        int ok = 0;
+        for (int ls = 0; ls < 40; ls++, t *= 0.5) {
+            for (size_t i = 0; i < P; i++) xn[i] = x[i] + t * dir[i];
+            LR_EVAL(xn, fn, gn);
+            if (isfinite(fn) && fn <= f + 1e-4 * t * gd) {
+                ok = 1;
+                break;
+            }
+        }
+        if (!ok) break; /* no decrease possible: converged to float precision */
+        double sy = 0;
+        for (size_t i = 0; i < P; i++) {
+            S[head * P + i] = xn[i] - x[i];
+            Y[head * P + i] = gn[i] - g[i];
+            sy += S[head * P + i] * Y[head * P + i];
+        }
+        if (sy > 1e-12) {
+            rho[head] = 1.0 / sy;
+            head = (head + 1) % LB_M;
+            if (mem < LB_M) mem++;
+        }
+        double fprev = f;
+        memcpy(x, xn, P * sizeof *x);
+        memcpy(g, gn, P * sizeof *g);
+        f = fn;
+        if (fprev - f < 1e-10 * fmax(1.0, fabs(f))) break;
+    }
+#undef LR_EVAL
+    for (size_t i = 0; i < P; i++) ps->data[i] = (float)x[i];
+    loss_v = f;
+lbfgs_done:
+    free(x);
+    free(g);
+    free(dir);
+    free(xn);
+    free(gn);
+    free(S);
+    free(Y);
+    if (rc) goto done;
+    if (!isfinite(loss_v)) {
+        rc = mvae_error_set(err, MVAE_ERR_NUMERIC, "logistic regression: the loss is not finite");
+        goto done;
+    }
+    out->final_loss = loss_v;
+    memcpy(out->W, W->data, (size_t)k * (size_t)d * sizeof(float));
+    memcpy(out->b, b->data, (size_t)k * sizeof(float));
+done:
+    free(Xs);
+    mvae_params_free(ps);
+    mvae_ctx_free(ctx);
+    if (rc) mvae_logreg_free(out);
+    return rc;
+}
+
+double mvae_logreg_accuracy(const mvae_logreg *lr, const float *X, const int32_t *y, int64_t n) {
+    if (n < 1) return NAN;
+    int64_t right = 0;
+    float *xs = malloc((size_t)lr->d * sizeof *xs);
+    if (!xs) return NAN;
+    for (int64_t i = 0; i < n; i++) {
+        for (int j = 0; j < lr->d; j++) xs[j] = (X[i * lr->d + j] - lr->mean[j]) * lr->inv_std[j];
+        int best = 0;
+        double bv = -INFINITY;
+        for (int c = 0; c < lr->k; c++) {
+            double v = lr->b[c];
+            for (int j = 0; j < lr->d; j++) v += (double)lr->W[(size_t)c * (size_t)lr->d + (size_t)j] * xs[j];
+            if (v > bv) bv = v, best = c;
+        }
+        right += best == y[i];
+    }
+    free(xs);
+    return (double)right / (double)n;
+}
+
+/* means of q(z | x_from) and the target labels of samples [0, N) of split that have a modality of
+ * `from` and the target; *n_out rows */
+static int probe_features(mvae_model *m, int split, int64_t N, uint32_t from, int target, mvae_batch *b,
+                          mvae_ctx *ctx, float *X, int32_t *y, int64_t *n_out, mvae_error *err) {
+    const mvae_fusion_vtable *fv = m->fusion_desc->vtable;
+    int64_t idx[4096];
+    int bs = b->cap > 4096 ? 4096 : b->cap;
+    int64_t rows = 0;
+    int D = m->latent_dim;
+    for (int64_t s0 = 0; s0 < N; s0 += bs) {
+        int n = (int)(N - s0 < bs ? N - s0 : bs);
+        for (int i = 0; i < n; i++) idx[i] = s0 + i;
+        int rc = mvae_batch_fill(b, m, split, idx, n, NULL, err);
+        if (rc) return rc;
+        mvae_ctx_reset(ctx);
+        mvae_experts e;
+        mvae_posterior q;
+        mvae_tensor *valid = NULL;
+        int any = 0;
+        mvae_tensor *mu = NULL;
+        if (!mvae_model_encode(m, ctx, b, from, &e) && !mvae_model_posterior(m, ctx, &e, from, &q, &valid, &any) && any)
+            mu = fv->mean(m->fusion, ctx, &q);
+        if (mvae_ctx_failed(ctx) || (any && (!mu || mu->shape[0] != n || mu->shape[1] != D)))
+            return mvae_error_set(err, MVAE_ERR_INVALID, "probe: %s", mvae_ctx_failed(ctx) ? mvae_ctx_error(ctx) : "bad posterior mean");
+        if (!any) continue;
+        const int32_t *lab = (const int32_t *)(const void *)b->x[target];
+        for (int i = 0; i < n; i++) {
+            if ((valid && valid->data[i] == 0) || !b->present[i * m->n_mod + target]) continue;
+            memcpy(X + rows * D, mu->data + (int64_t)i * D, (size_t)D * sizeof(float));
+            y[rows++] = lab[i];
+        }
+    }
+    *n_out = rows;
+    return MVAE_OK;
+}
+
+int mvae_eval_probe(mvae_model *m, int split, int target, const uint32_t *froms, int nfrom,
+                    mvae_eval_result *r, bool quiet, mvae_error *err) {
+    mvae_cfg_node *sec = mvae_cfg_path(mvae_cfg_root(m->cfg), "eval.probe");
+    bool enabled = true;
+    int64_t max_train = 10000, iters = 500, bs = 100;
+    double l2 = 1e-4;
+    int rc;
+    if ((rc = mvae_cfg_bool_or(sec, "enabled", true, &enabled, err)) ||
+        (rc = mvae_cfg_int_or(sec, "max_train", 10000, &max_train, err)) ||
+        (rc = mvae_cfg_int_or(sec, "iterations", 500, &iters, err)) ||
+        (rc = mvae_cfg_float_or(sec, "l2", 1e-4, &l2, err)) ||
+        (rc = mvae_cfg_int_or(mvae_cfg_path(mvae_cfg_root(m->cfg), "eval"), "batch_size", 100, &bs, err)))
+        return rc;
+    if (!enabled) return MVAE_OK;
+    if (iters < 0 || max_train < 0 || l2 < 0)
+        return mvae_error_set(err, MVAE_ERR_INVALID, "eval.probe: iterations, max_train and l2 must be >= 0");
+    const mvae_dataset_vtable *dv = m->ds_desc->vtable;
+    int64_t Ntr = dv->size(m->ds, MVAE_SPLIT_TRAIN), Nte = dv->size(m->ds, split);
+    if (max_train > 0 && max_train < Ntr) Ntr = max_train;
+    if (Ntr < 1 || Nte < 1) return MVAE_OK;
+    int D = m->latent_dim;
+    float *Xtr = malloc((size_t)Ntr * (size_t)D * sizeof(float)), *Xte = malloc((size_t)Nte * (size_t)D * sizeof(float));
+    int32_t *ytr = malloc((size_t)Ntr * sizeof(int32_t)), *yte = malloc((size_t)Nte * sizeof(int32_t));
+    mvae_ctx *ctx = mvae_ctx_new(0);
+    mvae_batch b;
+    memset(&b, 0, sizeof b);
+    if (!Xtr || !Xte || !ytr || !yte || !ctx) rc = mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
+    if (!rc) rc = mvae_batch_init(&b, m, (int)(bs < 1 ? 100 : bs > 4096 ? 4096 : bs), err);
+    if (ctx) {
+        mvae_ctx_set_grad(ctx, false);
+        mvae_ctx_set_training(ctx, false);
+    }
+    char nm[64];
+    for (int a = 0; a < nfrom && !rc && r->n_probe < 16; a++) {
+        double t0 = mvae_time_sec();
+        int64_t ntr = 0, nte = 0;
+        if ((rc = probe_features(m, MVAE_SPLIT_TRAIN, Ntr, froms[a], target, &b, ctx, Xtr, ytr, &ntr, err)) ||
+            (rc = probe_features(m, split, Nte, froms[a], target, &b, ctx, Xte, yte, &nte, err)))
+            break;
+        if (ntr < 1 || nte < 1) continue;
+        mvae_logreg lr;
+        if ((rc = mvae_logreg_fit(Xtr, ytr, ntr, D, m->mod[target].info.n_classes, (float)l2, (int)iters, &lr, err))) {
+            mvae_error_prefix(err, "eval.probe");
+            break;
+        }
+        int j = r->n_probe++;
+        r->probe[j] = mvae_logreg_accuracy(&lr, Xte, yte, nte);
+        snprintf(r->probe_name[j], sizeof r->probe_name[j], "%s->%s", mvae_model_subset_name(m, froms[a], nm, sizeof nm),
+                 m->mod[target].info.name);
+        if (!quiet)
+            MVAE_INFO("probe %s: logistic regression on %lld training means, train loss %.4f, test accuracy %.4f (%.1f s)",
+                      r->probe_name[j], (long long)ntr, lr.final_loss, r->probe[j], mvae_time_sec() - t0);
+        mvae_logreg_free(&lr);
+    }
+    mvae_batch_free(&b);
+    mvae_ctx_free(ctx);
+    free(Xtr);
+    free(Xte);
+    free(ytr);
+    free(yte);
+    return rc;
+}
