@@ -17,24 +17,13 @@ typedef struct ll_term {
     char name[64];
 } ll_term;
 
-/* Replicate a batch's modality data K times into another batch (same model). */
-static void tile_batch(const mvae_model *m, const mvae_batch *src, mvae_batch *dst, int K) {
-    dst->n = src->n * K;
-    for (int k = 0; k < m->n_mod; k++) {
-        size_t e = (size_t)mvae_modality_numel(&m->mod[k].info) * (size_t)src->n;
-        for (int r = 0; r < K; r++) memcpy(dst->x[k] + (size_t)r * e, src->x[k], e * sizeof(float));
-    }
-    for (int r = 0; r < K; r++)
-        memcpy(dst->present + (size_t)r * (size_t)src->n * (size_t)m->n_mod, src->present,
-               (size_t)src->n * (size_t)m->n_mod);
-}
 
 /* log p(x_S) per sample for the batch, by importance sampling with K draws from q(z | x_S):
  *   logsumexp_k [ sum_{m in S} log p(x_m | z_k) + log p(z_k) - log q(z_k | x_S) ] - log K
  * The experts are run once and repeated K times, then fused: any fusion works unchanged. A
  * fusion that returns several weighted draws per sample (stratified mixtures) adds the log of
  * each draw's weight: p(x) ~= (1/K) sum_k sum_d w_d p(x, z_kd) / q(z_kd). */
-static int iw_logp(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b, mvae_batch *big,
+static int iw_logp(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b,
                    uint32_t S, int K, mvae_rng *rng, double *out) {
     const mvae_fusion_vtable *fv = m->fusion_desc->vtable;
     mvae_experts e, et;
@@ -54,7 +43,6 @@ static int iw_logp(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b, mvae
     if (!z) return MVAE_ERR_INVALID;
     int D = q.n_draws > 1 ? q.n_draws : 1;
     int reps = D * K; /* rows of z = reps * B */
-    tile_batch(m, b, big, K); /* big holds K * B rows; several draws tile the targets below */
     mvae_tensor *dw = mvae_posterior_draw_weights(ctx, &q, B * K);
     mvae_tensor *w = mvae_sub(ctx, mvae_gaussian_logp(ctx, z, mvae_tensor_zeros(ctx, 2, z->shape), NULL),
                               fv->log_q(m->fusion, ctx, &q, z));
@@ -62,8 +50,7 @@ static int iw_logp(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b, mvae
         if (!(S & (1u << k))) continue;
         const mvae_modality *md = &m->mod[k];
         mvae_tensor *params = mvae_model_decode(m, ctx, k, z);
-        mvae_tensor *x = mvae_batch_tensor(ctx, m, big, k);
-        if (D > 1) x = mvae_tile_rows(ctx, x, D); /* row d*K*B + r of z decodes target row r */
+        mvae_tensor *x = mvae_batch_tensor(ctx, m, b, k); /* row d*K*B + k*B + i decodes target row i */
         w = mvae_add(ctx, w, mvae_likelihood_logp(ctx, md->likelihood, params, x, md->lik_scale));
     }
     if (!w || !dw) return MVAE_ERR_INVALID;
@@ -213,14 +200,12 @@ int mvae_evaluate_in(mvae_model *m, int split, const char *run_dir, mvae_eval_re
     int chunk = (int)(2048 / K);
     if (chunk < 1) chunk = 1;
     if (chunk > bs) chunk = (int)bs;
-    mvae_batch b, big;
+    mvae_batch b;
     mvae_ctx *ctx = mvae_ctx_new(0);
     int64_t *idx = malloc((size_t)bs * sizeof *idx);
     double *lp = malloc((size_t)bs * sizeof *lp), *lp2 = malloc((size_t)bs * sizeof *lp2);
     memset(&b, 0, sizeof b);
-    memset(&big, 0, sizeof big);
-    if (!ctx || !idx || !lp || !lp2 || (rc = mvae_batch_init(&b, m, (int)bs, err)) ||
-        (rc = mvae_batch_init(&big, m, (int)(chunk * K), err))) {
+    if (!ctx || !idx || !lp || !lp2 || (rc = mvae_batch_init(&b, m, (int)bs, err))) {
         rc = rc ? rc : mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
         goto done;
     }
@@ -244,10 +229,9 @@ int mvae_evaluate_in(mvae_model *m, int split, const char *run_dir, mvae_eval_re
         if ((rc = mvae_model_encode(m, ctx, &b, all, &e)) || (rc = mvae_model_posterior(m, ctx, &e, all, &q, &valid, &any)))
             goto ctxfail;
         mvae_tensor *z = fv->sample(m->fusion, ctx, &q, &rng);
-        int D = q.n_draws > 1 ? q.n_draws : 1;
         mvae_tensor *el = mvae_scale(ctx, fv->kl(m->fusion, ctx, &q, z), -1.0f);
         for (int k = 0; k < m->n_mod; k++) {
-            mvae_tensor *x = mvae_tile_rows(ctx, mvae_batch_tensor(ctx, m, &b, k), D);
+            mvae_tensor *x = mvae_batch_tensor(ctx, m, &b, k); /* repeated per draw by the likelihood */
             el = mvae_add(ctx, el, mvae_likelihood_logp(ctx, m->mod[k].likelihood, mvae_model_decode(m, ctx, k, z), x, m->mod[k].lik_scale));
         }
         el = mvae_mul(ctx, el, mvae_posterior_draw_weights(ctx, &q, n));
@@ -283,10 +267,10 @@ int mvae_evaluate_in(mvae_model *m, int split, const char *run_dir, mvae_eval_re
                 sub.present = b.present + (size_t)c * (size_t)m->n_mod;
                 for (int t = 0; t < nterms; t++) {
                     mvae_ctx_reset(ctx);
-                    if ((rc = iw_logp(m, ctx, &sub, &big, terms[t].joint, (int)K, &rng, lp))) goto ctxfail;
+                    if ((rc = iw_logp(m, ctx, &sub, terms[t].joint, (int)K, &rng, lp))) goto ctxfail;
                     if (terms[t].cond) {
                         mvae_ctx_reset(ctx);
-                        if ((rc = iw_logp(m, ctx, &sub, &big, terms[t].cond, (int)K, &rng, lp2))) goto ctxfail;
+                        if ((rc = iw_logp(m, ctx, &sub, terms[t].cond, (int)K, &rng, lp2))) goto ctxfail;
                         for (int i = 0; i < cn; i++) lp[i] -= lp2[i];
                     }
                     for (int i = 0; i < cn; i++) r->ll[t] += lp[i];
@@ -333,7 +317,6 @@ ctxfail:
     rc = mvae_error_set(err, rc ? rc : MVAE_ERR_INVALID, "evaluation: %s", mvae_ctx_error(ctx));
 done:
     mvae_batch_free(&b);
-    mvae_batch_free(&big);
     mvae_ctx_free(ctx);
     free(idx);
     free(lp);

@@ -4,6 +4,17 @@
 #include <math.h>
 #include <string.h>
 
+/* rows repeated k times, a copy (targets carry no gradient) */
+static mvae_tensor *mvae_tile_rows_nograd(mvae_ctx *ctx, mvae_tensor *t, int k) {
+    int64_t shape[4];
+    for (int d = 0; d < t->ndim; d++) shape[d] = t->shape[d];
+    shape[0] *= k;
+    mvae_tensor *o = t->dtype == MVAE_I32 ? mvae_tensor_new_i32(ctx, t->ndim, shape) : mvae_tensor_new(ctx, t->ndim, shape);
+    if (!o) return NULL;
+    for (int r = 0; r < k; r++) memcpy(o->data + (size_t)r * (size_t)t->n, t->data, (size_t)t->n * 4);
+    return o;
+}
+
 const char *const mvae_likelihood_names[] = {"bernoulli", "gaussian", "laplace", "categorical", NULL};
 
 int mvae_likelihood_parse(const char *name, int *lik, mvae_error *err) {
@@ -26,18 +37,27 @@ const char *mvae_likelihood_name(int lik) {
 mvae_tensor *mvae_likelihood_logp(mvae_ctx *ctx, int lik, mvae_tensor *params, mvae_tensor *x,
                                   float scale) {
     if (!params || !x) return mvae_ctx_fail(ctx, "likelihood: NULL input");
+    /* Targets may have fewer rows than the parameters (k draws per sample, draw-major): Bernoulli
+     * scores them in place; the other likelihoods get the targets repeated. */
+    int64_t Rp = params->shape[0], Rx = x->shape[0];
+    if (Rx != Rp && (Rx < 1 || Rp % Rx != 0))
+        return mvae_ctx_fail(ctx, "likelihood: %lld parameter rows for %lld target rows", (long long)Rp, (long long)Rx);
+    int64_t per = params->n / Rp;
     switch (lik) {
     case MVAE_LIK_BERNOULLI: {
-        mvae_tensor *xv = x;
-        if (x->n == params->n && !mvae_shape_eq(x, params))
-            xv = mvae_tensor_wrap(ctx, params->ndim, params->shape, x->data);
-        return mvae_bernoulli_logp(ctx, params, xv);
+        if (x->n / Rx != per)
+            return mvae_ctx_fail(ctx, "bernoulli likelihood: targets have %lld values per row, the decoder "
+                                 "gives %lld", (long long)(x->n / Rx), (long long)per);
+        int64_t shape[4];
+        for (int d = 0; d < params->ndim; d++) shape[d] = params->shape[d];
+        shape[0] = Rx;
+        return mvae_bernoulli_logp(ctx, params, mvae_tensor_wrap(ctx, params->ndim, shape, x->data));
     }
     case MVAE_LIK_GAUSSIAN:
     case MVAE_LIK_LAPLACE: {
-        mvae_tensor *xv = x;
-        if (x->n == params->n && !mvae_shape_eq(x, params))
-            xv = mvae_tensor_wrap(ctx, params->ndim, params->shape, x->data);
+        mvae_tensor *xv = Rx != Rp ? mvae_tile_rows_nograd(ctx, x, (int)(Rp / Rx)) : x;
+        if (xv && xv->n == params->n && !mvae_shape_eq(xv, params))
+            xv = mvae_tensor_wrap(ctx, params->ndim, params->shape, xv->data);
         float lv = 2.0f * logf(scale > 0 ? scale : 1.0f);
         if (lik == MVAE_LIK_GAUSSIAN) {
             mvae_tensor *logvar = mvae_tensor_fill(ctx, 1, (int64_t[]){params->shape[params->ndim - 1]}, lv);
@@ -48,6 +68,8 @@ mvae_tensor *mvae_likelihood_logp(mvae_ctx *ctx, int lik, mvae_tensor *params, m
     }
     case MVAE_LIK_CATEGORICAL: {
         if (x->dtype != MVAE_I32) return mvae_ctx_fail(ctx, "categorical likelihood: targets must be int32 class indices");
+        if (Rx != Rp) x = mvae_tile_rows_nograd(ctx, x, (int)(Rp / Rx));
+        if (!x) return NULL;
         mvae_tensor *idx = x;
         if (params->ndim == 2 && x->n == params->shape[0] && x->ndim != 1) {
             idx = mvae_tensor_wrap(ctx, 1, (int64_t[]){params->shape[0]}, x->data);

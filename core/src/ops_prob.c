@@ -119,10 +119,14 @@ mvae_tensor *mvae_bernoulli_logp(mvae_ctx *ctx, mvae_tensor *logits, mvae_tensor
     MVAE_CHECK_F32(ctx, "bernoulli_logp", logits);
     MVAE_CHECK_F32(ctx, "bernoulli_logp", x);
     char s0[MVAE_SHAPE_STR_LEN], s1[MVAE_SHAPE_STR_LEN];
-    if (!mvae_shape_eq(logits, x))
-        return mvae_ctx_fail(ctx, "bernoulli_logp: logits %s and x %s must have the same shape",
-                             MVAE_SHP(logits, s0), MVAE_SHP(x, s1));
-    int64_t B = rows_of(x), D = cols_of(x);
+    /* x may have fewer rows than logits (R = k * Bx): row r is scored against x row r mod Bx —
+     * the targets of k draws per sample, without copying them k times */
+    bool tail_eq = logits->ndim == x->ndim;
+    for (int d = 1; tail_eq && d < x->ndim; d++) tail_eq = logits->shape[d] == x->shape[d];
+    if (!tail_eq || logits->shape[0] % x->shape[0] != 0)
+        return mvae_ctx_fail(ctx, "bernoulli_logp: logits %s and x %s must have the same shape (or x "
+                             "fewer rows, dividing the logits' rows)", MVAE_SHP(logits, s0), MVAE_SHP(x, s1));
+    int64_t B = rows_of(logits), D = cols_of(logits), Bx = rows_of(x);
     /* x is data: it is a source for backward only, so a gradient never flows into it */
     mvae_tensor *out = mvae_op_output(ctx, MVAE_OP_BERNOULLI_LOGP, 1, (int64_t[]){B}, logits, NULL,
                                       NULL, NULL);
@@ -130,7 +134,7 @@ mvae_tensor *mvae_bernoulli_logp(mvae_ctx *ctx, mvae_tensor *logits, mvae_tensor
     out->src[1] = x;
     float *tmp = mvae_ctx_alloc(ctx, (size_t)D * sizeof(float));
     for (int64_t b = 0; b < B; b++) {
-        const float *l = logits->data + b * D, *xv = x->data + b * D;
+        const float *l = logits->data + b * D, *xv = x->data + (b % Bx) * D;
         /* elementwise terms first (a loop GCC vectorises), then a 16-lane sum */
         for (int64_t j = 0; j < D; j++) tmp[j] = xv[j] * l[j] - mvae_softplusf(l[j]);
         double s = mvae_sum_lanes(tmp, D);
@@ -143,11 +147,12 @@ void mvae_bw_bernoulli_logp(mvae_ctx *ctx, mvae_tensor *out) {
     mvae_tensor *logits = out->src[0], *x = out->src[1];
     float *gl = mvae_grad(ctx, logits);
     if (!gl) return;
-    int64_t B = rows_of(x), D = cols_of(x);
+    int64_t B = rows_of(logits), D = cols_of(logits), Bx = rows_of(x);
     for (int64_t b = 0; b < B; b++) {
         float g = out->grad[b];
-        for (int64_t j = b * D; j < (b + 1) * D; j++)
-            gl[j] += g * (x->data[j] - mvae_sigmoidf(logits->data[j]));
+        const float *xv = x->data + (b % Bx) * D, *l = logits->data + b * D;
+        float *gb = gl + b * D;
+        for (int64_t j = 0; j < D; j++) gb[j] += g * (xv[j] - mvae_sigmoidf(l[j]));
     }
 }
 

@@ -93,7 +93,7 @@ static mvae_tensor *iw_term(const mvae_model *m, mvae_ctx *ctx, const mvae_batch
     for (int k = 0; k < m->n_mod; k++) {
         if (!(dec & (1u << k)) || !e->mu[k]) continue;
         const mvae_modality *md = &m->mod[k];
-        mvae_tensor *x = mvae_tile_rows(ctx, mvae_batch_tensor(ctx, m, b, k), R);
+        mvae_tensor *x = mvae_batch_tensor(ctx, m, b, k); /* [B]: the likelihood repeats it per draw */
         mvae_tensor *lp = mvae_scale(ctx, mvae_likelihood_logp(ctx, md->likelihood, mvae_model_decode(m, ctx, k, z), x, md->lik_scale), md->weight);
         if (e->mask[k]) lp = mvae_mul(ctx, lp, mvae_tile_rows(ctx, mvae_reshape(ctx, e->mask[k], 1, (int64_t[]){B}), R));
         lw = mvae_add(ctx, lw, lp);
@@ -212,8 +212,8 @@ int mvae_objective_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b,
                 zs = c == 1 ? parts[0] : mvae_concat(ctx, c, parts, 0);
             }
             mvae_tensor *params = mvae_model_decode(m, ctx, k, zs);
-            mvae_tensor *xs = mvae_tile_rows(ctx, x, rows); /* the targets, once per draw */
-            mvae_tensor *lp = mvae_likelihood_logp(ctx, md->likelihood, params, xs, md->lik_scale);
+            /* the targets are the batch's: the likelihood scores row r against target row r mod B */
+            mvae_tensor *lp = mvae_likelihood_logp(ctx, md->likelihood, params, x, md->lik_scale);
             mvae_tensor *nll = mvae_scale(ctx, lp, -md->weight); /* [rows*B] */
             int64_t off = 0;
             for (int j = 0; j < n; j++) {
@@ -228,7 +228,7 @@ int mvae_objective_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b,
             for (int j = 0; j < n; j++) {
                 int t = tk[j];
                 mvae_tensor *params = mvae_model_decode(m, ctx, k, z[t]);
-                mvae_tensor *lp = mvae_likelihood_logp(ctx, md->likelihood, params, S[t] > 1 ? mvae_tile_rows(ctx, x, S[t]) : x, md->lik_scale);
+                mvae_tensor *lp = mvae_likelihood_logp(ctx, md->likelihood, params, x, md->lik_scale);
                 mvae_tensor *nll = mvae_mul(ctx, mvae_scale(ctx, lp, -md->weight), w[t]);
                 if (e.mask[k]) nll = mvae_mul(ctx, nll, mvae_tile_rows(ctx, mvae_reshape(ctx, e.mask[k], 1, (int64_t[]){B}), S[t]));
                 per[t] = mvae_add(ctx, per[t], nll);
