@@ -502,6 +502,7 @@ static int run_eval(const opts *o) {
         if (mvae_cfg_set(cfg, o->sets[i], &err)) goto out;
     if (mvae_cfg_set(cfg, kset, &err) || mvae_cfg_set(cfg, nset, &err) ||
         mvae_cfg_set(cfg, "eval.log_likelihood.terms=[image, \"image,label\"]", &err) ||
+        mvae_cfg_set(cfg, "eval.coherence.enabled=false", &err) || mvae_cfg_set(cfg, "eval.probe.enabled=false", &err) ||
         mvae_model_build(cfg, reg, &m, &err))
         goto out;
     print_config(o, "eval", mvae_params_count_trainable(m->params));
