@@ -35,6 +35,7 @@ static const mvae_option optimizer_schema[] = {
     {"sgd", MVAE_OPT_MAP, NULL, "SGD with momentum", sgd_schema, false, NULL},
     {NULL, 0, NULL, NULL, NULL, false, NULL},
 };
+static const char *const estimator_choices[] = {"iwae", "dreg", NULL};
 static const mvae_option objective_schema[] = {
     {"joint", MVAE_OPT_BOOL, "true", "ELBO of all modalities together", NULL, false, NULL},
     {"unimodal", MVAE_OPT_BOOL, "true", "ELBO of each modality alone", NULL, false, NULL},
@@ -43,6 +44,8 @@ static const mvae_option objective_schema[] = {
      "unimodal terms also reconstruct the other present modalities", NULL, false, NULL},
     {"iw_samples", MVAE_OPT_INT, "1",
      "K > 1: importance-weighted bound (IWAE) with K samples per term instead of the ELBO", NULL, false, NULL},
+    {"estimator", MVAE_OPT_STRING, "iwae",
+     "with iw_samples > 1: iwae (Burda et al. 2016) or dreg (Tucker et al. 2019) gradients", NULL, false, estimator_choices},
     {"stack_decoders", MVAE_OPT_BOOL, "true",
      "decode all terms' z as one batch per modality (same result, larger GEMMs)", NULL, false, NULL},
     {NULL, 0, NULL, NULL, NULL, false, NULL},

@@ -29,6 +29,11 @@ int mvae_objective_from_config(const mvae_model *m, mvae_objective *obj, mvae_er
     if (k2 < 1 || k2 > 1024)
         return mvae_error_set(err, MVAE_ERR_INVALID, "train.objective.iw_samples must be in 1..1024");
     obj->iw_samples = (int)k2;
+    const char *est = "iwae";
+    if (mvae_cfg_string_or(o, "estimator", "iwae", &est, err)) return err->status;
+    obj->dreg = strcmp(est, "dreg") == 0;
+    if (obj->dreg && obj->iw_samples < 2)
+        return mvae_error_set(err, MVAE_ERR_INVALID, "train.objective.estimator: dreg needs iw_samples >= 2");
     if (k < 0 || k > 32)
         return mvae_error_set(err, MVAE_ERR_INVALID, "train.objective.random_subsets must be in 0..32");
     obj->random_subsets = (int)k;
@@ -66,7 +71,8 @@ static mvae_tensor *repeat_rows(mvae_ctx *ctx, mvae_tensor *t, int k) {
  * weights). K = 1 and a Gaussian fusion give the single-sample ELBO with a sampled KL. Returns
  * (1/B) sum_i term(i), a scalar tensor. */
 static mvae_tensor *iw_term(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b, const mvae_experts *e,
-                            uint32_t S, uint32_t dec, int K, float beta, mvae_rng *rng, int *skipped) {
+                            uint32_t S, uint32_t dec, int K, bool dreg, float beta, mvae_rng *rng, int *skipped,
+                            double *value) {
     const mvae_fusion_vtable *fv = m->fusion_desc->vtable;
     int64_t B = b->n;
     mvae_experts et = *e;
@@ -111,7 +117,58 @@ static mvae_tensor *iw_term(const mvae_model *m, mvae_ctx *ctx, const mvae_batch
     mvae_tensor *v0 = mvae_tensor_new(ctx, 1, (int64_t[]){B});
     for (int64_t i = 0; i < B; i++) v0->data[i] = valid->data[i];
     mvae_tensor *per = mvae_mul(ctx, mvae_add_scalar(ctx, lse, -logf((float)R)), v0);
-    return mvae_scale(ctx, mvae_sum_all(ctx, per), -1.0f / (float)B);
+    mvae_tensor *iwae = mvae_scale(ctx, mvae_sum_all(ctx, per), -1.0f / (float)B);
+    if (!iwae) return NULL;
+    *value = iwae->data[0];
+    if (!dreg) return iwae;
+    /* DReG (Tucker et al. 2019): the same bound, lower-variance encoder gradients. With the
+     * normalised weights wt = softmax over the draws of a sample of (lw + log draw weight):
+     *   encoder: sum_r wt_r^2 * lw_r, where log q is evaluated with STOPPED posterior parameters
+     *            (gradients reach the encoder through z only);
+     *   decoder: sum_r wt_r * grad log p(x | z_r), made up as wt^2 (above) + (wt - wt^2) times
+     *            log p(x | stop(z_r)).
+     * Returned as a surrogate for backward; *value keeps the bound. */
+    mvae_experts ed = et; /* the experts with their gradients cut */
+    for (int k = 0; k < m->n_mod; k++) {
+        ed.mu[k] = mvae_tile_rows(ctx, et.mu[k], 1);
+        ed.logvar[k] = mvae_tile_rows(ctx, et.logvar[k], 1);
+    }
+    mvae_posterior qd;
+    mvae_tensor *vd;
+    int anyd;
+    if (mvae_model_posterior(m, ctx, &ed, S, &qd, &vd, &anyd)) return NULL;
+    mvae_tensor *lw_enc = mvae_scale(ctx, mvae_sub(ctx, mvae_gaussian_logp(ctx, z, zeros, NULL), fv->log_q(m->fusion, ctx, &qd, z)), beta);
+    mvae_tensor *zs = mvae_tile_rows(ctx, z, 1); /* stop(z) */
+    mvae_tensor *lp_dec = NULL;
+    for (int k = 0; k < m->n_mod; k++) {
+        if (!(dec & (1u << k)) || !e->mu[k]) continue;
+        const mvae_modality *md = &m->mod[k];
+        mvae_tensor *x = mvae_batch_tensor(ctx, m, b, k);
+        mvae_tensor *mk = e->mask[k] ? mvae_tile_rows(ctx, mvae_reshape(ctx, e->mask[k], 1, (int64_t[]){B}), R) : NULL;
+        mvae_tensor *lp = mvae_scale(ctx, mvae_likelihood_logp(ctx, md->likelihood, mvae_model_decode(m, ctx, k, z), x, md->lik_scale), md->weight);
+        mvae_tensor *lpd = mvae_scale(ctx, mvae_likelihood_logp(ctx, md->likelihood, mvae_model_decode(m, ctx, k, zs), x, md->lik_scale), md->weight);
+        if (mk) lp = mvae_mul(ctx, lp, mk), lpd = mvae_mul(ctx, lpd, mk);
+        lw_enc = mvae_add(ctx, lw_enc, lp);
+        lp_dec = lp_dec ? mvae_add(ctx, lp_dec, lpd) : lpd;
+    }
+    if (!lw_enc) return NULL;
+    /* normalised weights from the values (constants) */
+    mvae_tensor *w2 = mvae_tensor_new(ctx, 1, (int64_t[]){(int64_t)R * B});
+    mvae_tensor *wd = mvae_tensor_new(ctx, 1, (int64_t[]){(int64_t)R * B});
+    for (int64_t i = 0; i < B; i++) {
+        double mx = -INFINITY, sum = 0;
+        for (int r = 0; r < R; r++) mx = fmax(mx, (double)lw->data[(int64_t)r * B + i] + ldw->data[(int64_t)r * B + i]);
+        for (int r = 0; r < R; r++) sum += exp((double)lw->data[(int64_t)r * B + i] + ldw->data[(int64_t)r * B + i] - mx);
+        for (int r = 0; r < R; r++) {
+            int64_t j = (int64_t)r * B + i;
+            double wt = exp((double)lw->data[j] + ldw->data[j] - mx) / sum * v0->data[i];
+            w2->data[j] = (float)(wt * wt);
+            wd->data[j] = (float)(wt - wt * wt);
+        }
+    }
+    mvae_tensor *sur = mvae_sum_all(ctx, mvae_mul(ctx, lw_enc, w2));
+    if (lp_dec) sur = mvae_add(ctx, sur, mvae_sum_all(ctx, mvae_mul(ctx, lp_dec, wd)));
+    return mvae_scale(ctx, sur, -1.0f / (float)B);
 }
 
 int mvae_objective_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b,
@@ -139,10 +196,11 @@ int mvae_objective_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b,
         for (int t = 0; t < nt; t++) {
             uint32_t dec = obj->cross_reconstruct && __builtin_popcount(terms[t]) == 1 ? all : terms[t];
             int skipped;
-            mvae_tensor *term = iw_term(m, ctx, b, &e, terms[t], dec, obj->iw_samples, beta, rng, &skipped);
+            double v = 0;
+            mvae_tensor *term = iw_term(m, ctx, b, &e, terms[t], dec, obj->iw_samples, obj->dreg, beta, rng,
+                                        &skipped, &v);
             if (skipped) continue;
             if (!term) return MVAE_ERR_INVALID;
-            double v = term->data[0];
             stats->subset[stats->n_terms] = terms[t];
             stats->term_loss[stats->n_terms++] = v;
             if (!isfinite(v)) {
@@ -156,7 +214,8 @@ int mvae_objective_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b,
             mvae_ctx_fail(ctx, "no objective term had any data in this batch");
             return MVAE_ERR_INVALID;
         }
-        stats->loss = total->data[0];
+        stats->loss = 0;
+        for (int t = 0; t < stats->n_terms; t++) stats->loss += stats->term_loss[t]; /* the bound, also for DReG */
         *loss = total;
         return mvae_ctx_failed(ctx) ? MVAE_ERR_INVALID : MVAE_OK;
     }

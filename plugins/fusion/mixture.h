@@ -126,23 +126,12 @@ static mvae_tensor *mix_mean(mvae_ctx *ctx, const mvae_posterior *q) {
     return m;
 }
 
-/* `objective` and `k` options, shared. */
-static const char *const mix_objective_choices[] = {"elbo", "iwae", "dreg", NULL};
-
-/* Errors are reported without the plugin's name: the core prefixes "fusion 'NAME': ". */
+/* The `k` option, shared. (The objective — ELBO, IWAE, DReG — is the trainer's:
+ * train.objective.iw_samples / estimator; it works with every fusion.)
+ * Errors are reported without the plugin's name: the core prefixes "fusion 'NAME': ". */
 static int mix_read_options(const mvae_cfg_node *opts, int *k, mvae_error *err) {
-    const char *obj = "elbo";
     int64_t kk = 1;
-    if (opts && (mvae_cfg_string_or(opts, "objective", "elbo", &obj, err) ||
-                 mvae_cfg_int_or(opts, "k", 1, &kk, err)))
-        return MVAE_ERR_INVALID;
-    if (strcmp(obj, "elbo") != 0)
-        return mvae_error_set(err, MVAE_ERR_INVALID,
-                              "objective '%s' is not implemented yet: the trainer forms "
-                              "weighted sums of per-draw terms, and %s needs a log-mean-exp over the "
-                              "k draws of each component; use objective: elbo (k draws per component "
-                              "are averaged)",
-                              obj, strcmp(obj, "iwae") == 0 ? "IWAE" : "DReG");
+    if (opts && mvae_cfg_int_or(opts, "k", 1, &kk, err)) return MVAE_ERR_INVALID;
     if (kk < 1 || kk > 64)
         return mvae_error_set(err, MVAE_ERR_INVALID, "k = %lld, expected 1..64 (draws per component)",
                               (long long)kk);

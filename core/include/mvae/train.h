@@ -34,6 +34,9 @@ typedef struct mvae_objective {
      * per data point instead of the ELBO; works with every fusion (mixtures add their draw
      * weights). 1 (default): the ELBO. */
     int iw_samples;
+    /* with iw_samples > 1: false = the IWAE gradient; true = DReG (Tucker et al. 2019), the same
+     * bound with doubly-reparameterised, lower-variance encoder gradients */
+    bool dreg;
 } mvae_objective;
 /* Read train.objective from the model's config. */
 int mvae_objective_from_config(const mvae_model *m, mvae_objective *obj, mvae_error *err);

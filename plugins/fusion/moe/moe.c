@@ -10,7 +10,7 @@
  * log q(z | x_S) - log N(z; 0, I) at each draw; log q is the mixture density (log-sum-exp over
  * the experts). The shared mixture code is in ../mixture.h.
  *
- * Options: `objective: elbo` (`iwae` and `dreg` are rejected: not implemented yet), `k` draws
+ * Options: `k` draws
  * per expert (averaged).
  */
 #include "../mixture.h"
@@ -103,9 +103,6 @@ static const mvae_fusion_vtable vt = {
     .kl = moe_kl, .log_q = moe_log_q, .mean = moe_mean,
 };
 static const mvae_option opts[] = {
-    {"objective", MVAE_OPT_STRING, "elbo",
-     "elbo (stratified MMVAE ELBO); iwae | dreg: not implemented yet (rejected)", NULL, false,
-     mix_objective_choices},
     {"k", MVAE_OPT_INT, "1", "reparameterised draws per expert (averaged)", NULL, false, NULL},
     {NULL, 0, NULL, NULL, NULL, false, NULL},
 };

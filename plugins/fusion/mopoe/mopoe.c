@@ -130,9 +130,6 @@ static const mvae_fusion_vtable vt = {
 static const mvae_option opts[] = {
     {"prior_expert", MVAE_OPT_BOOL, "true", "multiply a N(0, I) prior expert into every product",
      NULL, false, NULL},
-    {"objective", MVAE_OPT_STRING, "elbo",
-     "elbo (stratified ELBO); iwae | dreg: not implemented yet (rejected)", NULL, false,
-     mix_objective_choices},
     {"k", MVAE_OPT_INT, "1", "reparameterised draws per component (averaged)", NULL, false, NULL},
     {NULL, 0, NULL, NULL, NULL, false, NULL},
 };
