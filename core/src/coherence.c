@@ -54,19 +54,6 @@ static void drop_key_lines(char *text, const char *key) {
     *out = '\0';
 }
 
-static int mkdir_p(const char *dir) {
-    char tmp[1200];
-    snprintf(tmp, sizeof tmp, "%s", dir);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
-        *p = '/';
-    }
-    if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
-    return 0;
-}
-
 const char *mvae_classifier_cache_dir(const mvae_model *m, const char *fallback, char *buf, size_t len) {
     const char *cd = "";
     mvae_error e = {0};
@@ -359,7 +346,7 @@ int mvae_classifier_get(const mvae_model *m, int image, int label, const char *c
                  "{\"key\": \"%s\", \"test_accuracy\": %.9g, \"epochs\": %d, \"n_train\": %lld, \"train_seconds\": %.3f}",
                  c->key, c->test_accuracy, c->epochs, (long long)c->n_train, c->seconds);
         mvae_error se = {0};
-        if (mkdir_p(cache_dir) != 0)
+        if (mvae_mkdir_p(cache_dir, NULL) != MVAE_OK)
             MVAE_WARN("cannot create the classifier cache directory %s: %s; the classifier is not cached", cache_dir,
                       strerror(errno));
         else if (mvae_checkpoint_save(c->path, c->params, NULL, NULL, extra, &se) != MVAE_OK)

@@ -5,6 +5,8 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/stat.h>
 #include <time.h>
 
 int mvae_error_set(mvae_error *err, int status, const char *fmt, ...) {
@@ -137,4 +139,20 @@ const char *mvae_nearest(const char *word, const char *const *candidates, int n)
         }
     }
     return bestd <= limit ? best : NULL;
+}
+
+int mvae_mkdir_p(const char *dir, mvae_error *err) {
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf)
+        return mvae_error_set(err, MVAE_ERR_IO, "directory name too long: '%s'", dir);
+    for (char *p = buf + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(buf, 0777) && errno != EEXIST)
+                return mvae_error_set(err, MVAE_ERR_IO, "cannot create directory '%s': %s", buf, strerror(errno));
+            *p = '/';
+        }
+    if (mkdir(buf, 0777) && errno != EEXIST)
+        return mvae_error_set(err, MVAE_ERR_IO, "cannot create directory '%s': %s", buf, strerror(errno));
+    return MVAE_OK;
 }

@@ -4,16 +4,6 @@
 #include <math.h>
 #include <string.h>
 
-/* rows repeated k times, a copy (targets carry no gradient) */
-static mvae_tensor *mvae_tile_rows_nograd(mvae_ctx *ctx, mvae_tensor *t, int k) {
-    int64_t shape[4];
-    for (int d = 0; d < t->ndim; d++) shape[d] = t->shape[d];
-    shape[0] *= k;
-    mvae_tensor *o = t->dtype == MVAE_I32 ? mvae_tensor_new_i32(ctx, t->ndim, shape) : mvae_tensor_new(ctx, t->ndim, shape);
-    if (!o) return NULL;
-    for (int r = 0; r < k; r++) memcpy(o->data + (size_t)r * (size_t)t->n, t->data, (size_t)t->n * 4);
-    return o;
-}
 
 const char *const mvae_likelihood_names[] = {"bernoulli", "gaussian", "laplace", "categorical", NULL};
 
@@ -55,7 +45,7 @@ mvae_tensor *mvae_likelihood_logp(mvae_ctx *ctx, int lik, mvae_tensor *params, m
     }
     case MVAE_LIK_GAUSSIAN:
     case MVAE_LIK_LAPLACE: {
-        mvae_tensor *xv = Rx != Rp ? mvae_tile_rows_nograd(ctx, x, (int)(Rp / Rx)) : x;
+        mvae_tensor *xv = Rx != Rp ? mvae_tile_rows(ctx, x, (int)(Rp / Rx)) : x;
         if (xv && xv->n == params->n && !mvae_shape_eq(xv, params))
             xv = mvae_tensor_wrap(ctx, params->ndim, params->shape, xv->data);
         float lv = 2.0f * logf(scale > 0 ? scale : 1.0f);
@@ -68,7 +58,7 @@ mvae_tensor *mvae_likelihood_logp(mvae_ctx *ctx, int lik, mvae_tensor *params, m
     }
     case MVAE_LIK_CATEGORICAL: {
         if (x->dtype != MVAE_I32) return mvae_ctx_fail(ctx, "categorical likelihood: targets must be int32 class indices");
-        if (Rx != Rp) x = mvae_tile_rows_nograd(ctx, x, (int)(Rp / Rx));
+        if (Rx != Rp) x = mvae_tile_rows(ctx, x, (int)(Rp / Rx));
         if (!x) return NULL;
         mvae_tensor *idx = x;
         if (params->ndim == 2 && x->n == params->shape[0] && x->ndim != 1) {

@@ -510,16 +510,6 @@ mvae_tensor *mvae_model_decode(const mvae_model *m, mvae_ctx *ctx, int k, mvae_t
     return ((const mvae_decoder_vtable *)md->dec_desc->vtable)->forward(md->dec, ctx, z);
 }
 
-mvae_tensor *mvae_tile_rows(mvae_ctx *ctx, const mvae_tensor *t, int k) {
-    if (!t) return NULL;
-    int64_t shape[4];
-    for (int d = 0; d < t->ndim; d++) shape[d] = t->shape[d];
-    shape[0] *= k;
-    mvae_tensor *o = t->dtype == MVAE_I32 ? mvae_tensor_new_i32(ctx, t->ndim, shape) : mvae_tensor_new(ctx, t->ndim, shape);
-    if (!o) return NULL;
-    for (int r = 0; r < k; r++) memcpy(o->data + (size_t)r * (size_t)t->n, t->data, (size_t)t->n * 4);
-    return o;
-}
 
 void mvae_experts_tile(mvae_ctx *ctx, const mvae_model *m, const mvae_experts *e, int k, mvae_experts *out) {
     memset(out, 0, sizeof *out);

@@ -51,21 +51,6 @@ static char *sb_take(strbuf *b) {
     return s;
 }
 
-static int mkdir_p(const char *path, mvae_error *err) {
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(buf, 0777) && errno != EEXIST)
-                return mvae_error_set(err, MVAE_ERR_IO, "cannot create directory '%s': %s", buf, strerror(errno));
-            *p = '/';
-        }
-    if (mkdir(buf, 0777) && errno != EEXIST)
-        return mvae_error_set(err, MVAE_ERR_IO, "cannot create directory '%s': %s", buf, strerror(errno));
-    return MVAE_OK;
-}
-
 static bool file_exists(const char *dir, const char *name) {
     char p[1600];
     if (snprintf(p, sizeof p, "%s/%s", dir, name) >= (int)sizeof p) return false;
@@ -574,7 +559,7 @@ int mvae_sweep_execute(const mvae_sweep *s, const mvae_registry *reg, const mvae
         return MVAE_OK;
     }
     int rc;
-    if ((rc = mkdir_p(dir, err))) return rc;
+    if ((rc = mvae_mkdir_p(dir, err))) return rc;
     char p[1200];
     snprintf(p, sizeof p, "%s/sweep.yaml", dir);
     struct stat a, b;
@@ -610,7 +595,7 @@ int mvae_sweep_execute(const mvae_sweep *s, const mvae_registry *reg, const mvae
             sum->failed++;
             failed_msg[i] = strdup(e.msg);
             fprintf(stderr, "run %d/%d: %s FAILED: %s\n", i + 1, s->n_runs, ru->label, e.msg);
-            if (!mkdir_p(rd, NULL)) {
+            if (!mvae_mkdir_p(rd, NULL)) {
                 FILE *f = fopen(ep, "w");
                 if (f) fprintf(f, "%s\n", e.msg), fclose(f);
             }

@@ -228,6 +228,17 @@ const char *mvae_shape_str(const mvae_tensor *t, char *buf, size_t len) {
     return buf;
 }
 
+mvae_tensor *mvae_tile_rows(mvae_ctx *ctx, const mvae_tensor *t, int k) {
+    if (!t) return NULL;
+    int64_t shape[4];
+    for (int d = 0; d < t->ndim; d++) shape[d] = t->shape[d];
+    shape[0] *= k;
+    mvae_tensor *o = t->dtype == MVAE_I32 ? mvae_tensor_new_i32(ctx, t->ndim, shape) : mvae_tensor_new(ctx, t->ndim, shape);
+    if (!o) return NULL;
+    for (int r = 0; r < k; r++) memcpy(o->data + (size_t)r * (size_t)t->n, t->data, (size_t)t->n * 4);
+    return o;
+}
+
 void mvae_tensor_requires_grad(mvae_tensor *t) { t->flags |= MVAE_T_NEEDS_GRAD; }
 
 mvae_tensor *mvae_op_output(mvae_ctx *ctx, int op, int ndim, const int64_t *shape, mvae_tensor *s0,

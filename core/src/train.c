@@ -319,21 +319,6 @@ int mvae_objective_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b,
 }
 
 /* ------------------------------------------------------------------------------ helpers */
-static int mkdir_p(const char *path, mvae_error *err) {
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(buf, 0777) && errno != EEXIST)
-                return mvae_error_set(err, MVAE_ERR_IO, "cannot create directory '%s': %s", buf, strerror(errno));
-            *p = '/';
-        }
-    if (mkdir(buf, 0777) && errno != EEXIST)
-        return mvae_error_set(err, MVAE_ERR_IO, "cannot create directory '%s': %s", buf, strerror(errno));
-    return MVAE_OK;
-}
-
 /* Which training samples keep which modalities (weak supervision): a seeded paired_fraction of
  * the training split keeps every modality; each other sample keeps one modality, chosen
  * uniformly at random. NULL when paired_fraction is 1. */
@@ -475,7 +460,7 @@ int mvae_train(mvae_model *m, const mvae_train_opts *o, mvae_train_result *res, 
     mvae_objective obj;
     int rc;
     if ((rc = read_train_cfg(m, &tc, err)) || (rc = mvae_objective_from_config(m, &obj, err))) return rc;
-    if ((rc = mkdir_p(o->run_dir, err))) return rc;
+    if ((rc = mvae_mkdir_p(o->run_dir, err))) return rc;
     if (tc.threads > 0) mvae_gemm_set_threads((int)tc.threads);
     const mvae_dataset_vtable *dv = m->ds_desc->vtable;
     int64_t N_all = dv->size(m->ds, MVAE_SPLIT_TRAIN);

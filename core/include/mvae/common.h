@@ -78,6 +78,8 @@ void mvae_log_msg(mvae_log_level level, const char *fmt, ...) __attribute__((for
 /* Aligned (64-byte) allocation; mvae_free_aligned(NULL) is a no-op. Returns NULL on failure. */
 void *mvae_alloc_aligned(size_t bytes);
 void mvae_free_aligned(void *p);
+/* mkdir -p: create dir and its missing parents (mode 0777 & umask). err may be NULL. */
+int mvae_mkdir_p(const char *dir, mvae_error *err);
 /* Monotonic wall clock in seconds. */
 double mvae_time_sec(void);
 /* Levenshtein distance (for "did you mean" hints). */

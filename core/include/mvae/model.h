@@ -94,9 +94,6 @@ int mvae_model_posterior(const mvae_model *m, mvae_ctx *ctx, const mvae_experts 
                          mvae_posterior *q, mvae_tensor **valid_out, int *any_valid);
 /* Decode z with modality k's decoder -> likelihood parameters. */
 mvae_tensor *mvae_model_decode(const mvae_model *m, mvae_ctx *ctx, int k, mvae_tensor *z);
-/* Repeat t's rows k times ([R, ...] -> [k*R, ...], block-major). A copy with no gradient: for
- * masks, weights and data. NULL in, NULL out. */
-mvae_tensor *mvae_tile_rows(mvae_ctx *ctx, const mvae_tensor *t, int k);
 /* Experts repeated k times along the batch (with no gradient): for importance sampling. */
 void mvae_experts_tile(mvae_ctx *ctx, const mvae_model *m, const mvae_experts *e, int k, mvae_experts *out);
 /* The weight of each draw of q for samples that are valid: draw_weight (or 1/n_draws) times

@@ -115,6 +115,9 @@ int mvae_shape_eq(const mvae_tensor *a, const mvae_tensor *b);
 /* "[100,784]" into buf (returns buf). */
 const char *mvae_shape_str(const mvae_tensor *t, char *buf, size_t len);
 #define MVAE_SHAPE_STR_LEN 64
+/* Repeat t's rows k times ([R, ...] -> [k*R, ...], block-major), F32 or I32. A copy with no
+ * gradient: for masks, weights, data, and to stop a gradient (k = 1). NULL in, NULL out. */
+mvae_tensor *mvae_tile_rows(mvae_ctx *ctx, const mvae_tensor *t, int k);
 /* Mark a leaf as needing a gradient (e.g. inputs in a gradient check). */
 void mvae_tensor_requires_grad(mvae_tensor *t);
 
