@@ -40,9 +40,10 @@ MVAE_OPS_LIST(MVAE_X)
 
 /* Vectorisable exp and log (no calls, no branches: GCC turns loops over them into AVX2/AVX-512
  * code). Cephes-style range reduction and minimax polynomials; relative error about 2 ulp over
- * the float range. exp clamps its argument to [-87.3, 88.7] (no inf, no denormal surprises). */
-static inline float mvae_fast_expf(float x) {
-    x = x < -87.3f ? -87.3f : (x > 88.7f ? 88.7f : x);
+ * the float range. exp clamps its argument to [-87.3, 88.3] (no inf, no denormal surprises). */
+static inline float mvae_fast_expf(float x0) {
+    float x = x0 < -87.3f ? -87.3f : (x0 > 88.3f ? 88.3f : x0);
+    x = x == x ? x : 0.0f; /* NaN: compute on 0, return NaN below (no float->int of NaN) */
     /* n = round(x / ln2) via the 1.5*2^23 trick (round-to-nearest, no libm call) */
     float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
     float r = x - n * 0.693359375f;        /* ln2 split hi/lo for exact reduction */
@@ -54,10 +55,10 @@ static inline float mvae_fast_expf(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    int32_t e = ((int32_t)n + 127) << 23; /* 2^n */
+    uint32_t e = (uint32_t)((int32_t)n + 127) << 23; /* 2^n; n in [-126, 128] */
     float scale;
     __builtin_memcpy(&scale, &e, sizeof scale);
-    return p * scale;
+    return x0 == x0 ? p * scale : x0;
 }
 /* natural log for x > 0 (finite, normal) */
 static inline float mvae_fast_logf(float x) {

@@ -131,7 +131,7 @@ if(NOT pcplug_real STREQUAL plugdir_real)
   message(FATAL_ERROR "install test: pkg-config plugindir is '${pcplug}', expected ${plugdir}")
 endif()
 separate_arguments(pcflags UNIX_COMMAND "${pcflags}")
-run("compile with pkg-config flags" COMMAND ${C_COMPILER} -std=c11 -Wall -Wextra -Werror
+run("compile with pkg-config flags" COMMAND ${C_COMPILER} -std=c11 -Wall -Wextra -Werror ${SAN_FLAGS}
     ${MVAE_SOURCE_DIR}/tests/install/check_pkgconfig.c ${pcflags} -o ${WORK_DIR}/check_pkgconfig)
 set(ENV{LD_LIBRARY_PATH} ${prefix}/${LIBDIR})
 run("run the pkg-config program" COMMAND ${WORK_DIR}/check_pkgconfig OUTPUT out)
