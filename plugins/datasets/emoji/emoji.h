@@ -3,8 +3,8 @@
  *
  * Attribute vector layout (dataset option attributes: vector), K = G + S + 6 + 4 + 6 entries, each
  * block a one-hot (exactly one 1 per block):
- *   [0, G)            group      (the groups that hold fully-qualified emoji, in file order; 9)
- *   [G, G+S)          subgroup   (likewise; ~99)
+ *   [0, G)            group      (the groups that hold fully-qualified emoji, in file order; 9 in Unicode 15)
+ *   [G, G+S)          subgroup   (likewise; 99 -> K = 124)
  *   next 6            skin tone  none, light, medium-light, medium, medium-dark, dark
  *                                (the first U+1F3FB..1F3FF modifier in the sequence)
  *   next 4            gender     none, man, woman, mixed (words of the name: man/men/boy/boys/male
