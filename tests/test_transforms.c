@@ -148,6 +148,70 @@ static void test_edges_step(void **state) {
     assert_int_not_equal(make_tf(e, "edges", "{plugin: edges, threshold: 1.5}", &src, &out, &self, &vt, &cfg, &err), MVAE_OK);
     assert_has(err.msg, "threshold");
     mvae_cfg_free(cfg);
+    assert_int_not_equal(make_tf(e, "edges", "{plugin: edges, method: canny, low: 0.5, high: 0.2}", &src, &out, &self, &vt, &cfg, &err), MVAE_OK);
+    assert_has(err.msg, "low <= high");
+    mvae_cfg_free(cfg);
+}
+
+/* Canny on a blurred vertical step: one thin line, one pixel per interior row, borders empty;
+ * a faint step below `high` gives nothing; a faint step connected to a strong one is kept. */
+static void test_edges_canny(void **state) {
+    env *e = *state;
+    mvae_error err = {0};
+    enum { N = 16 };
+    mvae_modality_info src = image_info(1, N, N), out;
+    void *self;
+    const mvae_transform_vtable *vt;
+    mvae_cfg *cfg;
+    assert_int_equal(make_tf(e, "edges", "{plugin: edges, method: canny, sigma: 1.0, low: 0.1, high: 0.3}", &src, &out, &self, &vt, &cfg, &err), MVAE_OK);
+    float x[N * N], y[N * N];
+    for (int r = 0; r < N; r++)
+        for (int c = 0; c < N; c++) x[r * N + c] = c >= N / 2 ? 1.0f : 0.0f;
+    assert_int_equal(vt->apply(self, x, y, 1, &err), MVAE_OK);
+    for (int r = 0; r < N; r++) {
+        int count = 0, col = -1;
+        for (int c = 0; c < N; c++) {
+            assert_true(y[r * N + c] == 0.0f || y[r * N + c] == 1.0f);
+            if (y[r * N + c] > 0) count++, col = c;
+        }
+        if (r == 0 || r == N - 1) {
+            assert_int_equal(count, 0);
+        } else {
+            assert_int_equal(count, 1);
+            assert_true(col == N / 2 - 1 || col == N / 2);
+        }
+    }
+    /* a faint step (0.1: scaled magnitude below high = 0.3 everywhere) has no strong pixel */
+    for (int i = 0; i < N * N; i++) x[i] = (i % N) >= N / 2 ? 0.1f : 0.0f;
+    assert_int_equal(vt->apply(self, x, y, 1, &err), MVAE_OK);
+    for (int i = 0; i < N * N; i++) assert_float_equal(y[i], 0.0f, 0);
+    /* a step fading from 1 (top) to 0.2 (bottom): its scaled magnitude (~0.62 x height) falls
+     * below high = 0.3 in the lower rows, but hysteresis keeps them, connected to the strong top */
+    for (int r = 0; r < N; r++)
+        for (int c = 0; c < N; c++) x[r * N + c] = c >= N / 2 ? 1.0f - 0.8f * (float)r / (N - 1) : 0.0f;
+    assert_int_equal(vt->apply(self, x, y, 1, &err), MVAE_OK);
+    int rows_with_edge = 0;
+    for (int r = 1; r < N - 1; r++) {
+        int count = 0;
+        for (int c = 0; c < N; c++) count += y[r * N + c] > 0;
+        rows_with_edge += count > 0;
+    }
+    assert_int_equal(rows_with_edge, N - 2);
+    vt->destroy(self);
+    mvae_cfg_free(cfg);
+    /* without hysteresis (low = high) the faint rows are lost */
+    assert_int_equal(make_tf(e, "edges", "{plugin: edges, method: canny, sigma: 1.0, low: 0.3, high: 0.3}", &src, &out, &self, &vt, &cfg, &err), MVAE_OK);
+    assert_int_equal(vt->apply(self, x, y, 1, &err), MVAE_OK);
+    rows_with_edge = 0;
+    for (int r = 1; r < N - 1; r++) {
+        int count = 0;
+        for (int c = 0; c < N; c++) count += y[r * N + c] > 0;
+        rows_with_edge += count > 0;
+    }
+    assert_true(rows_with_edge < N - 2);
+    assert_true(rows_with_edge > 4);
+    vt->destroy(self);
+    mvae_cfg_free(cfg);
 }
 
 static void test_segmentation(void **state) {
@@ -376,6 +440,7 @@ int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gray),
         cmocka_unit_test(test_edges_step),
+        cmocka_unit_test(test_edges_canny),
         cmocka_unit_test(test_segmentation),
         cmocka_unit_test(test_experiment_transforms),
         cmocka_unit_test(test_experiment_transform_errors),
