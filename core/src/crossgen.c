@@ -190,7 +190,7 @@ int mvae_evaluate_cross(mvae_model *m, int split, mvae_eval_result *r, bool quie
             }
         }
     }
-    char nm[64];
+    char nm[128];
     for (int a = 0; a < np; a++) {
         cross_pair *p = &pairs[a];
         snprintf(r->cross_name[a], sizeof r->cross_name[a], "%s->%s", mvae_model_subset_name(m, p->from, nm, sizeof nm),

@@ -74,7 +74,7 @@ typedef struct mvae_eval_result {
     double ll_seconds;  /* of which spent on the importance-sampled log-likelihoods */
     /* eval.cross: cross-modal generation from -> to, z = mean of q(z | x_from), decoder mean */
     int n_cross;
-    char cross_name[16][64];   /* "gray->image" */
+    char cross_name[16][160];  /* "gray->image" */
     char cross_metric[16][16]; /* psnr | iou | f1 | accuracy | mse */
     double cross[16][3];       /* the value; f1: {f1_macro, f1_micro, accuracy} */
 } mvae_eval_result;
