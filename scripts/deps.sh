@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(build-essential cmake pkg-config libopenblas-dev libyaml-dev libcmocka-dev zlib1g-dev
-      libpng-dev dataset-fashion-mnist)
+      libpng-dev dataset-fashion-mnist libfreetype-dev libharfbuzz-dev fonts-noto-color-emoji unicode-data)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -311,6 +311,8 @@ int mvae_evaluate_in(mvae_model *m, int split, const char *run_dir, mvae_eval_re
         for (int a = 0; a < r->n_clf; a++) fprintf(stderr, "  classifier %s %.4f", r->clf_name[a], r->clf_acc[a]);
         fprintf(stderr, "  [K=%d, %lld samples for log p, %.1f s]\n", r->ll_samples, (long long)N_ll, r->seconds);
     }
+    if ((rc = mvae_evaluate_cross(m, split, r, quiet, err))) goto done;
+    r->seconds = mvae_time_sec() - t0;
     rc = MVAE_OK;
     goto done;
 ctxfail:
@@ -375,7 +377,33 @@ int mvae_write_metrics_json(const char *path, const mvae_eval_result *e, const m
         json_str(f, e->clf_name[i]);
         fprintf(f, ": %.6f", e->clf_acc[i]);
     }
-    fprintf(f, "},\n    \"log_p_samples\": %d,\n    \"log_p_test_points\": %lld,\n    \"test_points\": %lld,\n"
+    fprintf(f, "}");
+    if (e->n_cross) { /* entries with the same from->to share one object */
+        fprintf(f, ",\n    \"cross\": {");
+        int shown = 0;
+        for (int i = 0; i < e->n_cross; i++) {
+            bool seen = false;
+            for (int j = 0; j < i; j++) seen = seen || strcmp(e->cross_name[j], e->cross_name[i]) == 0;
+            if (seen) continue;
+            fprintf(f, "%s", shown++ ? ", " : "");
+            json_str(f, e->cross_name[i]);
+            fprintf(f, ": {");
+            int k = 0;
+            for (int j = i; j < e->n_cross; j++) {
+                if (strcmp(e->cross_name[j], e->cross_name[i]) != 0) continue;
+                const char *const f1[] = {"f1_macro", "f1_micro", "accuracy"};
+                bool is_f1 = strcmp(e->cross_metric[j], "f1") == 0;
+                for (int v = 0; v < (is_f1 ? 3 : 1); v++) {
+                    fprintf(f, "%s", k++ ? ", " : "");
+                    json_str(f, is_f1 ? f1[v] : e->cross_metric[j]);
+                    if (isfinite(e->cross[j][v])) fprintf(f, ": %.6f", e->cross[j][v]); else fprintf(f, ": null");
+                }
+            }
+            fprintf(f, "}");
+        }
+        fprintf(f, "}");
+    }
+    fprintf(f, ",\n    \"log_p_samples\": %d,\n    \"log_p_test_points\": %lld,\n    \"test_points\": %lld,\n"
                "    \"seconds\": %.3f\n  }", e->ll_samples, (long long)e->n_ll_test, (long long)e->n_test, e->seconds);
     if (t) {
         fprintf(f, ",\n  \"train\": {\"samples_per_sec\": ");
@@ -479,6 +507,7 @@ int mvae_write_pictures(mvae_model *m, const char *dir, bool quiet, mvae_error *
         if (!quiet) MVAE_INFO("wrote %s (row k: %s generated from %s = %s)", path, mi->name, m->mod[c].info.name,
                               m->mod[c].info.class_names ? "class k (see the dataset's class names)" : "k");
     }
+    if ((rc = mvae_write_cross_pictures(m, dir, quiet, err))) goto done;
     rc = MVAE_OK;
     goto done;
 ctxfail:

@@ -98,12 +98,14 @@ static const mvae_option eval_schema[] = {
     {"pictures", MVAE_OPT_BOOL, "true", "write PNG grids into the run directory", NULL, false, NULL},
     {"coherence", MVAE_OPT_MAP, NULL, "coherence of conditional generation (docs/metrics.md)", coherence_schema, false, NULL},
     {"probe", MVAE_OPT_MAP, NULL, "linear probe of the latent space (docs/metrics.md)", probe_schema, false, NULL},
+    {"cross", MVAE_OPT_ANY, "[]", "cross-modal generation metrics: [{from: A, to: B, metric: psnr|iou|f1|accuracy|mse}, ...]", NULL, false, NULL},
     {NULL, 0, NULL, NULL, NULL, false, NULL},
 };
 const mvae_option mvae_experiment_schema[] = {
     {"name", MVAE_OPT_STRING, "experiment", "experiment name (run directory name)", NULL, false, NULL},
     {"seed", MVAE_OPT_INT, "1", "seeds initialisation, shuffling, noise and pairing", NULL, false, NULL},
     {"dataset", MVAE_OPT_ANY, NULL, "{plugin: NAME, paired_fraction: F, ...plugin options}", NULL, true, NULL},
+    {"transforms", MVAE_OPT_ANY, NULL, "derived modalities: {NAME: {plugin: TRANSFORM, from: SOURCE, ...}}", NULL, false, NULL},
     {"latent_dim", MVAE_OPT_INT, "64", "size of z", NULL, false, NULL},
     {"modalities", MVAE_OPT_MAP_OF, NULL, "one entry per modality used", modality_schema, true, NULL},
     {"fusion", MVAE_OPT_ANY, "{plugin: poe}", "{plugin: NAME, ...}", NULL, false, NULL},
@@ -196,6 +198,49 @@ static int validate_all(mvae_cfg *cfg, const mvae_registry *reg, const mvae_plug
         if (!plugin_section(cfg, reg, mvae_cfg_get(mn, "decoder"), MVAE_PLUGIN_DECODER, ctxname, NULL, err))
             return err->status ? err->status : MVAE_ERR_INVALID;
     }
+    mvae_cfg_node *tfs = mvae_cfg_get(root, "transforms");
+    if (tfs) {
+        if (tfs->kind != MVAE_CFG_MAP)
+            return mvae_error_set(err, MVAE_ERR_INVALID, "%s: transforms must be a map {NAME: {plugin: TRANSFORM, from: SOURCE, ...}}",
+                                  mvae_cfg_where(tfs, where, sizeof where));
+        if (tfs->n_items > MVAE_MAX_TRANSFORMS)
+            return mvae_error_set(err, MVAE_ERR_INVALID, "%s: at most %d transforms", mvae_cfg_where(tfs, where, sizeof where), MVAE_MAX_TRANSFORMS);
+        static const char *const tf_extra[] = {"from", NULL};
+        for (int i = 0; i < tfs->n_items; i++) {
+            mvae_cfg_node *tn = tfs->items[i];
+            char ctxname[160];
+            snprintf(ctxname, sizeof ctxname, "transforms.%s", tn->key);
+            if (!plugin_section(cfg, reg, tn, MVAE_PLUGIN_TRANSFORM, ctxname, tf_extra, err))
+                return err->status ? err->status : MVAE_ERR_INVALID;
+            mvae_cfg_node *fn = mvae_cfg_get(tn, "from");
+            const char *from;
+            if (!fn)
+                return mvae_error_set(err, MVAE_ERR_INVALID, "%s: %s: missing key 'from' (the modality it is derived from)",
+                                      mvae_cfg_where(tn, where, sizeof where), ctxname);
+            if (mvae_cfg_get_string(fn, &from, err)) return err->status;
+            if (strlen(tn->key) >= MVAE_NAME_MAX)
+                return mvae_error_set(err, MVAE_ERR_INVALID, "%s: transform name '%s' is longer than %d characters",
+                                      mvae_cfg_where(tn, where, sizeof where), tn->key, MVAE_NAME_MAX - 1);
+        }
+    }
+    mvae_cfg_node *cross = mvae_cfg_path(root, "eval.cross");
+    if (cross && !(cross->kind == MVAE_CFG_SEQ || (cross->kind == MVAE_CFG_SCALAR && cross->value && !cross->value[0])))
+        return mvae_error_set(err, MVAE_ERR_INVALID, "%s: eval.cross must be a list like [{from: gray, to: image, metric: psnr}]",
+                              mvae_cfg_where(cross, where, sizeof where));
+    for (int i = 0; cross && cross->kind == MVAE_CFG_SEQ && i < cross->n_items; i++) {
+        static const char *const metrics[] = {"psnr", "iou", "f1", "accuracy", "mse", NULL};
+        static const mvae_option cross_schema[] = {
+            {"from", MVAE_OPT_STRING, NULL, "modality (or a,b) z is inferred from", NULL, true, NULL},
+            {"to", MVAE_OPT_STRING, NULL, "modality decoded and scored", NULL, true, NULL},
+            {"metric", MVAE_OPT_STRING, NULL, "psnr | iou | f1 | accuracy | mse", NULL, true, metrics},
+            {NULL, 0, NULL, NULL, NULL, false, NULL},
+        };
+        mvae_cfg_node *it = cross->items[i];
+        if (it->kind != MVAE_CFG_MAP)
+            return mvae_error_set(err, MVAE_ERR_INVALID, "%s: eval.cross items are maps {from: A, to: B, metric: M}",
+                                  mvae_cfg_where(it, where, sizeof where));
+        if (mvae_cfg_validate(cfg, it, cross_schema, "eval.cross", NULL, err)) return err->status;
+    }
     *fusion = plugin_section(cfg, reg, mvae_cfg_get(root, "fusion"), MVAE_PLUGIN_FUSION, "fusion", NULL, err);
     if (!*fusion) return err->status ? err->status : MVAE_ERR_INVALID;
     /* the coherence classifier's plugin options, only when coherence is on (the classifier plugin
@@ -270,21 +315,68 @@ int mvae_model_build(mvae_cfg *cfg, const mvae_registry *reg, mvae_model **out, 
         goto fail;
     }
 
+    /* transforms: derived modalities, each from a dataset modality or an earlier transform */
+    mvae_cfg_node *tfs = mvae_cfg_get(root, "transforms");
+    for (int i = 0; tfs && i < tfs->n_items; i++) {
+        mvae_cfg_node *tn = tfs->items[i];
+        mvae_transform_inst *t = &m->tf[i];
+        int n_src = m->n_ds_modalities + m->n_tf;
+        if (n_src >= MVAE_MAX_MODALITIES) {
+            rc = mvae_error_set(err, MVAE_ERR_INVALID, "%s: too many modalities: the dataset's and the transforms' together are at most %d",
+                                mvae_cfg_where(tn, where, sizeof where), MVAE_MAX_MODALITIES);
+            goto fail;
+        }
+        const char *from = NULL, *pn = NULL;
+        mvae_cfg_get_string(mvae_cfg_get(tn, "from"), &from, err);
+        mvae_cfg_get_string(mvae_cfg_get(tn, "plugin"), &pn, err);
+        const char *names[MVAE_MAX_MODALITIES + 1] = {0};
+        t->src = -1;
+        for (int k = 0; k < n_src; k++) {
+            names[k] = mvae_model_source_info(m, k)->name;
+            if (strcmp(names[k], from) == 0) t->src = k;
+            if (strcmp(names[k], tn->key) == 0) {
+                rc = mvae_error_set(err, MVAE_ERR_INVALID, "%s: transform '%s': the name is taken (the dataset or an earlier transform provides '%s')",
+                                    mvae_cfg_where(tn, where, sizeof where), tn->key, tn->key);
+                goto fail;
+            }
+        }
+        if (t->src < 0) {
+            const char *near = mvae_nearest(from, names, n_src);
+            char avail[512] = "";
+            for (int k = 0; k < n_src; k++)
+                snprintf(avail + strlen(avail), sizeof avail - strlen(avail), "%s%s", k ? ", " : "", names[k]);
+            rc = mvae_error_set(err, MVAE_ERR_INVALID, "%s: transforms.%s.from: no modality '%s'%s%s%s; available: %s",
+                                mvae_cfg_where(mvae_cfg_get(tn, "from"), where, sizeof where), tn->key, from,
+                                near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "", avail);
+            goto fail;
+        }
+        t->root = t->src < m->n_ds_modalities ? t->src : m->tf[t->src - m->n_ds_modalities].root;
+        t->desc = mvae_registry_find(reg, MVAE_PLUGIN_TRANSFORM, pn);
+        const mvae_modality_info *si = mvae_model_source_info(m, t->src);
+        if ((rc = ((const mvae_transform_vtable *)t->desc->vtable)->create(tn, si, &t->info, &t->self, err))) {
+            mvae_error_prefix(err, "%s: transforms.%s (%s)", mvae_cfg_where(tn, where, sizeof where), tn->key, t->desc->name);
+            goto fail;
+        }
+        snprintf(t->info.name, sizeof t->info.name, "%s", tn->key);
+        m->n_tf = i + 1;
+    }
+
     /* modalities */
     mvae_cfg_node *mods = mvae_cfg_get(root, "modalities");
+    int n_src = m->n_ds_modalities + m->n_tf;
     for (int i = 0; i < mods->n_items; i++) {
         mvae_cfg_node *mn = mods->items[i];
         mvae_modality *md = &m->mod[i];
         md->ds_index = -1;
         const char *names[MVAE_MAX_MODALITIES + 1] = {0};
-        for (int k = 0; k < m->n_ds_modalities; k++) {
-            names[k] = dv->modality(m->ds, k)->name;
+        for (int k = 0; k < n_src; k++) {
+            names[k] = mvae_model_source_info(m, k)->name;
             if (strcmp(names[k], mn->key) == 0) md->ds_index = k;
         }
         if (md->ds_index < 0) {
-            const char *near = mvae_nearest(mn->key, names, m->n_ds_modalities);
+            const char *near = mvae_nearest(mn->key, names, n_src);
             char avail[512] = "";
-            for (int k = 0; k < m->n_ds_modalities; k++)
+            for (int k = 0; k < n_src; k++)
                 snprintf(avail + strlen(avail), sizeof avail - strlen(avail), "%s%s", k ? ", " : "", names[k]);
             rc = mvae_error_set(err, MVAE_ERR_INVALID,
                                 "%s: modality '%s' is not provided by dataset '%s'%s%s%s; it provides: %s",
@@ -292,7 +384,7 @@ int mvae_model_build(mvae_cfg *cfg, const mvae_registry *reg, mvae_model **out, 
                                 near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "", avail);
             goto fail;
         }
-        md->info = *dv->modality(m->ds, md->ds_index);
+        md->info = *mvae_model_source_info(m, md->ds_index);
         const char *lik = NULL;
         mvae_cfg_node *ln = mvae_cfg_get(mn, "likelihood");
         md->likelihood = default_likelihood(md->info.type);
@@ -364,10 +456,17 @@ void mvae_model_free(mvae_model *m) {
         if (md->enc) ((const mvae_encoder_vtable *)md->enc_desc->vtable)->destroy(md->enc);
         if (md->dec) ((const mvae_decoder_vtable *)md->dec_desc->vtable)->destroy(md->dec);
     }
+    for (int t = 0; t < MVAE_MAX_TRANSFORMS; t++)
+        if (m->tf[t].self) ((const mvae_transform_vtable *)m->tf[t].desc->vtable)->destroy(m->tf[t].self);
     if (m->fusion) ((const mvae_fusion_vtable *)m->fusion_desc->vtable)->destroy(m->fusion);
     if (m->ds) ((const mvae_dataset_vtable *)m->ds_desc->vtable)->close(m->ds);
     mvae_params_free(m->params);
     free(m);
+}
+
+const mvae_modality_info *mvae_model_source_info(const mvae_model *m, int k) {
+    if (k < m->n_ds_modalities) return ((const mvae_dataset_vtable *)m->ds_desc->vtable)->modality(m->ds, k);
+    return &m->tf[k - m->n_ds_modalities].info;
 }
 
 int mvae_model_find(const mvae_model *m, const char *name) {
@@ -407,9 +506,8 @@ const char *mvae_model_subset_name(const mvae_model *m, uint32_t subset, char *b
 int mvae_batch_init(mvae_batch *b, const mvae_model *m, int cap, mvae_error *err) {
     memset(b, 0, sizeof *b);
     b->cap = cap;
-    const mvae_dataset_vtable *dv = m->ds_desc->vtable;
-    for (int k = 0; k < m->n_ds_modalities; k++) {
-        int64_t n = mvae_modality_numel(dv->modality(m->ds, k)) * cap;
+    for (int k = 0; k < m->n_ds_modalities + m->n_tf; k++) {
+        int64_t n = mvae_modality_numel(mvae_model_source_info(m, k)) * cap;
         b->ds_bufs[k] = mvae_alloc_aligned((size_t)n * sizeof(float));
         if (!b->ds_bufs[k]) return mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory for a batch");
     }
@@ -435,9 +533,23 @@ int mvae_batch_fill(mvae_batch *b, const mvae_model *m, int split, const int64_t
     int rc = dv->get_batch(m->ds, split, idx, n, b->ds_bufs, b->ds_present, err);
     if (rc) return rc;
     b->n = n;
+    for (int t = 0; t < m->n_tf; t++) {
+        const mvae_transform_inst *tf = &m->tf[t];
+        int64_t e = mvae_modality_numel(mvae_model_source_info(m, tf->src));
+        for (int i = 0; i < n; i++) /* absent sources may hold garbage: derive from zeros */
+            if (!b->ds_present[i * m->n_ds_modalities + tf->root])
+                memset(b->ds_bufs[tf->src] + i * e, 0, (size_t)e * sizeof(float));
+        if ((rc = ((const mvae_transform_vtable *)tf->desc->vtable)->apply(tf->self, b->ds_bufs[tf->src],
+                                                                         b->ds_bufs[m->n_ds_modalities + t], n, err))) {
+            mvae_error_prefix(err, "transform '%s' (%s)", tf->info.name, tf->desc->name);
+            return rc;
+        }
+    }
     for (int i = 0; i < n; i++)
         for (int k = 0; k < m->n_mod; k++) {
-            uint8_t p = b->ds_present[i * m->n_ds_modalities + m->mod[k].ds_index];
+            int src = m->mod[k].ds_index;
+            int root = src < m->n_ds_modalities ? src : m->tf[src - m->n_ds_modalities].root;
+            uint8_t p = b->ds_present[i * m->n_ds_modalities + root];
             if (paired) p = p && paired[idx[i] * m->n_mod + k];
             b->present[i * m->n_mod + k] = p;
             if (!p) { /* absent data must not leak NaNs/garbage through masked arithmetic */

@@ -22,8 +22,9 @@ extern "C" {
 extern const mvae_option mvae_experiment_schema[];
 
 typedef struct mvae_modality {
-    mvae_modality_info info; /* copy of the dataset's description */
-    int ds_index;            /* index of this modality in the dataset */
+    mvae_modality_info info; /* copy of the dataset's (or the transform's) description */
+    int ds_index;            /* source index: a dataset modality (< n_ds_modalities) or transform
+                                ds_index - n_ds_modalities */
     const mvae_plugin_desc *enc_desc, *dec_desc;
     void *enc, *dec;
     int likelihood;          /* mvae_likelihood */
@@ -32,12 +33,25 @@ typedef struct mvae_modality {
     bool dec_has_batch_stats;/* the decoder declared buffers (batchnorm): never stack its batches */
 } mvae_modality;
 
+/* A derived modality (the experiment's `transforms:` section): computed from a source modality
+ * (a dataset modality or an earlier transform) when a batch is filled. */
+#define MVAE_MAX_TRANSFORMS 16
+typedef struct mvae_transform_inst {
+    mvae_modality_info info; /* the derived modality (name = the key in `transforms:`) */
+    const mvae_plugin_desc *desc;
+    void *self;
+    int src;                 /* source index (dataset modality, or n_ds_modalities + transform) */
+    int root;                /* the dataset modality it derives from (its presence is ours) */
+} mvae_transform_inst;
+
 typedef struct mvae_model {
     mvae_cfg *cfg;           /* not owned */
     const mvae_registry *reg;/* not owned */
     const mvae_plugin_desc *ds_desc;
     void *ds;
     int n_ds_modalities;
+    int n_tf;                /* transforms: source indices n_ds_modalities .. + n_tf - 1 */
+    mvae_transform_inst tf[MVAE_MAX_TRANSFORMS];
     int n_mod;
     mvae_modality mod[MVAE_MAX_MODALITIES];
     const mvae_plugin_desc *fusion_desc;
@@ -54,6 +68,8 @@ int mvae_model_build(mvae_cfg *cfg, const mvae_registry *reg, mvae_model **out, 
 /* Only the validation part (mvae validate): no dataset is opened, no parameters are made. */
 int mvae_experiment_validate(mvae_cfg *cfg, const mvae_registry *reg, mvae_error *err);
 void mvae_model_free(mvae_model *m); /* NULL is a no-op */
+/* Description of source index k (a dataset modality, or a transform's derived modality). */
+const mvae_modality_info *mvae_model_source_info(const mvae_model *m, int k);
 /* Index of a modality by name, or -1. */
 int mvae_model_find(const mvae_model *m, const char *name);
 
@@ -66,11 +82,12 @@ typedef struct mvae_batch {
     uint8_t *present; /* [cap * n_mod] */
     float *ds_present_tmp;
     uint8_t *ds_present; /* [cap * n_ds_modalities] */
-    float *ds_bufs[MVAE_MAX_MODALITIES];
+    float *ds_bufs[MVAE_MAX_MODALITIES]; /* per source: dataset modalities, then transforms */
 } mvae_batch;
 int mvae_batch_init(mvae_batch *b, const mvae_model *m, int cap, mvae_error *err);
 void mvae_batch_free(mvae_batch *b);
-/* Fill with samples idx[0..n) of split. paired (may be NULL): per-sample keep-mask row for weak
+/* Fill with samples idx[0..n) of split (derived modalities are computed from their sources
+ * here, by the transforms' apply, in `transforms:` order). paired (may be NULL): per-sample keep-mask row for weak
  * supervision, [N_split * n_mod] indexed by the sample index. */
 int mvae_batch_fill(mvae_batch *b, const mvae_model *m, int split, const int64_t *idx, int n,
                     const uint8_t *paired, mvae_error *err);

@@ -90,6 +90,11 @@ typedef struct mvae_eval_result {
     int n_probe;
     char probe_name[16][64]; /* "image->label", the same pairs as accuracy */
     double probe[16];
+    /* eval.cross: cross-modal generation from -> to, z = mean of q(z | x_from), decoder mean */
+    int n_cross;
+    char cross_name[16][160];  /* "gray->image" */
+    char cross_metric[16][16]; /* psnr | iou | f1 | accuracy | mse */
+    double cross[16][3];       /* the value; f1: {f1_macro, f1_micro, accuracy} */
 } mvae_eval_result;
 
 typedef struct mvae_train_result {
@@ -116,6 +121,25 @@ int mvae_evaluate(mvae_model *m, int split, mvae_eval_result *r, bool quiet, mva
  * classifier (see mvae_classifier_cache_dir in mvae/coherence.h). */
 int mvae_evaluate_in(mvae_model *m, int split, const char *run_dir, mvae_eval_result *r, bool quiet,
                      mvae_error *err);
+/* The eval.cross metrics alone (mvae_evaluate calls it; r's other fields are left alone). */
+int mvae_evaluate_cross(mvae_model *m, int split, mvae_eval_result *r, bool quiet, mvae_error *err);
+/* PNG grids cross_<from>.png for 8 test samples: row 1 modality `from`, then for every other image
+ * modality of the same height and width its true row and its row generated from `from` alone
+ * (z = mean of q). One file per modality. Grey modalities are drawn as grey RGB. */
+int mvae_write_cross_pictures(mvae_model *m, const char *dir, bool quiet, mvae_error *err);
+
+/* ---- metrics (definitions in docs/metrics.md) ---- */
+/* PSNR in dB of pred vs target (n values in [0,1], peak 1): 10 log10(1 / mse), at most 100. */
+double mvae_psnr(const float *pred, const float *target, int64_t n);
+/* Intersection over union of (pred > t) and (target > 0.5); 1 when both are empty. */
+double mvae_iou(const float *pred, const float *target, int64_t n, float t);
+/* Add the confusion counts of binary attributes: pred, target [n, K]; pred > 0.5 is a positive,
+ * target > 0.5 too. tp, fp, fn, tn: [K] each, accumulated. */
+void mvae_binary_counts(const float *pred, const float *target, int64_t n, int64_t K, int64_t *tp,
+                        int64_t *fp, int64_t *fn, int64_t *tn);
+/* F1 = 2 tp / (2 tp + fp + fn); NAN when tp + fp + fn = 0 (no positive predicted or true). */
+double mvae_f1(int64_t tp, int64_t fp, int64_t fn);
+
 /* Write metrics.json for a finished run. */
 int mvae_write_metrics_json(const char *path, const mvae_eval_result *e, const mvae_train_result *t,
                             mvae_error *err);
