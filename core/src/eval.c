@@ -59,9 +59,9 @@ static int iw_logp(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b, mvae
     for (int k = 0; k < m->n_mod; k++) {
         if (!(S & (1u << k))) continue;
         const mvae_modality *md = &m->mod[k];
-        mvae_tensor *params = mvae_model_decode(m, ctx, k, z);
         mvae_tensor *x = mvae_batch_tensor(ctx, m, big, k);
         if (D > 1) x = mvae_tile_rows(ctx, x, D); /* row d*K*B + r of z decodes target row r */
+        mvae_tensor *params = mvae_model_decode_target(m, ctx, k, z, x);
         w = mvae_add(ctx, w, mvae_likelihood_logp(ctx, md->likelihood, params, x, md->lik_scale));
     }
     if (!w || !dw) return MVAE_ERR_INVALID;
@@ -241,7 +241,7 @@ int mvae_evaluate(mvae_model *m, int split, mvae_eval_result *r, bool quiet, mva
         mvae_tensor *el = mvae_scale(ctx, fv->kl(m->fusion, ctx, &q, z), -1.0f);
         for (int k = 0; k < m->n_mod; k++) {
             mvae_tensor *x = mvae_tile_rows(ctx, mvae_batch_tensor(ctx, m, &b, k), D);
-            el = mvae_add(ctx, el, mvae_likelihood_logp(ctx, m->mod[k].likelihood, mvae_model_decode(m, ctx, k, z), x, m->mod[k].lik_scale));
+            el = mvae_add(ctx, el, mvae_likelihood_logp(ctx, m->mod[k].likelihood, mvae_model_decode_target(m, ctx, k, z, x), x, m->mod[k].lik_scale));
         }
         el = mvae_mul(ctx, el, mvae_posterior_draw_weights(ctx, &q, n));
         if (!el) goto ctxfail;

@@ -476,6 +476,15 @@ mvae_tensor *mvae_model_decode(const mvae_model *m, mvae_ctx *ctx, int k, mvae_t
     return ((const mvae_decoder_vtable *)md->dec_desc->vtable)->forward(md->dec, ctx, z);
 }
 
+mvae_tensor *mvae_model_decode_target(const mvae_model *m, mvae_ctx *ctx, int k, mvae_tensor *z,
+                                      mvae_tensor *target) {
+    const mvae_modality *md = &m->mod[k];
+    mvae_tensor *(*ft)(void *, mvae_ctx *, mvae_tensor *, mvae_tensor *) =
+        mvae_decoder_hook(md->dec_desc, forward_teacher);
+    if (!target || !ft) return mvae_model_decode(m, ctx, k, z);
+    return ft(md->dec, ctx, z, target);
+}
+
 mvae_tensor *mvae_tile_rows(mvae_ctx *ctx, const mvae_tensor *t, int k) {
     if (!t) return NULL;
     int64_t shape[4];

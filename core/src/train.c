@@ -110,8 +110,8 @@ int mvae_objective_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b,
                 while (c < 4 && j < n) parts[c++] = z[tk[j++]];
                 zs = c == 1 ? parts[0] : mvae_concat(ctx, c, parts, 0);
             }
-            mvae_tensor *params = mvae_model_decode(m, ctx, k, zs);
             mvae_tensor *xs = mvae_tile_rows(ctx, x, rows); /* the targets, once per draw */
+            mvae_tensor *params = mvae_model_decode_target(m, ctx, k, zs, xs);
             mvae_tensor *lp = mvae_likelihood_logp(ctx, md->likelihood, params, xs, md->lik_scale);
             mvae_tensor *nll = mvae_scale(ctx, lp, -md->weight); /* [rows*B] */
             int64_t off = 0;
@@ -126,8 +126,9 @@ int mvae_objective_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b,
         } else {
             for (int j = 0; j < n; j++) {
                 int t = tk[j];
-                mvae_tensor *params = mvae_model_decode(m, ctx, k, z[t]);
-                mvae_tensor *lp = mvae_likelihood_logp(ctx, md->likelihood, params, S[t] > 1 ? mvae_tile_rows(ctx, x, S[t]) : x, md->lik_scale);
+                mvae_tensor *xt = S[t] > 1 ? mvae_tile_rows(ctx, x, S[t]) : x;
+                mvae_tensor *params = mvae_model_decode_target(m, ctx, k, z[t], xt);
+                mvae_tensor *lp = mvae_likelihood_logp(ctx, md->likelihood, params, xt, md->lik_scale);
                 mvae_tensor *nll = mvae_mul(ctx, mvae_scale(ctx, lp, -md->weight), w[t]);
                 if (e.mask[k]) nll = mvae_mul(ctx, nll, mvae_tile_rows(ctx, mvae_reshape(ctx, e.mask[k], 1, (int64_t[]){B}), S[t]));
                 per[t] = mvae_add(ctx, per[t], nll);

@@ -94,6 +94,11 @@ int mvae_model_posterior(const mvae_model *m, mvae_ctx *ctx, const mvae_experts 
                          mvae_posterior *q, mvae_tensor **valid_out, int *any_valid);
 /* Decode z with modality k's decoder -> likelihood parameters. */
 mvae_tensor *mvae_model_decode(const mvae_model *m, mvae_ctx *ctx, int k, mvae_tensor *z);
+/* Decode z given the targets the likelihood will score (target: z's rows, the batch tensor tiled
+ * like z): the decoder's forward_teacher when it has one (teacher forcing for sequences), else
+ * forward(z). target NULL = mvae_model_decode. */
+mvae_tensor *mvae_model_decode_target(const mvae_model *m, mvae_ctx *ctx, int k, mvae_tensor *z,
+                                      mvae_tensor *target);
 /* Repeat t's rows k times ([R, ...] -> [k*R, ...], block-major). A copy with no gradient: for
  * masks, weights and data. NULL in, NULL out. */
 mvae_tensor *mvae_tile_rows(mvae_ctx *ctx, const mvae_tensor *t, int k);
