@@ -57,10 +57,14 @@ static void expect_load_file_fails(const char *path, const char *const *needles)
     mvae_registry_free(reg);
 }
 
+#define TP_STR2(x) #x
+#define TP_STR(x) TP_STR2(x)
+#define TP_MINOR TP_STR(MVAE_ABI_MINOR)
+
 static void test_abi_major_mismatch(void **state) {
     (void)state;
     expect_load_file_fails(TP_DIR "/abi_major/mvae_encoder_abi_major.so",
-                           (const char *[]){"built for mvae ABI 2.0", "this mvae is ABI 1.0",
+                           (const char *[]){"built for mvae ABI 2." TP_MINOR, "this mvae is ABI 1." TP_MINOR,
                                             "rebuild the plugin against this mvae's headers",
                                             NULL});
 }
@@ -213,11 +217,44 @@ static void expect_add_fails(const mvae_plugin_desc *d, const char *needle) {
     mvae_registry_free(reg);
 }
 
+/* ABI 1.1 added optional trailing decoder hooks: a decoder built against 1.0 (a 3-hook vtable) is
+ * still accepted, and mvae_decoder_hook reports the missing hooks as NULL. */
+static mvae_tensor *dec_forward(void *self, mvae_ctx *ctx, mvae_tensor *z) {
+    (void)self, (void)ctx;
+    return z;
+}
+static mvae_tensor *dec_teacher(void *self, mvae_ctx *ctx, mvae_tensor *z, mvae_tensor *t) {
+    (void)self, (void)ctx, (void)t;
+    return z;
+}
+static void test_decoder_optional_hooks(void **state) {
+    (void)state;
+    static const mvae_decoder_vtable full = {.create = enc_create, .destroy = enc_destroy,
+                                             .forward = dec_forward, .forward_teacher = dec_teacher};
+    mvae_plugin_desc d = MVAE_PLUGIN_DESC(MVAE_PLUGIN_DECODER, "old", "1", "", &full, NULL);
+    d.abi_minor = 0;
+    d.vtable_size = 3 * sizeof(void (*)(void)); /* a 1.0 vtable: create, destroy, forward */
+    mvae_registry *reg = mvae_registry_new();
+    mvae_error err = {0};
+    assert_int_equal(mvae_registry_add(reg, &d, NULL, &err), MVAE_OK);
+    assert_null(mvae_decoder_hook(&d, forward_teacher));
+    assert_null(mvae_decoder_hook(&d, generate));
+    mvae_plugin_desc n = MVAE_PLUGIN_DESC(MVAE_PLUGIN_DECODER, "new", "1", "", &full, NULL);
+    assert_int_equal(mvae_registry_add(reg, &n, NULL, &err), MVAE_OK);
+    assert_ptr_equal(mvae_decoder_hook(&n, forward_teacher), dec_teacher);
+    assert_null(mvae_decoder_hook(&n, generate));
+    n.vtable_size = 2 * sizeof(void (*)(void)); /* too small for the required hooks */
+    n.name = "tiny";
+    assert_int_not_equal(mvae_registry_add(reg, &n, NULL, &err), MVAE_OK);
+    mvae_registry_free(reg);
+}
+
 static void test_descriptor_checks(void **state) {
     (void)state;
     mvae_plugin_desc d = mlp_desc;
     d.abi_major = 2;
-    expect_add_fails(&d, "was built for mvae ABI 2.0 but this mvae is ABI 1.0: rebuild the plugin");
+    expect_add_fails(&d, "was built for mvae ABI 2." TP_MINOR " but this mvae is ABI 1." TP_MINOR
+                         ": rebuild the plugin");
     d = mlp_desc;
     d.struct_size = 16;
     expect_add_fails(&d, "descriptor is 16 bytes");
@@ -584,6 +621,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_plugin_path_first_wins),
         cmocka_unit_test(test_require_did_you_mean),
         cmocka_unit_test(test_descriptor_checks),
+        cmocka_unit_test(test_decoder_optional_hooks),
         cmocka_unit_test(test_names),
         cmocka_unit_test_setup_teardown(test_fm_fixture, fm_setup, fm_teardown),
         cmocka_unit_test_setup_teardown(test_fm_options, fm_setup, fm_teardown),
