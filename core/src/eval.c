@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "mvae/image.h"
 #include "mvae/train.h"
+#include "mvae/translate.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -307,11 +308,28 @@ int mvae_evaluate(mvae_model *m, int split, mvae_eval_result *r, bool quiet, mva
         snprintf(r->acc_name[a], sizeof r->acc_name[a], "%s->%s", mvae_model_subset_name(m, froms[a], nm, sizeof nm),
                  m->mod[target].info.name);
     }
+    /* BLEU between every two text modalities whose target decoder can generate */
+    {
+        int64_t bmax = 500, beam = 1;
+        mvae_cfg_node *bn = mvae_cfg_get(ev, "bleu");
+        if ((rc = mvae_cfg_int_or(bn, "max_test", 500, &bmax, err)) || (rc = mvae_cfg_int_or(bn, "beam", 1, &beam, err))) goto done;
+        for (int f = 0; f < m->n_mod; f++)
+            for (int t = 0; t < m->n_mod; t++) {
+                if (f == t || r->n_bleu >= 8 || m->mod[f].info.type != MVAE_MOD_TOKENS ||
+                    m->mod[t].info.type != MVAE_MOD_TOKENS || !mvae_decoder_hook(m->mod[t].dec_desc, generate))
+                    continue;
+                double bl;
+                if ((rc = mvae_translate_bleu(m, split, f, t, bmax, (int)beam, &bl, err))) goto done;
+                snprintf(r->bleu_name[r->n_bleu], sizeof r->bleu_name[0], "%s->%s", m->mod[f].info.name, m->mod[t].info.name);
+                r->bleu[r->n_bleu++] = bl;
+            }
+    }
     r->seconds = mvae_time_sec() - t0;
     if (!quiet) {
         fprintf(stderr, "test: elbo %.3f", r->elbo);
         for (int t = 0; t < r->n_ll; t++) fprintf(stderr, "  log p(%s) %.3f", r->ll_name[t], r->ll[t]);
         for (int a = 0; a < r->n_acc; a++) fprintf(stderr, "  accuracy %s %.4f (mean z %.4f)", r->acc_name[a], r->acc[a], r->acc_mean[a]);
+        for (int a = 0; a < r->n_bleu; a++) fprintf(stderr, "  BLEU %s %.2f", r->bleu_name[a], 100.0 * r->bleu[a]);
         fprintf(stderr, "  [K=%d, %lld samples for log p, %.1f s]\n", r->ll_samples, (long long)N_ll, r->seconds);
     }
     rc = MVAE_OK;
@@ -360,6 +378,14 @@ int mvae_write_metrics_json(const char *path, const mvae_eval_result *e, const m
         fprintf(f, "%s", i ? ", " : "");
         json_str(f, e->acc_name[i]);
         fprintf(f, ": %.6f", e->acc_mean[i]);
+    }
+    if (e->n_bleu) {
+        fprintf(f, "},\n    \"bleu\": {");
+        for (int i = 0; i < e->n_bleu; i++) {
+            fprintf(f, "%s", i ? ", " : "");
+            json_str(f, e->bleu_name[i]);
+            fprintf(f, ": %.6f", e->bleu[i]);
+        }
     }
     fprintf(f, "},\n    \"log_p_samples\": %d,\n    \"log_p_test_points\": %lld,\n    \"test_points\": %lld,\n"
                "    \"seconds\": %.3f\n  }", e->ll_samples, (long long)e->n_ll_test, (long long)e->n_test, e->seconds);

@@ -71,7 +71,13 @@ static const mvae_option accuracy_schema[] = {
     {"predict", MVAE_OPT_STRING, "", "categorical modality to predict (empty = the first categorical)", NULL, false, NULL},
     {NULL, 0, NULL, NULL, NULL, false, NULL},
 };
+static const mvae_option bleu_schema[] = {
+    {"max_test", MVAE_OPT_INT, "500", "translate the first N test samples per direction (0 = all)", NULL, false, NULL},
+    {"beam", MVAE_OPT_INT, "1", "beam width (1 = greedy)", NULL, false, NULL},
+    {NULL, 0, NULL, NULL, NULL, false, NULL},
+};
 static const mvae_option eval_schema[] = {
+    {"bleu", MVAE_OPT_MAP, NULL, "corpus BLEU-4 between every two text modalities (when there are two or more)", bleu_schema, false, NULL},
     {"batch_size", MVAE_OPT_INT, "100", "test samples per batch", NULL, false, NULL},
     {"log_likelihood", MVAE_OPT_MAP, NULL, "importance-sampled log-likelihoods", loglik_schema, false, NULL},
     {"accuracy", MVAE_OPT_MAP, NULL, "cross-modal prediction accuracy", accuracy_schema, false, NULL},
