@@ -59,6 +59,10 @@ static void expect_load_file_fails(const char *path, const char *const *needles)
     mvae_registry_free(reg);
 }
 
+#define TP_STR2(x) #x
+#define TP_STR(x) TP_STR2(x)
+#define TP_MINOR TP_STR(MVAE_ABI_MINOR)
+
 static void test_abi_major_mismatch(void **state) {
     (void)state;
     expect_load_file_fails(TP_DIR "/abi_major/mvae_encoder_abi_major.so",
@@ -213,6 +217,38 @@ static void expect_add_fails(const mvae_plugin_desc *d, const char *needle) {
     assert_has(err.msg, needle);
     assert_has(err.msg, "/x/mvae_encoder_bad.so");
     assert_int_equal(mvae_registry_count(reg), 0);
+    mvae_registry_free(reg);
+}
+
+/* ABI 1.1 added optional trailing decoder hooks: a decoder built against 1.0 (a 3-hook vtable) is
+ * still accepted, and mvae_decoder_hook reports the missing hooks as NULL. */
+static mvae_tensor *dec_forward(void *self, mvae_ctx *ctx, mvae_tensor *z) {
+    (void)self, (void)ctx;
+    return z;
+}
+static mvae_tensor *dec_teacher(void *self, mvae_ctx *ctx, mvae_tensor *z, mvae_tensor *t) {
+    (void)self, (void)ctx, (void)t;
+    return z;
+}
+static void test_decoder_optional_hooks(void **state) {
+    (void)state;
+    static const mvae_decoder_vtable full = {.create = enc_create, .destroy = enc_destroy,
+                                             .forward = dec_forward, .forward_teacher = dec_teacher};
+    mvae_plugin_desc d = MVAE_PLUGIN_DESC(MVAE_PLUGIN_DECODER, "old", "1", "", &full, NULL);
+    d.abi_minor = 0;
+    d.vtable_size = 3 * sizeof(void (*)(void)); /* a 1.0 vtable: create, destroy, forward */
+    mvae_registry *reg = mvae_registry_new();
+    mvae_error err = {0};
+    assert_int_equal(mvae_registry_add(reg, &d, NULL, &err), MVAE_OK);
+    assert_null(mvae_decoder_hook(&d, forward_teacher));
+    assert_null(mvae_decoder_hook(&d, generate));
+    mvae_plugin_desc n = MVAE_PLUGIN_DESC(MVAE_PLUGIN_DECODER, "new", "1", "", &full, NULL);
+    assert_int_equal(mvae_registry_add(reg, &n, NULL, &err), MVAE_OK);
+    assert_ptr_equal(mvae_decoder_hook(&n, forward_teacher), dec_teacher);
+    assert_null(mvae_decoder_hook(&n, generate));
+    n.vtable_size = 2 * sizeof(void (*)(void)); /* too small for the required hooks */
+    n.name = "tiny";
+    assert_int_not_equal(mvae_registry_add(reg, &n, NULL, &err), MVAE_OK);
     mvae_registry_free(reg);
 }
 
@@ -589,6 +625,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_plugin_path_first_wins),
         cmocka_unit_test(test_require_did_you_mean),
         cmocka_unit_test(test_descriptor_checks),
+        cmocka_unit_test(test_decoder_optional_hooks),
         cmocka_unit_test(test_names),
         cmocka_unit_test_setup_teardown(test_fm_fixture, fm_setup, fm_teardown),
         cmocka_unit_test_setup_teardown(test_fm_options, fm_setup, fm_teardown),

@@ -4,6 +4,7 @@
 #include "mvae/model.h"
 #include "mvae/sweep.h"
 #include "mvae/train.h"
+#include "mvae/translate.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@ static const char *usage_main =
     "  train --resume RUN_DIR                           continue an interrupted run\n"
     "  eval RUN_DIR [--checkpoint last|best] [--set ...] evaluate a run on the test split\n"
     "  sample RUN_DIR [--given label=3] [-n 64] [-o grid.png]  generate images\n"
+    "  translate RUN_DIR --from en --to vi [TEXT ...]   translate text (stdin line by line without TEXT)\n"
     "  validate EXP.yaml [--set ...]                    check an experiment file, print it resolved\n"
     "  plugins [-v]                                     list the plugins found\n"
     "\n"
@@ -54,6 +56,14 @@ static const char *usage_sample =
     "\n"
     "Generates N images (default 64) into a PNG grid (default samples.png): from z ~ q(z | given),\n"
     "e.g. --given label=3 or --given label=Sneaker, or from the prior N(0, I) without --given.\n";
+
+static const char *usage_translate =
+    "usage: mvae translate RUN_DIR --from MOD --to MOD [--beam K] [--checkpoint last|best] [TEXT ...]\n"
+    "\n"
+    "Translates each TEXT (or each line of stdin when no TEXT is given) from text modality --from to\n"
+    "text modality --to of a trained run: z = mean of q(z | x_from), decoded greedily (--beam 1, the\n"
+    "default) or by beam search. Prints one translation per line. The text is tokenised as the\n"
+    "dataset tokenises (docs/translation.md); words outside the vocabulary become <unk>.\n";
 
 static const char *usage_validate =
     "usage: mvae validate EXP.yaml [--set KEY=VALUE ...]\n"
@@ -280,6 +290,77 @@ out:
     return rc;
 }
 
+static int cmd_translate(int argc, char **argv) {
+    if (has_help(argc, argv)) return fputs(usage_translate, stdout), 0;
+    const char *dir = NULL, *from = NULL, *to = NULL, *which = "last";
+    int beam = 1, ntext = 0;
+    char **texts = calloc((size_t)(argc > 0 ? argc : 1), sizeof *texts);
+    if (!texts) return 1;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--from") || !strcmp(a, "--to") || !strcmp(a, "--beam") || !strcmp(a, "--checkpoint")) {
+            if (!need_arg(i, argc, a)) return free(texts), 2;
+            const char *v = argv[++i];
+            if (!strcmp(a, "--from")) from = v;
+            else if (!strcmp(a, "--to")) to = v;
+            else if (!strcmp(a, "--beam")) beam = atoi(v);
+            else which = v;
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "mvae translate: unexpected argument '%s'\n%s", a, usage_translate);
+            return free(texts), 2;
+        } else if (!dir) {
+            dir = a;
+        } else {
+            texts[ntext++] = argv[i];
+        }
+    }
+    if (!dir || !from || !to) return free(texts), fputs(usage_translate, stderr), 2;
+    mvae_error err = {0};
+    mvae_registry *reg = NULL;
+    mvae_cfg *cfg = NULL;
+    mvae_model *m = NULL;
+    int rc = 1;
+    char out[4096];
+    mvae_log_level lvl = mvae_log_get_level();
+    mvae_log_set_level(MVAE_LOG_WARN); /* the dataset's summary line is noise here */
+    int orc = open_run(dir, which, NULL, 0, &reg, &cfg, &m, &err);
+    mvae_log_set_level(lvl);
+    if (orc) goto out;
+    int kf = mvae_model_find(m, from), kt = mvae_model_find(m, to);
+    if (kf < 0 || kt < 0) {
+        mvae_error_set(&err, MVAE_ERR_INVALID, "the run has no modality '%s'", kf < 0 ? from : to);
+        goto out;
+    }
+    if (ntext) {
+        for (int i = 0; i < ntext; i++) {
+            if (mvae_translate_text(m, kf, kt, texts[i], beam, out, sizeof out, &err)) goto out;
+            printf("%s\n", out);
+        }
+    } else {
+        char *line = NULL;
+        size_t cap = 0;
+        ssize_t n;
+        while ((n = getline(&line, &cap, stdin)) > 0) {
+            while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = '\0';
+            if (mvae_translate_text(m, kf, kt, line, beam, out, sizeof out, &err)) {
+                free(line);
+                goto out;
+            }
+            printf("%s\n", out);
+            fflush(stdout);
+        }
+        free(line);
+    }
+    rc = 0;
+out:
+    if (rc) fail(&err);
+    free(texts);
+    mvae_model_free(m);
+    mvae_cfg_free(cfg);
+    mvae_registry_free(reg);
+    return rc;
+}
+
 static int cmd_sample(int argc, char **argv) {
     if (has_help(argc, argv)) return fputs(usage_sample, stdout), 0;
     const char *dir = NULL, *given = NULL, *outp = "samples.png", *mod = NULL, *which = "last";
@@ -463,11 +544,12 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "eval")) return cmd_eval(argc - 2, argv + 2);
     if (!strcmp(c, "sample")) return cmd_sample(argc - 2, argv + 2);
     if (!strcmp(c, "validate")) return cmd_validate(argc - 2, argv + 2);
+    if (!strcmp(c, "translate")) return cmd_translate(argc - 2, argv + 2);
     if (!strcmp(c, "plugins")) return cmd_plugins(argc - 2, argv + 2);
     if (!strcmp(c, "sweep")) return cmd_sweep(argc - 2, argv + 2);
     if (!strcmp(c, "report")) return cmd_report(argc - 2, argv + 2);
-    static const char *const cmds[] = {"train", "eval", "sample", "validate", "plugins", "sweep", "report"};
-    const char *near = mvae_nearest(c, cmds, 7);
+    static const char *const cmds[] = {"train", "eval", "sample", "validate", "plugins", "sweep", "report", "translate"};
+    const char *near = mvae_nearest(c, cmds, 8);
     fprintf(stderr, "mvae: unknown command '%s'%s%s%s\n\n%s", c, near ? " (did you mean '" : "", near ? near : "",
             near ? "'?)" : "", usage_main);
     return 2;

@@ -5,6 +5,7 @@
 #include "mvae/coherence.h"
 #include "mvae/image.h"
 #include "mvae/train.h"
+#include "mvae/translate.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -49,8 +50,8 @@ static int iw_logp(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b,
     for (int k = 0; k < m->n_mod; k++) {
         if (!(S & (1u << k))) continue;
         const mvae_modality *md = &m->mod[k];
-        mvae_tensor *params = mvae_model_decode(m, ctx, k, z);
         mvae_tensor *x = mvae_batch_tensor(ctx, m, b, k); /* row d*K*B + k*B + i decodes target row i */
+        mvae_tensor *params = mvae_model_decode_target(m, ctx, k, z, x);
         w = mvae_add(ctx, w, mvae_likelihood_logp(ctx, md->likelihood, params, x, md->lik_scale));
     }
     if (!w || !dw) return MVAE_ERR_INVALID;
@@ -232,7 +233,7 @@ int mvae_evaluate_in(mvae_model *m, int split, const char *run_dir, mvae_eval_re
         mvae_tensor *el = mvae_scale(ctx, fv->kl(m->fusion, ctx, &q, z), -1.0f);
         for (int k = 0; k < m->n_mod; k++) {
             mvae_tensor *x = mvae_batch_tensor(ctx, m, &b, k); /* repeated per draw by the likelihood */
-            el = mvae_add(ctx, el, mvae_likelihood_logp(ctx, m->mod[k].likelihood, mvae_model_decode(m, ctx, k, z), x, m->mod[k].lik_scale));
+            el = mvae_add(ctx, el, mvae_likelihood_logp(ctx, m->mod[k].likelihood, mvae_model_decode_target(m, ctx, k, z, x), x, m->mod[k].lik_scale));
         }
         el = mvae_mul(ctx, el, mvae_posterior_draw_weights(ctx, &q, n));
         if (!el) goto ctxfail;
@@ -301,6 +302,22 @@ int mvae_evaluate_in(mvae_model *m, int split, const char *run_dir, mvae_eval_re
     /* linear probe on the same pairs, then coherence (each reads its own eval: section) */
     if (target >= 0 && nfrom > 0 && (rc = mvae_eval_probe(m, split, target, froms, nfrom, r, quiet, err))) goto done;
     if ((rc = mvae_eval_coherence(m, split, run_dir, r, quiet, err))) goto done;
+    /* BLEU between every two text modalities whose target decoder can generate */
+    {
+        int64_t bmax = 500, beam = 1;
+        mvae_cfg_node *bn = mvae_cfg_get(ev, "bleu");
+        if ((rc = mvae_cfg_int_or(bn, "max_test", 500, &bmax, err)) || (rc = mvae_cfg_int_or(bn, "beam", 1, &beam, err))) goto done;
+        for (int f = 0; f < m->n_mod; f++)
+            for (int t = 0; t < m->n_mod; t++) {
+                if (f == t || r->n_bleu >= 8 || m->mod[f].info.type != MVAE_MOD_TOKENS ||
+                    m->mod[t].info.type != MVAE_MOD_TOKENS || !mvae_decoder_hook(m->mod[t].dec_desc, generate))
+                    continue;
+                double bl;
+                if ((rc = mvae_translate_bleu(m, split, f, t, bmax, (int)beam, &bl, err))) goto done;
+                snprintf(r->bleu_name[r->n_bleu], sizeof r->bleu_name[0], "%s->%s", m->mod[f].info.name, m->mod[t].info.name);
+                r->bleu[r->n_bleu++] = bl;
+            }
+    }
     r->seconds = mvae_time_sec() - t0;
     if (!quiet) {
         fprintf(stderr, "test: elbo %.3f", r->elbo);
@@ -309,6 +326,7 @@ int mvae_evaluate_in(mvae_model *m, int split, const char *run_dir, mvae_eval_re
         for (int a = 0; a < r->n_probe; a++) fprintf(stderr, "  probe %s %.4f", r->probe_name[a], r->probe[a]);
         for (int a = 0; a < r->n_coh; a++) fprintf(stderr, "  coherence %s %.4f", r->coh_name[a], r->coh[a]);
         for (int a = 0; a < r->n_clf; a++) fprintf(stderr, "  classifier %s %.4f", r->clf_name[a], r->clf_acc[a]);
+        for (int a = 0; a < r->n_bleu; a++) fprintf(stderr, "  BLEU %s %.2f", r->bleu_name[a], 100.0 * r->bleu[a]);
         fprintf(stderr, "  [K=%d, %lld samples for log p, %.1f s]\n", r->ll_samples, (long long)N_ll, r->seconds);
     }
     if ((rc = mvae_evaluate_cross(m, split, r, quiet, err))) goto done;
@@ -400,6 +418,15 @@ int mvae_write_metrics_json(const char *path, const mvae_eval_result *e, const m
                 }
             }
             fprintf(f, "}");
+        }
+        fprintf(f, "}");
+    }
+    if (e->n_bleu) {
+        fprintf(f, ",\n    \"bleu\": {");
+        for (int i = 0; i < e->n_bleu; i++) {
+            fprintf(f, "%s", i ? ", " : "");
+            json_str(f, e->bleu_name[i]);
+            fprintf(f, ": %.6f", e->bleu[i]);
         }
         fprintf(f, "}");
     }

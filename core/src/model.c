@@ -91,7 +91,13 @@ static const mvae_option probe_schema[] = {
     {"l2", MVAE_OPT_FLOAT, "1.0e-4", "L2 penalty (l2/2) ||W||^2", NULL, false, NULL},
     {NULL, 0, NULL, NULL, NULL, false, NULL},
 };
+static const mvae_option bleu_schema[] = {
+    {"max_test", MVAE_OPT_INT, "500", "translate the first N test samples per direction (0 = all)", NULL, false, NULL},
+    {"beam", MVAE_OPT_INT, "1", "beam width (1 = greedy)", NULL, false, NULL},
+    {NULL, 0, NULL, NULL, NULL, false, NULL},
+};
 static const mvae_option eval_schema[] = {
+    {"bleu", MVAE_OPT_MAP, NULL, "corpus BLEU-4 between every two text modalities (when there are two or more)", bleu_schema, false, NULL},
     {"batch_size", MVAE_OPT_INT, "100", "test samples per batch", NULL, false, NULL},
     {"log_likelihood", MVAE_OPT_MAP, NULL, "importance-sampled log-likelihoods", loglik_schema, false, NULL},
     {"accuracy", MVAE_OPT_MAP, NULL, "cross-modal prediction accuracy", accuracy_schema, false, NULL},
@@ -620,6 +626,22 @@ int mvae_model_posterior(const mvae_model *m, mvae_ctx *ctx, const mvae_experts 
 mvae_tensor *mvae_model_decode(const mvae_model *m, mvae_ctx *ctx, int k, mvae_tensor *z) {
     const mvae_modality *md = &m->mod[k];
     return ((const mvae_decoder_vtable *)md->dec_desc->vtable)->forward(md->dec, ctx, z);
+}
+
+mvae_tensor *mvae_model_decode_target(const mvae_model *m, mvae_ctx *ctx, int k, mvae_tensor *z,
+                                      mvae_tensor *target) {
+    const mvae_modality *md = &m->mod[k];
+    mvae_tensor *(*ft)(void *, mvae_ctx *, mvae_tensor *, mvae_tensor *) =
+        mvae_decoder_hook(md->dec_desc, forward_teacher);
+    if (!target || !ft) return mvae_model_decode(m, ctx, k, z);
+    /* the batch's targets, repeated to z's rows (k draws per sample, draw-major) */
+    if (target->shape[0] != z->shape[0]) {
+        if (target->shape[0] < 1 || z->shape[0] % target->shape[0])
+            return mvae_ctx_fail(ctx, "decode: %lld rows of z for %lld target rows", (long long)z->shape[0],
+                                 (long long)target->shape[0]);
+        target = mvae_tile_rows(ctx, target, (int)(z->shape[0] / target->shape[0]));
+    }
+    return ft(md->dec, ctx, z, target);
 }
 
 

@@ -121,3 +121,40 @@ int mvae_embedding_layer_init(mvae_embedding_layer *l, mvae_params *ps, const ch
 mvae_tensor *mvae_embedding_layer_fwd(mvae_ctx *ctx, const mvae_embedding_layer *l, mvae_tensor *idx) {
     return mvae_gather(ctx, l->table, idx);
 }
+
+int mvae_gru_layer_init(mvae_gru_layer *l, mvae_params *ps, const char *prefix, const char *name,
+                        int64_t in, int64_t hidden, mvae_error *err) {
+    char n[128];
+    l->in = in;
+    l->hidden = hidden;
+    pname(n, sizeof n, prefix, name, "w_ih");
+    l->w_ih = mvae_params_add(ps, n, 2, (int64_t[]){3 * hidden, in}, MVAE_INIT_BIAS_UNIFORM, hidden, err);
+    pname(n, sizeof n, prefix, name, "w_hh");
+    l->w_hh = mvae_params_add(ps, n, 2, (int64_t[]){3 * hidden, hidden}, MVAE_INIT_BIAS_UNIFORM, hidden, err);
+    pname(n, sizeof n, prefix, name, "b_ih");
+    l->b_ih = mvae_params_add(ps, n, 1, (int64_t[]){3 * hidden}, MVAE_INIT_BIAS_UNIFORM, hidden, err);
+    pname(n, sizeof n, prefix, name, "b_hh");
+    l->b_hh = mvae_params_add(ps, n, 1, (int64_t[]){3 * hidden}, MVAE_INIT_BIAS_UNIFORM, hidden, err);
+    return (l->w_ih && l->w_hh && l->b_ih && l->b_hh) ? MVAE_OK : MVAE_ERR_INVALID;
+}
+
+mvae_tensor *mvae_gru_layer_step(mvae_ctx *ctx, const mvae_gru_layer *l, mvae_tensor *x,
+                                 mvae_tensor *h, mvae_tensor *mask) {
+    mvae_tensor *hn = mvae_gru_cell(ctx, x, h, l->w_ih, l->w_hh, l->b_ih, l->b_hh);
+    if (!mask) return hn;
+    return mvae_add(ctx, h, mvae_mul(ctx, mask, mvae_sub(ctx, hn, h)));
+}
+
+mvae_tensor *mvae_concat_list(mvae_ctx *ctx, int n, mvae_tensor **ts, int axis) {
+    if (n <= 0) return mvae_ctx_fail(ctx, "concat_list: no tensors");
+    if (n == 1) return ts[0];
+    if (n <= 4) return mvae_concat(ctx, n, ts, axis);
+    int m = (n + 3) / 4;
+    mvae_tensor **part = mvae_ctx_alloc(ctx, (size_t)m * sizeof *part);
+    if (!part) return mvae_ctx_fail(ctx, "concat_list: out of memory");
+    for (int i = 0; i < m; i++) {
+        int c = n - 4 * i < 4 ? n - 4 * i : 4;
+        part[i] = c == 1 ? ts[4 * i] : mvae_concat(ctx, c, ts + 4 * i, axis);
+    }
+    return mvae_concat_list(ctx, m, part, axis);
+}

@@ -96,19 +96,20 @@ static const hook_spec classifier_hooks[] = {HOOK(mvae_classifier_vtable, create
                                              {NULL, 0}};
 #undef HOOK
 
-/* Every hook of every vtable is REQUIRED today: a hook added to interfaces.h must be added to its
- * table above (or, if optional, these counts adjusted). */
+/* Every hook listed above is REQUIRED; a vtable may end with OPTIONAL hooks (decoder:
+ * forward_teacher, generate since ABI 1.1) that older plugins lack. A hook added to interfaces.h
+ * must be added to its table above, or counted here as optional. */
 #define HOOK_COUNT(T) (sizeof(T) / sizeof(void (*)(void)))
 _Static_assert(HOOK_COUNT(mvae_dataset_vtable) == 6, "update dataset_hooks in plugin.c");
 _Static_assert(HOOK_COUNT(mvae_encoder_vtable) == 3, "update encoder_hooks in plugin.c");
-_Static_assert(HOOK_COUNT(mvae_decoder_vtable) == 3, "update decoder_hooks in plugin.c");
+_Static_assert(HOOK_COUNT(mvae_decoder_vtable) == 3 + 2, "update decoder_hooks in plugin.c");
 _Static_assert(HOOK_COUNT(mvae_fusion_vtable) == 7, "update fusion_hooks in plugin.c");
 _Static_assert(HOOK_COUNT(mvae_transform_vtable) == 3, "update transform_hooks in plugin.c");
 _Static_assert(HOOK_COUNT(mvae_classifier_vtable) == 3, "update classifier_hooks in plugin.c");
 #undef HOOK_COUNT
 
 typedef struct kind_spec {
-    size_t vtable_size;
+    size_t vtable_size; /* bytes up to the end of the last REQUIRED hook */
     const hook_spec *hooks;
 } kind_spec;
 
@@ -121,7 +122,7 @@ static int kind_lookup(int kind, kind_spec *out) {
         *out = (kind_spec){sizeof(mvae_encoder_vtable), encoder_hooks};
         break;
     case MVAE_PLUGIN_DECODER:
-        *out = (kind_spec){sizeof(mvae_decoder_vtable), decoder_hooks};
+        *out = (kind_spec){offsetof(mvae_decoder_vtable, forward_teacher), decoder_hooks};
         break;
     case MVAE_PLUGIN_FUSION:
         *out = (kind_spec){sizeof(mvae_fusion_vtable), fusion_hooks};
@@ -235,7 +236,7 @@ static int check_desc(const mvae_plugin_desc *d, const char *file, mvae_error *e
         return mvae_error_set(
             err, MVAE_ERR_PLUGIN,
             "%s plugin '%s' (%s): its vtable is %u bytes but this mvae's "
-            "mvae_%s_vtable is %zu: rebuild the plugin against this mvae's headers",
+            "mvae_%s_vtable needs at least %zu: rebuild the plugin against this mvae's headers",
             kn, d->name, file, (unsigned)d->vtable_size, kn, ks.vtable_size);
     for (const hook_spec *h = ks.hooks; h->name; h++) {
         void (*fn)(void);

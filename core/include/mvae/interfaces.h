@@ -19,6 +19,7 @@
 #include "mvae/params.h"
 #include "mvae/plugin.h"
 #include "mvae/rng.h"
+#include <stddef.h>
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -93,7 +94,25 @@ typedef struct mvae_decoder_vtable {
     /* REQUIRED. z [B, D] -> likelihood parameters: logits [B, shape...] for bernoulli; means for
      * gaussian/laplace; [B, n_classes] logits for categorical; [B, T, V] for tokens. */
     mvae_tensor *(*forward)(void *self, mvae_ctx *ctx, mvae_tensor *z);
+    /* ---- OPTIONAL trailing hooks (ABI 1.1). A plugin built against 1.0 has a smaller vtable:
+     * read them only through mvae_decoder_hook (below), never directly. ---- */
+    /* Like forward, given the targets the likelihood will score: target has z's rows (tiled like
+     * z) and the modality's per-sample shape (I32 for index modalities). Sequence decoders use it
+     * for teacher forcing: logits [B, T, V] where position t predicts target[:, t]. When set, the
+     * trainer and the evaluator call it instead of forward wherever a target exists. */
+    mvae_tensor *(*forward_teacher)(void *self, mvae_ctx *ctx, mvae_tensor *z, mvae_tensor *target);
+    /* Decode z [B, D] into token ids without gradients: out_tokens [B, max_len] (I32 ids, -1
+     * after the end-of-sequence token, which is included); beam <= 1 = greedy. Token decoders
+     * only. Returns MVAE_OK or an error status (message in ctx). */
+    int (*generate)(void *self, mvae_ctx *ctx, mvae_tensor *z, int beam, int32_t *out_tokens,
+                    int max_len);
 } mvae_decoder_vtable;
+/* An optional trailing hook of a decoder descriptor, or NULL when the plugin's vtable is too old
+ * to have it (or leaves it NULL): mvae_decoder_hook(desc, forward_teacher). */
+#define mvae_decoder_hook(desc, hook)                                                              \
+    (((desc)->vtable_size >= offsetof(mvae_decoder_vtable, hook) + sizeof(void (*)(void)))           \
+         ? ((const mvae_decoder_vtable *)(desc)->vtable)->hook                                     \
+         : NULL)
 
 /* ---- fusion ---- */
 #define MVAE_MAX_COMPONENTS 64

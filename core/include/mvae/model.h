@@ -111,6 +111,12 @@ int mvae_model_posterior(const mvae_model *m, mvae_ctx *ctx, const mvae_experts 
                          mvae_posterior *q, mvae_tensor **valid_out, int *any_valid);
 /* Decode z with modality k's decoder -> likelihood parameters. */
 mvae_tensor *mvae_model_decode(const mvae_model *m, mvae_ctx *ctx, int k, mvae_tensor *z);
+/* Decode z given the targets the likelihood will score (target: the batch tensor, [B, ...]; z may
+ * have k*B rows, draw-major): the decoder's forward_teacher when it has one (teacher forcing for
+ * sequences; the targets are then repeated to z's rows), else forward(z). target NULL =
+ * mvae_model_decode. */
+mvae_tensor *mvae_model_decode_target(const mvae_model *m, mvae_ctx *ctx, int k, mvae_tensor *z,
+                                      mvae_tensor *target);
 /* Experts repeated k times along the batch (with no gradient): for importance sampling. */
 void mvae_experts_tile(mvae_ctx *ctx, const mvae_model *m, const mvae_experts *e, int k, mvae_experts *out);
 /* The weight of each draw of q for samples that are valid: draw_weight (or 1/n_draws) times

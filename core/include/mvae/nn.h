@@ -68,6 +68,21 @@ int mvae_embedding_layer_init(mvae_embedding_layer *l, mvae_params *ps, const ch
                               const char *name, int64_t vocab, int64_t dim, mvae_error *err);
 mvae_tensor *mvae_embedding_layer_fwd(mvae_ctx *ctx, const mvae_embedding_layer *l, mvae_tensor *idx);
 
+/* One GRU layer (PyTorch's nn.GRU parameters and init: every weight and bias U(+-1/sqrt(hidden))):
+ * w_ih [3H, in], w_hh [3H, H], b_ih, b_hh [3H], gates in r, z, n order. */
+typedef struct mvae_gru_layer {
+    mvae_tensor *w_ih, *w_hh, *b_ih, *b_hh;
+    int64_t in, hidden;
+} mvae_gru_layer;
+int mvae_gru_layer_init(mvae_gru_layer *l, mvae_params *ps, const char *prefix, const char *name,
+                        int64_t in, int64_t hidden, mvae_error *err);
+/* h' = GRU(x [B,in], h [B,H]); with mask [B,1] (1 = real step, 0 = padding; NULL = all real),
+ * h' = h + mask * (GRU(x, h) - h): padded positions keep the previous state. */
+mvae_tensor *mvae_gru_layer_step(mvae_ctx *ctx, const mvae_gru_layer *l, mvae_tensor *x,
+                                 mvae_tensor *h, mvae_tensor *mask);
+/* Concatenate any number of tensors along axis (a tree of mvae_concat calls, 4 at a time). */
+mvae_tensor *mvae_concat_list(mvae_ctx *ctx, int n, mvae_tensor **ts, int axis);
+
 #ifdef __cplusplus
 }
 #endif

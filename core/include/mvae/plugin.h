@@ -17,7 +17,8 @@
  * mvae_registry_add.
  *
  * The loader rejects: a different ABI major; a newer ABI minor than the core's; a struct_size
- * smaller than the core knows; a NULL name/vtable; a vtable missing a required hook; a second
+ * smaller than the core knows; a vtable smaller than its REQUIRED hooks need (optional trailing
+ * hooks added by a later minor may be missing: the core reads those only when present); a NULL name/vtable; a vtable missing a required hook; a second
  * plugin with the same kind and name. Each with a message naming the file and the fix.
  */
 #ifndef MVAE_PLUGIN_H
@@ -28,7 +29,7 @@ extern "C" {
 #endif
 
 #define MVAE_ABI_MAJOR 1
-#define MVAE_ABI_MINOR 1 /* 1.1: the classifier kind */
+#define MVAE_ABI_MINOR 2 /* 1.1: the classifier kind; 1.2: optional decoder hooks forward_teacher, generate */
 
 typedef enum mvae_plugin_kind {
     MVAE_PLUGIN_DATASET = 1,

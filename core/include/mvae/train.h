@@ -75,6 +75,9 @@ typedef struct mvae_eval_result {
     char acc_name[16][64];
     double acc[16];     /* fraction correct, z ~ q */
     double acc_mean[16];/* fraction correct, z = mean of q */
+    int n_bleu;
+    char bleu_name[8][64]; /* "en->vi" */
+    double bleu[8];        /* corpus BLEU-4 in [0, 1] of translations between text modalities */
     int64_t n_test, n_ll_test;
     int ll_samples;
     double seconds;
