@@ -261,7 +261,7 @@ static void test_filters(void **state) {
         {"Press <b>Enter</b> to continue", 0, "Nhấn <b>Enter</b> để tiếp tục", 0},
         {"_Open the selected file", 0, "_Mở tệp đã chọn", 0},
         {"Save &As another name", 0, "Lưu &Thành tên khác", 0},
-        {"One file was removed\0%d files were removed", 43, "Đã xoá %d tệp", 0},
+        {"One file was removed\0%d files were removed", 42, "Đã xoá %d tệp", 0},
         {"menu\x04Open the recent file", 0, "Mở tệp gần đây", 0},
         {"Two words", 0, "Hai từ", 0},
         {long_en, 0, "quá dài", 0},

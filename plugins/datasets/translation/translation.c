@@ -503,7 +503,7 @@ static int tr_open(const mvae_cfg_node *opts, void **self, mvae_error *err) {
     }
     for (int i = 0; i < dirs.n; i++) find_mo(dirs.v[i], d->lang, 0, &files);
     /* the same catalog name from two sources (installed + unpacked): read both, dedupe below */
-    qsort(files.v, (size_t)files.n, sizeof *files.v, cmp_str);
+    if (files.n > 1) qsort(files.v, (size_t)files.n, sizeof *files.v, cmp_str);
     c.st = &d->st;
     c.min_words = (int)min_words;
     c.max_words = (int)max_words;
