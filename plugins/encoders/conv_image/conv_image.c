@@ -8,6 +8,7 @@
  */
 #include "mvae/interfaces.h"
 #include "mvae/nn.h"
+#include "../../conv_opts.h"
 
 #include <stdlib.h>
 
@@ -34,28 +35,13 @@ static int conv_enc_create(const mvae_module_args *a, void **self, mvae_error *e
                               mvae_modality_type_name(m->type));
     conv_enc *e = calloc(1, sizeof *e);
     if (!e) return mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
-    int64_t *ch = NULL, k = 4, s = 2, p = 1, hidden = 512;
-    int nch = 0;
-    bool bias = false;
-    const char *act = "swish";
-    int rc = MVAE_OK;
-    mvae_cfg_node *cn = mvae_cfg_get(a->opts, "channels");
-    if (cn)
-        rc = mvae_cfg_get_int_list(cn, &ch, &nch, err);
-    else {
-        ch = malloc(2 * sizeof *ch);
-        ch[0] = 64;
-        ch[1] = 128;
-        nch = 2;
-    }
-    if (!rc) rc = mvae_cfg_int_or(a->opts, "kernel", 4, &k, err);
-    if (!rc) rc = mvae_cfg_int_or(a->opts, "stride", 2, &s, err);
-    if (!rc) rc = mvae_cfg_int_or(a->opts, "padding", 1, &p, err);
-    if (!rc) rc = mvae_cfg_int_or(a->opts, "hidden", 512, &hidden, err);
-    if (!rc) rc = mvae_cfg_bool_or(a->opts, "batchnorm", false, &e->use_bn, err);
-    if (!rc) rc = mvae_cfg_bool_or(a->opts, "bias", false, &bias, err);
-    if (!rc) rc = mvae_cfg_string_or(a->opts, "activation", "swish", &act, err);
-    if (!rc) rc = mvae_activation_parse(act, &e->act, err);
+    conv_opts co;
+    int rc = conv_opts_read(a->opts, 64, 128, &co, err);
+    int64_t *ch = co.ch, k = co.kernel, s = co.stride, p = co.padding, hidden = co.hidden;
+    int nch = co.nch;
+    bool bias = co.bias;
+    e->use_bn = co.batchnorm;
+    e->act = co.act;
     if (!rc && (nch < 1 || nch > CONV_MAX))
         rc = mvae_error_set(err, MVAE_ERR_INVALID, "conv_image: channels needs 1 to %d entries", CONV_MAX);
     int64_t c = m->shape[0], h = m->shape[1], w = m->shape[2];
