@@ -11,37 +11,10 @@
 
 #include <sys/stat.h>
 
-typedef struct env {
-    char dir[128];  /* the temporary root */
-    char data[256]; /* the tiny data set */
-    mvae_registry *reg;
-    int n_runs;
-} env;
+typedef tiny_env env;
 
-static int env_setup(void **state) {
-    env *e = calloc(1, sizeof *e);
-    snprintf(e->dir, sizeof e->dir, "/tmp/mvae_test_train_XXXXXX");
-    if (!mkdtemp(e->dir)) return -1;
-    snprintf(e->data, sizeof e->data, "%s/data", e->dir);
-    mkdir(e->data, 0777);
-    if (tiny_write_dataset(e->data, 300, 100)) return -1;
-    mvae_error err = {0};
-    e->reg = mvae_registry_new();
-    if (mvae_registry_load_dir(e->reg, MVAE_BINARY_DIR "/plugins", &err)) {
-        fprintf(stderr, "%s\n", err.msg);
-        return -1;
-    }
-    *state = e;
-    return 0;
-}
-
-static int env_teardown(void **state) {
-    env *e = *state;
-    mvae_registry_free(e->reg);
-    tiny_rm_rf(e->dir);
-    free(e);
-    return 0;
-}
+static int env_setup(void **state) { return tiny_env_open(state, "train", 300, 100); }
+static int env_teardown(void **state) { return tiny_env_close(state); }
 
 static void assert_has(const char *msg, const char *needle) {
     if (!strstr(msg, needle)) fprintf(stderr, "message: %s\nexpected to contain: %s\n", msg, needle);

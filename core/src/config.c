@@ -803,20 +803,30 @@ static void item_label(const mvae_cfg_node *n, const char *label, int i, char *b
         snprintf(buf, len, "%s", label ? label : "");
 }
 
-static int get_int_list_l(const mvae_cfg_node *n, const char *label, int64_t **out, int *count,
-                          mvae_error *err) {
+/* A list of scalars read one by one with `item` into a malloc'd array of elem-byte values
+ * (a single scalar counts as a one-element list). */
+typedef int (*item_reader)(const mvae_cfg_node *n, const char *label, void *out, mvae_error *err);
+static int read_int_item(const mvae_cfg_node *n, const char *label, void *out, mvae_error *err) {
+    return get_int_l(n, label, out, err);
+}
+static int read_float_item(const mvae_cfg_node *n, const char *label, void *out, mvae_error *err) {
+    return get_float_l(n, label, out, err);
+}
+
+static int get_list_l(const mvae_cfg_node *n, const char *label, const char *what, size_t elem,
+                      item_reader item, void **out, int *count, mvae_error *err) {
     if (out) *out = NULL;
     if (count) *count = 0;
     const mvae_cfg_node *slot = NULL, *const *items = NULL;
     int k = 0;
-    int rc = list_items(n, label, "a list of integers", &slot, &items, &k, err);
+    int rc = list_items(n, label, what, &slot, &items, &k, err);
     if (rc) return rc;
-    int64_t *v = k > 0 ? malloc((size_t)k * sizeof *v) : NULL;
+    char *v = k > 0 ? malloc((size_t)k * elem) : NULL;
     if (k > 0 && !v) return mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
     for (int i = 0; i < k; i++) {
         char lab[300];
         item_label(n, label, i, lab, sizeof lab);
-        rc = get_int_l(items[i], lab[0] ? lab : NULL, &v[i], err);
+        rc = item(items[i], lab[0] ? lab : NULL, v + (size_t)i * elem, err);
         if (rc) {
             free(v);
             return rc;
@@ -830,31 +840,14 @@ static int get_int_list_l(const mvae_cfg_node *n, const char *label, int64_t **o
     return MVAE_OK;
 }
 
+static int get_int_list_l(const mvae_cfg_node *n, const char *label, int64_t **out, int *count,
+                          mvae_error *err) {
+    return get_list_l(n, label, "a list of integers", sizeof **out, read_int_item, (void **)out, count, err);
+}
+
 static int get_float_list_l(const mvae_cfg_node *n, const char *label, double **out, int *count,
                             mvae_error *err) {
-    if (out) *out = NULL;
-    if (count) *count = 0;
-    const mvae_cfg_node *slot = NULL, *const *items = NULL;
-    int k = 0;
-    int rc = list_items(n, label, "a list of numbers", &slot, &items, &k, err);
-    if (rc) return rc;
-    double *v = k > 0 ? malloc((size_t)k * sizeof *v) : NULL;
-    if (k > 0 && !v) return mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
-    for (int i = 0; i < k; i++) {
-        char lab[300];
-        item_label(n, label, i, lab, sizeof lab);
-        rc = get_float_l(items[i], lab[0] ? lab : NULL, &v[i], err);
-        if (rc) {
-            free(v);
-            return rc;
-        }
-    }
-    if (out)
-        *out = v;
-    else
-        free(v);
-    if (count) *count = k;
-    return MVAE_OK;
+    return get_list_l(n, label, "a list of numbers", sizeof **out, read_float_item, (void **)out, count, err);
 }
 
 int mvae_cfg_get_int_list(const mvae_cfg_node *n, int64_t **out, int *count, mvae_error *err) {
