@@ -431,6 +431,7 @@ static int run_model(const opts *o) {
     mvae_rng_shuffle(&shuf, perm, N);
     int64_t nb = N / o->batch;
     mvae_optim opt = mvae_optim_adam(1e-3f);
+    opt.zero_grad = true;
     double tally_flops = 0, last_loss = 0;
     int n_terms = 0;
     int64_t tally_calls = 0;
@@ -442,7 +443,7 @@ static int run_model(const opts *o) {
         if (mvae_batch_fill(&b, m, MVAE_SPLIT_TRAIN, perm + bi * o->batch, o->batch, NULL, &err)) goto out;
         double t1 = now_sec();
         mvae_ctx_reset(ctx);
-        mvae_params_zero_grad(m->params);
+        if (s == 0) mvae_params_zero_grad(m->params); /* then each update leaves them zero, as in training */
         mvae_tensor *loss;
         mvae_step_stats stats;
         int r = mvae_objective_loss(m, ctx, &b, &obj, 1.0f, &rng, &loss, &stats);
@@ -469,6 +470,11 @@ static int run_model(const opts *o) {
     printf("flops sgemm_tally_flop_per_step=%.0f flop_per_sample=%.0f objective_terms=%d sgemm_calls_per_step=%lld\n",
            tally_flops, tally_flops / o->batch, n_terms, (long long)tally_calls);
     printf("loss last_loss=%.4f\n", last_loss);
+    /* where the memory goes: weights, gradients and Adam's two moments are 4 floats per trainable
+     * parameter; the step arena holds the activations and the backward pass's scratch. */
+    printf("memory_parts params_grads_adam_mib=%.1f arena_peak_mib=%.1f arena_capacity_mib=%.1f\n",
+           (double)mvae_params_count_trainable(m->params) * 16.0 / 1048576.0,
+           (double)mvae_ctx_arena_peak(ctx) / 1048576.0, (double)mvae_ctx_arena_capacity(ctx) / 1048576.0);
     double bound = time_shapes_isolated(&rng, o->verbose, false);
     double blas_bound = time_shapes_isolated(&rng, o->verbose, true);
     report(o, st + o->warmup, gt + o->warmup, o->steps, tally_flops, bound, blas_bound, ft + o->warmup, "batch_fill");

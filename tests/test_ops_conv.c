@@ -163,6 +163,8 @@ static void test_conv2d_fast_vs_naive(void **state) {
         {2, 3, 9, 9, 4, 2, 2, 3, 1, 0},     /* stride 3 */
         {2, 2, 7, 6, 3, 2, 3, 1, 1, 0},     /* kh != kw */
         {2, 3, 6, 6, 4, 1, 1, 2, 0, 0},     /* 1x1 stride 2 */
+        {5, 2, 30, 30, 3, 3, 3, 1, 1, 0},   /* 900 columns a sample: chunks of 2, 2 and 1 samples */
+        {3, 1, 48, 48, 2, 3, 3, 1, 1, 0},   /* 2304 columns: a chunk per sample */
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
         compare_conv(&cases[k], false, k % 2 == 0, 100 + k);
@@ -252,6 +254,8 @@ static void test_conv_transpose2d_fast_vs_naive(void **state) {
         {1, 2, 3, 3, 3, 1, 1, 1, 0, 0},
         {2, 2, 4, 4, 3, 5, 5, 3, 2, 2},
         {2, 3, 3, 4, 2, 2, 3, 2, 0, 1},    /* kh != kw */
+        {5, 2, 30, 30, 3, 3, 3, 1, 1, 0},  /* 900 input columns a sample: chunks of 2, 2 and 1 */
+        {3, 2, 24, 48, 1, 4, 4, 2, 1, 0},  /* 1152: a chunk per sample */
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
         compare_conv(&cases[k], true, k % 2 == 0, 200 + k);

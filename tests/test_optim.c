@@ -112,6 +112,31 @@ static void test_adam_weight_decay(void **state) {
     mvae_params_free(s.ps);
 }
 
+/* opt.zero_grad: the same update, and the trainable gradients are zero afterwards */
+static void test_zero_grad_after_update(void **state) {
+    (void)state;
+    mvae_error err = {0};
+    const double plain[2][3] = {{0.900000002, -1.9, 0.400000001}, {0.819695906, -1.85721514, 0.348897393}};
+    const double coupled[2][3] = {{0.900000001, -1.9, 0.4}, {0.805420132, -1.81326758, 0.339849436}};
+    const double sgd[2][3] = {{0.95, -1.9, 0.3}, {0.895, -1.84, 0.16}};
+    for (int kind = 0; kind < 3; kind++) {
+        store s = store_new();
+        mvae_optim opt = kind == 2 ? mvae_optim_sgd(0.1f, 0.9f) : mvae_optim_adam(0.1f);
+        if (kind == 1) opt.weight_decay = 0.5f;
+        opt.zero_grad = true;
+        const double(*expect)[3] = kind == 0 ? plain : kind == 1 ? coupled : sgd;
+        for (int t = 0; t < 2; t++) {
+            set_grads(&s, G[t]);
+            assert_int_equal(mvae_optim_step(&opt, s.ps, &err), MVAE_OK);
+            check_w(&s, expect[t]);
+            check_untouched(&s);
+            for (int i = 0; i < 3; i++) assert_float_equal(s.w->grad[i], 0.0f, 0);
+            assert_float_equal(s.b->grad[0], 0.0f, 0);
+        }
+        mvae_params_free(s.ps);
+    }
+}
+
 static void test_sgd_hand_computed(void **state) {
     (void)state;
     mvae_error err = {0};
@@ -233,6 +258,7 @@ int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_adam_hand_computed),
         cmocka_unit_test(test_adam_weight_decay),
+        cmocka_unit_test(test_zero_grad_after_update),
         cmocka_unit_test(test_sgd_hand_computed),
         cmocka_unit_test(test_grad_norm_and_clip),
         cmocka_unit_test(test_errors),

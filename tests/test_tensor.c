@@ -25,6 +25,30 @@ static void test_arena_no_malloc_in_steady_state(void **state) {
     mvae_ctx_free(ctx);
 }
 
+/* the op scratch is one block: reused whatever the request below its size, grown once, aligned,
+ * and outside the arena (an op's temporaries do not pile up over a step) */
+static void test_scratch_reused(void **state) {
+    (void)state;
+    mvae_ctx *ctx = mvae_ctx_new(4096);
+    float *a = mvae_ctx_scratch(ctx, 1000 * sizeof(float));
+    assert_non_null(a);
+    assert_int_equal((uintptr_t)a % 64, 0);
+    for (int i = 0; i < 1000; i++) a[i] = (float)i; /* writable over the whole request */
+    uint64_t m0 = mvae_ctx_arena_mallocs(ctx);
+    size_t used = mvae_ctx_arena_used(ctx);
+    for (int i = 0; i < 10; i++) assert_ptr_equal(mvae_ctx_scratch(ctx, (size_t)(10 + 90 * i) * sizeof(float)), a);
+    assert_int_equal(mvae_ctx_arena_mallocs(ctx), m0);
+    assert_int_equal(mvae_ctx_arena_used(ctx), used);
+    float *b = mvae_ctx_scratch(ctx, 100000 * sizeof(float));
+    assert_non_null(b);
+    b[99999] = 1.0f;
+    assert_int_equal(mvae_ctx_arena_mallocs(ctx), m0 + 1);
+    assert_true(mvae_ctx_scratch_capacity(ctx) >= 100000 * sizeof(float));
+    mvae_ctx_reset(ctx);
+    assert_ptr_equal(mvae_ctx_scratch(ctx, 5), b); /* a reset keeps it */
+    mvae_ctx_free(ctx);
+}
+
 static void test_matmul_values(void **state) {
     (void)state;
     mvae_ctx *ctx = mvae_ctx_new(0);
@@ -125,6 +149,7 @@ int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_op_table_complete),
         cmocka_unit_test(test_arena_no_malloc_in_steady_state),
+        cmocka_unit_test(test_scratch_reused),
         cmocka_unit_test(test_matmul_values),
         cmocka_unit_test(test_shape_mismatch_message),
         cmocka_unit_test(test_no_grad_records_nothing),

@@ -1,10 +1,13 @@
-/* ops_conv.c — conv2d and conv_transpose2d (im2col + OpenBLAS sgemm), batchnorm, dropout.
+/* ops_conv.c — conv2d and conv_transpose2d (im2col + GEMM), batchnorm, dropout.
  *
- * Convolutions run one sample at a time through a [C*kh*kw, Ho*Wo] column buffer in the arena:
- * the buffer stays small (a few hundred KiB for the MVAE's layers) while each sgemm is still
- * large enough to be efficient. Backward recomputes the columns instead of saving them, so a
- * conv layer keeps no scratch alive between forward and backward.
- * The naive nested-loop references these kernels are tested against live in tests/test_ops_conv.c.
+ * Convolutions run a chunk of samples at a time: the chunk's columns sit side by side in one
+ * [C*kh*kw, nb*Ho*Wo] matrix, so each GEMM has nb*Ho*Wo (about CONV_CHUNK_COLS) columns instead
+ * of the 49..196 of one sample. That keeps the GEMM kernel near its peak, lets mvae's GEMM threads
+ * share the work, and bounds the scratch to a few MiB of arena whatever the batch size.
+ * Backward recomputes the columns instead of saving them, so a conv layer keeps no scratch alive
+ * between forward and backward. The bias is added while the GEMM's output is scattered back to
+ * [B,O,Ho,Wo]. The naive nested-loop references these kernels are tested against live in
+ * tests/test_ops_conv.c.
  */
 #include "ops_internal.h"
 
@@ -14,14 +17,23 @@
 
 /* ---- im2col / col2im ------------------------------------------------------------------------- */
 
-/* img [C,H,W] -> col [C*kh*kw, oh*ow]:
+/* Columns per GEMM: a chunk of nb samples gives nb*P columns. 2048 keeps the micro-kernel fed
+ * and the column scratch at K*2048 floats (8 MiB for K = 1024). */
+#define CONV_CHUNK_COLS 2048
+
+static int64_t conv_chunk(int64_t B, int64_t P) {
+    int64_t nb = CONV_CHUNK_COLS / P;
+    return nb < 1 ? 1 : (nb > B ? B : nb);
+}
+
+/* img [C,H,W] -> col [C*kh*kw, oh*ow] with row stride ld (>= oh*ow):
  * col[(c*kh + i)*kw + j, oy*ow + ox] = img[c, oy*s - p + i, ox*s - p + j] (0 outside). */
 static void im2col(const float *img, int C, int H, int W, int kh, int kw, int s, int p, int oh,
-                   int ow, float *col) {
+                   int ow, float *col, int64_t ld) {
     for (int c = 0; c < C; c++)
         for (int i = 0; i < kh; i++)
             for (int j = 0; j < kw; j++) {
-                float *row = col + ((size_t)(c * kh + i) * kw + j) * (size_t)oh * ow;
+                float *row = col + ((int64_t)(c * kh + i) * kw + j) * ld;
                 for (int oy = 0; oy < oh; oy++) {
                     int iy = oy * s - p + i;
                     float *dst = row + (size_t)oy * ow;
@@ -30,6 +42,13 @@ static void im2col(const float *img, int C, int H, int W, int kh, int kw, int s,
                         continue;
                     }
                     const float *src = img + ((size_t)c * H + iy) * W;
+                    if (s == 1) { /* contiguous run inside the image, zeros at the edges */
+                        for (int ox = 0; ox < ow; ox++) {
+                            int ix = ox - p + j;
+                            dst[ox] = (ix >= 0 && ix < W) ? src[ix] : 0.0f;
+                        }
+                        continue;
+                    }
                     for (int ox = 0; ox < ow; ox++) {
                         int ix = ox * s - p + j;
                         dst[ox] = (ix >= 0 && ix < W) ? src[ix] : 0.0f;
@@ -38,13 +57,13 @@ static void im2col(const float *img, int C, int H, int W, int kh, int kw, int s,
             }
 }
 
-/* The adjoint of im2col: img [C,H,W] += scatter of col [C*kh*kw, oh*ow]. */
+/* The adjoint of im2col: img [C,H,W] += scatter of col [C*kh*kw, oh*ow] (row stride ld). */
 static void col2im_add(const float *col, int C, int H, int W, int kh, int kw, int s, int p, int oh,
-                       int ow, float *img) {
+                       int ow, float *img, int64_t ld) {
     for (int c = 0; c < C; c++)
         for (int i = 0; i < kh; i++)
             for (int j = 0; j < kw; j++) {
-                const float *row = col + ((size_t)(c * kh + i) * kw + j) * (size_t)oh * ow;
+                const float *row = col + ((int64_t)(c * kh + i) * kw + j) * ld;
                 for (int oy = 0; oy < oh; oy++) {
                     int iy = oy * s - p + i;
                     if (iy < 0 || iy >= H) continue;
@@ -56,6 +75,30 @@ static void col2im_add(const float *col, int C, int H, int W, int kh, int kw, in
                     }
                 }
             }
+}
+
+/* chunk [R, m*P] <- samples n0..n0+m-1 of t [B,R,P] (sample j's block at column j*P) */
+static void gather_chunk(float *chunk, const float *t, int64_t n0, int64_t m, int64_t R, int64_t P) {
+    int64_t L = m * P;
+    for (int64_t j = 0; j < m; j++)
+        for (int64_t r = 0; r < R; r++)
+            memcpy(chunk + r * L + j * P, t + ((n0 + j) * R + r) * P, (size_t)P * sizeof(float));
+}
+
+/* t [B,R,P] (samples n0..n0+m-1) = chunk [R, m*P] + bias[r] (accumulate: += instead of =) */
+static void scatter_chunk(float *t, const float *chunk, const float *bias, bool accumulate, int64_t n0,
+                          int64_t m, int64_t R, int64_t P) {
+    int64_t L = m * P;
+    for (int64_t j = 0; j < m; j++)
+        for (int64_t r = 0; r < R; r++) {
+            const float *src = chunk + r * L + j * P;
+            float *dst = t + ((n0 + j) * R + r) * P;
+            float b = bias ? bias[r] : 0.0f;
+            if (accumulate)
+                for (int64_t k = 0; k < P; k++) dst[k] += src[k];
+            else
+                for (int64_t k = 0; k < P; k++) dst[k] = src[k] + b;
+        }
 }
 
 /* out [B,O,P] += b[o] for every (b, p) */
@@ -132,15 +175,16 @@ mvae_tensor *mvae_conv2d(mvae_ctx *ctx, mvae_tensor *x, mvae_tensor *w, mvae_ten
     if (!out) return NULL;
     out->ip[0] = stride;
     out->ip[1] = pad;
-    int64_t K = C * kh * kw, P = Ho * Wo;
-    bool direct = kh == 1 && kw == 1 && stride == 1 && pad == 0; /* x_b is its own column matrix */
-    float *col = direct ? NULL : mvae_ctx_alloc(ctx, (size_t)(K * P) * sizeof(float));
-    fill_bias(out->data, b ? b->data : NULL, B, O, P);
-    for (int64_t n = 0; n < B; n++) {
-        const float *xb = x->data + n * C * H * W;
-        if (!direct) im2col(xb, (int)C, (int)H, (int)W, (int)kh, (int)kw, stride, pad, (int)Ho, (int)Wo, col);
-        /* out_b [O,P] += w [O,K] col [K,P] */
-        mvae_sgemm(0, 0, (int)O, (int)P, (int)K, 1.0f, w->data, (int)K, direct ? xb : col, (int)P, 1.0f, out->data + n * O * P, (int)P);
+    int64_t K = C * kh * kw, P = Ho * Wo, nb = conv_chunk(B, P);
+    float *col = mvae_ctx_scratch(ctx, (size_t)((K + O) * nb * P) * sizeof(float)), *res = col + K * nb * P;
+    for (int64_t n0 = 0; n0 < B; n0 += nb) {
+        int64_t m = B - n0 < nb ? B - n0 : nb, L = m * P;
+        for (int64_t j = 0; j < m; j++)
+            im2col(x->data + (n0 + j) * C * H * W, (int)C, (int)H, (int)W, (int)kh, (int)kw, stride, pad,
+                   (int)Ho, (int)Wo, col + j * P, L);
+        /* res [O, m*P] = w [O,K] col [K, m*P] */
+        mvae_sgemm(0, 0, (int)O, (int)L, (int)K, 1.0f, w->data, (int)K, col, (int)L, 0.0f, res, (int)L);
+        scatter_chunk(out->data, res, b ? b->data : NULL, false, n0, m, O, P);
     }
     return out;
 }
@@ -155,20 +199,22 @@ void mvae_bw_conv2d(mvae_ctx *ctx, mvae_tensor *out) {
     float *gx = mvae_grad(ctx, x), *gw = mvae_grad(ctx, w), *gb = b ? mvae_grad(ctx, b) : NULL;
     if (gb) bias_grad(gb, G, B, O, P);
     if (!gx && !gw) return;
-    bool direct = kh == 1 && kw == 1 && stride == 1 && pad == 0;
-    float *col = direct ? NULL : mvae_ctx_alloc(ctx, (size_t)(K * P) * sizeof(float));
-    for (int64_t n = 0; n < B; n++) {
-        const float *Gb = G + n * O * P, *xb = x->data + n * C * H * W;
-        if (gw) { /* dW [O,K] += G_b [O,P] col^T [P,K] */
-            if (!direct)
-                im2col(xb, (int)C, (int)H, (int)W, (int)kh, (int)kw, stride, pad, (int)Ho, (int)Wo, col);
-            mvae_sgemm(0, 1, (int)O, (int)K, (int)P, 1.0f, Gb, (int)P, direct ? xb : col, (int)P, 1.0f, gw, (int)K);
+    int64_t nb = conv_chunk(B, P);
+    float *col = mvae_ctx_scratch(ctx, (size_t)((K + O) * nb * P) * sizeof(float)), *g = col + K * nb * P;
+    for (int64_t n0 = 0; n0 < B; n0 += nb) {
+        int64_t m = B - n0 < nb ? B - n0 : nb, L = m * P;
+        gather_chunk(g, G, n0, m, O, P); /* g [O, m*P] */
+        if (gw) { /* dW [O,K] += g [O, m*P] col^T [m*P, K] */
+            for (int64_t j = 0; j < m; j++)
+                im2col(x->data + (n0 + j) * C * H * W, (int)C, (int)H, (int)W, (int)kh, (int)kw, stride,
+                       pad, (int)Ho, (int)Wo, col + j * P, L);
+            mvae_sgemm(0, 1, (int)O, (int)K, (int)L, 1.0f, g, (int)L, col, (int)L, 1.0f, gw, (int)K);
         }
-        if (gx) { /* dcol [K,P] = w^T [K,O] G_b [O,P], scattered back onto dx_b */
-            float *gxb = gx + n * C * H * W;
-            mvae_sgemm(1, 0, (int)K, (int)P, (int)O, 1.0f, w->data, (int)K, Gb, (int)P, direct ? 1.0f : 0.0f, direct ? gxb : col, (int)P);
-            if (!direct)
-                col2im_add(col, (int)C, (int)H, (int)W, (int)kh, (int)kw, stride, pad, (int)Ho, (int)Wo, gxb);
+        if (gx) { /* dcol [K, m*P] = w^T [K,O] g [O, m*P], scattered back onto each dx_b */
+            mvae_sgemm(1, 0, (int)K, (int)L, (int)O, 1.0f, w->data, (int)K, g, (int)L, 0.0f, col, (int)L);
+            for (int64_t j = 0; j < m; j++)
+                col2im_add(col + j * P, (int)C, (int)H, (int)W, (int)kh, (int)kw, stride, pad, (int)Ho,
+                           (int)Wo, gx + (n0 + j) * C * H * W, L);
         }
     }
 }
@@ -199,14 +245,17 @@ mvae_tensor *mvae_conv_transpose2d(mvae_ctx *ctx, mvae_tensor *x, mvae_tensor *w
     out->ip[0] = stride;
     out->ip[1] = pad;
     out->ip[2] = output_pad;
-    int64_t Ko = O * kh * kw, P = H * W, Q = Ho * Wo;
-    float *col = mvae_ctx_alloc(ctx, (size_t)(Ko * P) * sizeof(float));
+    int64_t Ko = O * kh * kw, P = H * W, Q = Ho * Wo, nb = conv_chunk(B, P);
+    float *col = mvae_ctx_scratch(ctx, (size_t)((Ko + C) * nb * P) * sizeof(float)), *xg = col + Ko * nb * P;
     fill_bias(out->data, b ? b->data : NULL, B, O, Q);
-    for (int64_t n = 0; n < B; n++) {
-        /* col [Ko,P] = w^T [Ko,C] x_b [C,P], scattered onto out_b [O,Ho,Wo] */
-        mvae_sgemm(1, 0, (int)Ko, (int)P, (int)C, 1.0f, w->data, (int)Ko, x->data + n * C * P, (int)P, 0.0f, col, (int)P);
-        col2im_add(col, (int)O, (int)Ho, (int)Wo, (int)kh, (int)kw, stride, pad, (int)H, (int)W,
-                   out->data + n * O * Q);
+    for (int64_t n0 = 0; n0 < B; n0 += nb) {
+        int64_t m = B - n0 < nb ? B - n0 : nb, L = m * P;
+        gather_chunk(xg, x->data, n0, m, C, P);
+        /* col [Ko, m*P] = w^T [Ko,C] xg [C, m*P], each sample's block scattered onto out_b */
+        mvae_sgemm(1, 0, (int)Ko, (int)L, (int)C, 1.0f, w->data, (int)Ko, xg, (int)L, 0.0f, col, (int)L);
+        for (int64_t j = 0; j < m; j++)
+            col2im_add(col + j * P, (int)O, (int)Ho, (int)Wo, (int)kh, (int)kw, stride, pad, (int)H, (int)W,
+                       out->data + (n0 + j) * O * Q, L);
     }
     return out;
 }
@@ -221,14 +270,22 @@ void mvae_bw_conv_transpose2d(mvae_ctx *ctx, mvae_tensor *out) {
     float *gx = mvae_grad(ctx, x), *gw = mvae_grad(ctx, w), *gb = b ? mvae_grad(ctx, b) : NULL;
     if (gb) bias_grad(gb, G, B, O, Q);
     if (!gx && !gw) return;
-    float *dcol = mvae_ctx_alloc(ctx, (size_t)(Ko * P) * sizeof(float));
-    for (int64_t n = 0; n < B; n++) {
-        /* dcol [Ko,P] = im2col(G_b): the gradient is a plain convolution of G_b with w */
-        im2col(G + n * O * Q, (int)O, (int)Ho, (int)Wo, (int)kh, (int)kw, stride, pad, (int)H, (int)W, dcol);
-        if (gx) /* dx_b [C,P] += w [C,Ko] dcol [Ko,P] */
-            mvae_sgemm(0, 0, (int)C, (int)P, (int)Ko, 1.0f, w->data, (int)Ko, dcol, (int)P, 1.0f, gx + n * C * P, (int)P);
-        if (gw) /* dW [C,Ko] += x_b [C,P] dcol^T [P,Ko] */
-            mvae_sgemm(0, 1, (int)C, (int)Ko, (int)P, 1.0f, x->data + n * C * P, (int)P, dcol, (int)P, 1.0f, gw, (int)Ko);
+    int64_t nb = conv_chunk(B, P);
+    float *dcol = mvae_ctx_scratch(ctx, (size_t)((Ko + C) * nb * P) * sizeof(float)), *xg = dcol + Ko * nb * P;
+    for (int64_t n0 = 0; n0 < B; n0 += nb) {
+        int64_t m = B - n0 < nb ? B - n0 : nb, L = m * P;
+        /* dcol [Ko, m*P] = im2col(G_b) per sample: the gradient is a plain convolution of G with w */
+        for (int64_t j = 0; j < m; j++)
+            im2col(G + (n0 + j) * O * Q, (int)O, (int)Ho, (int)Wo, (int)kh, (int)kw, stride, pad, (int)H,
+                   (int)W, dcol + j * P, L);
+        if (gw) { /* dW [C,Ko] += xg [C, m*P] dcol^T [m*P, Ko] */
+            gather_chunk(xg, x->data, n0, m, C, P);
+            mvae_sgemm(0, 1, (int)C, (int)Ko, (int)L, 1.0f, xg, (int)L, dcol, (int)L, 1.0f, gw, (int)Ko);
+        }
+        if (gx) { /* dx [C, m*P] = w [C,Ko] dcol [Ko, m*P], added onto each dx_b */
+            mvae_sgemm(0, 0, (int)C, (int)L, (int)Ko, 1.0f, w->data, (int)Ko, dcol, (int)L, 0.0f, xg, (int)L);
+            scatter_chunk(gx, xg, NULL, true, n0, m, C, P);
+        }
     }
 }
 

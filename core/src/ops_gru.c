@@ -63,7 +63,7 @@ mvae_tensor *mvae_gru_cell(mvae_ctx *ctx, mvae_tensor *x, mvae_tensor *h, mvae_t
     out->src[3] = w_hh;
 
     size_t bh = (size_t)(B * Hd);
-    float *gi = mvae_ctx_alloc(ctx, 2 * (size_t)(B * G3) * sizeof(float)), *gh = gi + B * G3;
+    float *gi = mvae_ctx_scratch(ctx, 2 * (size_t)(B * G3) * sizeof(float)), *gh = gi + B * G3;
     /* gi [B,3H] = x w_ih^T + b_ih, gh [B,3H] = h w_hh^T + b_hh */
     for (int64_t b = 0; b < B; b++) {
         if (b_ih) memcpy(gi + b * G3, b_ih->data, (size_t)G3 * sizeof(float));
@@ -119,7 +119,7 @@ void mvae_bw_gru_cell(mvae_ctx *ctx, mvae_tensor *out) {
     float *gwi = mvae_grad(ctx, w_ih), *gwh = mvae_grad(ctx, w_hh);
     float *gbi = a->b_ih ? mvae_grad(ctx, a->b_ih) : NULL, *gbh = a->b_hh ? mvae_grad(ctx, a->b_hh) : NULL;
     /* pre-activation grads: dgi = [dr, dz, dn] and dgh = [dr, dz, dn * r], each [B,3H] */
-    float *dgi = mvae_ctx_alloc(ctx, 2 * (size_t)B * G3 * sizeof(float)), *dgh = dgi + (size_t)B * G3;
+    float *dgi = mvae_ctx_scratch(ctx, 2 * (size_t)B * G3 * sizeof(float)), *dgh = dgi + (size_t)B * G3;
     for (int b = 0; b < B; b++)
         for (int j = 0; j < Hd; j++) {
             size_t k = (size_t)b * Hd + j;

@@ -66,6 +66,34 @@ static int ensure_moments(mvae_params *ps, mvae_error *err) {
     return MVAE_OK;
 }
 
+/* Adam without weight decay, the common case: one vectorised pass over p, g, m, v (restrict:
+ * the four never overlap), which also zeroes g when asked. Same arithmetic as PyTorch's. */
+static void adam_plain(float *restrict p, float *restrict g, float *restrict m, float *restrict v, int64_t n,
+                       float b1, float b2, float step_size, float bc2_sqrt, float eps, bool zero) {
+    for (int64_t i = 0; i < n; i++) {
+        float gi = g[i];
+        float mi = b1 * m[i] + (1.0f - b1) * gi, vi = b2 * v[i] + (1.0f - b2) * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        p[i] -= step_size * mi / (sqrtf(vi) / bc2_sqrt + eps);
+        if (zero) g[i] = 0.0f;
+    }
+}
+
+/* Adam with L2 (coupled: wd != 0) or decoupled (decay != 1) weight decay. */
+static void adam_decay(float *restrict p, float *restrict g, float *restrict m, float *restrict v, int64_t n,
+                       float b1, float b2, float step_size, float bc2_sqrt, float eps, float wd, float decay,
+                       bool zero) {
+    for (int64_t i = 0; i < n; i++) {
+        float gi = g[i] + wd * p[i];
+        p[i] *= decay;
+        m[i] = b1 * m[i] + (1.0f - b1) * gi;
+        v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
+        p[i] -= step_size * m[i] / (sqrtf(v[i]) / bc2_sqrt + eps);
+        if (zero) g[i] = 0.0f;
+    }
+}
+
 int mvae_optim_step(mvae_optim *opt, mvae_params *ps, mvae_error *err) {
     if (!opt || !ps) return mvae_error_set(err, MVAE_ERR_INVALID, "optim: optimizer or parameter store is NULL");
     if (!ps->finalized || !ps->data || !ps->grad)
@@ -88,16 +116,13 @@ int mvae_optim_step(mvae_optim *opt, mvae_params *ps, mvae_error *err) {
         for (int e = 0; e < ps->count; e++) {
             const mvae_param_entry *pe = &ps->entries[e];
             if (pe->buffer) continue;
-            float *p = ps->data + pe->offset, *g = ps->grad + pe->offset;
-            float *m = ps->m + pe->offset, *v = ps->v + pe->offset;
-            for (int64_t i = 0; i < pe->t->n; i++) {
-                float gi = g[i];
-                if (coupled) gi += wd * p[i];
-                if (decoupled) p[i] *= decay;
-                m[i] = b1 * m[i] + (1.0f - b1) * gi;
-                v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
-                p[i] -= step_size * m[i] / (sqrtf(v[i]) / bc2_sqrt + eps);
-            }
+            size_t o = pe->offset;
+            if (!coupled && !decoupled)
+                adam_plain(ps->data + o, ps->grad + o, ps->m + o, ps->v + o, pe->t->n, b1, b2, step_size,
+                           bc2_sqrt, eps, opt->zero_grad);
+            else
+                adam_decay(ps->data + o, ps->grad + o, ps->m + o, ps->v + o, pe->t->n, b1, b2, step_size,
+                           bc2_sqrt, eps, coupled ? wd : 0.0f, decoupled ? decay : 1.0f, opt->zero_grad);
         }
     } else {
         /* PyTorch SGD: g += wd p; buf = momentum buf + g (buf = g at the first step); p -= lr buf */
@@ -116,6 +141,7 @@ int mvae_optim_step(mvae_optim *opt, mvae_params *ps, mvae_error *err) {
                 }
                 p[i] -= lr * gi;
             }
+            if (opt->zero_grad) memset(g, 0, (size_t)pe->t->n * sizeof(float));
         }
     }
     return MVAE_OK;

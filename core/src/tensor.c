@@ -18,6 +18,8 @@ struct mvae_ctx {
     size_t used_total;    /* bytes handed out since reset (incl. chunk waste) */
     size_t peak;
     uint64_t mallocs;
+    void *scratch; /* mvae_ctx_scratch's block: grows to the largest request, never shrinks */
+    size_t scratch_cap;
     mvae_tensor **tape;
     size_t tape_len, tape_cap;
     bool grad_enabled;
@@ -65,6 +67,7 @@ void mvae_ctx_free(mvae_ctx *ctx) {
         free(c);
         c = n;
     }
+    mvae_free_aligned(ctx->scratch);
     free(ctx->tape);
     free(ctx);
 }
@@ -115,6 +118,18 @@ void *mvae_ctx_alloc(mvae_ctx *ctx, size_t bytes) {
     return p;
 }
 
+void *mvae_ctx_scratch(mvae_ctx *ctx, size_t bytes) {
+    if (bytes > ctx->scratch_cap) {
+        size_t cap = (bytes + 4095) & ~(size_t)4095;
+        mvae_free_aligned(ctx->scratch);
+        ctx->scratch = mvae_alloc_aligned(cap);
+        MVAE_ASSERT_MSG(ctx->scratch, "out of memory growing the op scratch");
+        ctx->scratch_cap = cap;
+        ctx->mallocs++;
+    }
+    return ctx->scratch;
+}
+
 void *mvae_ctx_calloc(mvae_ctx *ctx, size_t bytes) {
     void *p = mvae_ctx_alloc(ctx, bytes);
     memset(p, 0, bytes);
@@ -150,6 +165,7 @@ mvae_tensor *mvae_ctx_fail(mvae_ctx *ctx, const char *fmt, ...) {
 size_t mvae_ctx_arena_used(const mvae_ctx *ctx) { return ctx->used_total; }
 size_t mvae_ctx_arena_peak(const mvae_ctx *ctx) { return ctx->peak; }
 size_t mvae_ctx_arena_capacity(const mvae_ctx *ctx) { return ctx->total_cap; }
+size_t mvae_ctx_scratch_capacity(const mvae_ctx *ctx) { return ctx->scratch_cap; }
 uint64_t mvae_ctx_arena_mallocs(const mvae_ctx *ctx) { return ctx->mallocs; }
 size_t mvae_ctx_tape_len(const mvae_ctx *ctx) { return ctx->tape_len; }
 

@@ -551,6 +551,7 @@ int mvae_train(mvae_model *m, const mvae_train_opts *o, mvae_train_result *res, 
         MVAE_INFO("training %s: %lld epochs x %lld batches of %lld, %zu parameters, run directory %s",
                   m->cfg ? mvae_cfg_filename(m->cfg) : "", (long long)tc.epochs, (long long)nb,
                   (long long)tc.batch_size, mvae_params_count_trainable(m->params), o->run_dir);
+    bool grads_zero = false; /* set by an update made with tc.opt.zero_grad */
     for (int epoch = start_epoch; epoch <= tc.epochs; epoch++) {
         memcpy(perm, train_idx, (size_t)N_train * sizeof *perm);
         mvae_rng sh = mvae_rng_fork(&base, 1000 + (uint64_t)epoch);
@@ -571,7 +572,8 @@ int mvae_train(mvae_model *m, const mvae_train_opts *o, mvae_train_result *res, 
                 beta = (float)(tc.beta * (a < 1 ? a : 1));
             }
             mvae_ctx_reset(ctx);
-            mvae_params_zero_grad(m->params);
+            if (!grads_zero) mvae_params_zero_grad(m->params); /* else the last update zeroed them */
+            grads_zero = false;
             mvae_tensor *loss;
             mvae_step_stats st;
             rc = mvae_objective_loss(m, ctx, &b, &obj, beta, &rng, &loss, &st);
@@ -597,7 +599,9 @@ int mvae_train(mvae_model *m, const mvae_train_opts *o, mvae_train_result *res, 
                                (long long)bi + 1, mvae_ctx_error(ctx), saved);
                 goto done;
             }
+            tc.opt.zero_grad = true;
             if ((rc = mvae_optim_step(&tc.opt, m->params, err))) goto done;
+            grads_zero = true;
             sum_loss += st.loss;
             for (int t = 0; t < st.n_terms; t++) {
                 int j = 0;

@@ -28,11 +28,14 @@ typedef struct mvae_optim {
     float weight_decay;
     bool decoupled;           /* AdamW-style decay */
     int64_t step;             /* number of steps taken (saved in checkpoints) */
+    bool zero_grad;           /* leave the gradients zero after the update: the update's own pass
+                               * replaces mvae_params_zero_grad's before the next backward */
 } mvae_optim;
 /* Sensible defaults: adam lr 1e-3, betas (0.9, 0.999), eps 1e-8. */
 mvae_optim mvae_optim_adam(float lr);
 mvae_optim mvae_optim_sgd(float lr, float momentum);
-/* One update of every trainable element. Allocates ps->m / ps->v on the first call. */
+/* One update of every trainable element. Allocates ps->m / ps->v on the first call. With
+ * opt->zero_grad the gradients are zero afterwards (the training loop then skips zero_grad). */
 int mvae_optim_step(mvae_optim *opt, mvae_params *ps, mvae_error *err);
 /* Global L2 norm of all gradients. */
 float mvae_grad_norm(const mvae_params *ps);

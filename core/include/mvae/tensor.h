@@ -81,6 +81,11 @@ void mvae_ctx_reset(mvae_ctx *ctx);
 void *mvae_ctx_alloc(mvae_ctx *ctx, size_t bytes);
 /* Zeroed arena memory. */
 void *mvae_ctx_calloc(mvae_ctx *ctx, size_t bytes);
+/* Scratch for an op's kernel: 64-byte aligned, uninitialised, valid only until the next call of
+ * mvae_ctx_scratch on this context (each call may return the same memory). For temporaries that
+ * die with the kernel (im2col columns, gathered chunks): unlike mvae_ctx_alloc they do not pile up
+ * in the arena over a step, so the context's memory is the arena plus the largest scratch. */
+void *mvae_ctx_scratch(mvae_ctx *ctx, size_t bytes);
 /* Gradient recording on/off (off = inference: no tape, no grads). Returns the previous value. */
 bool mvae_ctx_set_grad(mvae_ctx *ctx, bool enabled);
 bool mvae_ctx_grad_enabled(const mvae_ctx *ctx);
@@ -92,10 +97,11 @@ bool mvae_ctx_failed(const mvae_ctx *ctx);
 const char *mvae_ctx_error(const mvae_ctx *ctx);
 /* Record an error (first one wins). Returns NULL so ops can `return mvae_ctx_fail(...)`. */
 mvae_tensor *mvae_ctx_fail(mvae_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Bytes of arena in use now / high-water mark / capacity. */
+/* Bytes of arena in use now / high-water mark / capacity; bytes of scratch held. */
 size_t mvae_ctx_arena_used(const mvae_ctx *ctx);
 size_t mvae_ctx_arena_peak(const mvae_ctx *ctx);
 size_t mvae_ctx_arena_capacity(const mvae_ctx *ctx);
+size_t mvae_ctx_scratch_capacity(const mvae_ctx *ctx);
 /* Number of heap allocations the arena has made since creation (tests check it stays flat). */
 uint64_t mvae_ctx_arena_mallocs(const mvae_ctx *ctx);
 size_t mvae_ctx_tape_len(const mvae_ctx *ctx);
