@@ -20,6 +20,7 @@
 
 #include <cblas.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -167,7 +168,7 @@ static void pack_b(int transB, const float *B, int ldb, int k0, int kc, int j0, 
  * store costs the same as a plain one), edge tiles their own R and masks: no temporary tile. */
 static inline __attribute__((always_inline)) void kernel_rx32(const int R, int kc, const float *pa,
                                                               const float *pb, float *C, int ldc,
-                                                              __mmask16 m0, __mmask16 m1) {
+                                                              __mmask16 m0, __mmask16 m1, int store) {
     __m512 c0[MR], c1[MR];
 #pragma GCC unroll 12
     for (int i = 0; i < R; i++) c0[i] = c1[i] = _mm512_setzero_ps();
@@ -185,17 +186,25 @@ static inline __attribute__((always_inline)) void kernel_rx32(const int R, int k
 #pragma GCC unroll 12
     for (int i = 0; i < R; i++) {
         float *c = C + (size_t)i * ldc;
-        _mm512_mask_storeu_ps(c, m0, _mm512_add_ps(_mm512_maskz_loadu_ps(m0, c), c0[i]));
-        _mm512_mask_storeu_ps(c + 16, m1, _mm512_add_ps(_mm512_maskz_loadu_ps(m1, c + 16), c1[i]));
+        if (store) { /* the first k block of a beta = 0 product: C's old values are not read */
+            _mm512_mask_storeu_ps(c, m0, c0[i]);
+            _mm512_mask_storeu_ps(c + 16, m1, c1[i]);
+        } else {
+            _mm512_mask_storeu_ps(c, m0, _mm512_add_ps(_mm512_maskz_loadu_ps(m0, c), c0[i]));
+            _mm512_mask_storeu_ps(c + 16, m1, _mm512_add_ps(_mm512_maskz_loadu_ps(m1, c + 16), c1[i]));
+        }
     }
 }
 
 typedef void (*kernel_fn)(int kc, const float *pa, const float *pb, float *C, int ldc, __mmask16 m0,
-                          __mmask16 m1);
+                          __mmask16 m1, int store);
 #define KERNEL_R(R)                                                                                \
     static void kernel_##R(int kc, const float *pa, const float *pb, float *C, int ldc, __mmask16 m0, \
-                           __mmask16 m1) {                                                         \
-        kernel_rx32(R, kc, pa, pb, C, ldc, m0, m1);                                                \
+                           __mmask16 m1, int store) {                                              \
+        if (store)                                                                                 \
+            kernel_rx32(R, kc, pa, pb, C, ldc, m0, m1, 1);                                         \
+        else                                                                                       \
+            kernel_rx32(R, kc, pa, pb, C, ldc, m0, m1, 0);                                         \
     }
 KERNEL_R(1) KERNEL_R(2) KERNEL_R(3) KERNEL_R(4) KERNEL_R(5) KERNEL_R(6)
 KERNEL_R(7) KERNEL_R(8) KERNEL_R(9) KERNEL_R(10) KERNEL_R(11) KERNEL_R(12)
@@ -209,6 +218,7 @@ typedef struct gemm_job {
     const float *A, *B;
     float *C;
     int j_begin, j_end; /* column range of C this job computes */
+    int overwrite;      /* beta == 0: the first k block stores into C instead of adding */
 } gemm_job;
 
 static void gemm_run(const gemm_job *g) {
@@ -241,7 +251,8 @@ static void gemm_run(const gemm_job *g) {
                     for (int ip = 0; ip < mc; ip += MR) {
                         int mr = mc - ip < MR ? mc - ip : MR;
                         float *c = g->C + (size_t)(i0 + ip) * g->ldc + j0 + jp;
-                        kernels[mr](kc, pa + (size_t)ip * kc, pb + (size_t)jp * kc, c, g->ldc, m0, m1);
+                        kernels[mr](kc, pa + (size_t)ip * kc, pb + (size_t)jp * kc, c, g->ldc, m0, m1,
+                                    g->overwrite && k0 == 0);
                     }
                 }
             }
@@ -345,15 +356,17 @@ static void sgemm_impl(int transA, int transB, int M, int N, int K, float alpha,
     if (M <= 0 || N <= 0) return;
 #if MVAE_HAVE_AVX512
     if (mvae_gemm_backend() == 1) {
-        /* C = beta C first; the kernels then accumulate alpha op(A) op(B) */
-        if (beta == 0.0f) {
+        /* C = beta C first (beta = 0: the kernels' first k block stores instead of adding); the
+         * kernels then accumulate alpha op(A) op(B) */
+        bool zero_first = beta == 0.0f && K > 0 && alpha != 0.0f;
+        if (beta == 0.0f && !zero_first) {
             for (int i = 0; i < M; i++) memset(C + (size_t)i * ldc, 0, (size_t)N * sizeof(float));
-        } else if (beta != 1.0f) {
+        } else if (beta != 1.0f && beta != 0.0f) {
             for (int i = 0; i < M; i++)
                 for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] *= beta;
         }
         if (K <= 0 || alpha == 0.0f) return;
-        gemm_job g = {transA, transB, M, N, K, lda, ldb, ldc, alpha, A, B, C, 0, N};
+        gemm_job g = {transA, transB, M, N, K, lda, ldb, ldc, alpha, A, B, C, 0, N, zero_first};
         int T = g_threads;
         /* threads split the columns in NR multiples; small products stay on one thread */
         if (T > 1 && (double)M * N * K >= 4e6 && N >= 2 * NR)
