@@ -5,6 +5,7 @@
  * finite-difference gradient check.
  */
 #include "mvae_test.h"
+#include "gemm_internal.h"
 
 /* ---- naive references ------------------------------------------------------------------------ */
 
@@ -259,6 +260,24 @@ static void test_conv_transpose2d_fast_vs_naive(void **state) {
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
         compare_conv(&cases[k], true, k % 2 == 0, 200 + k);
+}
+
+/* With 2 and 3 GEMM threads the chunks' im2col / col2im and GEMMs are split between threads:
+ * same results as the naive loops. */
+static void test_conv_threads_vs_naive(void **state) {
+    (void)state;
+    const conv_geom cases[] = {
+        {5, 2, 30, 30, 3, 3, 3, 1, 1, 0},
+        {7, 4, 14, 14, 6, 4, 4, 2, 1, 0},
+    };
+    for (int threads = 2; threads <= 3; threads++) {
+        mvae_gemm_set_threads(threads);
+        for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+            compare_conv(&cases[k], false, true, 300 + k);
+            compare_conv(&cases[k], true, true, 400 + k);
+        }
+    }
+    mvae_gemm_set_threads(1);
 }
 
 static mvae_tensor *build_convt2d(mvae_ctx *ctx, mvae_tensor **in, void *u) {
@@ -601,6 +620,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_conv_transpose2d_values),
         cmocka_unit_test(test_conv_transpose2d_is_adjoint),
         cmocka_unit_test(test_conv_transpose2d_fast_vs_naive),
+        cmocka_unit_test(test_conv_threads_vs_naive),
         cmocka_unit_test(test_batchnorm_training_and_eval_values),
         cmocka_unit_test(test_dropout_values),
         cmocka_unit_test(test_gru_cell_values),

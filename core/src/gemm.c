@@ -260,34 +260,45 @@ static void gemm_run(const gemm_job *g) {
     }
 }
 
-/* A persistent pool of T-1 workers. mvae_sgemm posts one job per thread and runs the first
- * itself; workers sleep on a condition variable between calls (no spinning: 2 cores are shared
- * with OpenBLAS and the rest of the step). */
+#endif
+
+/* A persistent pool of T-1 workers for mvae_sgemm's column split and mvae_parallel_for. The
+ * caller posts one task per thread and runs the first itself; workers sleep on a condition
+ * variable between calls (no spinning: 2 cores are shared with OpenBLAS and the rest of the step).
+ * A task never posts tasks itself: inside a task (in_task) both entry points run serially. */
+typedef struct pool_task {
+    void (*fn)(void *arg, int begin, int end);
+    void *arg;
+    int begin, end;
+} pool_task;
+
 static struct {
     pthread_mutex_t mu;
     pthread_cond_t go, done;
     int n_workers;        /* started */
-    unsigned generation;  /* bumped per posted batch of jobs */
-    int pending;          /* jobs not finished in this generation */
-    gemm_job jobs[64];
-    int n_jobs;
+    unsigned generation;  /* bumped per posted batch of tasks */
+    int pending;          /* tasks not finished in this generation */
+    pool_task tasks[64];
+    int n_tasks;
     pthread_t tid[64];
 } pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, {{0}}, 0, {0}};
 
+static __thread int in_task = 0;
 typedef struct { int index; } worker_arg;
 static worker_arg worker_args[64];
 
 static void *worker_main(void *arg) {
     int me = ((worker_arg *)arg)->index; /* 1.. */
     unsigned seen = 0;
+    in_task = 1;
     pthread_mutex_lock(&pool.mu);
     for (;;) {
         while (pool.generation == seen) pthread_cond_wait(&pool.go, &pool.mu);
         seen = pool.generation;
-        if (me < pool.n_jobs) {
-            gemm_job job = pool.jobs[me];
+        if (me < pool.n_tasks) {
+            pool_task t = pool.tasks[me];
             pthread_mutex_unlock(&pool.mu);
-            gemm_run(&job);
+            t.fn(t.arg, t.begin, t.end);
             pthread_mutex_lock(&pool.mu);
             if (--pool.pending == 0) pthread_cond_signal(&pool.done);
         }
@@ -306,27 +317,59 @@ static int pool_ensure(int workers) {
     return pool.n_workers;
 }
 
-static void run_parallel(const gemm_job *g, int T) {
+/* Split [0, n) into at most T ranges (each a multiple of `align` but the last) and run
+ * fn(arg_t, begin, end) on them in parallel, args[t] = (char *)args + t * arg_size (arg_size 0:
+ * every task gets args). Returns when all are done. */
+static void pool_run(void (*fn)(void *, int, int), void *args, size_t arg_size, int n, int T, int align) {
     pthread_mutex_lock(&pool.mu);
     T = 1 + (pool_ensure(T - 1) < T - 1 ? pool.n_workers : T - 1);
-    int per = ((g->N + T - 1) / T + NR - 1) / NR * NR;
-    int nj = 0;
-    for (int t = 0; t < T && t * per < g->N; t++) {
-        pool.jobs[t] = *g;
-        pool.jobs[t].j_begin = t * per;
-        pool.jobs[t].j_end = (t + 1) * per < g->N ? (t + 1) * per : g->N;
-        nj++;
+    int per = ((n + T - 1) / T + align - 1) / align * align;
+    int nt = 0;
+    for (int t = 0; t < T && t * per < n; t++) {
+        pool.tasks[t] = (pool_task){fn, (char *)args + (size_t)t * arg_size, t * per, (t + 1) * per < n ? (t + 1) * per : n};
+        nt++;
     }
-    pool.n_jobs = nj;
-    pool.pending = nj - 1;
+    pool.n_tasks = nt;
+    pool.pending = nt - 1;
     pool.generation++;
-    gemm_job mine = pool.jobs[0];
-    if (nj > 1) pthread_cond_broadcast(&pool.go);
+    pool_task mine = pool.tasks[0];
+    if (nt > 1) pthread_cond_broadcast(&pool.go);
     pthread_mutex_unlock(&pool.mu);
-    gemm_run(&mine);
+    in_task = 1;
+    mine.fn(mine.arg, mine.begin, mine.end);
+    in_task = 0;
     pthread_mutex_lock(&pool.mu);
     while (pool.pending > 0) pthread_cond_wait(&pool.done, &pool.mu);
     pthread_mutex_unlock(&pool.mu);
+}
+
+void mvae_parallel_for(int n, int grain, void (*fn)(void *arg, int begin, int end), void *arg) {
+    if (n <= 0) return;
+    int T = g_threads;
+    if (grain < 1) grain = 1;
+    if (T > n / grain) T = n / grain;
+    if (T <= 1 || in_task) {
+        fn(arg, 0, n);
+        return;
+    }
+    pool_run(fn, arg, 0, n, T, 1);
+}
+
+#if MVAE_HAVE_AVX512
+static void gemm_task(void *arg, int begin, int end) {
+    gemm_job g = *(gemm_job *)arg;
+    g.j_begin = begin;
+    g.j_end = end;
+    gemm_run(&g);
+}
+
+static void run_parallel(const gemm_job *g, int T) {
+    if (in_task) {
+        gemm_run(g);
+        return;
+    }
+    gemm_job job = *g;
+    pool_run(gemm_task, &job, 0, g->N, T, NR);
 }
 #endif
 

@@ -11,6 +11,10 @@ void mvae_gemm_force_backend(int backend); /* tests */
 /* Threads for GEMM (mvae's pool and OpenBLAS's) */
 void mvae_gemm_set_threads(int n);
 int mvae_gemm_threads(void);
+/* Run fn(arg, begin, end) over ranges that split [0, n) between the GEMM threads (at most one range
+ * per `grain` items; one thread runs fn(arg, 0, n) directly). Ranges must be independent. Calls
+ * made from inside fn run serially. */
+void mvae_parallel_for(int n, int grain, void (*fn)(void *arg, int begin, int end), void *arg);
 /* Benchmarks: called after every mvae_sgemm with its shape and wall time (NULL = off, the default;
  * then nothing is timed). */
 typedef void (*mvae_gemm_observer)(int transA, int transB, int M, int N, int K, float beta,

@@ -77,6 +77,30 @@ static void col2im_add(const float *col, int C, int H, int W, int kh, int kw, in
             }
 }
 
+/* im2col / col2im_add of the samples of a chunk, split between the GEMM threads (each sample
+ * writes its own columns / its own image). Image j is img + (n0 + j) * img_stride, its columns
+ * start at column j * P of a matrix with row stride ld. */
+typedef struct col_job {
+    const float *src; /* im2col: images; col2im: columns */
+    float *dst;       /* im2col: columns; col2im: images */
+    int C, H, W, kh, kw, s, p, oh, ow;
+    int64_t n0, img_stride, P, ld;
+} col_job;
+
+static void im2col_task(void *arg, int begin, int end) {
+    const col_job *c = arg;
+    for (int j = begin; j < end; j++)
+        im2col(c->src + (c->n0 + j) * c->img_stride, c->C, c->H, c->W, c->kh, c->kw, c->s, c->p, c->oh, c->ow,
+               c->dst + j * c->P, c->ld);
+}
+
+static void col2im_task(void *arg, int begin, int end) {
+    const col_job *c = arg;
+    for (int j = begin; j < end; j++)
+        col2im_add(c->src + j * c->P, c->C, c->H, c->W, c->kh, c->kw, c->s, c->p, c->oh, c->ow,
+                   c->dst + (c->n0 + j) * c->img_stride, c->ld);
+}
+
 /* chunk [R, m*P] <- samples n0..n0+m-1 of t [B,R,P] (sample j's block at column j*P) */
 static void gather_chunk(float *chunk, const float *t, int64_t n0, int64_t m, int64_t R, int64_t P) {
     int64_t L = m * P;
@@ -179,9 +203,9 @@ mvae_tensor *mvae_conv2d(mvae_ctx *ctx, mvae_tensor *x, mvae_tensor *w, mvae_ten
     float *col = mvae_ctx_scratch(ctx, (size_t)((K + O) * nb * P) * sizeof(float)), *res = col + K * nb * P;
     for (int64_t n0 = 0; n0 < B; n0 += nb) {
         int64_t m = B - n0 < nb ? B - n0 : nb, L = m * P;
-        for (int64_t j = 0; j < m; j++)
-            im2col(x->data + (n0 + j) * C * H * W, (int)C, (int)H, (int)W, (int)kh, (int)kw, stride, pad,
-                   (int)Ho, (int)Wo, col + j * P, L);
+        col_job cj = {x->data, col, (int)C, (int)H, (int)W, (int)kh, (int)kw, stride, pad, (int)Ho, (int)Wo,
+                      n0, C * H * W, P, L};
+        mvae_parallel_for((int)m, 1, im2col_task, &cj);
         /* res [O, m*P] = w [O,K] col [K, m*P] */
         mvae_sgemm(0, 0, (int)O, (int)L, (int)K, 1.0f, w->data, (int)K, col, (int)L, 0.0f, res, (int)L);
         scatter_chunk(out->data, res, b ? b->data : NULL, false, n0, m, O, P);
@@ -204,17 +228,17 @@ void mvae_bw_conv2d(mvae_ctx *ctx, mvae_tensor *out) {
     for (int64_t n0 = 0; n0 < B; n0 += nb) {
         int64_t m = B - n0 < nb ? B - n0 : nb, L = m * P;
         gather_chunk(g, G, n0, m, O, P); /* g [O, m*P] */
+        col_job cj = {x->data, col, (int)C, (int)H, (int)W, (int)kh, (int)kw, stride, pad, (int)Ho, (int)Wo,
+                      n0, C * H * W, P, L};
         if (gw) { /* dW [O,K] += g [O, m*P] col^T [m*P, K] */
-            for (int64_t j = 0; j < m; j++)
-                im2col(x->data + (n0 + j) * C * H * W, (int)C, (int)H, (int)W, (int)kh, (int)kw, stride,
-                       pad, (int)Ho, (int)Wo, col + j * P, L);
+            mvae_parallel_for((int)m, 1, im2col_task, &cj);
             mvae_sgemm(0, 1, (int)O, (int)K, (int)L, 1.0f, g, (int)L, col, (int)L, 1.0f, gw, (int)K);
         }
         if (gx) { /* dcol [K, m*P] = w^T [K,O] g [O, m*P], scattered back onto each dx_b */
             mvae_sgemm(1, 0, (int)K, (int)L, (int)O, 1.0f, w->data, (int)K, g, (int)L, 0.0f, col, (int)L);
-            for (int64_t j = 0; j < m; j++)
-                col2im_add(col + j * P, (int)C, (int)H, (int)W, (int)kh, (int)kw, stride, pad, (int)Ho,
-                           (int)Wo, gx + (n0 + j) * C * H * W, L);
+            cj.src = col;
+            cj.dst = gx;
+            mvae_parallel_for((int)m, 1, col2im_task, &cj);
         }
     }
 }
@@ -253,9 +277,9 @@ mvae_tensor *mvae_conv_transpose2d(mvae_ctx *ctx, mvae_tensor *x, mvae_tensor *w
         gather_chunk(xg, x->data, n0, m, C, P);
         /* col [Ko, m*P] = w^T [Ko,C] xg [C, m*P], each sample's block scattered onto out_b */
         mvae_sgemm(1, 0, (int)Ko, (int)L, (int)C, 1.0f, w->data, (int)Ko, xg, (int)L, 0.0f, col, (int)L);
-        for (int64_t j = 0; j < m; j++)
-            col2im_add(col + j * P, (int)O, (int)Ho, (int)Wo, (int)kh, (int)kw, stride, pad, (int)H, (int)W,
-                       out->data + (n0 + j) * O * Q, L);
+        col_job cj = {col, out->data, (int)O, (int)Ho, (int)Wo, (int)kh, (int)kw, stride, pad, (int)H, (int)W,
+                      n0, O * Q, P, L};
+        mvae_parallel_for((int)m, 1, col2im_task, &cj);
     }
     return out;
 }
@@ -275,9 +299,9 @@ void mvae_bw_conv_transpose2d(mvae_ctx *ctx, mvae_tensor *out) {
     for (int64_t n0 = 0; n0 < B; n0 += nb) {
         int64_t m = B - n0 < nb ? B - n0 : nb, L = m * P;
         /* dcol [Ko, m*P] = im2col(G_b) per sample: the gradient is a plain convolution of G with w */
-        for (int64_t j = 0; j < m; j++)
-            im2col(G + (n0 + j) * O * Q, (int)O, (int)Ho, (int)Wo, (int)kh, (int)kw, stride, pad, (int)H,
-                   (int)W, dcol + j * P, L);
+        col_job cj = {G, dcol, (int)O, (int)Ho, (int)Wo, (int)kh, (int)kw, stride, pad, (int)H, (int)W,
+                      n0, O * Q, P, L};
+        mvae_parallel_for((int)m, 1, im2col_task, &cj);
         if (gw) { /* dW [C,Ko] += xg [C, m*P] dcol^T [m*P, Ko] */
             gather_chunk(xg, x->data, n0, m, C, P);
             mvae_sgemm(0, 1, (int)C, (int)Ko, (int)L, 1.0f, xg, (int)L, dcol, (int)L, 1.0f, gw, (int)Ko);
