@@ -243,16 +243,24 @@ static mvae_tensor *unary_out(mvae_ctx *ctx, const char *name, int op, mvae_tens
         return out;                                                                                \
     }                                                                                              \
     void mvae_bw_##name(mvae_ctx *ctx, mvae_tensor *out) {                                         \
-        float *gx = mvae_grad(ctx, out->src[0]);                                                   \
+        bool fresh_;                                                                               \
+        float *gx = mvae_grad_fresh(ctx, out->src[0], &fresh_);                                    \
         if (!gx) return;                                                                           \
         const float *X_ = out->src[0]->data, *Y_ = out->data, *G_ = out->grad;                     \
         const float p = out->fp[0];                                                                \
         (void)p;                                                                                   \
-        for (int64_t i = 0; i < out->n; i++) {                                                     \
-            float x = X_[i], y = Y_[i], g = G_[i];                                                 \
-            (void)x, (void)y;                                                                      \
-            gx[i] += (DX);                                                                         \
-        }                                                                                          \
+        if (fresh_)                                                                                \
+            for (int64_t i = 0; i < out->n; i++) {                                                 \
+                float x = X_[i], y = Y_[i], g = G_[i];                                             \
+                (void)x, (void)y;                                                                  \
+                gx[i] = (DX);                                                                      \
+            }                                                                                      \
+        else                                                                                       \
+            for (int64_t i = 0; i < out->n; i++) {                                                 \
+                float x = X_[i], y = Y_[i], g = G_[i];                                             \
+                (void)x, (void)y;                                                                  \
+                gx[i] += (DX);                                                                     \
+            }                                                                                      \
     }
 
 #define DEFINE_UNARY(name, OP, FWD, DX)                                                            \

@@ -76,9 +76,10 @@ void mvae_bw_linear(mvae_ctx *ctx, mvae_tensor *out) {
     mvae_tensor *x = out->src[0], *W = out->src[1], *b = out->src[2];
     int B = (int)x->shape[0], Din = (int)x->shape[1], O = (int)W->shape[0];
     const float *G = out->grad;
-    float *gx = mvae_grad(ctx, x), *gw = mvae_grad(ctx, W), *gb = b ? mvae_grad(ctx, b) : NULL;
-    if (gx) /* dx [B,Din] += G [B,O] W [O,Din] */
-        mvae_sgemm(0, 0, B, Din, O, 1.0f, G, O, W->data, Din, 1.0f, gx, Din);
+    bool fresh;
+    float *gx = mvae_grad_fresh(ctx, x, &fresh), *gw = mvae_grad(ctx, W), *gb = b ? mvae_grad(ctx, b) : NULL;
+    if (gx) /* dx [B,Din] += G [B,O] W [O,Din] (= when dx is fresh) */
+        mvae_sgemm(0, 0, B, Din, O, 1.0f, G, O, W->data, Din, fresh ? 0.0f : 1.0f, gx, Din);
     if (gw) /* dW [O,Din] += G^T x */
         mvae_sgemm(1, 0, O, Din, B, 1.0f, G, O, x->data, Din, 1.0f, gw, Din);
     if (gb)

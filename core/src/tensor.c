@@ -288,6 +288,16 @@ float *mvae_grad(mvae_ctx *ctx, mvae_tensor *t) {
     return t->grad;
 }
 
+float *mvae_grad_fresh(mvae_ctx *ctx, mvae_tensor *t, bool *fresh) {
+    *fresh = false;
+    if (!mvae_needs_grad(t)) return NULL;
+    if (!t->grad) {
+        t->grad = mvae_ctx_alloc(ctx, (size_t)t->n * sizeof(float));
+        *fresh = true;
+    }
+    return t->grad;
+}
+
 int mvae_backward_seeded(mvae_ctx *ctx, mvae_tensor *out, const float *seed) {
     if (ctx->failed) return MVAE_ERR_INVALID;
     if (!out) {

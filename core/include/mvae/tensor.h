@@ -137,6 +137,10 @@ int mvae_backward_seeded(mvae_ctx *ctx, mvae_tensor *out, const float *seed);
 /* The gradient buffer of t, allocated (zeroed) in the arena on first use; NULL if t needs no
  * gradient. Backward kernels use this to accumulate into their inputs. */
 float *mvae_grad(mvae_ctx *ctx, mvae_tensor *t);
+/* Like mvae_grad, but a buffer allocated by this call is left uninitialised and *fresh is set:
+ * the caller must then WRITE every element (y = ..., GEMM with beta 0) instead of adding. Saves
+ * clearing gradients that the first writer overwrites anyway. */
+float *mvae_grad_fresh(mvae_ctx *ctx, mvae_tensor *t, bool *fresh);
 
 /* Internal to op implementations: make an output tensor for `op` from inputs (sets needs-grad and
  * records it on the tape when any input needs a gradient and recording is on). */
