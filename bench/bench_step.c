@@ -46,6 +46,8 @@ typedef struct gemm_shape {
     int order, ta, tb, M, N, K, beta_nonzero;
     int count;     /* calls per step */
     double sec;    /* isolated time per call */
+    double step_sec; /* time of the calls made inside the timed steps, summed */
+    long step_calls;
 } gemm_shape;
 
 #define MAX_SHAPES 512
@@ -73,16 +75,17 @@ static void observe_gemm(int ta, int tb, int M, int N, int K, float beta, double
     tally.sec += sec;
     tally.flops += 2.0 * (double)M * (double)N * (double)K;
     tally.calls++;
-    if (!tally.record) return;
     gemm_shape s = {.order = CblasRowMajor, .ta = ta, .tb = tb, .M = M, .N = N, .K = K, .beta_nonzero = beta != 0.0f};
     for (int i = 0; i < tally.n_shapes; i++) {
         gemm_shape *t = &tally.shapes[i];
         if (t->ta == s.ta && t->tb == s.tb && t->M == s.M && t->N == s.N && t->K == s.K &&
             t->beta_nonzero == s.beta_nonzero) {
-            t->count++;
+            if (tally.record) t->count++;
+            else t->step_sec += sec, t->step_calls++;
             return;
         }
     }
+    if (!tally.record) return;
     if (tally.n_shapes == MAX_SHAPES) {
         tally.overflow = true;
         return;
@@ -171,9 +174,12 @@ static double time_shapes_isolated(mvae_rng *rng, int verbose, bool openblas) {
         bound += s->count * s->sec;
         if (verbose) {
             double fl = 2.0 * s->M * (double)s->N * s->K;
-            printf("sgemm_shape gemm=%s op=%c%c M=%d N=%d K=%d beta=%d calls_per_step=%d us_med=%.1f gflops=%.1f\n",
+            printf("sgemm_shape gemm=%s op=%c%c M=%d N=%d K=%d beta=%d calls_per_step=%d us_med=%.1f gflops=%.1f",
                    openblas ? "openblas" : mvae_gemm_backend_name(), s->ta ? 'T' : 'N', s->tb ? 'T' : 'N', s->M, s->N, s->K, s->beta_nonzero, s->count,
                    1e6 * s->sec, fl / s->sec * 1e-9);
+            if (!openblas && s->step_calls) /* the same shape inside the training steps (caches as the step leaves them) */
+                printf(" us_in_step_mean=%.1f", 1e6 * s->step_sec / (double)s->step_calls);
+            printf("\n");
         }
     }
     mvae_free_aligned(A);

@@ -1,6 +1,7 @@
 /* test_optim.c — Adam/AdamW and SGD against hand-computed updates, clipping, buffers, padding. */
 #include "mvae_test.h"
 
+#include "mvae/ops.h"
 #include "mvae/optim.h"
 
 /* Expected values computed in double with PyTorch's update rules, for
@@ -137,6 +138,37 @@ static void test_zero_grad_after_update(void **state) {
     }
 }
 
+/* A parameter's zeroed gradient is overwritten by its first backward writer (no read-back of
+ * the zeros) and accumulated into after that: loss = sum(x W^T), dL/dW[o,i] = sum_b x[b,i]. */
+static void test_zeroed_param_grad_overwrite_then_accumulate(void **state) {
+    (void)state;
+    mvae_error err = {0};
+    mvae_params *ps = mvae_params_new();
+    mvae_tensor *W = mvae_params_add(ps, "W", 2, (int64_t[]){3, 2}, MVAE_INIT_ZEROS, 1, &err);
+    mvae_rng r;
+    mvae_rng_seed(&r, 1);
+    assert_int_equal(mvae_params_finalize(ps, &r, &err), MVAE_OK);
+    float xv[8] = {1, 2, 3, 4, 5, 6, 7, 8}; /* column sums 16, 20 */
+    mvae_ctx *ctx = mvae_ctx_new(0);
+    for (int round = 0; round < 3; round++) {
+        mvae_ctx_reset(ctx);
+        if (round == 0) {
+            for (int i = 0; i < 6; i++) W->grad[i] = 99.0f; /* stale */
+            mvae_params_zero_grad(ps);
+        }
+        if (round == 2) mvae_grad(ctx, W)[0] += 1.0f; /* a hand-written gradient through mvae_grad */
+        mvae_tensor *x = mvae_tensor_wrap(ctx, 2, (int64_t[]){4, 2}, xv);
+        mvae_tensor *loss = mvae_sum(ctx, mvae_sum(ctx, mvae_linear(ctx, x, W, NULL), 1, false), 0, false);
+        assert_int_equal(mvae_backward(ctx, loss), MVAE_OK);
+        /* round 0: overwritten zeros; 1: accumulated onto round 0; 2: onto that plus the 1 */
+        for (int o = 0; o < 3; o++)
+            for (int i = 0; i < 2; i++)
+                assert_float_equal(W->grad[o * 2 + i], (round + 1) * (i ? 20.0 : 16.0) + (round == 2 && o == 0 && i == 0), 1e-5);
+    }
+    mvae_ctx_free(ctx);
+    mvae_params_free(ps);
+}
+
 static void test_sgd_hand_computed(void **state) {
     (void)state;
     mvae_error err = {0};
@@ -259,6 +291,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_adam_hand_computed),
         cmocka_unit_test(test_adam_weight_decay),
         cmocka_unit_test(test_zero_grad_after_update),
+        cmocka_unit_test(test_zeroed_param_grad_overwrite_then_accumulate),
         cmocka_unit_test(test_sgd_hand_computed),
         cmocka_unit_test(test_grad_norm_and_clip),
         cmocka_unit_test(test_errors),

@@ -220,9 +220,11 @@ void mvae_bw_conv2d(mvae_ctx *ctx, mvae_tensor *out) {
     int64_t O = w->shape[0], kh = w->shape[2], kw = w->shape[3];
     int64_t Ho = out->shape[2], Wo = out->shape[3], K = C * kh * kw, P = Ho * Wo;
     const float *G = out->grad; /* [B,O,P] */
-    float *gx = mvae_grad(ctx, x), *gw = mvae_grad(ctx, w), *gb = b ? mvae_grad(ctx, b) : NULL;
+    bool wfresh; /* a zeroed weight gradient: the first chunk's GEMM overwrites it */
+    float *gx = mvae_grad(ctx, x), *gw = mvae_grad_fresh(ctx, w, &wfresh), *gb = b ? mvae_grad(ctx, b) : NULL;
     if (gb) bias_grad(gb, G, B, O, P);
     if (!gx && !gw) return;
+    if (gw && wfresh && B == 0) memset(gw, 0, (size_t)w->n * sizeof(float)); /* no chunk writes it */
     int64_t nb = conv_chunk(B, P);
     float *col = mvae_ctx_scratch(ctx, (size_t)((K + O) * nb * P) * sizeof(float)), *g = col + K * nb * P;
     for (int64_t n0 = 0; n0 < B; n0 += nb) {
@@ -232,7 +234,8 @@ void mvae_bw_conv2d(mvae_ctx *ctx, mvae_tensor *out) {
                       n0, C * H * W, P, L};
         if (gw) { /* dW [O,K] += g [O, m*P] col^T [m*P, K] */
             mvae_parallel_for((int)m, 1, im2col_task, &cj);
-            mvae_sgemm(0, 1, (int)O, (int)K, (int)L, 1.0f, g, (int)L, col, (int)L, 1.0f, gw, (int)K);
+            mvae_sgemm(0, 1, (int)O, (int)K, (int)L, 1.0f, g, (int)L, col, (int)L, wfresh && n0 == 0 ? 0.0f : 1.0f,
+                       gw, (int)K);
         }
         if (gx) { /* dcol [K, m*P] = w^T [K,O] g [O, m*P], scattered back onto each dx_b */
             mvae_sgemm(1, 0, (int)K, (int)L, (int)O, 1.0f, w->data, (int)K, g, (int)L, 0.0f, col, (int)L);
@@ -291,9 +294,11 @@ void mvae_bw_conv_transpose2d(mvae_ctx *ctx, mvae_tensor *out) {
     int64_t O = w->shape[1], kh = w->shape[2], kw = w->shape[3];
     int64_t Ho = out->shape[2], Wo = out->shape[3], Ko = O * kh * kw, P = H * W, Q = Ho * Wo;
     const float *G = out->grad; /* [B,O,Q] */
-    float *gx = mvae_grad(ctx, x), *gw = mvae_grad(ctx, w), *gb = b ? mvae_grad(ctx, b) : NULL;
+    bool wfresh;
+    float *gx = mvae_grad(ctx, x), *gw = mvae_grad_fresh(ctx, w, &wfresh), *gb = b ? mvae_grad(ctx, b) : NULL;
     if (gb) bias_grad(gb, G, B, O, Q);
     if (!gx && !gw) return;
+    if (gw && wfresh && B == 0) memset(gw, 0, (size_t)w->n * sizeof(float)); /* no chunk writes it */
     int64_t nb = conv_chunk(B, P);
     float *dcol = mvae_ctx_scratch(ctx, (size_t)((Ko + C) * nb * P) * sizeof(float)), *xg = dcol + Ko * nb * P;
     for (int64_t n0 = 0; n0 < B; n0 += nb) {
@@ -304,7 +309,8 @@ void mvae_bw_conv_transpose2d(mvae_ctx *ctx, mvae_tensor *out) {
         mvae_parallel_for((int)m, 1, im2col_task, &cj);
         if (gw) { /* dW [C,Ko] += xg [C, m*P] dcol^T [m*P, Ko] */
             gather_chunk(xg, x->data, n0, m, C, P);
-            mvae_sgemm(0, 1, (int)C, (int)Ko, (int)L, 1.0f, xg, (int)L, dcol, (int)L, 1.0f, gw, (int)Ko);
+            mvae_sgemm(0, 1, (int)C, (int)Ko, (int)L, 1.0f, xg, (int)L, dcol, (int)L, wfresh && n0 == 0 ? 0.0f : 1.0f,
+                       gw, (int)Ko);
         }
         if (gx) { /* dx [C, m*P] = w [C,Ko] dcol [Ko, m*P], added onto each dx_b */
             mvae_sgemm(0, 0, (int)C, (int)L, (int)Ko, 1.0f, w->data, (int)Ko, dcol, (int)L, 0.0f, xg, (int)L);

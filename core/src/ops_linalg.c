@@ -76,12 +76,13 @@ void mvae_bw_linear(mvae_ctx *ctx, mvae_tensor *out) {
     mvae_tensor *x = out->src[0], *W = out->src[1], *b = out->src[2];
     int B = (int)x->shape[0], Din = (int)x->shape[1], O = (int)W->shape[0];
     const float *G = out->grad;
-    bool fresh;
-    float *gx = mvae_grad_fresh(ctx, x, &fresh), *gw = mvae_grad(ctx, W), *gb = b ? mvae_grad(ctx, b) : NULL;
+    bool fresh, wfresh;
+    float *gx = mvae_grad_fresh(ctx, x, &fresh), *gw = mvae_grad_fresh(ctx, W, &wfresh);
+    float *gb = b ? mvae_grad(ctx, b) : NULL;
     if (gx) /* dx [B,Din] += G [B,O] W [O,Din] (= when dx is fresh) */
         mvae_sgemm(0, 0, B, Din, O, 1.0f, G, O, W->data, Din, fresh ? 0.0f : 1.0f, gx, Din);
-    if (gw) /* dW [O,Din] += G^T x */
-        mvae_sgemm(1, 0, O, Din, B, 1.0f, G, O, x->data, Din, 1.0f, gw, Din);
+    if (gw) /* dW [O,Din] += G^T x (=: the zeroed gradient block is not read back) */
+        mvae_sgemm(1, 0, O, Din, B, 1.0f, G, O, x->data, Din, wfresh ? 0.0f : 1.0f, gw, Din);
     if (gb)
         for (int i = 0; i < B; i++) {
             const float *g = G + (size_t)i * O;

@@ -117,6 +117,7 @@ int mvae_optim_step(mvae_optim *opt, mvae_params *ps, mvae_error *err) {
             const mvae_param_entry *pe = &ps->entries[e];
             if (pe->buffer) continue;
             size_t o = pe->offset;
+            if (opt->zero_grad) pe->t->flags |= MVAE_T_GRAD_ZERO;
             if (!coupled && !decoupled)
                 adam_plain(ps->data + o, ps->grad + o, ps->m + o, ps->v + o, pe->t->n, b1, b2, step_size,
                            bc2_sqrt, eps, opt->zero_grad);
@@ -141,7 +142,10 @@ int mvae_optim_step(mvae_optim *opt, mvae_params *ps, mvae_error *err) {
                 }
                 p[i] -= lr * gi;
             }
-            if (opt->zero_grad) memset(g, 0, (size_t)pe->t->n * sizeof(float));
+            if (opt->zero_grad) {
+                memset(g, 0, (size_t)pe->t->n * sizeof(float));
+                pe->t->flags |= MVAE_T_GRAD_ZERO;
+            }
         }
     }
     return MVAE_OK;

@@ -139,6 +139,8 @@ int mvae_params_finalize(mvae_params *ps, mvae_rng *rng, mvae_error *err) {
 
 void mvae_params_zero_grad(mvae_params *ps) {
     if (ps->grad) memset(ps->grad, 0, ps->n_floats * sizeof(float));
+    for (int i = 0; i < ps->count; i++)
+        if (!ps->entries[i].buffer) ps->entries[i].t->flags |= MVAE_T_GRAD_ZERO;
 }
 
 mvae_tensor *mvae_params_find(const mvae_params *ps, const char *name) {

@@ -285,6 +285,7 @@ mvae_tensor *mvae_op_output(mvae_ctx *ctx, int op, int ndim, const int64_t *shap
 float *mvae_grad(mvae_ctx *ctx, mvae_tensor *t) {
     if (!mvae_needs_grad(t)) return NULL;
     if (!t->grad) t->grad = mvae_ctx_calloc(ctx, (size_t)t->n * sizeof(float));
+    t->flags &= ~(uint32_t)MVAE_T_GRAD_ZERO; /* the caller accumulates: no longer known to be zero */
     return t->grad;
 }
 
@@ -293,6 +294,9 @@ float *mvae_grad_fresh(mvae_ctx *ctx, mvae_tensor *t, bool *fresh) {
     if (!mvae_needs_grad(t)) return NULL;
     if (!t->grad) {
         t->grad = mvae_ctx_alloc(ctx, (size_t)t->n * sizeof(float));
+        *fresh = true;
+    } else if (t->flags & MVAE_T_GRAD_ZERO) {
+        t->flags &= ~(uint32_t)MVAE_T_GRAD_ZERO;
         *fresh = true;
     }
     return t->grad;

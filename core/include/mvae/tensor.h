@@ -44,6 +44,9 @@ typedef enum mvae_dtype { MVAE_F32 = 0, MVAE_I32 = 1 } mvae_dtype;
 enum {
     MVAE_T_NEEDS_GRAD = 1u << 0, /* a gradient flows into this tensor */
     MVAE_T_PARAM = 1u << 1,      /* lives in an mvae_params block; grad points into it */
+    MVAE_T_GRAD_ZERO = 1u << 2,  /* grad holds zeros (mvae_params_zero_grad, an update with
+                                  * zero_grad): the first backward writer may overwrite it. Write
+                                  * a parameter's gradient by hand only through mvae_grad(). */
 };
 
 typedef struct mvae_tensor mvae_tensor;
@@ -137,7 +140,8 @@ int mvae_backward_seeded(mvae_ctx *ctx, mvae_tensor *out, const float *seed);
 /* The gradient buffer of t, allocated (zeroed) in the arena on first use; NULL if t needs no
  * gradient. Backward kernels use this to accumulate into their inputs. */
 float *mvae_grad(mvae_ctx *ctx, mvae_tensor *t);
-/* Like mvae_grad, but a buffer allocated by this call is left uninitialised and *fresh is set:
+/* Like mvae_grad, but a buffer allocated by this call is left uninitialised (or a parameter's
+ * buffer known to hold zeros, MVAE_T_GRAD_ZERO) and *fresh is set:
  * the caller must then WRITE every element (y = ..., GEMM with beta 0) instead of adding. Saves
  * clearing gradients that the first writer overwrites anyway. */
 float *mvae_grad_fresh(mvae_ctx *ctx, mvae_tensor *t, bool *fresh);
