@@ -70,12 +70,15 @@ static int ensure_moments(mvae_params *ps, mvae_error *err) {
  * the four never overlap), which also zeroes g when asked. Same arithmetic as PyTorch's. */
 static void adam_plain(float *restrict p, float *restrict g, float *restrict m, float *restrict v, int64_t n,
                        float b1, float b2, float step_size, float bc2_sqrt, float eps, bool zero) {
+    /* step_size m / (sqrt(v) / bc2_sqrt + eps) with one division instead of two (the slowest
+     * instruction of this memory-bound loop): multiply through by bc2_sqrt */
+    const float num = step_size * bc2_sqrt, eps_s = eps * bc2_sqrt;
     for (int64_t i = 0; i < n; i++) {
         float gi = g[i];
         float mi = b1 * m[i] + (1.0f - b1) * gi, vi = b2 * v[i] + (1.0f - b2) * gi * gi;
         m[i] = mi;
         v[i] = vi;
-        p[i] -= step_size * mi / (sqrtf(vi) / bc2_sqrt + eps);
+        p[i] -= num * mi / (sqrtf(vi) + eps_s);
         if (zero) g[i] = 0.0f;
     }
 }
