@@ -26,14 +26,27 @@ static int64_t conv_chunk(int64_t B, int64_t P) {
     return nb < 1 ? 1 : (nb > B ? B : nb);
 }
 
+/* The output columns ox whose input column ix = ox*s - p + j lies in [0, W): [lo, hi). */
+static inline void valid_range(int W, int s, int p, int j, int ow, int *lo, int *hi) {
+    int l = p - j > 0 ? (p - j + s - 1) / s : 0;  /* first ox with ix >= 0 */
+    int h = (W - 1 + p - j) >= 0 ? (W - 1 + p - j) / s + 1 : 0; /* one past the last with ix < W */
+    if (h > ow) h = ow;
+    if (l > h) l = h;
+    *lo = l;
+    *hi = h;
+}
+
 /* img [C,H,W] -> col [C*kh*kw, oh*ow] with row stride ld (>= oh*ow):
- * col[(c*kh + i)*kw + j, oy*ow + ox] = img[c, oy*s - p + i, ox*s - p + j] (0 outside). */
+ * col[(c*kh + i)*kw + j, oy*ow + ox] = img[c, oy*s - p + i, ox*s - p + j] (0 outside).
+ * The in-range output columns of each (j) are computed once, so the copy loop has no branch. */
 static void im2col(const float *img, int C, int H, int W, int kh, int kw, int s, int p, int oh,
                    int ow, float *col, int64_t ld) {
     for (int c = 0; c < C; c++)
         for (int i = 0; i < kh; i++)
             for (int j = 0; j < kw; j++) {
                 float *row = col + ((int64_t)(c * kh + i) * kw + j) * ld;
+                int lo, hi;
+                valid_range(W, s, p, j, ow, &lo, &hi);
                 for (int oy = 0; oy < oh; oy++) {
                     int iy = oy * s - p + i;
                     float *dst = row + (size_t)oy * ow;
@@ -42,17 +55,13 @@ static void im2col(const float *img, int C, int H, int W, int kh, int kw, int s,
                         continue;
                     }
                     const float *src = img + ((size_t)c * H + iy) * W;
-                    if (s == 1) { /* contiguous run inside the image, zeros at the edges */
-                        for (int ox = 0; ox < ow; ox++) {
-                            int ix = ox - p + j;
-                            dst[ox] = (ix >= 0 && ix < W) ? src[ix] : 0.0f;
-                        }
-                        continue;
-                    }
-                    for (int ox = 0; ox < ow; ox++) {
-                        int ix = ox * s - p + j;
-                        dst[ox] = (ix >= 0 && ix < W) ? src[ix] : 0.0f;
-                    }
+                    const int off = j - p; /* ix = ox * s + off */
+                    for (int ox = 0; ox < lo; ox++) dst[ox] = 0.0f;
+                    if (s == 1)
+                        memcpy(dst + lo, src + lo + off, (size_t)(hi - lo) * sizeof(float));
+                    else
+                        for (int ox = lo; ox < hi; ox++) dst[ox] = src[ox * s + off];
+                    for (int ox = hi; ox < ow; ox++) dst[ox] = 0.0f;
                 }
             }
 }
@@ -64,15 +73,18 @@ static void col2im_add(const float *col, int C, int H, int W, int kh, int kw, in
         for (int i = 0; i < kh; i++)
             for (int j = 0; j < kw; j++) {
                 const float *row = col + ((int64_t)(c * kh + i) * kw + j) * ld;
+                int lo, hi;
+                valid_range(W, s, p, j, ow, &lo, &hi);
                 for (int oy = 0; oy < oh; oy++) {
                     int iy = oy * s - p + i;
                     if (iy < 0 || iy >= H) continue;
                     const float *src = row + (size_t)oy * ow;
                     float *dst = img + ((size_t)c * H + iy) * W;
-                    for (int ox = 0; ox < ow; ox++) {
-                        int ix = ox * s - p + j;
-                        if (ix >= 0 && ix < W) dst[ix] += src[ox];
-                    }
+                    const int off = j - p;
+                    if (s == 1)
+                        for (int ox = lo; ox < hi; ox++) dst[ox + off] += src[ox];
+                    else
+                        for (int ox = lo; ox < hi; ox++) dst[ox * s + off] += src[ox];
                 }
             }
 }
