@@ -1,6 +1,7 @@
 /* test_ops_basic.c — elementwise, reduction and shape ops: values, errors, stability, and a
  * finite-difference gradient check per op. */
 #include "mvae_test.h"
+#include "gemm_internal.h"
 
 /* ---------------------------------------------------------------------------------------------
  * helpers
@@ -797,11 +798,43 @@ static void gradcheck_gather(void **state) {
     mvae_ctx_free(d);
 }
 
+/* Large unary ops are split between the GEMM threads: with 2 threads, swish and its gradient
+ * (written fresh, then accumulated) equal the 1-thread results bit for bit. */
+static void test_unary_threads_match(void **state) {
+    (void)state;
+    const int64_t n = 300001; /* not a multiple of the split */
+    float *res[2][3];
+    for (int t = 0; t < 2; t++) {
+        mvae_gemm_set_threads(t + 1);
+        mvae_ctx *ctx = mvae_ctx_new(0);
+        mvae_rng r;
+        mvae_rng_seed(&r, 5);
+        mvae_tensor *x = mvae_test_rand(ctx, &r, 1, (int64_t[]){n}, -4, 4, 1);
+        mvae_tensor *y = mvae_swish(ctx, x);
+        /* x feeds two ops: its gradient is written by the first backward and added to by the second */
+        mvae_tensor *loss = mvae_add(ctx, mvae_sum(ctx, mvae_mul(ctx, y, y), 0, false), mvae_sum(ctx, mvae_sigmoid(ctx, x), 0, false));
+        assert_int_equal(mvae_backward(ctx, loss), MVAE_OK);
+        res[t][0] = malloc((size_t)n * sizeof(float));
+        res[t][1] = malloc((size_t)n * sizeof(float));
+        memcpy(res[t][0], y->data, (size_t)n * sizeof(float));
+        memcpy(res[t][1], x->grad, (size_t)n * sizeof(float));
+        res[t][2] = NULL;
+        mvae_ctx_free(ctx);
+    }
+    mvae_gemm_set_threads(1);
+    for (int k = 0; k < 2; k++) {
+        assert_memory_equal(res[0][k], res[1][k], (size_t)n * sizeof(float));
+        free(res[0][k]);
+        free(res[1][k]);
+    }
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_binary_values),
         cmocka_unit_test(test_broadcast_matches_reference),
         cmocka_unit_test(test_unary_values),
+        cmocka_unit_test(test_unary_threads_match),
         cmocka_unit_test(test_reduction_values),
         cmocka_unit_test(test_softmax_values),
         cmocka_unit_test(test_softmax_logsumexp_stability),

@@ -8,6 +8,8 @@
  */
 #include "ops_internal.h"
 
+#include "gemm_internal.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -228,39 +230,67 @@ static mvae_tensor *unary_out(mvae_ctx *ctx, const char *name, int op, mvae_tens
     return mvae_op_output(ctx, op, a->ndim, a->shape, a, NULL, NULL, NULL);
 }
 
+/* The loops of a unary op over [begin, end), split between the GEMM threads for large tensors
+ * (UNARY_GRAIN elements or more per thread): x = X[i], y = Y[i], g = G[i], p. */
+#define UNARY_GRAIN 65536
+typedef struct unary_job {
+    const float *X, *Y, *G;
+    float *D; /* forward: Y; backward: the input's gradient */
+    float p;
+    bool fresh; /* backward: write instead of accumulate */
+} unary_job;
+
+static void unary_run(void (*task)(void *, int, int), void *job, int64_t n) {
+    if (n >= 2 * UNARY_GRAIN && n <= INT32_MAX)
+        mvae_parallel_for((int)n, UNARY_GRAIN, task, job);
+    else
+        task(job, 0, (int)n);
+}
+
 /* Constructor computing y = FWD(x) (p = out->fp[0]) and backward accumulating DX(x, y, g, p). */
 #define DEFINE_UNARY_P(name, OP, FWD, DX)                                                          \
+    static void name##_fwd_task(void *arg, int begin, int end) {                                   \
+        const unary_job *j_ = arg;                                                                 \
+        const float *X_ = j_->X, p = j_->p;                                                        \
+        float *Y_ = j_->D;                                                                         \
+        (void)p;                                                                                   \
+        for (int64_t i = begin; i < end; i++) {                                                    \
+            float x = X_[i];                                                                       \
+            Y_[i] = (FWD);                                                                         \
+        }                                                                                          \
+    }                                                                                              \
+    static void name##_bwd_task(void *arg, int begin, int end) {                                   \
+        const unary_job *j_ = arg;                                                                 \
+        const float *X_ = j_->X, *Y_ = j_->Y, *G_ = j_->G, p = j_->p;                              \
+        float *gx = j_->D;                                                                         \
+        (void)p;                                                                                   \
+        if (j_->fresh)                                                                             \
+            for (int64_t i = begin; i < end; i++) {                                                \
+                float x = X_[i], y = Y_[i], g = G_[i];                                             \
+                (void)x, (void)y;                                                                  \
+                gx[i] = (DX);                                                                      \
+            }                                                                                      \
+        else                                                                                       \
+            for (int64_t i = begin; i < end; i++) {                                                \
+                float x = X_[i], y = Y_[i], g = G_[i];                                             \
+                (void)x, (void)y;                                                                  \
+                gx[i] += (DX);                                                                     \
+            }                                                                                      \
+    }                                                                                              \
     static mvae_tensor *name##_impl(mvae_ctx *ctx, mvae_tensor *a, float p) {                      \
         mvae_tensor *out = unary_out(ctx, #name, OP, a);                                           \
         if (!out) return NULL;                                                                     \
         out->fp[0] = p;                                                                            \
-        const float *X_ = a->data;                                                                 \
-        float *Y_ = out->data;                                                                     \
-        for (int64_t i = 0; i < out->n; i++) {                                                     \
-            float x = X_[i];                                                                       \
-            Y_[i] = (FWD);                                                                         \
-        }                                                                                          \
+        unary_job j_ = {a->data, NULL, NULL, out->data, p, false};                                 \
+        unary_run(name##_fwd_task, &j_, out->n);                                                   \
         return out;                                                                                \
     }                                                                                              \
     void mvae_bw_##name(mvae_ctx *ctx, mvae_tensor *out) {                                         \
         bool fresh_;                                                                               \
         float *gx = mvae_grad_fresh(ctx, out->src[0], &fresh_);                                    \
         if (!gx) return;                                                                           \
-        const float *X_ = out->src[0]->data, *Y_ = out->data, *G_ = out->grad;                     \
-        const float p = out->fp[0];                                                                \
-        (void)p;                                                                                   \
-        if (fresh_)                                                                                \
-            for (int64_t i = 0; i < out->n; i++) {                                                 \
-                float x = X_[i], y = Y_[i], g = G_[i];                                             \
-                (void)x, (void)y;                                                                  \
-                gx[i] = (DX);                                                                      \
-            }                                                                                      \
-        else                                                                                       \
-            for (int64_t i = 0; i < out->n; i++) {                                                 \
-                float x = X_[i], y = Y_[i], g = G_[i];                                             \
-                (void)x, (void)y;                                                                  \
-                gx[i] += (DX);                                                                     \
-            }                                                                                      \
+        unary_job j_ = {out->src[0]->data, out->data, out->grad, gx, out->fp[0], fresh_};          \
+        unary_run(name##_bwd_task, &j_, out->n);                                                   \
     }
 
 #define DEFINE_UNARY(name, OP, FWD, DX)                                                            \
