@@ -390,6 +390,18 @@ static int run_mlp(const opts *o) {
 }
 
 /* ------------------------------------------------------------------ a real experiment */
+/* VmHWM of /proc/self/status: the peak resident set so far, in MiB (-1 if unreadable) */
+static double vm_hwm_mib(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return -1;
+    char line[256];
+    double kib = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmHWM: %lf kB", &kib) == 1) break;
+    fclose(f);
+    return kib < 0 ? -1 : kib / 1024.0;
+}
+
 static int run_model(const opts *o) {
     mvae_error err = {0};
     mvae_registry *reg = mvae_registry_new();
@@ -481,6 +493,9 @@ static int run_model(const opts *o) {
     printf("memory_parts params_grads_adam_mib=%.1f arena_peak_mib=%.1f arena_capacity_mib=%.1f\n",
            (double)mvae_params_count_trainable(m->params) * 16.0 / 1048576.0,
            (double)mvae_ctx_arena_peak(ctx) / 1048576.0, (double)mvae_ctx_arena_capacity(ctx) / 1048576.0);
+    /* the training peak, before the isolated GEMM timings below allocate their own operands (and
+     * wake OpenBLAS's buffers, which training never touches) */
+    printf("memory_train peak_rss_mib=%.1f\n", vm_hwm_mib());
     double bound = time_shapes_isolated(&rng, o->verbose, false);
     double blas_bound = time_shapes_isolated(&rng, o->verbose, true);
     report(o, st + o->warmup, gt + o->warmup, o->steps, tally_flops, bound, blas_bound, ft + o->warmup, "batch_fill");

@@ -10,6 +10,9 @@
 #   bench/compare.sh                       # everything (~15 min on 2 quiet cores)
 #   PAIRS=1 CASES="mlp" THREADS="1" SETTINGS="set" EVAL=0 bench/compare.sh   # a quick look
 #
+# mvae's peak RSS is its training peak (VmHWM read before bench_step's isolated GEMM timings,
+# which allocate their own operands and wake OpenBLAS's buffers); the peer's is its whole run.
+#
 # The peer gets its best conditions: its fastest variant (--variant shared: each expert once per
 # batch, like mvae), OPENBLAS_NUM_THREADS = its thread count, OMP_WAIT_POLICY=PASSIVE with 2
 # threads, and glibc malloc tuning (MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_,
@@ -63,7 +66,7 @@ for c in $CASES; do
       for i in $(seq "$PAIRS"); do
         out=$(with_setting "$s" "$BENCH" --model "$exp" --threads "$t" --steps "$msteps" --warmup 5 --quiet-shapes)
         ms+=("$(echo "$out" | grep '^step' | key samples_per_sec)")
-        mr+=("$(echo "$out" | grep '^memory' | key peak_rss_mib)")
+        mr+=("$(echo "$out" | grep '^memory_train' | key peak_rss_mib)")
         gf+=("$(echo "$out" | grep '^step' | key gflops)")
         fg+=("$(echo "$out" | grep '^bound gemm=mvae\|^bound gemm=openblas gemm_bound' | key fraction_of_gemm_bound)")
         fb+=("$(echo "$out" | grep '^bound gemm=openblas sgemm' | key fraction_of_sgemm_bound)")
