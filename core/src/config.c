@@ -1165,6 +1165,38 @@ static void indent_to(FILE *f, int indent) {
 
 static void write_block_seq(FILE *f, const mvae_cfg_node *n, int indent);
 
+static void write_block_map(FILE *f, const mvae_cfg_node *n, int indent, bool first_inline);
+
+/* Writes node c after its "key:" or "-" (block style at indent + 2). A non-empty map as a
+ * sequence item (seq_item) starts on the dash's line: "- key: value". */
+static void write_block_value(FILE *f, const mvae_cfg_node *c, int indent, bool seq_item) {
+    switch (c->kind) {
+    case MVAE_CFG_SCALAR:
+        fputc(' ', f);
+        write_scalar(f, c);
+        fputc('\n', f);
+        break;
+    case MVAE_CFG_MAP:
+        if (c->n_items == 0) {
+            fputs(" {}\n", f);
+        } else {
+            fputc(seq_item ? ' ' : '\n', f);
+            write_block_map(f, c, indent + 2, seq_item);
+        }
+        break;
+    case MVAE_CFG_SEQ:
+        if (all_scalars(c)) {
+            fputc(' ', f);
+            write_flow_seq(f, c);
+            fputc('\n', f);
+        } else {
+            fputc('\n', f);
+            write_block_seq(f, c, indent + 2);
+        }
+        break;
+    }
+}
+
 /* Writes the map's entries at `indent`; the first entry's indentation is already written when
  * first_inline is true (a map as a sequence item: "- key: value"). */
 static void write_block_map(FILE *f, const mvae_cfg_node *n, int indent, bool first_inline) {
@@ -1173,64 +1205,15 @@ static void write_block_map(FILE *f, const mvae_cfg_node *n, int indent, bool fi
         if (i > 0 || !first_inline) indent_to(f, indent);
         write_key(f, c->key ? c->key : "");
         fputc(':', f);
-        switch (c->kind) {
-        case MVAE_CFG_SCALAR:
-            fputc(' ', f);
-            write_scalar(f, c);
-            fputc('\n', f);
-            break;
-        case MVAE_CFG_MAP:
-            if (c->n_items == 0) {
-                fputs(" {}\n", f);
-            } else {
-                fputc('\n', f);
-                write_block_map(f, c, indent + 2, false);
-            }
-            break;
-        case MVAE_CFG_SEQ:
-            if (all_scalars(c)) {
-                fputc(' ', f);
-                write_flow_seq(f, c);
-                fputc('\n', f);
-            } else {
-                fputc('\n', f);
-                write_block_seq(f, c, indent + 2);
-            }
-            break;
-        }
+        write_block_value(f, c, indent, false);
     }
 }
 
 static void write_block_seq(FILE *f, const mvae_cfg_node *n, int indent) {
     for (int i = 0; i < n->n_items; i++) {
-        const mvae_cfg_node *c = n->items[i];
         indent_to(f, indent);
         fputc('-', f);
-        switch (c->kind) {
-        case MVAE_CFG_SCALAR:
-            fputc(' ', f);
-            write_scalar(f, c);
-            fputc('\n', f);
-            break;
-        case MVAE_CFG_MAP:
-            if (c->n_items == 0) {
-                fputs(" {}\n", f);
-            } else {
-                fputc(' ', f);
-                write_block_map(f, c, indent + 2, true);
-            }
-            break;
-        case MVAE_CFG_SEQ:
-            if (all_scalars(c)) {
-                fputc(' ', f);
-                write_flow_seq(f, c);
-                fputc('\n', f);
-            } else {
-                fputc('\n', f);
-                write_block_seq(f, c, indent + 2);
-            }
-            break;
-        }
+        write_block_value(f, n->items[i], indent, true);
     }
 }
 
