@@ -156,23 +156,36 @@ void mvae_bw_bernoulli_logp(mvae_ctx *ctx, mvae_tensor *out) {
     }
 }
 
+/* The shared checks of gaussian_logp and laplace_logp (x, a location and an optional log-scale
+ * that broadcasts to it). Returns the scale's broadcast mode, or -1 after recording the error. */
+static int loc_scale_check(mvae_ctx *ctx, const char *op, const char *loc_name, const char *scale_name,
+                           mvae_tensor *x, mvae_tensor *loc, mvae_tensor *scale) {
+    char s0[MVAE_SHAPE_STR_LEN], s1[MVAE_SHAPE_STR_LEN], s2[MVAE_SHAPE_STR_LEN];
+    if (x->dtype != MVAE_F32 || loc->dtype != MVAE_F32 || (scale && scale->dtype != MVAE_F32)) {
+        mvae_ctx_fail(ctx, "%s: x, %s and %s must be float32", op, loc_name, scale_name);
+        return -1;
+    }
+    if (!mvae_shape_eq(x, loc)) {
+        mvae_ctx_fail(ctx, "%s: x %s and %s %s must have the same shape", op, MVAE_SHP(x, s0), loc_name,
+                      MVAE_SHP(loc, s1));
+        return -1;
+    }
+    int mode = scale_mode(scale, loc);
+    if (mode < 0)
+        mvae_ctx_fail(ctx, "%s: %s %s does not broadcast to %s %s (expected the same shape, %s's shape "
+                      "without the batch dim, [%lld] or [1])",
+                      op, scale_name, MVAE_SHP(scale, s2), loc_name, MVAE_SHP(loc, s1), loc_name,
+                      (long long)cols_of(loc));
+    return mode;
+}
+
 /* ---- gaussian_logp: -0.5 sum(log 2pi + lv + (x-mu)^2 e^-lv) -> [B] ------------------------- */
 
 mvae_tensor *mvae_gaussian_logp(mvae_ctx *ctx, mvae_tensor *x, mvae_tensor *mu, mvae_tensor *logvar) {
     MVAE_CHECK_INPUT(ctx, "gaussian_logp", x);
     MVAE_CHECK_INPUT(ctx, "gaussian_logp", mu);
-    MVAE_CHECK_F32(ctx, "gaussian_logp", x);
-    MVAE_CHECK_F32(ctx, "gaussian_logp", mu);
-    if (logvar) MVAE_CHECK_F32(ctx, "gaussian_logp", logvar);
-    char s0[MVAE_SHAPE_STR_LEN], s1[MVAE_SHAPE_STR_LEN], s2[MVAE_SHAPE_STR_LEN];
-    if (!mvae_shape_eq(x, mu))
-        return mvae_ctx_fail(ctx, "gaussian_logp: x %s and mu %s must have the same shape",
-                             MVAE_SHP(x, s0), MVAE_SHP(mu, s1));
-    int mode = scale_mode(logvar, mu);
-    if (mode < 0)
-        return mvae_ctx_fail(ctx, "gaussian_logp: logvar %s does not broadcast to mu %s (expected the "
-                             "same shape, mu's shape without the batch dim, [%lld] or [1])",
-                             MVAE_SHP(logvar, s2), MVAE_SHP(mu, s1), (long long)cols_of(mu));
+    int mode = loc_scale_check(ctx, "gaussian_logp", "mu", "logvar", x, mu, logvar);
+    if (mode < 0) return NULL;
     int64_t B = rows_of(mu), D = cols_of(mu);
     mvae_tensor *out = mvae_op_output(ctx, MVAE_OP_GAUSSIAN_LOGP, 1, (int64_t[]){B}, x, mu, logvar, NULL);
     if (!out) return NULL;
@@ -213,18 +226,8 @@ void mvae_bw_gaussian_logp(mvae_ctx *ctx, mvae_tensor *out) {
 mvae_tensor *mvae_laplace_logp(mvae_ctx *ctx, mvae_tensor *x, mvae_tensor *loc, mvae_tensor *logscale) {
     MVAE_CHECK_INPUT(ctx, "laplace_logp", x);
     MVAE_CHECK_INPUT(ctx, "laplace_logp", loc);
-    MVAE_CHECK_F32(ctx, "laplace_logp", x);
-    MVAE_CHECK_F32(ctx, "laplace_logp", loc);
-    if (logscale) MVAE_CHECK_F32(ctx, "laplace_logp", logscale);
-    char s0[MVAE_SHAPE_STR_LEN], s1[MVAE_SHAPE_STR_LEN], s2[MVAE_SHAPE_STR_LEN];
-    if (!mvae_shape_eq(x, loc))
-        return mvae_ctx_fail(ctx, "laplace_logp: x %s and loc %s must have the same shape",
-                             MVAE_SHP(x, s0), MVAE_SHP(loc, s1));
-    int mode = scale_mode(logscale, loc);
-    if (mode < 0)
-        return mvae_ctx_fail(ctx, "laplace_logp: logscale %s does not broadcast to loc %s (expected the "
-                             "same shape, loc's shape without the batch dim, [%lld] or [1])",
-                             MVAE_SHP(logscale, s2), MVAE_SHP(loc, s1), (long long)cols_of(loc));
+    int mode = loc_scale_check(ctx, "laplace_logp", "loc", "logscale", x, loc, logscale);
+    if (mode < 0) return NULL;
     int64_t B = rows_of(loc), D = cols_of(loc);
     mvae_tensor *out = mvae_op_output(ctx, MVAE_OP_LAPLACE_LOGP, 1, (int64_t[]){B}, x, loc, logscale, NULL);
     if (!out) return NULL;
