@@ -20,6 +20,10 @@ struct mvae_ctx {
     uint64_t mallocs;
     void *scratch; /* mvae_ctx_scratch's block: grows to the largest request, never shrinks */
     size_t scratch_cap;
+    /* gradient blocks of op outputs whose backward has run: reused by later gradients of the
+     * same backward pass (the live gradients are a frontier, not the whole graph) */
+    struct grad_block { float *p; size_t bytes; } *free_grads;
+    size_t n_free, free_cap;
     mvae_tensor **tape;
     size_t tape_len, tape_cap;
     bool grad_enabled;
@@ -68,6 +72,7 @@ void mvae_ctx_free(mvae_ctx *ctx) {
         c = n;
     }
     mvae_free_aligned(ctx->scratch);
+    free(ctx->free_grads);
     free(ctx->tape);
     free(ctx);
 }
@@ -93,6 +98,7 @@ void mvae_ctx_reset(mvae_ctx *ctx) {
     ctx->head->used = 0;
     ctx->used_total = 0;
     ctx->tape_len = 0;
+    ctx->n_free = 0;
     ctx->failed = false;
     ctx->err[0] = '\0';
 }
@@ -282,9 +288,39 @@ mvae_tensor *mvae_op_output(mvae_ctx *ctx, int op, int ndim, const int64_t *shap
     return t;
 }
 
+/* A gradient buffer of n floats: the smallest released block that fits without wasting more than
+ * half of it, else new arena memory. Uninitialised. */
+static float *grad_alloc(mvae_ctx *ctx, int64_t n) {
+    size_t bytes = (size_t)n * sizeof(float), best = SIZE_MAX;
+    for (size_t i = 0; i < ctx->n_free; i++) {
+        size_t b = ctx->free_grads[i].bytes;
+        if (b >= bytes && b / 2 <= bytes && (best == SIZE_MAX || b < ctx->free_grads[best].bytes)) best = i;
+    }
+    if (best == SIZE_MAX) return mvae_ctx_alloc(ctx, bytes);
+    float *p = ctx->free_grads[best].p;
+    ctx->free_grads[best] = ctx->free_grads[--ctx->n_free];
+    return p;
+}
+
+/* t's gradient is dead (its backward has run): keep the block for later gradients. */
+static void grad_release(mvae_ctx *ctx, mvae_tensor *t) {
+    if (ctx->n_free == ctx->free_cap) {
+        size_t cap = ctx->free_cap ? 2 * ctx->free_cap : 256;
+        void *q = realloc(ctx->free_grads, cap * sizeof *ctx->free_grads);
+        if (!q) return; /* keep the gradient: only the reuse is lost */
+        ctx->free_grads = q;
+        ctx->free_cap = cap;
+    }
+    ctx->free_grads[ctx->n_free++] = (struct grad_block){t->grad, (size_t)t->n * sizeof(float)};
+    t->grad = NULL;
+}
+
 float *mvae_grad(mvae_ctx *ctx, mvae_tensor *t) {
     if (!mvae_needs_grad(t)) return NULL;
-    if (!t->grad) t->grad = mvae_ctx_calloc(ctx, (size_t)t->n * sizeof(float));
+    if (!t->grad) {
+        t->grad = grad_alloc(ctx, t->n);
+        memset(t->grad, 0, (size_t)t->n * sizeof(float));
+    }
     t->flags &= ~(uint32_t)MVAE_T_GRAD_ZERO; /* the caller accumulates: no longer known to be zero */
     return t->grad;
 }
@@ -293,7 +329,7 @@ float *mvae_grad_fresh(mvae_ctx *ctx, mvae_tensor *t, bool *fresh) {
     *fresh = false;
     if (!mvae_needs_grad(t)) return NULL;
     if (!t->grad) {
-        t->grad = mvae_ctx_alloc(ctx, (size_t)t->n * sizeof(float));
+        t->grad = grad_alloc(ctx, t->n);
         *fresh = true;
     } else if (t->flags & MVAE_T_GRAD_ZERO) {
         t->flags &= ~(uint32_t)MVAE_T_GRAD_ZERO;
@@ -327,6 +363,9 @@ int mvae_backward_seeded(mvae_ctx *ctx, mvae_tensor *out, const float *seed) {
         mvae_backward_fn fn = mvae_op_table[t->op].backward;
         MVAE_ASSERT_MSG(fn, mvae_op_table[t->op].name);
         fn(ctx, t);
+        /* an intermediate's gradient is read by its own backward only: recycle it (leaves,
+         * parameters and the seeded output keep theirs) */
+        if (t != out && !(t->flags & MVAE_T_PARAM) && !(t->flags & MVAE_T_KEEP_GRAD)) grad_release(ctx, t);
     }
     return ctx->failed ? MVAE_ERR_INVALID : MVAE_OK;
 }

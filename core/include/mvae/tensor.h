@@ -44,6 +44,9 @@ typedef enum mvae_dtype { MVAE_F32 = 0, MVAE_I32 = 1 } mvae_dtype;
 enum {
     MVAE_T_NEEDS_GRAD = 1u << 0, /* a gradient flows into this tensor */
     MVAE_T_PARAM = 1u << 1,      /* lives in an mvae_params block; grad points into it */
+    MVAE_T_KEEP_GRAD = 1u << 3,  /* an op output whose gradient backward keeps (by default an
+                                  * intermediate's gradient is recycled once its own backward
+                                  * has run, and reads NULL afterwards); mvae_retain_grad */
     MVAE_T_GRAD_ZERO = 1u << 2,  /* grad holds zeros (mvae_params_zero_grad, an update with
                                   * zero_grad): the first backward writer may overwrite it. Write
                                   * a parameter's gradient by hand only through mvae_grad(). */
@@ -131,6 +134,10 @@ mvae_tensor *mvae_tile_rows(mvae_ctx *ctx, const mvae_tensor *t, int k);
 void mvae_tensor_requires_grad(mvae_tensor *t);
 
 /* ---- autodiff ---- */
+/* Keep t's gradient after backward (t an op output; leaves and parameters always keep theirs). */
+static inline void mvae_retain_grad(mvae_tensor *t) {
+    if (t) t->flags |= MVAE_T_KEEP_GRAD;
+}
 /* Seed d(loss)=1 (loss must have one element) and run every backward kernel on the tape in
  * reverse. Gradients of parameters accumulate into their mvae_params block; gradients of other
  * tensors are arena memory. Returns MVAE_OK or an error status (message in the context). */
