@@ -209,10 +209,7 @@ mvae_tensor *mvae_reshape(mvae_ctx *ctx, mvae_tensor *a, int ndim, const int64_t
         return mvae_ctx_fail(ctx, "reshape: a %s (%lld elements) and new shape %s (%lld elements) differ",
                              MVAE_SHP(a, sa), (long long)a->n, MVAE_SHP(&tmp, ns), (long long)known);
     }
-    mvae_tensor *out = mvae_op_output(ctx, MVAE_OP_RESHAPE, ndim, s, a, NULL, NULL, NULL);
-    if (!out) return NULL;
-    memcpy(out->data, a->data, (size_t)a->n * sizeof(float));
-    return out;
+    return mvae_op_output_view(ctx, MVAE_OP_RESHAPE, ndim, s, a); /* shares a's data */
 }
 void mvae_bw_reshape(mvae_ctx *ctx, mvae_tensor *out) {
     float *ga = mvae_grad(ctx, out->src[0]);

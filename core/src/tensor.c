@@ -263,10 +263,25 @@ mvae_tensor *mvae_tile_rows(mvae_ctx *ctx, const mvae_tensor *t, int k) {
 
 void mvae_tensor_requires_grad(mvae_tensor *t) { t->flags |= MVAE_T_NEEDS_GRAD; }
 
+static mvae_tensor *op_record(mvae_ctx *ctx, mvae_tensor *t, int op, mvae_tensor *s0, mvae_tensor *s1,
+                              mvae_tensor *s2, mvae_tensor *s3);
+
 mvae_tensor *mvae_op_output(mvae_ctx *ctx, int op, int ndim, const int64_t *shape, mvae_tensor *s0,
                             mvae_tensor *s1, mvae_tensor *s2, mvae_tensor *s3) {
     mvae_tensor *t = mvae_tensor_new(ctx, ndim, shape);
     if (!t) return NULL;
+    return op_record(ctx, t, op, s0, s1, s2, s3);
+}
+
+mvae_tensor *mvae_op_output_view(mvae_ctx *ctx, int op, int ndim, const int64_t *shape, mvae_tensor *s0) {
+    mvae_tensor *t = tensor_header(ctx, ndim, shape, s0->dtype);
+    if (!t) return NULL;
+    t->data = s0->data;
+    return op_record(ctx, t, op, s0, NULL, NULL, NULL);
+}
+
+static mvae_tensor *op_record(mvae_ctx *ctx, mvae_tensor *t, int op, mvae_tensor *s0, mvae_tensor *s1,
+                              mvae_tensor *s2, mvae_tensor *s3) {
     t->op = op;
     t->src[0] = s0;
     t->src[1] = s1;

@@ -157,6 +157,9 @@ float *mvae_grad_fresh(mvae_ctx *ctx, mvae_tensor *t, bool *fresh);
  * records it on the tape when any input needs a gradient and recording is on). */
 mvae_tensor *mvae_op_output(mvae_ctx *ctx, int op, int ndim, const int64_t *shape,
                             mvae_tensor *s0, mvae_tensor *s1, mvae_tensor *s2, mvae_tensor *s3);
+/* The same for an op whose output shares its single input's data (reshape): no copy. Ops never
+ * write their inputs, so the two stay consistent. */
+mvae_tensor *mvae_op_output_view(mvae_ctx *ctx, int op, int ndim, const int64_t *shape, mvae_tensor *s0);
 
 #ifdef __cplusplus
 }
