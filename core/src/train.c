@@ -546,7 +546,7 @@ int mvae_train(mvae_model *m, const mvae_train_opts *o, mvae_train_result *res, 
     mvae_rng base;
     mvae_rng_seed(&base, m->seed);
     int64_t nb_per_epoch_full = N_train / tc.batch_size;
-    char tname[256];
+    char tname[MVAE_SUBSET_NAME_MAX];
     if (mode && start_epoch <= tc.epochs)
         MVAE_INFO("training %s: %lld epochs x %lld batches of %lld, %zu parameters, run directory %s",
                   m->cfg ? mvae_cfg_filename(m->cfg) : "", (long long)tc.epochs, (long long)nb,
