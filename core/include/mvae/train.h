@@ -47,6 +47,7 @@ typedef struct mvae_step_stats {
     int n_terms;
     uint32_t subset[MVAE_MAX_TERMS];
     double term_loss[MVAE_MAX_TERMS]; /* (1/B) sum_i term_S(i) */
+    bool random[MVAE_MAX_TERMS];      /* the term is one of the objective's random subsets */
     double loss;
 } mvae_step_stats;
 
