@@ -1,12 +1,17 @@
 /* test_emoji.c — the emoji dataset: parsing a small generated emoji-test.txt (attributes, limit,
- * errors naming the Debian package), and — when fonts-noto-color-emoji and unicode-data are
- * installed — the rendered dataset (limit 50, 16x16): counts, shapes, value ranges, one-hot
- * attribute blocks, the seeded split, the cache, separate attribute modalities, a glyph that cannot
- * be rendered (skipped and counted). Linked with the plugin's static twin. */
+ * errors naming the Debian package), the attribute columns' names and the selection of
+ * attributes: each (order, defaults, unknown names with hints, duplicates, the limit), and — when
+ * fonts-noto-color-emoji and unicode-data are installed — the rendered dataset (limit 50, 16x16):
+ * counts, shapes, value ranges, one-hot attribute blocks, the seeded split, the cache, separate
+ * attribute modalities, one modality per attribute (equal to the vector's columns), a glyph that
+ * cannot be rendered (skipped and counted), and a short training of image + 18 attributes (19
+ * modalities) with random subsets. Linked with the plugin's static twin. */
 #define _GNU_SOURCE
 #include "mvae_test.h"
 
 #include "mvae/interfaces.h"
+#include "mvae/model.h"
+#include "mvae/train.h"
 #include "tiny_data.h"
 
 #include <sys/stat.h>
@@ -345,11 +350,333 @@ static void test_unrenderable(void **state) {
     mvae_cfg_free(cfg);
 }
 
+/* ------------------------------------------------------------------ attributes: each */
+/* The selection of `yaml`'s select on the tiny list (no font needed). */
+static int select_tiny(const emoji_list *l, const char *yaml, int *cols, int *n, mvae_error *err) {
+    mvae_cfg *cfg;
+    memset(err, 0, sizeof *err);
+    assert_int_equal(mvae_cfg_load_string(yaml, "emoji.yaml", &cfg, err), MVAE_OK);
+    int rc = emoji_attr_select(l, mvae_cfg_get(mvae_cfg_root(cfg), "select"), cols, n, err);
+    mvae_cfg_free(cfg);
+    return rc;
+}
+
+static void test_attr_names_and_select(void **state) {
+    (void)state;
+    char path[256];
+    snprintf(path, sizeof path, "%s/emoji-test.txt", g_dir);
+    write_file(path, tiny_list);
+    emoji_list l;
+    mvae_error err = {0};
+    assert_int_equal(emoji_parse_file(path, 0, &l, &err), MVAE_OK);
+    int s[EMOJI_N_BLOCKS + 1];
+    int K = emoji_attr_layout(&l, s);
+    /* the columns' names: the block, then the value lower-cased with '_' between words */
+    char nm[64];
+    const struct { int k; const char *name; } want[] = {
+        {s[0] + 0, "group_smileys_emotion"}, {s[0] + 1, "group_people_body"}, {s[0] + 2, "group_symbols"},
+        {s[1] + 0, "subgroup_face_smiling"}, {s[1] + 3, "subgroup_other_symbol"}, {s[2] + 0, "skin_tone_none"},
+        {s[2] + 2, "skin_tone_medium_light"}, {s[2] + 5, "skin_tone_dark"}, {s[3] + 2, "gender_woman"},
+        {s[3] + 3, "gender_mixed"}, {s[4] + 1, "hair_red"}, {s[4] + 5, "hair_blond"},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        assert_int_equal(emoji_attr_name(&l, want[i].k, nm, sizeof nm), (int)strlen(want[i].name));
+        assert_string_equal(nm, want[i].name);
+    }
+    /* every name is distinct, and each column's value is the vector's */
+    for (int a = 0; a < K; a++) {
+        char na[64], nb[64];
+        emoji_attr_name(&l, a, na, sizeof na);
+        for (int b = a + 1; b < K; b++) assert_string_not_equal(na, (emoji_attr_name(&l, b, nb, sizeof nb), nb));
+    }
+    for (int i = 0; i < l.n; i++) {
+        float v[64];
+        emoji_attr_vector(&l, &l.e[i], v);
+        for (int k = 0; k < K; k++) assert_float_equal(emoji_attr_value(&l, &l.e[i], k), v[k], 0);
+    }
+    /* a selection keeps its order; a single name is a one-element list */
+    int cols[EMOJI_MAX_SELECT], n = 0;
+    assert_int_equal(select_tiny(&l, "select: [gender_woman, skin_tone_medium, group_people_body, hair_red]", cols, &n, &err), MVAE_OK);
+    assert_int_equal(n, 4);
+    assert_int_equal(cols[0], s[3] + 2);
+    assert_int_equal(cols[1], s[2] + 3);
+    assert_int_equal(cols[2], s[0] + 1);
+    assert_int_equal(cols[3], s[4] + 1);
+    assert_int_equal(select_tiny(&l, "select: subgroup_family", cols, &n, &err), MVAE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(cols[0], s[1] + 2);
+    /* no select (or []): the defaults this list has, in the default order */
+    int n_default = 0;
+    for (int i = 0; i < EMOJI_N_DEFAULT_SELECT; i++)
+        for (int k = 0; k < K; k++)
+            n_default += strcmp(emoji_default_select[i], (emoji_attr_name(&l, k, nm, sizeof nm), nm)) == 0;
+    assert_int_equal(n_default, 11); /* 3 groups + family + 5 skin tones + man, woman */
+    assert_int_equal(select_tiny(&l, "select: []", cols, &n, &err), MVAE_OK);
+    assert_int_equal(n, n_default);
+    assert_int_equal(cols[0], s[0] + 0); /* group_smileys_emotion, the first default */
+    emoji_attr_name(&l, cols[n - 1], nm, sizeof nm);
+    assert_string_equal(nm, "gender_woman");
+    assert_int_equal(select_tiny(&l, "other: 1", cols, &n, &err), MVAE_OK);
+    assert_int_equal(n, n_default);
+    /* an unknown name: the place, the nearest name, others close to it, how names are made */
+    assert_int_not_equal(select_tiny(&l, "select: [gender_man, gender_women]", cols, &n, &err), MVAE_OK);
+    assert_has(err.msg, "emoji.yaml:1:22: dataset.select[1]: no attribute 'gender_women'");
+    assert_has(err.msg, "(did you mean 'gender_woman'?)");
+    assert_has(err.msg, "also close: gender_none");
+    assert_has(err.msg, "skin_tone_{none,light,medium_light,medium,medium_dark,dark}");
+    assert_int_not_equal(select_tiny(&l, "select: [woman]", cols, &n, &err), MVAE_OK);
+    assert_has(err.msg, "no attribute 'woman'; close: gender_woman");
+    assert_int_not_equal(select_tiny(&l, "select: [womn]", cols, &n, &err), MVAE_OK); /* near a value */
+    assert_has(err.msg, "no attribute 'womn'; close: gender_woman");
+    assert_int_not_equal(select_tiny(&l, "select: [group_flags]", cols, &n, &err), MVAE_OK); /* not in this list */
+    assert_has(err.msg, "no attribute 'group_flags'");
+    assert_int_not_equal(select_tiny(&l, "select: [hair_red, skin_tone_dark, hair_red]", cols, &n, &err), MVAE_OK);
+    assert_has(err.msg, "dataset.select[2]: 'hair_red' is listed twice");
+    assert_int_not_equal(select_tiny(&l, "select: {gender_man: 1}", cols, &n, &err), MVAE_OK);
+    assert_has(err.msg, "must be a list of attribute names");
+    /* more attributes than a dataset may have modalities (image and alpha take two) */
+    char many[2048] = "select: [";
+    for (int i = 0; i <= EMOJI_MAX_SELECT; i++) {
+        emoji_attr_name(&l, i % K, nm, sizeof nm);
+        snprintf(many + strlen(many), sizeof many - strlen(many), "%s%s", i ? ", " : "", nm);
+    }
+    strcat(many, "]");
+    assert_int_not_equal(select_tiny(&l, many, cols, &n, &err), MVAE_OK);
+    char expect[160];
+    snprintf(expect, sizeof expect, "names %d attributes; at most %d", EMOJI_MAX_SELECT + 1, EMOJI_MAX_SELECT);
+    assert_has(err.msg, expect);
+    assert_int_equal(EMOJI_MAX_SELECT, MVAE_MAX_MODALITIES - 2);
+    emoji_list_free(&l);
+
+    /* through the plugin's options: the selection is checked before anything is rendered (so a
+     * font that is not one does not matter here), and select needs attributes: each */
+    void *self;
+    mvae_cfg *cfg;
+    char yaml[600];
+    snprintf(yaml, sizeof yaml, "{plugin: emoji, font: /dev/null, emoji_test: '%s', attributes: each, select: [gender_wman]}", path);
+    assert_int_not_equal(open_ds(yaml, &self, &cfg, &err), MVAE_OK);
+    assert_has(err.msg, "dataset.select[0]: no attribute 'gender_wman' (did you mean 'gender_man'?)");
+    mvae_cfg_free(cfg);
+    snprintf(yaml, sizeof yaml, "{plugin: emoji, font: /dev/null, emoji_test: '%s', select: [gender_man]}", path);
+    assert_int_not_equal(open_ds(yaml, &self, &cfg, &err), MVAE_OK);
+    assert_has(err.msg, "dataset.select picks attribute modalities for attributes: each (here attributes: vector)");
+    mvae_cfg_free(cfg);
+}
+
+/* attributes: each with the real font: one [1] binary modality per selected column, named like it,
+ * holding exactly the vector mode's column for every sample */
+static void test_each_dataset(void **state) {
+    (void)state;
+    if (!installed()) skip();
+    const mvae_dataset_vtable *vt = mvae_plugin_emoji()->vtable;
+    char yaml[600], cache[300];
+    snprintf(cache, sizeof cache, "%s/cache", g_dir);
+    static const char *const sel[] = {"subgroup_face_affection", "group_smileys_emotion", "subgroup_face_smiling",
+                                      "skin_tone_none", "gender_none", "hair_red", "subgroup_face_tongue"};
+    const int n_sel = (int)(sizeof sel / sizeof sel[0]);
+    snprintf(yaml, sizeof yaml, "{plugin: emoji, size: 16, limit: 50, cache_dir: '%s', attributes: each, select: [%s, %s, %s, %s, %s, %s, %s]}",
+             cache, sel[0], sel[1], sel[2], sel[3], sel[4], sel[5], sel[6]);
+    void *each, *vec;
+    mvae_cfg *cfg_e, *cfg_v;
+    mvae_error err;
+    int rc = open_ds(yaml, &each, &cfg_e, &err);
+    if (rc) fprintf(stderr, "%s\n", err.msg);
+    assert_int_equal(rc, MVAE_OK);
+    snprintf(yaml, sizeof yaml, "{plugin: emoji, size: 16, limit: 50, cache_dir: '%s'}", cache);
+    assert_int_equal(open_ds(yaml, &vec, &cfg_v, &err), MVAE_OK);
+    assert_int_equal(vt->n_modalities(each), 2 + n_sel);
+    for (int j = 0; j < n_sel; j++) {
+        const mvae_modality_info *mi = vt->modality(each, 2 + j);
+        assert_string_equal(mi->name, sel[j]);
+        assert_int_equal(mi->type, MVAE_MOD_BINARY);
+        assert_int_equal(mi->ndim, 1);
+        assert_int_equal(mi->shape[0], 1);
+    }
+    /* the vector's columns by name, from the same list */
+    emoji_list l;
+    assert_int_equal(emoji_parse_file(LIST, 50, &l, &err), MVAE_OK);
+    int K = emoji_attr_layout(&l, (int[EMOJI_N_BLOCKS + 1]){0});
+    assert_int_equal(vt->modality(vec, 2)->shape[0], K);
+    int col[8];
+    for (int j = 0; j < n_sel; j++) {
+        col[j] = -1;
+        char nm[64];
+        for (int k = 0; k < K; k++)
+            if (strcmp((emoji_attr_name(&l, k, nm, sizeof nm), nm), sel[j]) == 0) col[j] = k;
+        assert_true(col[j] >= 0);
+    }
+    emoji_list_free(&l);
+    int64_t n = vt->size(each, MVAE_SPLIT_TRAIN), idx[64];
+    assert_int_equal(n, vt->size(vec, MVAE_SPLIT_TRAIN));
+    for (int64_t i = 0; i < n; i++) idx[i] = i;
+    float *oe[2 + 8], *ov[3];
+    for (int m = 0; m < 2 + n_sel; m++) oe[m] = malloc((size_t)(n * mvae_modality_numel(vt->modality(each, m))) * sizeof(float));
+    for (int m = 0; m < 3; m++) ov[m] = malloc((size_t)(n * mvae_modality_numel(vt->modality(vec, m))) * sizeof(float));
+    uint8_t *pe = calloc((size_t)(n * (2 + n_sel)), 1), *pv = calloc((size_t)(n * 3), 1);
+    assert_int_equal(vt->get_batch(each, MVAE_SPLIT_TRAIN, idx, (int)n, oe, pe, &err), MVAE_OK);
+    assert_int_equal(vt->get_batch(vec, MVAE_SPLIT_TRAIN, idx, (int)n, ov, pv, &err), MVAE_OK);
+    assert_memory_equal(oe[0], ov[0], (size_t)(n * 3 * 16 * 16) * sizeof(float)); /* same images */
+    int varied = 0;
+    for (int j = 0; j < n_sel; j++) {
+        int ones = 0;
+        for (int64_t i = 0; i < n; i++) {
+            assert_float_equal(oe[2 + j][i], ov[2][i * K + col[j]], 0);
+            assert_int_equal(pe[i * (2 + n_sel) + 2 + j], 1);
+            ones += oe[2 + j][i] == 1.0f;
+        }
+        varied += ones > 0 && ones < n;
+    }
+    assert_true(varied >= 3); /* face-smiling / -affection / -tongue vary over the first 50 emoji */
+    for (int m = 0; m < 2 + n_sel; m++) free(oe[m]);
+    for (int m = 0; m < 3; m++) free(ov[m]);
+    free(pe);
+    free(pv);
+    vt->close(each);
+    vt->close(vec);
+    mvae_cfg_free(cfg_e);
+    mvae_cfg_free(cfg_v);
+}
+
+/* image + 18 single attributes (19 modalities), random subsets: the objective has joint + 19 + k
+ * terms, training gives a finite, falling loss, metrics.jsonl reports the random subsets as one
+ * term, and eval.cross has image -> each attribute and all attributes -> image. */
+static void test_each_train(void **state) {
+    (void)state;
+    if (!installed()) skip();
+    /* 18 columns that hold for some but not all of the first 300 emoji, spread over the blocks */
+    enum { LIMIT = 300, N_ATTR = 18 };
+    emoji_list l;
+    mvae_error err = {0};
+    assert_int_equal(emoji_parse_file(LIST, LIMIT, &l, &err), MVAE_OK);
+    int s[EMOJI_N_BLOCKS + 1], K = emoji_attr_layout(&l, s), cand[256], nc = 0;
+    for (int k = 0; k < K && nc < 256; k++) {
+        int pos = 0;
+        for (int i = 0; i < l.n; i++) pos += emoji_attr_value(&l, &l.e[i], k) > 0;
+        if (pos > 0 && pos < l.n) cand[nc++] = k;
+    }
+    assert_true(nc >= N_ATTR);
+    char names[N_ATTR][64], list[1200] = "", mods[8192] = "", cross[8192] = "";
+    for (int j = 0; j < N_ATTR; j++) {
+        emoji_attr_name(&l, cand[(int64_t)j * nc / N_ATTR], names[j], sizeof names[j]);
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", j ? "," : "", names[j]);
+        snprintf(mods + strlen(mods), sizeof mods - strlen(mods),
+                 "  %s: {encoder: {plugin: mlp, hidden: [8]}, decoder: {plugin: mlp, hidden: [8]}, weight: 5.0}\n", names[j]);
+        snprintf(cross + strlen(cross), sizeof cross - strlen(cross), "    - {from: image, to: %s, metric: f1}\n", names[j]);
+    }
+    emoji_list_free(&l);
+    tiny_env *env = NULL;
+    assert_int_equal(tiny_env_open((void **)&env, "emoji_each", 1, 1), 0);
+    char *yaml = malloc(32768);
+    snprintf(yaml, 32768,
+             "name: each\nseed: 2\n"
+             "dataset: {plugin: emoji, size: 8, limit: %d, cache_dir: '%s/cache', attributes: each, select: [%s]}\n"
+             "latent_dim: 8\nmodalities:\n"
+             "  image: {encoder: {plugin: mlp, hidden: [32]}, decoder: {plugin: mlp, hidden: [32]}}\n%s"
+             "train: {epochs: 3, batch_size: 30, threads: 1, progress: none, optimizer: {adam: {lr: 3.0e-3}},\n"
+             "        objective: {joint: true, unimodal: true, random_subsets: 3}}\n"
+             "eval:\n  batch_size: 30\n  pictures: false\n"
+             "  log_likelihood: {samples: 4, max_test: 10, terms: [image]}\n"
+             "  cross:\n%s    - {from: \"%s\", to: image, metric: psnr}\n",
+             LIMIT, g_dir, list, mods, cross, list);
+    mvae_cfg *cfg;
+    assert_int_equal(mvae_cfg_load_string(yaml, "each.yaml", &cfg, &err), MVAE_OK);
+    free(yaml);
+    mvae_model *m = NULL;
+    int rc = mvae_model_build(cfg, env->reg, &m, &err);
+    if (rc) fprintf(stderr, "%s\n", err.msg);
+    assert_int_equal(rc, MVAE_OK);
+    assert_int_equal(m->n_mod, 1 + N_ATTR);
+    for (int j = 0; j < N_ATTR; j++) assert_string_equal(m->mod[1 + j].info.name, names[j]);
+    /* one step's objective: joint, 19 single modalities, 3 random non-empty subsets */
+    mvae_batch b;
+    int64_t idx[30];
+    for (int i = 0; i < 30; i++) idx[i] = i;
+    assert_int_equal(mvae_batch_init(&b, m, 30, &err), MVAE_OK);
+    assert_int_equal(mvae_batch_fill(&b, m, MVAE_SPLIT_TRAIN, idx, 30, NULL, &err), MVAE_OK);
+    mvae_objective obj;
+    assert_int_equal(mvae_objective_from_config(m, &obj, &err), MVAE_OK);
+    mvae_ctx *ctx = mvae_ctx_new(0);
+    mvae_rng rng;
+    mvae_rng_seed(&rng, 9);
+    mvae_tensor *loss;
+    mvae_step_stats st;
+    rc = mvae_objective_loss(m, ctx, &b, &obj, 1.0f, &rng, &loss, &st);
+    if (rc) fprintf(stderr, "%s\n", mvae_ctx_error(ctx));
+    assert_int_equal(rc, MVAE_OK);
+    assert_int_equal(st.n_terms, 1 + (1 + N_ATTR) + 3);
+    const uint32_t all = (1u << (1 + N_ATTR)) - 1;
+    assert_int_equal(st.subset[0], all);
+    for (int t = 0; t < st.n_terms; t++) {
+        assert_true(isfinite(st.term_loss[t]));
+        assert_int_equal(st.random[t], t >= 2 + N_ATTR);
+        if (t >= 1 && t < 2 + N_ATTR) assert_int_equal(st.subset[t], 1u << (t - 1));
+        if (st.random[t]) assert_true(st.subset[t] != 0 && (st.subset[t] & ~all) == 0);
+    }
+    assert_true(isfinite(st.loss));
+    mvae_ctx_free(ctx);
+    mvae_batch_free(&b);
+    /* a short training */
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/run", env->dir);
+    mvae_train_opts o = {.run_dir = dir, .quiet = true};
+    mvae_train_result *r = calloc(1, sizeof *r);
+    rc = mvae_train(m, &o, r, &err);
+    if (rc) fprintf(stderr, "%s\n", err.msg);
+    assert_int_equal(rc, MVAE_OK);
+    assert_true(isfinite(r->last_loss));
+    /* metrics.jsonl: every epoch's loss is finite and the last is below the first; the joint and
+     * the 19 single-modality terms each have a key, the random subsets one together */
+    char p[400];
+    snprintf(p, sizeof p, "%s/metrics.jsonl", dir);
+    char *jl = tiny_slurp(p, NULL);
+    assert_non_null(jl);
+    double first = NAN, last = NAN;
+    int lines = 0;
+    for (char *save = NULL, *line = strtok_r(jl, "\n", &save); line; line = strtok_r(NULL, "\n", &save), lines++) {
+        char *a = strstr(line, "\"loss\": ");
+        assert_non_null(a);
+        last = strtod(a + 9, NULL);
+        if (!lines) first = last;
+        assert_true(isfinite(last));
+        char *t = strstr(line, "\"terms\": {");
+        assert_non_null(t);
+        int keys = 0;
+        for (char *q = t + 10; (q = strstr(q, "\": ")); q++) keys++;
+        assert_int_equal(keys, 1 + (1 + N_ATTR) + 1);
+        assert_non_null(strstr(t, "\"random_subsets\": "));
+        char key[80];
+        snprintf(key, sizeof key, "\"%s\": ", names[N_ATTR - 1]);
+        assert_non_null(strstr(t, key));
+    }
+    free(jl);
+    assert_int_equal(lines, 3);
+    assert_true(last < first);
+    /* eval.cross: 18 image -> attribute F1 entries and the image from all 18 attributes */
+    assert_int_equal(r->eval.n_cross, N_ATTR + 1);
+    for (int j = 0; j < N_ATTR; j++) {
+        char nm[80];
+        snprintf(nm, sizeof nm, "image->%.64s", names[j]);
+        assert_string_equal(r->eval.cross_name[j], nm);
+        assert_true(r->eval.cross[j][2] >= 0.0 && r->eval.cross[j][2] <= 1.0); /* accuracy */
+    }
+    char full[1300];
+    snprintf(full, sizeof full, "%s->image", list);
+    assert_string_equal(r->eval.cross_name[N_ATTR], full);
+    assert_true(isfinite(r->eval.cross[N_ATTR][0]) && r->eval.cross[N_ATTR][0] > 0);
+    free(r);
+    mvae_model_free(m);
+    mvae_cfg_free(cfg);
+    tiny_env_close((void **)&env);
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_tiny),
         cmocka_unit_test(test_missing_files),
+        cmocka_unit_test(test_attr_names_and_select),
         cmocka_unit_test(test_dataset),
+        cmocka_unit_test(test_each_dataset),
+        cmocka_unit_test(test_each_train),
         cmocka_unit_test(test_unrenderable),
     };
     mvae_test_filters_(argc, argv);

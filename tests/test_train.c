@@ -214,6 +214,7 @@ static void test_objective_terms(void **state) {
     st = objective(m, &b, 1.0f, 5);
     assert_int_equal(st.n_terms, 5);
     for (int t = 3; t < 5; t++) assert_true(st.subset[t] >= 1 && st.subset[t] <= 3);
+    for (int t = 0; t < 5; t++) assert_int_equal(st.random[t], t >= 3); /* reported together per epoch */
     mvae_batch_free(&b);
     destroy(m, cfg);
 

@@ -68,8 +68,9 @@ static int parse_pairs(const mvae_model *m, cross_pair *pairs, int *n, mvae_erro
     char where[256];
     for (int i = 0; i < cn->n_items; i++) {
         mvae_cfg_node *it = cn->items[i];
-        if (*n >= 16)
-            return mvae_error_set(err, MVAE_ERR_INVALID, "%s: eval.cross: at most 16 entries", mvae_cfg_where(it, where, sizeof where));
+        if (*n >= MVAE_MAX_CROSS)
+            return mvae_error_set(err, MVAE_ERR_INVALID, "%s: eval.cross: at most %d entries", mvae_cfg_where(it, where, sizeof where),
+                                  MVAE_MAX_CROSS);
         const char *from = "", *to = "", *metric = "";
         if (mvae_cfg_string_or(it, "from", "", &from, err) || mvae_cfg_string_or(it, "to", "", &to, err) ||
             mvae_cfg_string_or(it, "metric", "", &metric, err))
@@ -108,7 +109,7 @@ static int parse_pairs(const mvae_model *m, cross_pair *pairs, int *n, mvae_erro
 
 int mvae_evaluate_cross(mvae_model *m, int split, mvae_eval_result *r, bool quiet, mvae_error *err) {
     r->n_cross = 0;
-    cross_pair pairs[16];
+    cross_pair pairs[MVAE_MAX_CROSS];
     int np = 0, rc;
     if ((rc = parse_pairs(m, pairs, &np, err)) || np == 0) {
         for (int i = 0; i < np; i++) free(pairs[i].tp);
@@ -190,7 +191,7 @@ int mvae_evaluate_cross(mvae_model *m, int split, mvae_eval_result *r, bool quie
             }
         }
     }
-    char nm[128];
+    char nm[MVAE_SUBSET_NAME_MAX];
     for (int a = 0; a < np; a++) {
         cross_pair *p = &pairs[a];
         snprintf(r->cross_name[a], sizeof r->cross_name[a], "%s->%s", mvae_model_subset_name(m, p->from, nm, sizeof nm),

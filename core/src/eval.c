@@ -122,7 +122,11 @@ static int parse_terms(const mvae_model *m, ll_term *terms, int *n, mvae_error *
     for (int i = 0; i < tn->n_items && *n < 16; i++) {
         const char *s;
         if (mvae_cfg_get_string(tn->items[i], &s, err)) return err->status;
-        char a[128], c[128] = "";
+        char a[MVAE_SUBSET_NAME_MAX], c[MVAE_SUBSET_NAME_MAX] = "";
+        char where[256];
+        if (strlen(s) >= sizeof a)
+            return mvae_error_set(err, MVAE_ERR_INVALID, "%s: eval.log_likelihood.terms: '%.40s...' is longer than %d characters",
+                                  mvae_cfg_where(tn->items[i], where, sizeof where), s, (int)sizeof a - 1);
         snprintf(a, sizeof a, "%s", s);
         char *bar = strchr(a, '|');
         if (bar) {
@@ -130,7 +134,6 @@ static int parse_terms(const mvae_model *m, ll_term *terms, int *n, mvae_error *
             snprintf(c, sizeof c, "%s", bar + 1);
         }
         uint32_t A, C = 0;
-        char where[256];
         if (mvae_model_parse_subset(m, a, &A, err) || (c[0] && mvae_model_parse_subset(m, c, &C, err))) {
             mvae_error_prefix(err, "%s: eval.log_likelihood.terms", mvae_cfg_where(tn->items[i], where, sizeof where));
             return err->status;

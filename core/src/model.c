@@ -483,7 +483,9 @@ int mvae_model_find(const mvae_model *m, const char *name) {
 
 int mvae_model_parse_subset(const mvae_model *m, const char *list, uint32_t *subset, mvae_error *err) {
     *subset = 0;
-    char buf[512];
+    char buf[MVAE_SUBSET_NAME_MAX];
+    if (strlen(list) >= sizeof buf)
+        return mvae_error_set(err, MVAE_ERR_INVALID, "the modality list '%.40s...' is longer than %d characters", list, (int)sizeof buf - 1);
     snprintf(buf, sizeof buf, "%s", list);
     const char *names[MVAE_MAX_MODALITIES];
     for (int i = 0; i < m->n_mod; i++) names[i] = m->mod[i].info.name;

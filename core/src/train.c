@@ -181,6 +181,7 @@ int mvae_objective_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b,
     if (obj->joint) nt = add_term(terms, nt, all);
     if (obj->unimodal)
         for (int k = 0; k < m->n_mod; k++) nt = add_term(terms, nt, 1u << k);
+    const int n_fixed = nt; /* joint and unimodal; the random subsets come after them */
     for (int r = 0; r < obj->random_subsets; r++) {
         uint32_t s = 0;
         while (!s) s = (uint32_t)mvae_rng_u64(rng) & all;
@@ -202,6 +203,7 @@ int mvae_objective_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b,
             if (skipped) continue;
             if (!term) return MVAE_ERR_INVALID;
             stats->subset[stats->n_terms] = terms[t];
+            stats->random[stats->n_terms] = t >= n_fixed;
             stats->term_loss[stats->n_terms++] = v;
             if (!isfinite(v)) {
                 mvae_ctx_fail(ctx, "the loss of objective term '%s' is %s",
@@ -301,6 +303,7 @@ int mvae_objective_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b,
         if (!term) return MVAE_ERR_INVALID;
         double v = term->data[0];
         stats->subset[stats->n_terms] = terms[t];
+        stats->random[stats->n_terms] = t >= n_fixed;
         stats->term_loss[stats->n_terms++] = v;
         if (!isfinite(v)) {
             mvae_ctx_fail(ctx, "the loss of objective term '%s' is %s",
@@ -546,7 +549,7 @@ int mvae_train(mvae_model *m, const mvae_train_opts *o, mvae_train_result *res, 
     mvae_rng base;
     mvae_rng_seed(&base, m->seed);
     int64_t nb_per_epoch_full = N_train / tc.batch_size;
-    char tname[256];
+    char tname[MVAE_SUBSET_NAME_MAX];
     if (mode && start_epoch <= tc.epochs)
         MVAE_INFO("training %s: %lld epochs x %lld batches of %lld, %zu parameters, run directory %s",
                   m->cfg ? mvae_cfg_filename(m->cfg) : "", (long long)tc.epochs, (long long)nb,
@@ -557,7 +560,7 @@ int mvae_train(mvae_model *m, const mvae_train_opts *o, mvae_train_result *res, 
         mvae_rng sh = mvae_rng_fork(&base, 1000 + (uint64_t)epoch);
         mvae_rng_shuffle(&sh, perm, N_train);
         double t_ep = mvae_time_sec(), sum_loss = 0;
-        double term_sum[MVAE_MAX_TERMS] = {0};
+        double term_sum[MVAE_MAX_TERMS] = {0}, random_sum = 0; /* random subsets: one sum, not one per subset */
         uint32_t term_sub[MVAE_MAX_TERMS] = {0};
         int n_term = 0;
         float beta = (float)tc.beta;
@@ -604,6 +607,10 @@ int mvae_train(mvae_model *m, const mvae_train_opts *o, mvae_train_result *res, 
             grads_zero = true;
             sum_loss += st.loss;
             for (int t = 0; t < st.n_terms; t++) {
+                if (st.random[t]) {
+                    random_sum += st.term_loss[t];
+                    continue;
+                }
                 int j = 0;
                 while (j < n_term && term_sub[j] != st.subset[t]) j++;
                 if (j == n_term && n_term < MVAE_MAX_TERMS) term_sub[n_term++] = st.subset[t];
@@ -643,10 +650,13 @@ int mvae_train(mvae_model *m, const mvae_train_opts *o, mvae_train_result *res, 
         double crit = tc.valid_size > 0 ? vl : ep_loss;
         if (mode == 2) fputc('\n', stderr);
         if (mode) {
-            char terms[1024] = "";
+            char terms[4096] = "";
             for (int j = 0; j < n_term; j++)
                 snprintf(terms + strlen(terms), sizeof terms - strlen(terms), " [%s]=%.2f",
                          mvae_model_subset_name(m, term_sub[j], tname, sizeof tname), term_sum[j] / (double)nb);
+            if (obj.random_subsets)
+                snprintf(terms + strlen(terms), sizeof terms - strlen(terms), " [%d random subsets]=%.2f",
+                         obj.random_subsets, random_sum / (double)nb);
             fprintf(stderr, "epoch %d/%lld loss %.4f%s beta %.3f  %.1f s  %.0f samples/s%s\n", epoch, (long long)tc.epochs,
                     ep_loss, terms, beta, sec, rate, tc.valid_size > 0 ? "" : "");
             if (tc.valid_size > 0) fprintf(stderr, "  valid loss %.4f\n", vl);
@@ -661,6 +671,7 @@ int mvae_train(mvae_model *m, const mvae_train_opts *o, mvae_train_result *res, 
             for (int j = 0; j < n_term; j++)
                 fprintf(f, "%s\"%s\": %.6f", j ? ", " : "", mvae_model_subset_name(m, term_sub[j], tname, sizeof tname),
                         term_sum[j] / (double)nb);
+            if (obj.random_subsets) fprintf(f, "%s\"random_subsets\": %.6f", n_term ? ", " : "", random_sum / (double)nb);
             fprintf(f, "}}\n");
             fclose(f);
         }

@@ -123,9 +123,12 @@ void mvae_experts_tile(mvae_ctx *ctx, const mvae_model *m, const mvae_experts *e
  * valid, [n_draws * B]. */
 mvae_tensor *mvae_posterior_draw_weights(mvae_ctx *ctx, const mvae_posterior *q, int64_t B);
 
-/* "image,label" -> bitmask; error names the unknown modality with a hint. */
+/* Room for "a,b,c": every modality of a model, each name and its comma. */
+#define MVAE_SUBSET_NAME_MAX (MVAE_MAX_MODALITIES * MVAE_NAME_MAX)
+/* "image,label" -> bitmask; error names the unknown modality with a hint. A list longer than
+ * MVAE_SUBSET_NAME_MAX - 1 characters is an error. */
 int mvae_model_parse_subset(const mvae_model *m, const char *list, uint32_t *subset, mvae_error *err);
-/* bitmask -> "image,label" */
+/* bitmask -> "image,label" (a buffer of MVAE_SUBSET_NAME_MAX holds any subset) */
 const char *mvae_model_subset_name(const mvae_model *m, uint32_t subset, char *buf, size_t len);
 
 #ifdef __cplusplus

@@ -22,6 +22,8 @@ extern "C" {
 #endif
 
 #define MVAE_MAX_TERMS 64
+/* eval.cross entries: room for image -> each of 30 single-attribute modalities and back */
+#define MVAE_MAX_CROSS 32
 
 typedef struct mvae_objective {
     bool joint, unimodal, cross_reconstruct;
@@ -45,6 +47,7 @@ typedef struct mvae_step_stats {
     int n_terms;
     uint32_t subset[MVAE_MAX_TERMS];
     double term_loss[MVAE_MAX_TERMS]; /* (1/B) sum_i term_S(i) */
+    bool random[MVAE_MAX_TERMS];      /* the term is one of the objective's random subsets */
     double loss;
 } mvae_step_stats;
 
@@ -95,9 +98,9 @@ typedef struct mvae_eval_result {
     double probe[16];
     /* eval.cross: cross-modal generation from -> to, z = mean of q(z | x_from), decoder mean */
     int n_cross;
-    char cross_name[16][160];  /* "gray->image" */
-    char cross_metric[16][16]; /* psnr | iou | f1 | accuracy | mse */
-    double cross[16][3];       /* the value; f1: {f1_macro, f1_micro, accuracy} */
+    char cross_name[MVAE_MAX_CROSS][MVAE_SUBSET_NAME_MAX + MVAE_NAME_MAX]; /* "gray->image"; from may list many */
+    char cross_metric[MVAE_MAX_CROSS][16]; /* psnr | iou | f1 | accuracy | mse */
+    double cross[MVAE_MAX_CROSS][3];       /* the value; f1: {f1_macro, f1_micro, accuracy} */
 } mvae_eval_result;
 
 typedef struct mvae_train_result {

@@ -9,7 +9,9 @@
  *     test_fraction: 0.1   # share of the emoji in the test split (chosen by seed)
  *     seed: 1              # the split's seed
  *     cache_dir: ""        # "" = $MVAE_CACHE_DIR/emoji or ~/.cache/mvae/emoji; "none" = no cache
- *     attributes: vector   # vector: one binary modality; separate: one categorical per block
+ *     attributes: vector   # vector: one binary modality; separate: one categorical per block;
+ *                          # each: every selected attribute a binary modality of its own
+ *     select: []           # attributes: each: [gender_woman, skin_tone_dark, ...] ([] = 18 defaults)
  *     limit: 0             # only the first N emoji (0 = all 3,655): for tests
  *
  * Rendering: FreeType selects the font's colour bitmap strike (FT_Select_Size(face, 0)), HarfBuzz
@@ -21,7 +23,9 @@
  * Modalities: image [3,S,S] RGB in [0,1] (on white); alpha [1,S,S] coverage in [0,1] (the
  * segmentation transform's source); attributes [K] binary (layout in emoji.h) or, with
  * attributes: separate, attr_group, attr_subgroup, attr_skin_tone, attr_gender, attr_hair
- * (categorical). The captions (names) stay in the dataset: mvae_emoji_caption.
+ * (categorical), or, with attributes: each, one [1] binary modality per selected column, named
+ * like the column (group_people_body, skin_tone_dark, gender_woman, ...: emoji.h). The captions
+ * (names) stay in the dataset: mvae_emoji_caption.
  *
  * Cache: <cache_dir>/emoji_s<S>[_n<limit>].bin holds the renderings (8-bit RGBA planes) keyed by
  * size, the font's and the list's size and mtime; a stale or damaged cache is rebuilt.
@@ -54,10 +58,11 @@ typedef struct emoji_ds {
     uint8_t *pix;     /* [n_ok, 4, S, S] R, G, B (on white), alpha */
     int64_t *split[2];/* sample -> rendered index, per split */
     int64_t n_split[2];
-    bool separate;
+    enum { ATTR_VECTOR, ATTR_SEPARATE, ATTR_EACH } mode;
     int K, start[EMOJI_N_BLOCKS + 1];
+    int n_sel, sel[EMOJI_MAX_SELECT]; /* attributes: each: the column of each attribute modality */
     int n_mods;
-    mvae_modality_info mods[8];
+    mvae_modality_info mods[MVAE_MAX_MODALITIES];
 } emoji_ds;
 
 /* ------------------------------------------------------------------------------- rendering */
@@ -335,9 +340,21 @@ static int emoji_open(const mvae_cfg_node *opts, void **self, mvae_error *err) {
     emoji_ds *d = calloc(1, sizeof *d);
     if (!d) return mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
     d->S = (int)size;
-    d->separate = strcmp(attrs, "separate") == 0;
+    d->mode = strcmp(attrs, "separate") == 0 ? ATTR_SEPARATE : strcmp(attrs, "each") == 0 ? ATTR_EACH : ATTR_VECTOR;
+    const mvae_cfg_node *select = mvae_cfg_get(opts, "select");
+    bool given = select && (select->kind == MVAE_CFG_SEQ ? select->n_items > 0
+                                                         : !(select->kind == MVAE_CFG_SCALAR && (!select->value || !select->value[0])));
+    if (d->mode != ATTR_EACH && given) {
+        char w[256];
+        rc = mvae_error_set(err, MVAE_ERR_INVALID, "%s: dataset.select picks attribute modalities for attributes: each "
+                            "(here attributes: %s): set attributes: each or remove select",
+                            mvae_cfg_where(select, w, sizeof w), attrs);
+        goto fail;
+    }
     if ((rc = emoji_parse_file(test, limit, &d->list, err))) goto fail;
     d->K = emoji_attr_layout(&d->list, d->start);
+    /* the selection is checked before the (slower) rendering */
+    if (d->mode == ATTR_EACH && (rc = emoji_attr_select(&d->list, select, d->sel, &d->n_sel, err))) goto fail;
 
     cache_key key;
     memset(&key, 0, sizeof key);
@@ -409,9 +426,23 @@ static int emoji_open(const mvae_cfg_node *opts, void **self, mvae_error *err) {
 
     set_mod(&d->mods[0], "image", MVAE_MOD_IMAGE, 3, 3, size, size);
     set_mod(&d->mods[1], "alpha", MVAE_MOD_IMAGE, 3, 1, size, size);
-    if (!d->separate) {
+    if (d->mode == ATTR_VECTOR) {
         set_mod(&d->mods[2], "attributes", MVAE_MOD_BINARY, 1, d->K, 0, 0);
         d->n_mods = 3;
+    } else if (d->mode == ATTR_EACH) {
+        char rates[2048] = "";
+        for (int j = 0; j < d->n_sel; j++) {
+            char name[MVAE_NAME_MAX];
+            emoji_attr_name(&d->list, d->sel[j], name, sizeof name);
+            set_mod(&d->mods[2 + j], name, MVAE_MOD_BINARY, 1, 1, 0, 0);
+            int64_t pos = 0;
+            for (int64_t r = 0; r < d->n_ok; r++) pos += emoji_attr_value(&d->list, &d->list.e[d->entry[r]], d->sel[j]) > 0;
+            size_t u = strlen(rates);
+            snprintf(rates + u, sizeof rates - u, "%s%s %.1f %%", j ? ", " : "", name, 100.0 * (double)pos / (double)d->n_ok);
+        }
+        d->n_mods = 2 + d->n_sel;
+        MVAE_INFO("emoji: %d attribute modalities (share of the %lld emoji that have each): %s", d->n_sel,
+                  (long long)d->n_ok, rates);
     } else {
         static const char *const names[EMOJI_N_BLOCKS] = {"attr_group", "attr_subgroup", "attr_skin_tone", "attr_gender", "attr_hair"};
         const char *const *cls[EMOJI_N_BLOCKS] = {(const char *const *)d->list.groups, (const char *const *)d->list.subgroups,
@@ -459,8 +490,10 @@ static int emoji_get_batch(void *self, int split, const int64_t *idx, int n, flo
         for (size_t p = 0; p < 3 * ss; p++) img[p] = px[p] * sc;
         for (size_t p = 0; p < ss; p++) al[p] = px[3 * ss + p] * sc;
         const emoji_entry *e = &d->list.e[d->entry[r]];
-        if (!d->separate) {
+        if (d->mode == ATTR_VECTOR) {
             emoji_attr_vector(&d->list, e, out[2] + (size_t)i * d->K);
+        } else if (d->mode == ATTR_EACH) {
+            for (int j = 0; j < d->n_sel; j++) out[2 + j][i] = emoji_attr_value(&d->list, e, d->sel[j]);
         } else {
             int32_t v[EMOJI_N_BLOCKS] = {e->group, e->subgroup, e->skin, e->gender, e->hair};
             for (int b = 0; b < EMOJI_N_BLOCKS; b++) memcpy(out[2 + b] + i, &v[b], sizeof v[b]);
@@ -487,7 +520,7 @@ static const mvae_dataset_vtable emoji_vt = {
     .get_batch = emoji_get_batch,
 };
 
-static const char *const attr_choices[] = {"vector", "separate", NULL};
+static const char *const attr_choices[] = {"vector", "separate", "each", NULL};
 static const mvae_option emoji_opts[] = {
     {"font", MVAE_OPT_STRING, EMOJI_DEFAULT_FONT, "colour emoji font (package fonts-noto-color-emoji)", NULL, false, NULL},
     {"emoji_test", MVAE_OPT_STRING, EMOJI_DEFAULT_TEST, "emoji-test.txt (package unicode-data)", NULL, false, NULL},
@@ -495,12 +528,13 @@ static const mvae_option emoji_opts[] = {
     {"test_fraction", MVAE_OPT_FLOAT, "0.1", "share of the emoji in the test split", NULL, false, NULL},
     {"seed", MVAE_OPT_INT, "1", "seed of the train/test split", NULL, false, NULL},
     {"cache_dir", MVAE_OPT_STRING, "", "renderings cache (\"\" = $MVAE_CACHE_DIR/emoji or ~/.cache/mvae/emoji; none = off)", NULL, false, NULL},
-    {"attributes", MVAE_OPT_STRING, "vector", "vector: one binary modality 'attributes'; separate: attr_group, attr_subgroup, attr_skin_tone, attr_gender, attr_hair (categorical)", NULL, false, attr_choices},
+    {"attributes", MVAE_OPT_STRING, "vector", "vector: one binary modality 'attributes'; separate: attr_group, attr_subgroup, attr_skin_tone, attr_gender, attr_hair (categorical); each: every attribute of `select` a binary modality of its own", NULL, false, attr_choices},
+    {"select", MVAE_OPT_STRING_LIST, "[]", "attributes: each: the attribute modalities, e.g. [gender_woman, skin_tone_dark, group_flags] (names: group_<group>, subgroup_<subgroup>, skin_tone_<tone>, gender_<g>, hair_<h>); [] = 18 defaults", NULL, false, NULL},
     {"limit", MVAE_OPT_INT, "0", "only the first N emoji of the list (0 = all)", NULL, false, NULL},
     {NULL, 0, NULL, NULL, NULL, false, NULL},
 };
 static const mvae_plugin_desc emoji_desc = MVAE_PLUGIN_DESC(
-    MVAE_PLUGIN_DATASET, "emoji", "1.0.0",
+    MVAE_PLUGIN_DATASET, "emoji", "1.1.0",
     "Noto Color Emoji renderings (RGB + alpha) with Unicode attributes (group, subgroup, skin tone, gender, hair)",
     &emoji_vt, emoji_opts);
 MVAE_PLUGIN_DEFINE(emoji, emoji_desc)

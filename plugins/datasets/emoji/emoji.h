@@ -12,16 +12,28 @@
  *   next 6            hair       none, red, curly, white, bald, blond (words of the name)
  * With attributes: separate, the same five blocks are five categorical modalities attr_group,
  * attr_subgroup, attr_skin_tone, attr_gender, attr_hair.
+ *
+ * Column names (emoji_attr_name): group_<g>, subgroup_<s>, skin_tone_<t>, gender_<x>, hair_<h>, where
+ * <...> is the block's value lower-cased, every run of characters other than a-z and 0-9 made one
+ * '_' and none at either end: group_smileys_emotion, subgroup_person_role, skin_tone_medium_dark,
+ * gender_woman, hair_red. With attributes: each, every selected column is a modality of its own,
+ * named like its column, [1] binary (Bernoulli): at most EMOJI_MAX_SELECT of them.
  */
 #ifndef MVAE_EMOJI_H
 #define MVAE_EMOJI_H
 #include "mvae/common.h"
+#include "mvae/config.h"
+#include "mvae/interfaces.h"
 
 #define EMOJI_MAX_CP 16
 #define EMOJI_N_SKIN 6
 #define EMOJI_N_GENDER 4
 #define EMOJI_N_HAIR 6
 #define EMOJI_N_BLOCKS 5
+/* attributes: each: the dataset's modalities are image, alpha and the selected attributes, and a
+ * dataset has at most MVAE_MAX_MODALITIES */
+#define EMOJI_MAX_SELECT (MVAE_MAX_MODALITIES - 2)
+#define EMOJI_N_DEFAULT_SELECT 18
 
 typedef struct emoji_entry {
     uint32_t cp[EMOJI_MAX_CP];
@@ -51,6 +63,21 @@ void emoji_list_free(emoji_list *l);
 int emoji_attr_layout(const emoji_list *l, int start[EMOJI_N_BLOCKS + 1]);
 /* The attribute vector of entry e into out[K]. */
 void emoji_attr_vector(const emoji_list *l, const emoji_entry *e, float *out);
+/* Column k of that vector (0 or 1) without the rest. */
+float emoji_attr_value(const emoji_list *l, const emoji_entry *e, int k);
+/* The name of column k (layout above) into buf; returns the length it needs (snprintf-style). */
+int emoji_attr_name(const emoji_list *l, int k, char *buf, size_t len);
+
+/* attributes: each without select: 18 attributes that each hold for 4-59 % of the 3,655 emoji of
+ * Unicode 15's list (docs/results/emoji.md has the rates), like the 18 CelebA attributes of
+ * Wu & Goodman 2018. */
+extern const char *const emoji_default_select[EMOJI_N_DEFAULT_SELECT];
+/* The columns of the attributes named in `select` (the dataset's option: a list of names, a single
+ * name, or NULL / empty = emoji_default_select, of which the names this list lacks, e.g. with
+ * `limit`, are left out with a log line) into cols[EMOJI_MAX_SELECT], in the order given; *n their
+ * count. An unknown name (with the nearest names), a name given twice, more than EMOJI_MAX_SELECT
+ * names, or a name longer than a modality name may be is an error naming the YAML place. */
+int emoji_attr_select(const emoji_list *l, const mvae_cfg_node *select, int *cols, int *n, mvae_error *err);
 
 /* The caption (English name) of sample i of a split of an open emoji dataset (its `self`), or NULL. */
 const char *mvae_emoji_caption(void *self, int split, int64_t i);
