@@ -3,6 +3,7 @@
 
 #include "mvae/ops.h"
 #include "mvae/optim.h"
+#include "gemm_internal.h"
 
 /* Expected values computed in double with PyTorch's update rules, for
  * p0 = (1, -2, 0.5) and gradients g1, g2, g3 below, lr 0.1. */
@@ -169,6 +170,41 @@ static void test_zeroed_param_grad_overwrite_then_accumulate(void **state) {
     mvae_params_free(ps);
 }
 
+/* A large entry's update is split between the GEMM threads: 2 threads give the 1-thread result
+ * bit for bit (plain and decoupled Adam). */
+static void test_adam_threads_match(void **state) {
+    (void)state;
+    const int64_t n = 300007;
+    float *res[2];
+    for (int decoupled = 0; decoupled < 2; decoupled++) {
+        for (int t = 0; t < 2; t++) {
+            mvae_gemm_set_threads(t + 1);
+            mvae_error err = {0};
+            mvae_params *ps = mvae_params_new();
+            mvae_tensor *w = mvae_params_add(ps, "w", 1, (int64_t[]){n}, MVAE_INIT_ZEROS, 1, &err);
+            mvae_rng r;
+            mvae_rng_seed(&r, 2);
+            assert_int_equal(mvae_params_finalize(ps, &r, &err), MVAE_OK);
+            mvae_rng_uniform_fill(&r, w->data, (size_t)n, -1, 1);
+            mvae_optim opt = mvae_optim_adam(0.01f);
+            opt.zero_grad = true;
+            if (decoupled) opt.weight_decay = 0.1f, opt.decoupled = true;
+            for (int step = 0; step < 3; step++) {
+                mvae_rng_uniform_fill(&r, w->grad, (size_t)n, -1, 1);
+                assert_int_equal(mvae_optim_step(&opt, ps, &err), MVAE_OK);
+                assert_float_equal(w->grad[n - 1], 0.0f, 0);
+            }
+            res[t] = malloc((size_t)n * sizeof(float));
+            memcpy(res[t], w->data, (size_t)n * sizeof(float));
+            mvae_params_free(ps);
+        }
+        assert_memory_equal(res[0], res[1], (size_t)n * sizeof(float));
+        free(res[0]);
+        free(res[1]);
+    }
+    mvae_gemm_set_threads(1);
+}
+
 static void test_sgd_hand_computed(void **state) {
     (void)state;
     mvae_error err = {0};
@@ -291,6 +327,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_adam_hand_computed),
         cmocka_unit_test(test_adam_weight_decay),
         cmocka_unit_test(test_zero_grad_after_update),
+        cmocka_unit_test(test_adam_threads_match),
         cmocka_unit_test(test_zeroed_param_grad_overwrite_then_accumulate),
         cmocka_unit_test(test_sgd_hand_computed),
         cmocka_unit_test(test_grad_norm_and_clip),

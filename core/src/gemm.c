@@ -284,6 +284,16 @@ static struct {
 } pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, {{0}}, 0, {0}};
 
 static __thread int in_task = 0;
+
+/* Before sleeping on a condition variable, a thread polls for a short while (~50 µs): the next
+ * GEMM of a step usually comes within microseconds, and a futex wake-up costs tens of them on a
+ * virtual machine. Short enough not to starve the other work on 2 cores. */
+#define POOL_SPIN 4000
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
 typedef struct { int index; } worker_arg;
 static worker_arg worker_args[64];
 
@@ -293,14 +303,21 @@ static void *worker_main(void *arg) {
     in_task = 1;
     pthread_mutex_lock(&pool.mu);
     for (;;) {
-        while (pool.generation == seen) pthread_cond_wait(&pool.go, &pool.mu);
+        if (__atomic_load_n(&pool.generation, __ATOMIC_ACQUIRE) == seen) {
+            pthread_mutex_unlock(&pool.mu);
+            for (int k = 0; k < POOL_SPIN && __atomic_load_n(&pool.generation, __ATOMIC_ACQUIRE) == seen; k++)
+                cpu_relax();
+            pthread_mutex_lock(&pool.mu);
+            while (__atomic_load_n(&pool.generation, __ATOMIC_ACQUIRE) == seen)
+                pthread_cond_wait(&pool.go, &pool.mu);
+        }
         seen = pool.generation;
         if (me < pool.n_tasks) {
             pool_task t = pool.tasks[me];
             pthread_mutex_unlock(&pool.mu);
             t.fn(t.arg, t.begin, t.end);
             pthread_mutex_lock(&pool.mu);
-            if (--pool.pending == 0) pthread_cond_signal(&pool.done);
+            if (__atomic_sub_fetch(&pool.pending, 1, __ATOMIC_RELEASE) == 0) pthread_cond_signal(&pool.done);
         }
     }
     return NULL;
@@ -330,16 +347,17 @@ static void pool_run(void (*fn)(void *, int, int), void *args, size_t arg_size, 
         nt++;
     }
     pool.n_tasks = nt;
-    pool.pending = nt - 1;
-    pool.generation++;
+    __atomic_store_n(&pool.pending, nt - 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&pool.generation, pool.generation + 1, __ATOMIC_RELEASE);
     pool_task mine = pool.tasks[0];
     if (nt > 1) pthread_cond_broadcast(&pool.go);
     pthread_mutex_unlock(&pool.mu);
     in_task = 1;
     mine.fn(mine.arg, mine.begin, mine.end);
     in_task = 0;
+    for (int k = 0; k < POOL_SPIN && __atomic_load_n(&pool.pending, __ATOMIC_ACQUIRE) > 0; k++) cpu_relax();
     pthread_mutex_lock(&pool.mu);
-    while (pool.pending > 0) pthread_cond_wait(&pool.done, &pool.mu);
+    while (__atomic_load_n(&pool.pending, __ATOMIC_ACQUIRE) > 0) pthread_cond_wait(&pool.done, &pool.mu);
     pthread_mutex_unlock(&pool.mu);
 }
 

@@ -4,8 +4,13 @@
  * each trainable entry's t->n elements, so buffers and the padding between views stay as they are. */
 #include "mvae/optim.h"
 
+#include "gemm_internal.h"
+
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
+
+#define ADAM_GRAIN 65536 /* elements per thread at least */
 
 mvae_optim mvae_optim_adam(float lr) {
     mvae_optim o = {0};
@@ -97,6 +102,25 @@ static void adam_decay(float *restrict p, float *restrict g, float *restrict m, 
     }
 }
 
+/* One entry's Adam update, split between the GEMM threads when it is large (memory-bound: two
+ * cores stream more than one). */
+typedef struct adam_job {
+    float *p, *g, *m, *v;
+    float b1, b2, step_size, bc2_sqrt, eps, wd, decay;
+    bool plain, zero;
+} adam_job;
+
+static void adam_task(void *arg, int begin, int end) {
+    const adam_job *j = arg;
+    int64_t n = end - begin;
+    if (j->plain)
+        adam_plain(j->p + begin, j->g + begin, j->m + begin, j->v + begin, n, j->b1, j->b2, j->step_size,
+                   j->bc2_sqrt, j->eps, j->zero);
+    else
+        adam_decay(j->p + begin, j->g + begin, j->m + begin, j->v + begin, n, j->b1, j->b2, j->step_size,
+                   j->bc2_sqrt, j->eps, j->wd, j->decay, j->zero);
+}
+
 int mvae_optim_step(mvae_optim *opt, mvae_params *ps, mvae_error *err) {
     if (!opt || !ps) return mvae_error_set(err, MVAE_ERR_INVALID, "optim: optimizer or parameter store is NULL");
     if (!ps->finalized || !ps->data || !ps->grad)
@@ -121,12 +145,15 @@ int mvae_optim_step(mvae_optim *opt, mvae_params *ps, mvae_error *err) {
             if (pe->buffer) continue;
             size_t o = pe->offset;
             if (opt->zero_grad) pe->t->flags |= MVAE_T_GRAD_ZERO;
-            if (!coupled && !decoupled)
-                adam_plain(ps->data + o, ps->grad + o, ps->m + o, ps->v + o, pe->t->n, b1, b2, step_size,
-                           bc2_sqrt, eps, opt->zero_grad);
+            adam_job job = {ps->data + o, ps->grad + o, ps->m + o, ps->v + o, b1, b2, step_size, bc2_sqrt, eps,
+                            coupled ? wd : 0.0f, decoupled ? decay : 1.0f, !coupled && !decoupled, opt->zero_grad};
+            if (pe->t->n >= 2 * ADAM_GRAIN && pe->t->n <= INT32_MAX)
+                mvae_parallel_for((int)pe->t->n, ADAM_GRAIN, adam_task, &job);
+            else if (job.plain)
+                adam_plain(job.p, job.g, job.m, job.v, pe->t->n, b1, b2, step_size, bc2_sqrt, eps, job.zero);
             else
-                adam_decay(ps->data + o, ps->grad + o, ps->m + o, ps->v + o, pe->t->n, b1, b2, step_size,
-                           bc2_sqrt, eps, coupled ? wd : 0.0f, decoupled ? decay : 1.0f, opt->zero_grad);
+                adam_decay(job.p, job.g, job.m, job.v, pe->t->n, b1, b2, step_size, bc2_sqrt, eps, job.wd,
+                           job.decay, job.zero);
         }
     } else {
         /* PyTorch SGD: g += wd p; buf = momentum buf + g (buf = g at the first step); p -= lr buf */
