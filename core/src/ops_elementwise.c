@@ -232,7 +232,7 @@ static mvae_tensor *unary_out(mvae_ctx *ctx, const char *name, int op, mvae_tens
 
 /* The loops of a unary op over [begin, end), split between the GEMM threads for large tensors
  * (UNARY_GRAIN elements or more per thread): x = X[i], y = Y[i], g = G[i], p. */
-#define UNARY_GRAIN 65536
+#define UNARY_GRAIN 16384
 typedef struct unary_job {
     const float *X, *Y, *G;
     float *D; /* forward: Y; backward: the input's gradient */
