@@ -663,6 +663,20 @@ static void test_each_train(void **state) {
     snprintf(full, sizeof full, "%s->image", list);
     assert_string_equal(r->eval.cross_name[N_ATTR], full);
     assert_true(isfinite(r->eval.cross[N_ATTR][0]) && r->eval.cross[N_ATTR][0] > 0);
+    /* the default log-likelihood terms cover all 19 modalities alone and all together, with the
+     * joint term's whole name (no cap at 15 modalities, no name cut at 64 characters) */
+    assert_int_equal(mvae_cfg_set(cfg, "eval.log_likelihood.terms=[]", &err), MVAE_OK);
+    assert_int_equal(mvae_cfg_set(cfg, "eval.cross=[]", &err), MVAE_OK);
+    mvae_eval_result *er = calloc(1, sizeof *er);
+    rc = mvae_evaluate(m, MVAE_SPLIT_TEST, er, true, &err);
+    if (rc) fprintf(stderr, "%s\n", err.msg);
+    assert_int_equal(rc, MVAE_OK);
+    assert_int_equal(er->n_ll, 1 + N_ATTR + 1);
+    assert_string_equal(er->ll_name[N_ATTR], names[N_ATTR - 1]);
+    snprintf(full, sizeof full, "image,%s", list);
+    assert_string_equal(er->ll_name[N_ATTR + 1], full);
+    for (int t = 0; t < er->n_ll; t++) assert_true(isfinite(er->ll[t]));
+    free(er);
     free(r);
     mvae_model_free(m);
     mvae_cfg_free(cfg);

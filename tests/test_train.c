@@ -647,6 +647,14 @@ static void test_eval_terms(void **state) {
     assert_int_equal(mvae_cfg_set(cfg, "eval.log_likelihood.terms=[\"image|lable\"]", &err), MVAE_OK);
     assert_int_not_equal(mvae_evaluate(m, MVAE_SPLIT_TEST, &ev, true, &err), MVAE_OK);
     assert_has(err.msg, "did you mean 'label'");
+    /* more terms than a result holds: an error naming the key, not a silent cut */
+    char many[1024] = "eval.log_likelihood.terms=[";
+    for (int i = 0; i <= MVAE_MAX_LL_TERMS; i++) strcat(many, i ? ", image" : "image");
+    strcat(many, "]");
+    err = (mvae_error){0};
+    assert_int_equal(mvae_cfg_set(cfg, many, &err), MVAE_OK);
+    assert_int_not_equal(mvae_evaluate(m, MVAE_SPLIT_TEST, &ev, true, &err), MVAE_OK);
+    assert_has(err.msg, "eval.log_likelihood.terms lists 35 terms; at most 34");
     destroy(m, cfg);
 }
 

@@ -15,7 +15,7 @@
 
 typedef struct ll_term {
     uint32_t joint, cond; /* log p(x_joint) - log p(x_cond); cond = 0 for plain log p */
-    char name[64];
+    char name[MVAE_SUBSET_NAME_MAX];
 } ll_term;
 
 
@@ -105,7 +105,7 @@ static int parse_terms(const mvae_model *m, ll_term *terms, int *n, mvae_error *
     uint32_t all = (1u << m->n_mod) - 1;
     if (!tn || tn->n_items == 0) {
         /* default: every modality alone and all together */
-        for (int k = 0; k < m->n_mod && *n < 15; k++) {
+        for (int k = 0; k < m->n_mod; k++) { /* at most 32 + all: MVAE_MAX_LL_TERMS */
             terms[*n].joint = 1u << k;
             terms[*n].cond = 0;
             snprintf(terms[*n].name, sizeof terms[*n].name, "%s", m->mod[k].info.name);
@@ -119,7 +119,12 @@ static int parse_terms(const mvae_model *m, ll_term *terms, int *n, mvae_error *
         }
         return MVAE_OK;
     }
-    for (int i = 0; i < tn->n_items && *n < 16; i++) {
+    if (tn->n_items > MVAE_MAX_LL_TERMS) {
+        char where[256];
+        return mvae_error_set(err, MVAE_ERR_INVALID, "%s: eval.log_likelihood.terms lists %d terms; at most %d",
+                              mvae_cfg_where(tn, where, sizeof where), tn->n_items, MVAE_MAX_LL_TERMS);
+    }
+    for (int i = 0; i < tn->n_items; i++) {
         const char *s;
         if (mvae_cfg_get_string(tn->items[i], &s, err)) return err->status;
         char a[MVAE_SUBSET_NAME_MAX], c[MVAE_SUBSET_NAME_MAX] = "";
@@ -165,7 +170,7 @@ int mvae_evaluate_in(mvae_model *m, int split, const char *run_dir, mvae_eval_re
         (rc = mvae_cfg_string_or(mvae_cfg_get(ev, "accuracy"), "predict", "", &predict, err)))
         return rc;
     if (K < 1) K = 1;
-    ll_term terms[16];
+    ll_term terms[MVAE_MAX_LL_TERMS];
     int nterms;
     if ((rc = parse_terms(m, terms, &nterms, err))) return rc;
     /* accuracy pairs: from-set -> categorical target */

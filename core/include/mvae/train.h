@@ -24,6 +24,7 @@ extern "C" {
 #define MVAE_MAX_TERMS 64
 /* eval.cross entries: room for image -> each of 30 single-attribute modalities and back */
 #define MVAE_MAX_CROSS 32
+#define MVAE_MAX_LL_TERMS (MVAE_MAX_MODALITIES + 2) /* eval.log_likelihood.terms: each modality + all */
 
 typedef struct mvae_objective {
     bool joint, unimodal, cross_reconstruct;
@@ -72,8 +73,8 @@ typedef struct mvae_train_opts {
 typedef struct mvae_eval_result {
     double elbo;        /* mean over the split of the joint ELBO (unit weights, beta 1, 1 sample) */
     int n_ll;
-    char ll_name[16][64];
-    double ll[16];      /* importance-sampled log p, nats per sample */
+    char ll_name[MVAE_MAX_LL_TERMS][MVAE_SUBSET_NAME_MAX]; /* "image,label", "image|label" */
+    double ll[MVAE_MAX_LL_TERMS]; /* importance-sampled log p, nats per sample */
     int n_acc;
     char acc_name[16][64];
     double acc[16];     /* fraction correct, z ~ q */
