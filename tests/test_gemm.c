@@ -3,6 +3,7 @@
 #include "gemm_internal.h"
 
 #include <cblas.h>
+#include <pthread.h>
 
 static void check_case(mvae_rng *r, int ta, int tb, int M, int N, int K, float alpha, float beta, int threads) {
     int lda = ta ? M : K, ldb = tb ? K : N, ldc = N + 3; /* ldc > N: strided C */
@@ -58,6 +59,43 @@ static void test_gemm_matches_blas(void **state) {
     check_case(&r, 0, 0, 200, 100, 512, 1.0f, 1.0f, 3);
 }
 
+/* Two caller threads using the 2-thread pool at once: each product still equals OpenBLAS's. */
+typedef struct caller_job { float *A, *B, *C; int M, N, K, reps; } caller_job;
+static void *caller_main(void *arg) {
+    caller_job *j = arg;
+    for (int r = 0; r < j->reps; r++)
+        mvae_sgemm(0, 1, j->M, j->N, j->K, 1.0f, j->A, j->K, j->B, j->K, 0.0f, j->C, j->N);
+    return NULL;
+}
+
+static void test_gemm_concurrent_callers(void **state) {
+    (void)state;
+    mvae_rng r;
+    mvae_rng_seed(&r, 12);
+    const int M = 120, N = 512, K = 300;
+    caller_job jobs[2];
+    float *ref[2];
+    for (int t = 0; t < 2; t++) {
+        jobs[t] = (caller_job){malloc((size_t)M * K * 4), malloc((size_t)N * K * 4), malloc((size_t)M * N * 4), M, N, K, 300};
+        mvae_rng_uniform_fill(&r, jobs[t].A, (size_t)M * K, -1, 1);
+        mvae_rng_uniform_fill(&r, jobs[t].B, (size_t)N * K, -1, 1);
+        ref[t] = malloc((size_t)M * N * 4);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, jobs[t].A, K, jobs[t].B, K, 0.0f, ref[t], N);
+    }
+    mvae_gemm_set_threads(2);
+    pthread_t tid[2];
+    for (int t = 0; t < 2; t++) assert_int_equal(pthread_create(&tid[t], NULL, caller_main, &jobs[t]), 0);
+    for (int t = 0; t < 2; t++) pthread_join(tid[t], NULL);
+    mvae_gemm_set_threads(1);
+    for (int t = 0; t < 2; t++) {
+        for (size_t i = 0; i < (size_t)M * N; i++) assert_true(fabs((double)jobs[t].C[i] - ref[t][i]) <= 1e-5 * (K + 1));
+        free(jobs[t].A);
+        free(jobs[t].B);
+        free(jobs[t].C);
+        free(ref[t]);
+    }
+}
+
 static void test_gemm_backend_reported(void **state) {
     (void)state;
     const char *name = mvae_gemm_backend_name();
@@ -74,6 +112,7 @@ static void test_gemm_backend_reported(void **state) {
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gemm_matches_blas),
+        cmocka_unit_test(test_gemm_concurrent_callers),
         cmocka_unit_test(test_gemm_backend_reported),
     };
     return mvae_test_run("gemm", tests, argc, argv);

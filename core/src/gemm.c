@@ -337,7 +337,10 @@ static int pool_ensure(int workers) {
 /* Split [0, n) into at most T ranges (each a multiple of `align` but the last) and run
  * fn(arg_t, begin, end) on them in parallel, args[t] = (char *)args + t * arg_size (arg_size 0:
  * every task gets args). Returns when all are done. */
+static pthread_mutex_t pool_caller = PTHREAD_MUTEX_INITIALIZER; /* one batch of tasks at a time:
+                                                                    * callers on other threads wait */
 static void pool_run(void (*fn)(void *, int, int), void *args, size_t arg_size, int n, int T, int align) {
+    pthread_mutex_lock(&pool_caller);
     pthread_mutex_lock(&pool.mu);
     T = 1 + (pool_ensure(T - 1) < T - 1 ? pool.n_workers : T - 1);
     int per = ((n + T - 1) / T + align - 1) / align * align;
@@ -359,6 +362,7 @@ static void pool_run(void (*fn)(void *, int, int), void *args, size_t arg_size, 
     pthread_mutex_lock(&pool.mu);
     while (__atomic_load_n(&pool.pending, __ATOMIC_ACQUIRE) > 0) pthread_cond_wait(&pool.done, &pool.mu);
     pthread_mutex_unlock(&pool.mu);
+    pthread_mutex_unlock(&pool_caller);
 }
 
 void mvae_parallel_for(int n, int grain, void (*fn)(void *arg, int begin, int end), void *arg) {
