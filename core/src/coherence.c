@@ -470,7 +470,7 @@ int mvae_eval_coherence(mvae_model *m, int split, const char *run_dir, mvae_eval
         }
     }
     if (!rc) {
-        char nm[64];
+        char nm[MVAE_SUBSET_NAME_MAX];
         for (int si = 0; si < nsets; si++)
             for (int a = 0; a < ni; a++)
                 for (int c = 0; c < nc; c++) {
@@ -767,7 +767,7 @@ int mvae_eval_probe(mvae_model *m, int split, int target, const uint32_t *froms,
         mvae_ctx_set_grad(ctx, false);
         mvae_ctx_set_training(ctx, false);
     }
-    char nm[64];
+    char nm[MVAE_SUBSET_NAME_MAX];
     for (int a = 0; a < nfrom && !rc && r->n_probe < 16; a++) {
         double t0 = mvae_time_sec();
         int64_t ntr = 0, nte = 0;

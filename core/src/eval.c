@@ -300,7 +300,7 @@ int mvae_evaluate_in(mvae_model *m, int split, const char *run_dir, mvae_eval_re
         snprintf(r->ll_name[t], sizeof r->ll_name[t], "%s", terms[t].name);
     }
     r->n_acc = nfrom;
-    char nm[64];
+    char nm[MVAE_SUBSET_NAME_MAX];
     for (int a = 0; a < nfrom; a++) {
         r->acc[a] = acc_s[a] / (double)N;
         r->acc_mean[a] = acc_m[a] / (double)N;

@@ -221,11 +221,27 @@ typedef struct gemm_job {
     int overwrite;      /* beta == 0: the first k block stores into C instead of adding */
 } gemm_job;
 
+/* Per-thread packing buffers, kept between calls (allocated once per thread). A thread-exit
+ * destructor frees them, so a caller thread that ends does not leak them. */
+static __thread float *pa = NULL, *pb = NULL;
+static __thread size_t pa_cap = 0, pb_cap = 0;
+static pthread_key_t pack_key;
+static pthread_once_t pack_once = PTHREAD_ONCE_INIT;
+static void pack_free(void *unused) {
+    (void)unused;
+    free(pa);
+    free(pb);
+    pa = pb = NULL;
+    pa_cap = pb_cap = 0;
+}
+static void pack_key_init(void) { (void)pthread_key_create(&pack_key, pack_free); }
+
 static void gemm_run(const gemm_job *g) {
-    /* per-thread packing buffers, kept between calls (grown on demand, never in the steady state) */
-    static __thread float *pa = NULL, *pb = NULL;
-    static __thread size_t pa_cap = 0, pb_cap = 0;
     size_t need_a = (size_t)MC * KC, need_b = (size_t)KC * NC;
+    if (!pa_cap && !pb_cap) { /* this thread's first GEMM: have its buffers freed when it ends */
+        pthread_once(&pack_once, pack_key_init);
+        (void)pthread_setspecific(pack_key, (void *)1);
+    }
     if (pa_cap < need_a) {
         free(pa);
         pa = aligned_alloc(64, need_a * sizeof(float));

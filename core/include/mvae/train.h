@@ -25,6 +25,8 @@ extern "C" {
 /* eval.cross entries: room for image -> each of 30 single-attribute modalities and back */
 #define MVAE_MAX_CROSS 32
 #define MVAE_MAX_LL_TERMS (MVAE_MAX_MODALITIES + 2) /* eval.log_likelihood.terms: each modality + all */
+/* a result's name: a subset of modalities, "->" and one or two modality names */
+#define MVAE_RESULT_NAME_MAX (MVAE_SUBSET_NAME_MAX + 2 * MVAE_NAME_MAX + 4)
 
 typedef struct mvae_objective {
     bool joint, unimodal, cross_reconstruct;
@@ -76,11 +78,11 @@ typedef struct mvae_eval_result {
     char ll_name[MVAE_MAX_LL_TERMS][MVAE_SUBSET_NAME_MAX]; /* "image,label", "image|label" */
     double ll[MVAE_MAX_LL_TERMS]; /* importance-sampled log p, nats per sample */
     int n_acc;
-    char acc_name[16][64];
+    char acc_name[16][MVAE_RESULT_NAME_MAX];
     double acc[16];     /* fraction correct, z ~ q */
     double acc_mean[16];/* fraction correct, z = mean of q */
     int n_bleu;
-    char bleu_name[8][64]; /* "en->vi" */
+    char bleu_name[8][MVAE_RESULT_NAME_MAX]; /* "en->vi" */
     double bleu[8];        /* corpus BLEU-4 in [0, 1] of translations between text modalities */
     int64_t n_test, n_ll_test;
     int ll_samples;
@@ -88,14 +90,14 @@ typedef struct mvae_eval_result {
     double ll_seconds;  /* of which spent on the importance-sampled log-likelihoods */
     /* coherence of conditional generation (eval.coherence; n_coh = 0 when off) */
     int n_coh;
-    char coh_name[16][64]; /* "label->image" */
+    char coh_name[16][MVAE_RESULT_NAME_MAX]; /* "label->image" */
     double coh[16];        /* fraction of generated images classified as the conditioning class */
     int n_clf;
-    char clf_name[8][64];  /* image modality ("image"; "image:label" with several categoricals) */
+    char clf_name[8][MVAE_RESULT_NAME_MAX];  /* image modality ("image"; "image:label" with several categoricals) */
     double clf_acc[8];     /* the classifier's own test accuracy */
     /* linear probe (eval.probe; n_probe = 0 when off): logistic regression on the mean of q */
     int n_probe;
-    char probe_name[16][64]; /* "image->label", the same pairs as accuracy */
+    char probe_name[16][MVAE_RESULT_NAME_MAX]; /* "image->label", the same pairs as accuracy */
     double probe[16];
     /* eval.cross: cross-modal generation from -> to, z = mean of q(z | x_from), decoder mean */
     int n_cross;
