@@ -110,8 +110,8 @@ typedef struct adam_job {
     bool plain, zero;
 } adam_job;
 
-static void adam_task(void *arg, int begin, int end) {
-    const adam_job *j = arg;
+/* elements [begin, end) of the entry */
+static void adam_range(const adam_job *j, int64_t begin, int64_t end) {
     int64_t n = end - begin;
     if (j->plain)
         adam_plain(j->p + begin, j->g + begin, j->m + begin, j->v + begin, n, j->b1, j->b2, j->step_size,
@@ -120,6 +120,8 @@ static void adam_task(void *arg, int begin, int end) {
         adam_decay(j->p + begin, j->g + begin, j->m + begin, j->v + begin, n, j->b1, j->b2, j->step_size,
                    j->bc2_sqrt, j->eps, j->wd, j->decay, j->zero);
 }
+
+static void adam_task(void *arg, int begin, int end) { adam_range(arg, begin, end); }
 
 int mvae_optim_step(mvae_optim *opt, mvae_params *ps, mvae_error *err) {
     if (!opt || !ps) return mvae_error_set(err, MVAE_ERR_INVALID, "optim: optimizer or parameter store is NULL");
@@ -149,11 +151,8 @@ int mvae_optim_step(mvae_optim *opt, mvae_params *ps, mvae_error *err) {
                             coupled ? wd : 0.0f, decoupled ? decay : 1.0f, !coupled && !decoupled, opt->zero_grad};
             if (pe->t->n >= 2 * ADAM_GRAIN && pe->t->n <= INT32_MAX)
                 mvae_parallel_for((int)pe->t->n, ADAM_GRAIN, adam_task, &job);
-            else if (job.plain)
-                adam_plain(job.p, job.g, job.m, job.v, pe->t->n, b1, b2, step_size, bc2_sqrt, eps, job.zero);
             else
-                adam_decay(job.p, job.g, job.m, job.v, pe->t->n, b1, b2, step_size, bc2_sqrt, eps, job.wd,
-                           job.decay, job.zero);
+                adam_range(&job, 0, pe->t->n);
         }
     } else {
         /* PyTorch SGD: g += wd p; buf = momentum buf + g (buf = g at the first step); p -= lr buf */

@@ -554,7 +554,8 @@ int mvae_train(mvae_model *m, const mvae_train_opts *o, mvae_train_result *res, 
         MVAE_INFO("training %s: %lld epochs x %lld batches of %lld, %zu parameters, run directory %s",
                   m->cfg ? mvae_cfg_filename(m->cfg) : "", (long long)tc.epochs, (long long)nb,
                   (long long)tc.batch_size, mvae_params_count_trainable(m->params), o->run_dir);
-    bool grads_zero = false; /* set by an update made with tc.opt.zero_grad */
+    tc.opt.zero_grad = true; /* each update leaves the gradients zero for the next step */
+    bool grads_zero = false; /* set by such an update */
     for (int epoch = start_epoch; epoch <= tc.epochs; epoch++) {
         memcpy(perm, train_idx, (size_t)N_train * sizeof *perm);
         mvae_rng sh = mvae_rng_fork(&base, 1000 + (uint64_t)epoch);
@@ -602,7 +603,6 @@ int mvae_train(mvae_model *m, const mvae_train_opts *o, mvae_train_result *res, 
                                (long long)bi + 1, mvae_ctx_error(ctx), saved);
                 goto done;
             }
-            tc.opt.zero_grad = true;
             if ((rc = mvae_optim_step(&tc.opt, m->params, err))) goto done;
             grads_zero = true;
             sum_loss += st.loss;
