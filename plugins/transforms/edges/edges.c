@@ -13,6 +13,7 @@
  * hysteresis: pixels >= high are edges, pixels >= low are edges when 8-connected to one. Binary.
  */
 #include "mvae/interfaces.h"
+#include "../one_channel.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -83,12 +84,7 @@ static int edges_create(const mvae_cfg_node *opts, const mvae_modality_info *src
         free(e);
         return mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
     }
-    memset(out, 0, sizeof *out);
-    out->type = MVAE_MOD_IMAGE;
-    out->ndim = 3;
-    out->shape[0] = 1;
-    out->shape[1] = e->h;
-    out->shape[2] = e->w;
+    transform_one_channel_like(src, out);
     *self = e;
     return MVAE_OK;
 }

@@ -6,6 +6,7 @@
  *     gray: {plugin: gray, from: image}
  */
 #include "mvae/interfaces.h"
+#include "../one_channel.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -25,12 +26,7 @@ static int gray_create(const mvae_cfg_node *opts, const mvae_modality_info *src,
     if (!g) return mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
     g->c = src->shape[0];
     g->hw = src->shape[1] * src->shape[2];
-    memset(out, 0, sizeof *out);
-    out->type = MVAE_MOD_IMAGE;
-    out->ndim = 3;
-    out->shape[0] = 1;
-    out->shape[1] = src->shape[1];
-    out->shape[2] = src->shape[2];
+    transform_one_channel_like(src, out);
     *self = g;
     return MVAE_OK;
 }

@@ -5,6 +5,7 @@
  *     mask: {plugin: segmentation, from: alpha, threshold: 0.5}
  */
 #include "mvae/interfaces.h"
+#include "../one_channel.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -29,12 +30,7 @@ static int seg_create(const mvae_cfg_node *opts, const mvae_modality_info *src, 
     if (!s) return mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
     s->hw = src->shape[1] * src->shape[2];
     s->threshold = (float)th;
-    memset(out, 0, sizeof *out);
-    out->type = MVAE_MOD_IMAGE;
-    out->ndim = 3;
-    out->shape[0] = 1;
-    out->shape[1] = src->shape[1];
-    out->shape[2] = src->shape[2];
+    transform_one_channel_like(src, out);
     *self = s;
     return MVAE_OK;
 }
