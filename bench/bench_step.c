@@ -411,7 +411,7 @@ static int run_model(const opts *o) {
     bool have_batch = false;
     mvae_ctx *ctx = NULL;
     int64_t *perm = NULL;
-    double *st = NULL, *gt = NULL, *ft = NULL;
+    double *st = NULL, *gt = NULL, *ft = NULL, *ph[4] = {NULL, NULL, NULL, NULL};
     int rc = 1;
     if (!reg || mvae_registry_load_default(reg, &err) || mvae_cfg_load_file(o->model, &cfg, &err)) goto out;
     for (int i = 0; i < o->n_sets; i++)
@@ -437,8 +437,9 @@ static int run_model(const opts *o) {
     st = malloc((size_t)total * sizeof *st);
     gt = malloc((size_t)total * sizeof *gt);
     ft = malloc((size_t)total * sizeof *ft);
+    for (int i = 0; i < 4; i++) ph[i] = malloc((size_t)total * sizeof *ph[i]);
     ctx = mvae_ctx_new(0);
-    if (!perm || !st || !gt || !ft || !ctx) {
+    if (!perm || !st || !gt || !ft || !ph[0] || !ph[1] || !ph[2] || !ph[3] || !ctx) {
         mvae_error_set(&err, MVAE_ERR_NOMEM, "out of memory");
         goto out;
     }
@@ -465,12 +466,15 @@ static int run_model(const opts *o) {
         mvae_tensor *loss;
         mvae_step_stats stats;
         int r = mvae_objective_loss(m, ctx, &b, &obj, 1.0f, &rng, &loss, &stats);
+        double t2 = now_sec(); if (getenv("ARENA_DBG") && s == 1) fprintf(stderr, "after forward arena used %.1f MiB\n", mvae_ctx_arena_used(ctx) / 1048576.0);
         if (!r) r = mvae_backward(ctx, loss);
+        double t3 = now_sec();
         if (r) {
             mvae_error_set(&err, r, "step %d: %s", s, mvae_ctx_error(ctx));
             goto out;
         }
         float gn = mvae_grad_norm(m->params);
+        double t4 = now_sec();
         if (!isfinite(gn)) {
             mvae_error_set(&err, MVAE_ERR_NUMERIC, "step %d: gradient norm is not finite", s);
             goto out;
@@ -478,6 +482,7 @@ static int run_model(const opts *o) {
         if (mvae_optim_step(&opt, m->params, &err)) goto out;
         st[s] = now_sec() - t0;
         ft[s] = t1 - t0;
+        ph[0][s] = t2 - t1, ph[1][s] = t3 - t2, ph[2][s] = t4 - t3, ph[3][s] = t0 + st[s] - t4;
         gt[s] = tally.sec;
         if (rec) tally_flops = tally.flops, tally_calls = tally.calls;
         last_loss = stats.loss;
@@ -496,6 +501,10 @@ static int run_model(const opts *o) {
     /* the training peak, before the isolated GEMM timings below allocate their own operands (and
      * wake OpenBLAS's buffers, which training never touches) */
     printf("memory_train peak_rss_mib=%.1f\n", vm_hwm_mib());
+    /* where a step's time goes, medians of the timed steps (GEMMs are inside forward/backward) */
+    printf("phases forward_ms_med=%.3f backward_ms_med=%.3f grad_norm_ms_med=%.3f optim_ms_med=%.3f\n",
+           1e3 * quantile(ph[0] + o->warmup, o->steps, 0.5), 1e3 * quantile(ph[1] + o->warmup, o->steps, 0.5),
+           1e3 * quantile(ph[2] + o->warmup, o->steps, 0.5), 1e3 * quantile(ph[3] + o->warmup, o->steps, 0.5));
     double bound = time_shapes_isolated(&rng, o->verbose, false);
     double blas_bound = time_shapes_isolated(&rng, o->verbose, true);
     report(o, st + o->warmup, gt + o->warmup, o->steps, tally_flops, bound, blas_bound, ft + o->warmup, "batch_fill");
@@ -506,6 +515,7 @@ out:
     free(st);
     free(gt);
     free(ft);
+    for (int i = 0; i < 4; i++) free(ph[i]);
     mvae_ctx_free(ctx);
     if (have_batch) mvae_batch_free(&b);
     mvae_model_free(m);

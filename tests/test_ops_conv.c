@@ -6,6 +6,7 @@
  */
 #include "mvae_test.h"
 #include "gemm_internal.h"
+#include "mvae/nn.h"
 
 /* ---- naive references ------------------------------------------------------------------------ */
 
@@ -305,6 +306,99 @@ static void gradcheck_conv_transpose2d(void **state) {
                          0);
         mvae_ctx_free(d);
     }
+}
+
+/* ---- convolutions with a fused input activation ---------------------------------------------- */
+
+typedef struct conv_act_opts { int s, p, op, act; bool transposed; } conv_act_opts;
+static mvae_tensor *build_conv_act(mvae_ctx *ctx, mvae_tensor **in, void *u) {
+    conv_act_opts *o = u;
+    if (o->transposed) return mvae_conv_transpose2d_act(ctx, in[0], in[1], in[2], o->s, o->p, o->op, o->act);
+    return mvae_conv2d_act(ctx, in[0], in[1], in[2], o->s, o->p, o->act);
+}
+
+static void gradcheck_conv_act(bool transposed) {
+    for (int act = MVAE_ACT_RELU; act <= MVAE_ACT_SOFTPLUS; act++) {
+        mvae_ctx *d = mvae_ctx_new(0);
+        mvae_rng r;
+        mvae_rng_seed(&r, 60 + act + 10 * transposed);
+        int C = 2, O = 3, k = 3;
+        mvae_tensor *in[3] = {
+            mvae_test_rand(d, &r, 4, (int64_t[]){2, C, 4, 5}, -2, 2, 1),
+            mvae_test_rand(d, &r, 4, transposed ? (int64_t[]){C, O, k, k} : (int64_t[]){O, C, k, k}, -1, 1, 1),
+            mvae_test_rand(d, &r, 1, (int64_t[]){O}, -1, 1, 1)};
+        /* away from relu's and leaky_relu's kink at 0, where finite differences straddle it */
+        for (int64_t i = 0; i < in[0]->n; i++) in[0]->data[i] += in[0]->data[i] < 0 ? -0.1f : 0.1f;
+        conv_act_opts o = {2, 1, transposed ? 1 : 0, act, transposed};
+        assert_int_equal(mvae_gradcheck(transposed ? "conv_transpose2d_act" : "conv2d_act", build_conv_act, 3, in,
+                                        &o, (mvae_gc_opts){0}),
+                         0);
+        mvae_ctx_free(d);
+    }
+}
+MVAE_GRADCHECK_OP(conv2d_act)
+static void gradcheck_conv2d_act(void **state) {
+    (void)state;
+    gradcheck_conv_act(false);
+}
+MVAE_GRADCHECK_OP(conv_transpose2d_act)
+static void gradcheck_conv_transpose2d_act(void **state) {
+    (void)state;
+    gradcheck_conv_act(true);
+}
+
+/* Fused and unfused (activate, then convolve) give the same values exactly and the same gradients
+ * up to the order of a product's factors (1e-6 relative), over
+ * several chunks with a remainder (B = 300, 8x8 images: 128 samples per chunk), 1 and 2 threads. */
+static void test_conv_act_matches_unfused(void **state) {
+    (void)state;
+    const int acts[] = {MVAE_ACT_SWISH, MVAE_ACT_ELU, MVAE_ACT_SIGMOID};
+    for (int threads = 1; threads <= 2; threads++) {
+        mvae_gemm_set_threads(threads);
+        for (int transposed = 0; transposed < 2; transposed++)
+            for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++) {
+                float *res[2][5];
+                int64_t n[5];
+                for (int fused = 0; fused < 2; fused++) {
+                    mvae_ctx *ctx = mvae_ctx_new(0);
+                    mvae_rng r;
+                    mvae_rng_seed(&r, 9 + transposed);
+                    int64_t C = 3, O = 5, H = transposed ? 4 : 8;
+                    mvae_tensor *x = mvae_test_rand(ctx, &r, 4, (int64_t[]){300, C, H, H}, -3, 3, 1);
+                    mvae_tensor *w = mvae_test_rand(
+                        ctx, &r, 4, transposed ? (int64_t[]){C, O, 4, 4} : (int64_t[]){O, C, 4, 4}, -1, 1, 1);
+                    mvae_tensor *b = mvae_test_rand(ctx, &r, 1, (int64_t[]){O}, -1, 1, 1);
+                    mvae_tensor *x2 = mvae_scale(ctx, x, 0.5f), *y;
+                    if (fused)
+                        y = transposed ? mvae_conv_transpose2d_act(ctx, x2, w, b, 2, 1, 0, acts[a])
+                                       : mvae_conv2d_act(ctx, x2, w, b, 2, 1, acts[a]);
+                    else
+                        y = transposed ? mvae_conv_transpose2d(ctx, mvae_activate(ctx, x2, acts[a]), w, b, 2, 1, 0)
+                                       : mvae_conv2d(ctx, mvae_activate(ctx, x2, acts[a]), w, b, 2, 1);
+                    /* x also reaches the loss directly: its gradient accumulates from two paths */
+                    mvae_tensor *L = mvae_add(ctx, mvae_sum_all(ctx, mvae_square(ctx, y)), mvae_sum_all(ctx, x));
+                    assert_int_equal(mvae_backward(ctx, L), 0);
+                    float *src[5] = {y->data, L->data, x->grad, w->grad, b->grad};
+                    int64_t cnt[5] = {y->n, 1, x->n, w->n, b->n};
+                    for (int k = 0; k < 5; k++) {
+                        n[k] = cnt[k];
+                        res[fused][k] = malloc((size_t)n[k] * sizeof(float));
+                        memcpy(res[fused][k], src[k], (size_t)n[k] * sizeof(float));
+                    }
+                    mvae_ctx_free(ctx);
+                }
+                for (int k = 0; k < 5; k++) {
+                    for (int64_t i = 0; i < n[k]; i++)
+                        if (k < 2 ? res[0][k][i] != res[1][k][i] : fabsf(res[0][k][i] - res[1][k][i]) > 1e-6f * (1.0f + fabsf(res[0][k][i])))
+                            fail_msg("%s act %d, %d threads, output %d [%lld]: fused %.9g vs unfused %.9g",
+                                     transposed ? "conv_transpose2d" : "conv2d", acts[a], threads, k, (long long)i,
+                                     (double)res[1][k][i], (double)res[0][k][i]);
+                    free(res[0][k]);
+                    free(res[1][k]);
+                }
+            }
+    }
+    mvae_gemm_set_threads(1);
 }
 
 /* ---- batchnorm ------------------------------------------------------------------------------- */
@@ -628,6 +722,9 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_no_grad_records_nothing),
         cmocka_unit_test(gradcheck_conv2d),
         cmocka_unit_test(gradcheck_conv_transpose2d),
+        cmocka_unit_test(gradcheck_conv2d_act),
+        cmocka_unit_test(gradcheck_conv_transpose2d_act),
+        cmocka_unit_test(test_conv_act_matches_unfused),
         cmocka_unit_test(gradcheck_batchnorm),
         cmocka_unit_test(gradcheck_dropout),
         cmocka_unit_test(gradcheck_gru_cell),

@@ -1,5 +1,7 @@
 /* test_tensor.c — context, arena, tape, op table, matmul/linear. */
 #include "mvae_test.h"
+#include "gemm_internal.h"
+#include "mvae/nn.h"
 
 static void test_op_table_complete(void **state) {
     (void)state;
@@ -180,6 +182,87 @@ static void gradcheck_linear(void **state) {
     mvae_ctx_free(d);
 }
 
+/* ---- linear with a fused input activation ---- */
+typedef struct { int act; } act_opts;
+static mvae_tensor *build_linear_act(mvae_ctx *ctx, mvae_tensor **in, void *u) {
+    return mvae_linear_act(ctx, in[0], in[1], in[2], ((act_opts *)u)->act);
+}
+MVAE_GRADCHECK_OP(linear_act)
+static void gradcheck_linear_act(void **state) {
+    (void)state;
+    for (int act = MVAE_ACT_RELU; act <= MVAE_ACT_SOFTPLUS; act++) {
+        mvae_ctx *d = mvae_ctx_new(0);
+        mvae_rng r;
+        mvae_rng_seed(&r, 40 + act);
+        mvae_tensor *in[3] = {mvae_test_rand(d, &r, 2, (int64_t[]){4, 6}, -2, 2, 1),
+                              mvae_test_rand(d, &r, 2, (int64_t[]){5, 6}, -1, 1, 1),
+                              mvae_test_rand(d, &r, 1, (int64_t[]){5}, -1, 1, 1)};
+        /* away from relu's and leaky_relu's kink at 0, where finite differences straddle it */
+        for (int64_t i = 0; i < in[0]->n; i++) in[0]->data[i] += in[0]->data[i] < 0 ? -0.1f : 0.1f;
+        act_opts o = {act};
+        assert_int_equal(mvae_gradcheck("linear_act", build_linear_act, 3, in, &o, (mvae_gc_opts){0}), 0);
+        mvae_ctx_free(d);
+    }
+}
+
+/* the fused op gives exactly the values of activate-then-linear, and its gradients up to the
+ * order of a product's factors (1e-6 relative) (x's gradient
+ * accumulated onto an existing one too), with 1 and 2 threads */
+static void test_linear_act_matches_unfused(void **state) {
+    (void)state;
+    const int acts[] = {MVAE_ACT_SWISH, MVAE_ACT_ELU, MVAE_ACT_TANH, MVAE_ACT_LEAKY_RELU};
+    for (int threads = 1; threads <= 2; threads++) {
+        mvae_gemm_set_threads(threads);
+        for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++) {
+            float *res[2][5];
+            for (int fused = 0; fused < 2; fused++) {
+                mvae_ctx *ctx = mvae_ctx_new(0);
+                mvae_rng r;
+                mvae_rng_seed(&r, 5);
+                /* 300 x 200: large enough for the threaded activation kernels */
+                mvae_tensor *x = mvae_test_rand(ctx, &r, 2, (int64_t[]){300, 200}, -3, 3, 1);
+                mvae_tensor *W = mvae_test_rand(ctx, &r, 2, (int64_t[]){23, 200}, -1, 1, 1);
+                mvae_tensor *b = mvae_test_rand(ctx, &r, 1, (int64_t[]){23}, -1, 1, 1);
+                mvae_tensor *x2 = mvae_scale(ctx, x, 0.5f); /* a second path into x: accumulation */
+                mvae_tensor *y = fused ? mvae_linear_act(ctx, x2, W, b, acts[a])
+                                       : mvae_linear(ctx, mvae_activate(ctx, x2, acts[a]), W, b);
+                mvae_tensor *L = mvae_add(ctx, mvae_sum_all(ctx, mvae_square(ctx, y)), mvae_sum_all(ctx, x));
+                assert_int_equal(mvae_backward(ctx, L), 0);
+                float *src[5] = {y->data, L->data, x->grad, W->grad, b->grad};
+                int64_t n[5] = {y->n, 1, x->n, W->n, b->n};
+                for (int k = 0; k < 5; k++) {
+                    res[fused][k] = malloc((size_t)n[k] * sizeof(float));
+                    memcpy(res[fused][k], src[k], (size_t)n[k] * sizeof(float));
+                }
+                if (fused) {
+                    for (int k = 0; k < 5; k++) {
+                        for (int64_t i = 0; i < n[k]; i++)
+                            if (k < 2 ? res[0][k][i] != res[1][k][i] : fabsf(res[0][k][i] - res[1][k][i]) > 1e-6f * (1.0f + fabsf(res[0][k][i])))
+                                fail_msg("act %d, %d threads, output %d [%lld]: fused %.9g vs unfused %.9g", acts[a],
+                                         threads, k, (long long)i, (double)res[1][k][i], (double)res[0][k][i]);
+                        free(res[0][k]);
+                        free(res[1][k]);
+                    }
+                }
+                mvae_ctx_free(ctx);
+            }
+        }
+    }
+    mvae_gemm_set_threads(1);
+}
+
+static void test_linear_act_rejects_unknown_activation(void **state) {
+    (void)state;
+    mvae_ctx *ctx = mvae_ctx_new(0);
+    mvae_rng r;
+    mvae_rng_seed(&r, 1);
+    mvae_tensor *x = mvae_test_rand(ctx, &r, 2, (int64_t[]){2, 3}, -1, 1, 0);
+    mvae_tensor *W = mvae_test_rand(ctx, &r, 2, (int64_t[]){4, 3}, -1, 1, 0);
+    assert_null(mvae_linear_act(ctx, x, W, NULL, 99));
+    assert_non_null(strstr(mvae_ctx_error(ctx), "unknown input activation 99"));
+    mvae_ctx_free(ctx);
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_op_table_complete),
@@ -191,6 +274,9 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_no_grad_records_nothing),
         cmocka_unit_test(gradcheck_matmul),
         cmocka_unit_test(gradcheck_linear),
+        cmocka_unit_test(gradcheck_linear_act),
+        cmocka_unit_test(test_linear_act_matches_unfused),
+        cmocka_unit_test(test_linear_act_rejects_unknown_activation),
     };
     return mvae_test_run("tensor", tests, argc, argv);
 }

@@ -56,6 +56,10 @@ mvae_tensor *mvae_linear_layer_fwd(mvae_ctx *ctx, const mvae_linear_layer *l, mv
     return mvae_linear(ctx, x, l->w, l->b);
 }
 
+mvae_tensor *mvae_linear_layer_fwd_act(mvae_ctx *ctx, const mvae_linear_layer *l, mvae_tensor *x, int in_act) {
+    return mvae_linear_act(ctx, x, l->w, l->b, in_act);
+}
+
 int64_t mvae_conv_out_size(int64_t in, int k, int stride, int pad, int out_pad, bool transposed) {
     if (transposed) return (in - 1) * stride - 2 * pad + k + out_pad;
     return (in + 2 * pad - k) / stride + 1;
@@ -83,9 +87,14 @@ int mvae_conv_layer_init(mvae_conv_layer *l, mvae_params *ps, const char *prefix
     return (l->w && (!bias || l->b)) ? MVAE_OK : MVAE_ERR_INVALID;
 }
 
+mvae_tensor *mvae_conv_layer_fwd_act(mvae_ctx *ctx, const mvae_conv_layer *l, mvae_tensor *x, int in_act) {
+    if (l->transposed)
+        return mvae_conv_transpose2d_act(ctx, x, l->w, l->b, l->stride, l->pad, l->out_pad, in_act);
+    return mvae_conv2d_act(ctx, x, l->w, l->b, l->stride, l->pad, in_act);
+}
+
 mvae_tensor *mvae_conv_layer_fwd(mvae_ctx *ctx, const mvae_conv_layer *l, mvae_tensor *x) {
-    if (l->transposed) return mvae_conv_transpose2d(ctx, x, l->w, l->b, l->stride, l->pad, l->out_pad);
-    return mvae_conv2d(ctx, x, l->w, l->b, l->stride, l->pad);
+    return mvae_conv_layer_fwd_act(ctx, l, x, MVAE_ACT_NONE);
 }
 
 int mvae_batchnorm_layer_init(mvae_batchnorm_layer *l, mvae_params *ps, const char *prefix,

@@ -294,30 +294,40 @@ static bool conv_check(mvae_ctx *ctx, const char *op, mvae_tensor *x, mvae_tenso
 
 /* ---- conv2d ---------------------------------------------------------------------------------- */
 
-/* x [B,C,H,W], w [O,C,kh,kw], b [O] -> [B,O,Ho,Wo]; ip = {stride, pad} */
-mvae_tensor *mvae_conv2d(mvae_ctx *ctx, mvae_tensor *x, mvae_tensor *w, mvae_tensor *b, int stride,
-                         int pad) {
+/* act(x) [B,C,H,W], w [O,C,kh,kw], b [O] -> [B,O,Ho,Wo]; ip = {stride, pad, -, act}. With an
+ * activation, each chunk's act(x) is computed into scratch just before its im2col. */
+mvae_tensor *mvae_conv2d_act(mvae_ctx *ctx, mvae_tensor *x, mvae_tensor *w, mvae_tensor *b, int stride,
+                             int pad, int act) {
     MVAE_CHECK_INPUT(ctx, "conv2d", x);
     MVAE_CHECK_INPUT(ctx, "conv2d", w);
     if (!conv_check(ctx, "conv2d", x, w, b, 1, stride, pad)) return NULL;
     int64_t B = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
     int64_t O = w->shape[0], kh = w->shape[2], kw = w->shape[3];
-    if (H + 2 * pad < kh || W + 2 * pad < kw) {
-        char sx[MVAE_SHAPE_STR_LEN], sw[MVAE_SHAPE_STR_LEN];
+    char sx[MVAE_SHAPE_STR_LEN], sw[MVAE_SHAPE_STR_LEN];
+    if (H + 2 * pad < kh || W + 2 * pad < kw)
         return mvae_ctx_fail(ctx, "conv2d: x %s and w %s: kernel larger than the padded input (pad %d)",
                              MVAE_SHP(x, sx), MVAE_SHP(w, sw), pad);
-    }
+    if (!mvae_act_valid(act))
+        return mvae_ctx_fail(ctx, "conv2d: x %s: unknown input activation %d", MVAE_SHP(x, sx), act);
     int64_t Ho = (H + 2 * pad - kh) / stride + 1, Wo = (W + 2 * pad - kw) / stride + 1;
     mvae_tensor *out = mvae_op_output(ctx, MVAE_OP_CONV2D, 4, (int64_t[]){B, O, Ho, Wo}, x, w, b, NULL);
     if (!out) return NULL;
     out->ip[0] = stride;
     out->ip[1] = pad;
-    int64_t K = C * kh * kw, P = Ho * Wo, nb = conv_chunk(B, P);
-    float *col = mvae_ctx_scratch(ctx, (size_t)((K + O) * nb * P) * sizeof(float)), *res = col + K * nb * P;
+    out->ip[3] = act;
+    int64_t K = C * kh * kw, P = Ho * Wo, nb = conv_chunk(B, P), CHW = C * H * W;
+    size_t xa_n = act != MVAE_ACT_NONE ? (size_t)(nb * CHW) : 0;
+    float *col = mvae_ctx_scratch(ctx, ((size_t)((K + O) * nb * P) + xa_n) * sizeof(float)), *res = col + K * nb * P;
+    float *xa = res + O * nb * P;
     for (int64_t n0 = 0; n0 < B; n0 += nb) {
         int64_t m = B - n0 < nb ? B - n0 : nb, L = m * P;
         col_job cj = {x->data, col, (int)C, (int)H, (int)W, (int)kh, (int)kw, stride, pad, (int)Ho, (int)Wo,
-                      n0, C * H * W, P, L};
+                      n0, CHW, P, L};
+        if (act != MVAE_ACT_NONE) {
+            mvae_act_apply(act, x->data + n0 * CHW, xa, m * CHW);
+            cj.src = xa;
+            cj.n0 = 0;
+        }
         mvae_parallel_for((int)m, 1, im2col_task, &cj);
         /* res [O, m*P] = w [O,K] col [K, m*P] */
         mvae_sgemm(0, 0, (int)O, (int)L, (int)K, 1.0f, w->data, (int)K, col, (int)L, 0.0f, res, (int)L);
@@ -326,12 +336,16 @@ mvae_tensor *mvae_conv2d(mvae_ctx *ctx, mvae_tensor *x, mvae_tensor *w, mvae_ten
     return out;
 }
 
+mvae_tensor *mvae_conv2d(mvae_ctx *ctx, mvae_tensor *x, mvae_tensor *w, mvae_tensor *b, int stride, int pad) {
+    return mvae_conv2d_act(ctx, x, w, b, stride, pad, MVAE_ACT_NONE);
+}
+
 void mvae_bw_conv2d(mvae_ctx *ctx, mvae_tensor *out) {
     mvae_tensor *x = out->src[0], *w = out->src[1], *b = out->src[2];
-    int stride = out->ip[0], pad = out->ip[1];
+    int stride = out->ip[0], pad = out->ip[1], act = out->ip[3];
     int64_t B = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
     int64_t O = w->shape[0], kh = w->shape[2], kw = w->shape[3];
-    int64_t Ho = out->shape[2], Wo = out->shape[3], K = C * kh * kw, P = Ho * Wo;
+    int64_t Ho = out->shape[2], Wo = out->shape[3], K = C * kh * kw, P = Ho * Wo, CHW = C * H * W;
     const float *G = out->grad; /* [B,O,P] */
     bool wfresh; /* a zeroed weight gradient: the first chunk's GEMM overwrites it */
     float *gx = mvae_grad(ctx, x), *gw = mvae_grad_fresh(ctx, w, &wfresh), *gb = b ? mvae_grad(ctx, b) : NULL;
@@ -339,12 +353,21 @@ void mvae_bw_conv2d(mvae_ctx *ctx, mvae_tensor *out) {
     if (!gx && !gw) return;
     if (gw && wfresh && B == 0) memset(gw, 0, (size_t)w->n * sizeof(float)); /* no chunk writes it */
     int64_t nb = conv_chunk(B, P);
-    float *col = mvae_ctx_scratch(ctx, (size_t)((K + O) * nb * P) * sizeof(float)), *g = col + K * nb * P;
+    /* with an activation: xa = act(x) of the chunk (im2col's source), then d(act x); d = act'(x) */
+    bool fused = act != MVAE_ACT_NONE;
+    size_t xa_n = fused ? (size_t)(nb * CHW) * (gx ? 2 : 1) : 0;
+    float *col = mvae_ctx_scratch(ctx, ((size_t)((K + O) * nb * P) + xa_n) * sizeof(float)), *g = col + K * nb * P;
+    float *xa = g + O * nb * P, *d = fused && gx ? xa + nb * CHW : NULL;
     for (int64_t n0 = 0; n0 < B; n0 += nb) {
         int64_t m = B - n0 < nb ? B - n0 : nb, L = m * P;
         gather_chunk(g, G, n0, m, O, P); /* g [O, m*P] */
         col_job cj = {x->data, col, (int)C, (int)H, (int)W, (int)kh, (int)kw, stride, pad, (int)Ho, (int)Wo,
-                      n0, C * H * W, P, L};
+                      n0, CHW, P, L};
+        if (fused) {
+            mvae_act_apply_deriv(act, x->data + n0 * CHW, xa, d, m * CHW);
+            cj.src = xa;
+            cj.n0 = 0;
+        }
         if (gw) { /* dW [O,K] += g [O, m*P] col^T [m*P, K] */
             mvae_parallel_for((int)m, 1, im2col_task, &cj);
             mvae_sgemm(0, 1, (int)O, (int)K, (int)L, 1.0f, g, (int)L, col, (int)L, wfresh && n0 == 0 ? 0.0f : 1.0f,
@@ -354,7 +377,12 @@ void mvae_bw_conv2d(mvae_ctx *ctx, mvae_tensor *out) {
             mvae_sgemm(1, 0, (int)K, (int)L, (int)O, 1.0f, w->data, (int)K, g, (int)L, 0.0f, col, (int)L);
             cj.src = col;
             cj.dst = gx;
+            if (fused) { /* onto d(act x) of the chunk, then dx += d(act x) act'(x) */
+                memset(xa, 0, (size_t)(m * CHW) * sizeof(float));
+                cj.dst = xa;
+            }
             mvae_parallel_for((int)m, 1, col2im_task, &cj);
+            if (fused) mvae_act_mul_deriv(xa, d, gx + n0 * CHW, m * CHW, true);
         }
     }
 }
@@ -362,9 +390,10 @@ void mvae_bw_conv2d(mvae_ctx *ctx, mvae_tensor *out) {
 /* ---- conv_transpose2d ------------------------------------------------------------------------ */
 
 /* The adjoint of conv2d: x [B,C,H,W], w [C,O,kh,kw], b [O] -> [B,O,Ho,Wo] with
- * Ho = (H-1)s - 2p + kh + output_pad. ip = {stride, pad, output_pad} */
-mvae_tensor *mvae_conv_transpose2d(mvae_ctx *ctx, mvae_tensor *x, mvae_tensor *w, mvae_tensor *b,
-                                   int stride, int pad, int output_pad) {
+ * Ho = (H-1)s - 2p + kh + output_pad, of act(x) (applied to each gathered chunk). ip = {stride,
+ * pad, output_pad, act} */
+mvae_tensor *mvae_conv_transpose2d_act(mvae_ctx *ctx, mvae_tensor *x, mvae_tensor *w, mvae_tensor *b,
+                                       int stride, int pad, int output_pad, int act) {
     MVAE_CHECK_INPUT(ctx, "conv_transpose2d", x);
     MVAE_CHECK_INPUT(ctx, "conv_transpose2d", w);
     if (!conv_check(ctx, "conv_transpose2d", x, w, b, 0, stride, pad)) return NULL;
@@ -379,18 +408,22 @@ mvae_tensor *mvae_conv_transpose2d(mvae_ctx *ctx, mvae_tensor *x, mvae_tensor *w
     if (Ho < 1 || Wo < 1)
         return mvae_ctx_fail(ctx, "conv_transpose2d: x %s, w %s, stride %d, pad %d: output size %lldx%lld is empty",
                              MVAE_SHP(x, sx), MVAE_SHP(w, sw), stride, pad, (long long)Ho, (long long)Wo);
+    if (!mvae_act_valid(act))
+        return mvae_ctx_fail(ctx, "conv_transpose2d: x %s: unknown input activation %d", MVAE_SHP(x, sx), act);
     mvae_tensor *out =
         mvae_op_output(ctx, MVAE_OP_CONV_TRANSPOSE2D, 4, (int64_t[]){B, O, Ho, Wo}, x, w, b, NULL);
     if (!out) return NULL;
     out->ip[0] = stride;
     out->ip[1] = pad;
     out->ip[2] = output_pad;
+    out->ip[3] = act;
     int64_t Ko = O * kh * kw, P = H * W, Q = Ho * Wo, nb = conv_chunk(B, P);
     float *col = mvae_ctx_scratch(ctx, (size_t)((Ko + C) * nb * P) * sizeof(float)), *xg = col + Ko * nb * P;
     fill_bias(out->data, b ? b->data : NULL, B, O, Q);
     for (int64_t n0 = 0; n0 < B; n0 += nb) {
         int64_t m = B - n0 < nb ? B - n0 : nb, L = m * P;
         gather_chunk(xg, x->data, n0, m, C, P);
+        if (act != MVAE_ACT_NONE) mvae_act_apply(act, xg, xg, C * L);
         /* col [Ko, m*P] = w^T [Ko,C] xg [C, m*P], each sample's block scattered onto out_b */
         mvae_sgemm(1, 0, (int)Ko, (int)L, (int)C, 1.0f, w->data, (int)Ko, xg, (int)L, 0.0f, col, (int)L);
         col_job cj = {col, out->data, (int)O, (int)Ho, (int)Wo, (int)kh, (int)kw, stride, pad, (int)H, (int)W,
@@ -400,9 +433,14 @@ mvae_tensor *mvae_conv_transpose2d(mvae_ctx *ctx, mvae_tensor *x, mvae_tensor *w
     return out;
 }
 
+mvae_tensor *mvae_conv_transpose2d(mvae_ctx *ctx, mvae_tensor *x, mvae_tensor *w, mvae_tensor *b,
+                                   int stride, int pad, int output_pad) {
+    return mvae_conv_transpose2d_act(ctx, x, w, b, stride, pad, output_pad, MVAE_ACT_NONE);
+}
+
 void mvae_bw_conv_transpose2d(mvae_ctx *ctx, mvae_tensor *out) {
     mvae_tensor *x = out->src[0], *w = out->src[1], *b = out->src[2];
-    int stride = out->ip[0], pad = out->ip[1];
+    int stride = out->ip[0], pad = out->ip[1], act = out->ip[3];
     int64_t B = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
     int64_t O = w->shape[1], kh = w->shape[2], kw = w->shape[3];
     int64_t Ho = out->shape[2], Wo = out->shape[3], Ko = O * kh * kw, P = H * W, Q = Ho * Wo;
@@ -413,20 +451,28 @@ void mvae_bw_conv_transpose2d(mvae_ctx *ctx, mvae_tensor *out) {
     if (!gx && !gw) return;
     if (gw && wfresh && B == 0) memset(gw, 0, (size_t)w->n * sizeof(float)); /* no chunk writes it */
     int64_t nb = conv_chunk(B, P);
-    float *dcol = mvae_ctx_scratch(ctx, (size_t)((Ko + C) * nb * P) * sizeof(float)), *xg = dcol + Ko * nb * P;
+    /* with an activation, xd holds x's chunk, then act'(x) (xg: act(x), then d(act x)) */
+    bool fused = act != MVAE_ACT_NONE;
+    float *dcol = mvae_ctx_scratch(ctx, (size_t)((Ko + (fused ? 2 : 1) * C) * nb * P) * sizeof(float));
+    float *xg = dcol + Ko * nb * P, *xd = fused ? xg + C * nb * P : NULL;
     for (int64_t n0 = 0; n0 < B; n0 += nb) {
         int64_t m = B - n0 < nb ? B - n0 : nb, L = m * P;
         /* dcol [Ko, m*P] = im2col(G_b) per sample: the gradient is a plain convolution of G with w */
         col_job cj = {G, dcol, (int)O, (int)Ho, (int)Wo, (int)kh, (int)kw, stride, pad, (int)H, (int)W,
                       n0, O * Q, P, L};
         mvae_parallel_for((int)m, 1, im2col_task, &cj);
-        if (gw) { /* dW [C,Ko] += xg [C, m*P] dcol^T [m*P, Ko] */
-            gather_chunk(xg, x->data, n0, m, C, P);
+        if (fused) {
+            gather_chunk(xd, x->data, n0, m, C, P);
+            mvae_act_apply_deriv(act, xd, xg, gx ? xd : NULL, C * L); /* in place: element by element */
+        }
+        if (gw) { /* dW [C,Ko] += act(x)g [C, m*P] dcol^T [m*P, Ko] */
+            if (!fused) gather_chunk(xg, x->data, n0, m, C, P);
             mvae_sgemm(0, 1, (int)C, (int)Ko, (int)L, 1.0f, xg, (int)L, dcol, (int)L, wfresh && n0 == 0 ? 0.0f : 1.0f,
                        gw, (int)Ko);
         }
-        if (gx) { /* dx [C, m*P] = w [C,Ko] dcol [Ko, m*P], added onto each dx_b */
+        if (gx) { /* dx [C, m*P] = w [C,Ko] dcol [Ko, m*P] (times act'(x)), added onto each dx_b */
             mvae_sgemm(0, 0, (int)C, (int)L, (int)Ko, 1.0f, w->data, (int)Ko, dcol, (int)L, 0.0f, xg, (int)L);
+            if (fused) mvae_act_mul_deriv(xg, xd, xg, C * L, false);
             scatter_chunk(gx, xg, NULL, true, n0, m, C, P);
         }
     }

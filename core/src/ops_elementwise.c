@@ -328,6 +328,68 @@ DEFINE_UNARY(sigmoid, MVAE_OP_SIGMOID, mvae_sigmoidf(x), g *y *(1.0f - y))
 DEFINE_UNARY(tanh, MVAE_OP_TANH, tanhf(x), g *(1.0f - y * y))
 DEFINE_UNARY(softplus, MVAE_OP_SOFTPLUS, mvae_softplusf(x), g *mvae_sigmoidf(x))
 
+/* ---- activations as array kernels (ops_internal.h) ------------------------------------------ */
+
+bool mvae_act_valid(int act) { return act >= MVAE_ACT_NONE && act <= MVAE_ACT_SOFTPLUS; }
+
+/* One task pair per activation: F = act(x), D = act'(x) from x alone (so backward needs only the
+ * pre-activation); s is a per-element temporary shared by F and D. */
+#define DEFINE_ACT(name, AS, AF, AD)                                                                  \
+    static void act_##name##_task(void *arg, int begin, int end) {                                 \
+        const unary_job *j_ = arg;                                                                 \
+        const float *X_ = j_->X;                                                                   \
+        float *Y_ = j_->D, *D_ = (float *)j_->G;                                                   \
+        if (D_)                                                                                    \
+            for (int64_t i = begin; i < end; i++) {                                                \
+                float x = X_[i], s = (AS);                                                          \
+                (void)s;                                                                           \
+                Y_[i] = (AF);                                                                       \
+                D_[i] = (AD);                                                                       \
+            }                                                                                      \
+        else                                                                                       \
+            for (int64_t i = begin; i < end; i++) {                                                \
+                float x = X_[i], s = (AS);                                                          \
+                (void)s;                                                                           \
+                Y_[i] = (AF);                                                                       \
+            }                                                                                      \
+    }
+DEFINE_ACT(none, 0.0f, x, 1.0f)
+DEFINE_ACT(relu, 0.0f, x > 0.0f ? x : 0.0f, x > 0.0f ? 1.0f : 0.0f)
+DEFINE_ACT(leaky_relu, 0.0f, x > 0.0f ? x : 0.2f * x, x > 0.0f ? 1.0f : 0.2f)
+DEFINE_ACT(elu, x > 0.0f ? 0.0f : expm1f(x), x > 0.0f ? x : s, x > 0.0f ? 1.0f : s + 1.0f)
+DEFINE_ACT(swish, mvae_sigmoidf(x), x *s, s *(1.0f + x * (1.0f - s)))
+DEFINE_ACT(sigmoid, mvae_sigmoidf(x), s, s *(1.0f - s))
+DEFINE_ACT(tanh, tanhf(x), s, 1.0f - s * s)
+DEFINE_ACT(softplus, 0.0f, mvae_softplusf(x), mvae_sigmoidf(x))
+
+void mvae_act_apply_deriv(int act, const float *x, float *y, float *d, int64_t n) {
+    static void (*const task[])(void *, int, int) = {
+        [MVAE_ACT_NONE] = act_none_task,       [MVAE_ACT_RELU] = act_relu_task,
+        [MVAE_ACT_LEAKY_RELU] = act_leaky_relu_task, [MVAE_ACT_ELU] = act_elu_task,
+        [MVAE_ACT_SWISH] = act_swish_task,     [MVAE_ACT_SIGMOID] = act_sigmoid_task,
+        [MVAE_ACT_TANH] = act_tanh_task,       [MVAE_ACT_SOFTPLUS] = act_softplus_task};
+    MVAE_ASSERT_MSG(mvae_act_valid(act), "unknown activation");
+    unary_job j = {x, NULL, d, y, 0.0f, false};
+    unary_run(task[act], &j, n);
+}
+
+void mvae_act_apply(int act, const float *x, float *y, int64_t n) { mvae_act_apply_deriv(act, x, y, NULL, n); }
+
+static void mul_deriv_task(void *arg, int begin, int end) {
+    const unary_job *j = arg;
+    const float *g = j->X, *d = j->Y;
+    float *dx = j->D;
+    if (j->fresh)
+        for (int64_t i = begin; i < end; i++) dx[i] = g[i] * d[i];
+    else
+        for (int64_t i = begin; i < end; i++) dx[i] += g[i] * d[i];
+}
+
+void mvae_act_mul_deriv(const float *g, const float *d, float *dx, int64_t n, bool accumulate) {
+    unary_job j = {g, d, NULL, dx, 0.0f, !accumulate};
+    unary_run(mul_deriv_task, &j, n);
+}
+
 /* ---------------------------------------------------------------------------------------------
  * softmax / log_softmax along any axis. The tensor is viewed as [outer, K, inner] with K the
  * axis size; inner == 1 (last axis) runs over contiguous rows, otherwise the loops run over the

@@ -18,6 +18,17 @@
 MVAE_OPS_LIST(MVAE_X)
 #undef MVAE_X
 
+/* Activations as array kernels, for the ops that apply one to their input (mvae_linear_act,
+ * mvae_conv2d_act, mvae_conv_transpose2d_act); split between the GEMM threads for large n.
+ * Same formulas as the unary ops (leaky_relu slope 0.2, elu alpha 1, as mvae_activate).
+ *   mvae_act_apply:        y = act(x)
+ *   mvae_act_apply_deriv:  y = act(x) and d = act'(x) in one pass (d may be NULL)
+ *   mvae_act_mul_deriv:    dx (=, or += when accumulate) g * d */
+bool mvae_act_valid(int act);
+void mvae_act_apply(int act, const float *x, float *y, int64_t n);
+void mvae_act_apply_deriv(int act, const float *x, float *y, float *d, int64_t n);
+void mvae_act_mul_deriv(const float *g, const float *d, float *dx, int64_t n, bool accumulate);
+
 /* Format "[a,b]" shape strings on the stack for error messages. */
 #define MVAE_SHP(t, buf) mvae_shape_str((t), (buf), sizeof(buf))
 

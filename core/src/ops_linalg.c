@@ -1,4 +1,4 @@
-/* ops_linalg.c — matmul and linear on OpenBLAS sgemm. */
+/* ops_linalg.c — matmul and linear (with an optional fused input activation) on mvae_sgemm. */
 #include "ops_internal.h"
 
 #include "gemm_internal.h"
@@ -48,8 +48,8 @@ void mvae_bw_matmul(mvae_ctx *ctx, mvae_tensor *out) {
     }
 }
 
-/* x [B,in], W [out,in], b [out] -> [B,out] */
-mvae_tensor *mvae_linear(mvae_ctx *ctx, mvae_tensor *x, mvae_tensor *W, mvae_tensor *b) {
+/* act(x) [B,in], W [out,in], b [out] -> [B,out]; ip[0] = act (MVAE_ACT_NONE: plain linear) */
+mvae_tensor *mvae_linear_act(mvae_ctx *ctx, mvae_tensor *x, mvae_tensor *W, mvae_tensor *b, int act) {
     MVAE_CHECK_INPUT(ctx, "linear", x);
     MVAE_CHECK_INPUT(ctx, "linear", W);
     MVAE_CHECK_F32(ctx, "linear", x);
@@ -61,28 +61,53 @@ mvae_tensor *mvae_linear(mvae_ctx *ctx, mvae_tensor *x, mvae_tensor *W, mvae_ten
     if (b && (b->ndim != 1 || b->shape[0] != O))
         return mvae_ctx_fail(ctx, "linear: bias %s does not match W %s (expected [%lld])",
                              MVAE_SHP(b, sb), MVAE_SHP(W, sw), (long long)O);
+    if (!mvae_act_valid(act)) return mvae_ctx_fail(ctx, "linear: x %s: unknown input activation %d", MVAE_SHP(x, sx), act);
     mvae_tensor *out = mvae_op_output(ctx, MVAE_OP_LINEAR, 2, (int64_t[]){B, O}, x, W, b, NULL);
     if (!out) return NULL;
+    out->ip[0] = act;
+    const float *a = x->data;
+    if (act != MVAE_ACT_NONE) { /* act(x) lives in scratch only while the GEMM reads it */
+        float *s = mvae_ctx_scratch(ctx, (size_t)(B * Din) * sizeof(float));
+        mvae_act_apply(act, x->data, s, B * Din);
+        a = s;
+    }
     float beta = 0.0f;
     if (b) {
         for (int64_t i = 0; i < B; i++) memcpy(out->data + i * O, b->data, (size_t)O * sizeof(float));
         beta = 1.0f;
     }
-    mvae_sgemm(0, 1, (int)B, (int)O, (int)Din, 1.0f, x->data, (int)Din, W->data, (int)Din, beta, out->data, (int)O);
+    mvae_sgemm(0, 1, (int)B, (int)O, (int)Din, 1.0f, a, (int)Din, W->data, (int)Din, beta, out->data, (int)O);
     return out;
+}
+
+mvae_tensor *mvae_linear(mvae_ctx *ctx, mvae_tensor *x, mvae_tensor *W, mvae_tensor *b) {
+    return mvae_linear_act(ctx, x, W, b, MVAE_ACT_NONE);
 }
 
 void mvae_bw_linear(mvae_ctx *ctx, mvae_tensor *out) {
     mvae_tensor *x = out->src[0], *W = out->src[1], *b = out->src[2];
-    int B = (int)x->shape[0], Din = (int)x->shape[1], O = (int)W->shape[0];
+    int B = (int)x->shape[0], Din = (int)x->shape[1], O = (int)W->shape[0], act = out->ip[0];
     const float *G = out->grad;
     bool fresh, wfresh;
     float *gx = mvae_grad_fresh(ctx, x, &fresh), *gw = mvae_grad_fresh(ctx, W, &wfresh);
     float *gb = b ? mvae_grad(ctx, b) : NULL;
-    if (gx) /* dx [B,Din] += G [B,O] W [O,Din] (= when dx is fresh) */
-        mvae_sgemm(0, 0, B, Din, O, 1.0f, G, O, W->data, Din, fresh ? 0.0f : 1.0f, gx, Din);
-    if (gw) /* dW [O,Din] += G^T x (=: the zeroed gradient block is not read back) */
-        mvae_sgemm(1, 0, O, Din, B, 1.0f, G, O, x->data, Din, wfresh ? 0.0f : 1.0f, gw, Din);
+    const float *a = x->data; /* the GEMMs' input: x, or act(x) recomputed with act'(x) beside it */
+    float *da = gx, *d = NULL;
+    if (act != MVAE_ACT_NONE && (gx || gw)) {
+        size_t n = (size_t)B * (size_t)Din;
+        float *s = mvae_ctx_scratch(ctx, (gx ? 2 : 1) * n * sizeof(float));
+        d = gx ? s + n : NULL;
+        mvae_act_apply_deriv(act, x->data, s, d, (int64_t)n);
+        a = s;
+    }
+    if (gw) /* dW [O,Din] += G^T act(x) (=: the zeroed gradient block is not read back) */
+        mvae_sgemm(1, 0, O, Din, B, 1.0f, G, O, a, Din, wfresh ? 0.0f : 1.0f, gw, Din);
+    if (gx) {
+        if (d) da = (float *)a; /* act(x) is no longer needed: its block takes d(act(x)) */
+        /* d(act x) [B,Din] (+)= G [B,O] W [O,Din] (= when dx is fresh, or when it goes to scratch) */
+        mvae_sgemm(0, 0, B, Din, O, 1.0f, G, O, W->data, Din, fresh || d ? 0.0f : 1.0f, da, Din);
+        if (d) mvae_act_mul_deriv(da, d, gx, (int64_t)B * Din, !fresh);
+    }
     if (gb)
         for (int i = 0; i < B; i++) {
             const float *g = G + (size_t)i * O;

@@ -17,16 +17,7 @@
 extern "C" {
 #endif
 
-typedef enum mvae_activation {
-    MVAE_ACT_NONE = 0,
-    MVAE_ACT_RELU,
-    MVAE_ACT_LEAKY_RELU, /* slope 0.2 */
-    MVAE_ACT_ELU,
-    MVAE_ACT_SWISH,
-    MVAE_ACT_SIGMOID,
-    MVAE_ACT_TANH,
-    MVAE_ACT_SOFTPLUS,
-} mvae_activation;
+/* mvae_activation (MVAE_ACT_*) is declared in mvae/ops.h: the fused ops take one. */
 /* "swish" (or "silu"), "relu", "leaky_relu", "elu", "sigmoid", "tanh", "softplus", "none". */
 int mvae_activation_parse(const char *name, int *act, mvae_error *err);
 mvae_tensor *mvae_activate(mvae_ctx *ctx, mvae_tensor *x, int act);
@@ -39,6 +30,10 @@ typedef struct mvae_linear_layer {
 int mvae_linear_layer_init(mvae_linear_layer *l, mvae_params *ps, const char *prefix,
                            const char *name, int64_t in, int64_t out, bool bias, mvae_error *err);
 mvae_tensor *mvae_linear_layer_fwd(mvae_ctx *ctx, const mvae_linear_layer *l, mvae_tensor *x);
+/* The layer applied to in_act(x), fused (mvae_linear_act): a stack of layers written as
+ *   h = fwd_act(l2, fwd_act(l1, x, MVAE_ACT_NONE), MVAE_ACT_SWISH)
+ * keeps only pre-activations for backward, half the activation memory of activate(fwd(...)). */
+mvae_tensor *mvae_linear_layer_fwd_act(mvae_ctx *ctx, const mvae_linear_layer *l, mvae_tensor *x, int in_act);
 
 typedef struct mvae_conv_layer {
     mvae_tensor *w, *b;  /* conv: [O,C,k,k]; transposed: [C,O,k,k]; b [O] or NULL */
@@ -49,6 +44,8 @@ int mvae_conv_layer_init(mvae_conv_layer *l, mvae_params *ps, const char *prefix
                          int64_t in_ch, int64_t out_ch, int k, int stride, int pad, int out_pad,
                          bool transposed, bool bias, mvae_error *err);
 mvae_tensor *mvae_conv_layer_fwd(mvae_ctx *ctx, const mvae_conv_layer *l, mvae_tensor *x);
+/* The layer applied to in_act(x), fused (mvae_conv2d_act / mvae_conv_transpose2d_act). */
+mvae_tensor *mvae_conv_layer_fwd_act(mvae_ctx *ctx, const mvae_conv_layer *l, mvae_tensor *x, int in_act);
 /* Output size of a conv (transposed=false) or transposed conv along one spatial dim. */
 int64_t mvae_conv_out_size(int64_t in, int k, int stride, int pad, int out_pad, bool transposed);
 

@@ -89,11 +89,28 @@ typedef struct mvae_op_info {
 extern const mvae_op_info mvae_op_table[MVAE_OP_COUNT];
 const char *mvae_op_name(int op);
 
-/* ---- linear algebra (OpenBLAS sgemm) ---- */
+/* Activations for mvae_activate (nn.h) and the fused *_act ops below. */
+typedef enum mvae_activation {
+    MVAE_ACT_NONE = 0,
+    MVAE_ACT_RELU,
+    MVAE_ACT_LEAKY_RELU, /* slope 0.2 */
+    MVAE_ACT_ELU,
+    MVAE_ACT_SWISH,
+    MVAE_ACT_SIGMOID,
+    MVAE_ACT_TANH,
+    MVAE_ACT_SOFTPLUS,
+} mvae_activation;
+
+/* ---- linear algebra (mvae's GEMM) ---- */
 /* a [M,K] (or [K,M] if trans_a), b [K,N] (or [N,K] if trans_b) -> [M,N] */
 mvae_tensor *mvae_matmul(mvae_ctx *ctx, mvae_tensor *a, mvae_tensor *b, bool trans_a, bool trans_b);
 /* x [B,in], W [out,in] (PyTorch layout), b [out] or NULL -> [B,out] = x W^T + b */
 mvae_tensor *mvae_linear(mvae_ctx *ctx, mvae_tensor *x, mvae_tensor *W, mvae_tensor *b);
+/* act(x) W^T + b with the activation fused in as the op's input stage: only x (the previous
+ * layer's pre-activation) is kept for backward, which recomputes act(x) in scratch. The same
+ * values as mvae_linear(mvae_activate(x, act), W, b) with one activation-sized tensor less alive
+ * per layer. act = MVAE_ACT_NONE is mvae_linear. */
+mvae_tensor *mvae_linear_act(mvae_ctx *ctx, mvae_tensor *x, mvae_tensor *W, mvae_tensor *b, int act);
 
 /* ---- broadcast binary ---- */
 mvae_tensor *mvae_add(mvae_ctx *ctx, mvae_tensor *a, mvae_tensor *b);
@@ -151,6 +168,12 @@ mvae_tensor *mvae_conv2d(mvae_ctx *ctx, mvae_tensor *x, mvae_tensor *w, mvae_ten
  * Ho = (H-1)s - 2p + kh + output_pad */
 mvae_tensor *mvae_conv_transpose2d(mvae_ctx *ctx, mvae_tensor *x, mvae_tensor *w, mvae_tensor *b,
                                    int stride, int pad, int output_pad);
+/* The same with act applied to x first, fused as for mvae_linear_act (x kept, act(x) recomputed
+ * chunk by chunk in backward). */
+mvae_tensor *mvae_conv2d_act(mvae_ctx *ctx, mvae_tensor *x, mvae_tensor *w, mvae_tensor *b, int stride,
+                             int pad, int act);
+mvae_tensor *mvae_conv_transpose2d_act(mvae_ctx *ctx, mvae_tensor *x, mvae_tensor *w, mvae_tensor *b,
+                                       int stride, int pad, int output_pad, int act);
 /* Batch normalisation over every dim but 1 (x [B,C] or [B,C,H,W]); gamma, beta [C].
  * Training (mvae_ctx_training): normalise by batch statistics (biased variance) and update
  * running_mean/running_var in place (unbiased variance, PyTorch's momentum convention:

@@ -90,14 +90,17 @@ static int deconv_dec_create(const mvae_module_args *a, void **self, mvae_error 
 static mvae_tensor *deconv_dec_forward(void *self, mvae_ctx *ctx, mvae_tensor *z) {
     deconv_dec *d = self;
     int64_t B = z->shape[0];
-    mvae_tensor *h = mvae_activate(ctx, mvae_linear_layer_fwd(ctx, &d->fc1, z), d->act);
-    h = mvae_activate(ctx, mvae_linear_layer_fwd(ctx, &d->fc2, h), d->act);
+    /* each activation is fused into the next layer's input (nn.h): only pre-activations are kept */
+    mvae_tensor *h = mvae_linear_layer_fwd(ctx, &d->fc1, z);
+    h = mvae_linear_layer_fwd_act(ctx, &d->fc2, h, d->act);
     h = mvae_reshape(ctx, h, 4, (int64_t[]){B, d->c0, d->h0, d->w0});
+    int act = d->act;
     for (int i = 0; i < d->n_conv; i++) {
-        h = mvae_conv_layer_fwd(ctx, &d->conv[i], h);
+        h = mvae_conv_layer_fwd_act(ctx, &d->conv[i], h, act);
+        act = MVAE_ACT_NONE;
         if (i + 1 < d->n_conv) {
             if (d->use_bn) h = mvae_batchnorm_layer_fwd(ctx, &d->bn[i], h);
-            h = mvae_activate(ctx, h, d->act);
+            act = d->act;
         }
     }
     return h;

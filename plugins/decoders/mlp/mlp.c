@@ -62,9 +62,12 @@ static int mlp_dec_create(const mvae_module_args *a, void **self, mvae_error *er
 static mvae_tensor *mlp_dec_forward(void *self, mvae_ctx *ctx, mvae_tensor *z) {
     mlp_dec *d = self;
     mvae_tensor *h = z;
-    for (int i = 0; i < d->n_layers; i++)
-        h = mvae_activate(ctx, mvae_linear_layer_fwd(ctx, &d->fc[i], h), d->act);
-    return mvae_linear_layer_fwd(ctx, &d->out, h);
+    int act = MVAE_ACT_NONE; /* each layer's activation is fused into the next layer's input */
+    for (int i = 0; i < d->n_layers; i++) {
+        h = mvae_linear_layer_fwd_act(ctx, &d->fc[i], h, act);
+        act = d->act;
+    }
+    return mvae_linear_layer_fwd_act(ctx, &d->out, h, act);
 }
 
 static const mvae_decoder_vtable vt = {

@@ -82,14 +82,15 @@ static int conv_enc_forward(void *self, mvae_ctx *ctx, mvae_tensor *x, mvae_tens
     conv_enc *e = self;
     int64_t B = x->shape[0];
     mvae_tensor *h = x;
+    int act = MVAE_ACT_NONE; /* each activation is fused into the next layer's input (nn.h) */
     for (int i = 0; i < e->n_conv; i++) {
-        h = mvae_conv_layer_fwd(ctx, &e->conv[i], h);
+        h = mvae_conv_layer_fwd_act(ctx, &e->conv[i], h, act);
         if (e->use_bn && i > 0) h = mvae_batchnorm_layer_fwd(ctx, &e->bn[i], h);
-        h = mvae_activate(ctx, h, e->act);
+        act = e->act;
     }
     h = mvae_reshape(ctx, h, 2, (int64_t[]){B, e->flat});
-    h = mvae_activate(ctx, mvae_linear_layer_fwd(ctx, &e->fc, h), e->act);
-    h = mvae_linear_layer_fwd(ctx, &e->head, h);
+    h = mvae_linear_layer_fwd_act(ctx, &e->fc, h, act);
+    h = mvae_linear_layer_fwd_act(ctx, &e->head, h, e->act);
     *mu = mvae_slice(ctx, h, 1, 0, e->latent);
     *logvar = mvae_slice(ctx, h, 1, e->latent, 2 * e->latent);
     return mvae_ctx_failed(ctx) ? MVAE_ERR_INVALID : MVAE_OK;

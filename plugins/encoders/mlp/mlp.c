@@ -79,15 +79,20 @@ static int mlp_enc_forward(void *self, mvae_ctx *ctx, mvae_tensor *x, mvae_tenso
     mlp_enc *e = self;
     int64_t B = x->shape[0];
     mvae_tensor *h;
+    int act = MVAE_ACT_NONE; /* the activation h still needs: fused into the next layer */
     if (e->embed) {
         mvae_tensor *idx = mvae_tensor_wrap(ctx, 1, (int64_t[]){B}, x->data);
         idx->dtype = MVAE_I32;
-        h = mvae_activate(ctx, mvae_embedding_layer_fwd(ctx, &e->emb, idx), e->act);
+        h = mvae_embedding_layer_fwd(ctx, &e->emb, idx);
+        act = e->act;
     } else {
         h = mvae_reshape(ctx, x, 2, (int64_t[]){B, e->in_dim});
     }
-    for (int i = 0; i < e->n_layers; i++)
-        h = mvae_activate(ctx, mvae_linear_layer_fwd(ctx, &e->fc[i], h), e->act);
+    for (int i = 0; i < e->n_layers; i++) {
+        h = mvae_linear_layer_fwd_act(ctx, &e->fc[i], h, act);
+        act = e->act;
+    }
+    h = mvae_activate(ctx, h, act); /* read by both heads: computed once */
     *mu = mvae_linear_layer_fwd(ctx, &e->head_mu, h);
     *logvar = mvae_linear_layer_fwd(ctx, &e->head_lv, h);
     return mvae_ctx_failed(ctx) ? MVAE_ERR_INVALID : MVAE_OK;
