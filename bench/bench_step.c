@@ -439,6 +439,7 @@ static int run_model(const opts *o) {
     ft = malloc((size_t)total * sizeof *ft);
     for (int i = 0; i < 4; i++) ph[i] = malloc((size_t)total * sizeof *ph[i]);
     ctx = mvae_ctx_new(0);
+    if (ctx) mvae_ctx_set_recycle_values(ctx, true); /* as the trainer does */
     if (!perm || !st || !gt || !ft || !ph[0] || !ph[1] || !ph[2] || !ph[3] || !ctx) {
         mvae_error_set(&err, MVAE_ERR_NOMEM, "out of memory");
         goto out;
@@ -452,6 +453,7 @@ static int run_model(const opts *o) {
     mvae_optim opt = mvae_optim_adam(1e-3f);
     opt.zero_grad = true;
     double tally_flops = 0, last_loss = 0;
+    size_t arena_fwd = 0; /* arena in use at the end of the last step's forward pass */
     int n_terms = 0;
     int64_t tally_calls = 0;
     for (int s = 0; s < total; s++) {
@@ -466,7 +468,8 @@ static int run_model(const opts *o) {
         mvae_tensor *loss;
         mvae_step_stats stats;
         int r = mvae_objective_loss(m, ctx, &b, &obj, 1.0f, &rng, &loss, &stats);
-        double t2 = now_sec(); if (getenv("ARENA_DBG") && s == 1) fprintf(stderr, "after forward arena used %.1f MiB\n", mvae_ctx_arena_used(ctx) / 1048576.0);
+        double t2 = now_sec();
+        if (s == total - 1) arena_fwd = mvae_ctx_arena_used(ctx);
         if (!r) r = mvae_backward(ctx, loss);
         double t3 = now_sec();
         if (r) {
@@ -495,9 +498,11 @@ static int run_model(const opts *o) {
     printf("loss last_loss=%.4f\n", last_loss);
     /* where the memory goes: weights, gradients and Adam's two moments are 4 floats per trainable
      * parameter; the step arena holds the activations and the backward pass's scratch. */
-    printf("memory_parts params_grads_adam_mib=%.1f arena_peak_mib=%.1f arena_capacity_mib=%.1f\n",
-           (double)mvae_params_count_trainable(m->params) * 16.0 / 1048576.0,
-           (double)mvae_ctx_arena_peak(ctx) / 1048576.0, (double)mvae_ctx_arena_capacity(ctx) / 1048576.0);
+    printf("memory_parts params_grads_adam_mib=%.1f arena_after_forward_mib=%.1f arena_peak_mib=%.1f "
+           "arena_capacity_mib=%.1f scratch_mib=%.1f\n",
+           (double)mvae_params_count_trainable(m->params) * 16.0 / 1048576.0, (double)arena_fwd / 1048576.0,
+           (double)mvae_ctx_arena_peak(ctx) / 1048576.0, (double)mvae_ctx_arena_capacity(ctx) / 1048576.0,
+           (double)mvae_ctx_scratch_capacity(ctx) / 1048576.0);
     /* the training peak, before the isolated GEMM timings below allocate their own operands (and
      * wake OpenBLAS's buffers, which training never touches) */
     printf("memory_train peak_rss_mib=%.1f\n", vm_hwm_mib());

@@ -165,8 +165,8 @@ static void test_conv2d_fast_vs_naive(void **state) {
         {2, 3, 9, 9, 4, 2, 2, 3, 1, 0},     /* stride 3 */
         {2, 2, 7, 6, 3, 2, 3, 1, 1, 0},     /* kh != kw */
         {2, 3, 6, 6, 4, 1, 1, 2, 0, 0},     /* 1x1 stride 2 */
-        {5, 2, 30, 30, 3, 3, 3, 1, 1, 0},   /* 900 columns a sample: chunks of 2, 2 and 1 samples */
-        {3, 1, 48, 48, 2, 3, 3, 1, 1, 0},   /* 2304 columns: a chunk per sample */
+        {5, 2, 20, 20, 3, 3, 3, 1, 1, 0},   /* 400 columns a sample: chunks of 2, 2 and 1 samples */
+        {3, 1, 48, 48, 2, 3, 3, 1, 1, 0},   /* 2304 columns (> CONV_CHUNK_COLS): a chunk per sample */
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
         compare_conv(&cases[k], false, k % 2 == 0, 100 + k);
@@ -256,7 +256,7 @@ static void test_conv_transpose2d_fast_vs_naive(void **state) {
         {1, 2, 3, 3, 3, 1, 1, 1, 0, 0},
         {2, 2, 4, 4, 3, 5, 5, 3, 2, 2},
         {2, 3, 3, 4, 2, 2, 3, 2, 0, 1},    /* kh != kw */
-        {5, 2, 30, 30, 3, 3, 3, 1, 1, 0},  /* 900 input columns a sample: chunks of 2, 2 and 1 */
+        {5, 2, 20, 20, 3, 3, 3, 1, 1, 0},  /* 400 input columns a sample: chunks of 2, 2 and 1 */
         {3, 2, 24, 48, 1, 4, 4, 2, 1, 0},  /* 1152: a chunk per sample */
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
@@ -349,7 +349,7 @@ static void gradcheck_conv_transpose2d_act(void **state) {
 
 /* Fused and unfused (activate, then convolve) give the same values exactly and the same gradients
  * up to the order of a product's factors (1e-6 relative), over
- * several chunks with a remainder (B = 300, 8x8 images: 128 samples per chunk), 1 and 2 threads. */
+ * several chunks with a remainder (B = 300: 64 samples of 4x4 output positions per chunk of conv2d), 1 and 2 threads. */
 static void test_conv_act_matches_unfused(void **state) {
     (void)state;
     const int acts[] = {MVAE_ACT_SWISH, MVAE_ACT_ELU, MVAE_ACT_SIGMOID};

@@ -212,6 +212,7 @@ mvae_tensor *mvae_reshape(mvae_ctx *ctx, mvae_tensor *a, int ndim, const int64_t
     return mvae_op_output_view(ctx, MVAE_OP_RESHAPE, ndim, s, a); /* shares a's data */
 }
 void mvae_bw_reshape(mvae_ctx *ctx, mvae_tensor *out) {
+    if (out->flags & MVAE_T_GRAD_ALIAS) return; /* its writers wrote the source's gradient */
     float *ga = mvae_grad(ctx, out->src[0]);
     if (!ga) return;
     const float *g = out->grad;

@@ -28,6 +28,7 @@ struct mvae_ctx {
     size_t tape_len, tape_cap;
     bool grad_enabled;
     bool training;
+    bool recycle_values; /* backward hands dead op outputs' values to the gradients' free list */
     bool failed;
     char err[MVAE_ERROR_MSG_MAX];
 };
@@ -148,6 +149,11 @@ bool mvae_ctx_set_grad(mvae_ctx *ctx, bool enabled) {
     return old;
 }
 bool mvae_ctx_grad_enabled(const mvae_ctx *ctx) { return ctx->grad_enabled; }
+bool mvae_ctx_set_recycle_values(mvae_ctx *ctx, bool on) {
+    bool old = ctx->recycle_values;
+    ctx->recycle_values = on;
+    return old;
+}
 bool mvae_ctx_set_training(mvae_ctx *ctx, bool training) {
     bool old = ctx->training;
     ctx->training = training;
@@ -277,6 +283,7 @@ mvae_tensor *mvae_op_output_view(mvae_ctx *ctx, int op, int ndim, const int64_t 
     mvae_tensor *t = tensor_header(ctx, ndim, shape, s0->dtype);
     if (!t) return NULL;
     t->data = s0->data;
+    t->flags |= MVAE_T_VIEW;
     return op_record(ctx, t, op, s0, NULL, NULL, NULL);
 }
 
@@ -317,21 +324,40 @@ static float *grad_alloc(mvae_ctx *ctx, int64_t n) {
     return p;
 }
 
-/* t's gradient is dead (its backward has run): keep the block for later gradients. */
-static void grad_release(mvae_ctx *ctx, mvae_tensor *t) {
+/* A dead block (a gradient, or with recycle_values an op output's values) joins the free list of
+ * later gradients. Returns false when the list cannot grow (the block is then simply not reused). */
+static bool block_release(mvae_ctx *ctx, float *p, size_t bytes) {
     if (ctx->n_free == ctx->free_cap) {
         size_t cap = ctx->free_cap ? 2 * ctx->free_cap : 256;
         void *q = realloc(ctx->free_grads, cap * sizeof *ctx->free_grads);
-        if (!q) return; /* keep the gradient: only the reuse is lost */
+        if (!q) return false;
         ctx->free_grads = q;
         ctx->free_cap = cap;
     }
-    ctx->free_grads[ctx->n_free++] = (struct grad_block){t->grad, (size_t)t->n * sizeof(float)};
-    t->grad = NULL;
+    ctx->free_grads[ctx->n_free++] = (struct grad_block){p, bytes};
+    return true;
+}
+
+/* t's gradient is dead (its backward has run): keep the block for later gradients. */
+static void grad_release(mvae_ctx *ctx, mvae_tensor *t) {
+    if (block_release(ctx, t->grad, (size_t)t->n * sizeof(float))) t->grad = NULL;
+}
+
+/* A reshape view's gradient is its source's gradient block (same elements, same order): its
+ * writers write (or accumulate into) the source's gradient directly, which saves the block and
+ * reshape's copy. Not for a view whose gradient is retained (the source's block may be recycled). */
+static bool grad_aliases(const mvae_tensor *t) {
+    return (t->flags & MVAE_T_VIEW) && t->op == MVAE_OP_RESHAPE && !(t->flags & MVAE_T_KEEP_GRAD) &&
+           mvae_needs_grad(t->src[0]) && (!t->grad || (t->flags & MVAE_T_GRAD_ALIAS));
 }
 
 float *mvae_grad(mvae_ctx *ctx, mvae_tensor *t) {
     if (!mvae_needs_grad(t)) return NULL;
+    if (grad_aliases(t)) {
+        t->grad = mvae_grad(ctx, t->src[0]);
+        t->flags |= MVAE_T_GRAD_ALIAS;
+        return t->grad;
+    }
     if (!t->grad) {
         t->grad = grad_alloc(ctx, t->n);
         memset(t->grad, 0, (size_t)t->n * sizeof(float));
@@ -343,6 +369,11 @@ float *mvae_grad(mvae_ctx *ctx, mvae_tensor *t) {
 float *mvae_grad_fresh(mvae_ctx *ctx, mvae_tensor *t, bool *fresh) {
     *fresh = false;
     if (!mvae_needs_grad(t)) return NULL;
+    if (grad_aliases(t)) {
+        t->grad = mvae_grad_fresh(ctx, t->src[0], fresh);
+        t->flags |= MVAE_T_GRAD_ALIAS;
+        return t->grad;
+    }
     if (!t->grad) {
         t->grad = grad_alloc(ctx, t->n);
         *fresh = true;
@@ -380,7 +411,17 @@ int mvae_backward_seeded(mvae_ctx *ctx, mvae_tensor *out, const float *seed) {
         fn(ctx, t);
         /* an intermediate's gradient is read by its own backward only: recycle it (leaves,
          * parameters and the seeded output keep theirs) */
-        if (t != out && !(t->flags & MVAE_T_PARAM) && !(t->flags & MVAE_T_KEEP_GRAD)) grad_release(ctx, t);
+        if (t->flags & MVAE_T_GRAD_ALIAS) {
+            t->grad = NULL; /* the block is its source's */
+            t->flags &= ~(uint32_t)MVAE_T_GRAD_ALIAS;
+        } else if (t != out && !(t->flags & MVAE_T_PARAM) && !(t->flags & MVAE_T_KEEP_GRAD)) {
+            grad_release(ctx, t);
+            /* its values too: every reader (t's consumers, later on the tape) has run its backward;
+             * a view's values are its source's, released with the source */
+            if (ctx->recycle_values && !(t->flags & MVAE_T_VIEW) && t->data &&
+                block_release(ctx, t->data, (size_t)t->n * sizeof(float)))
+                t->data = NULL;
+        }
     }
     return ctx->failed ? MVAE_ERR_INVALID : MVAE_OK;
 }

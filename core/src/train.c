@@ -542,6 +542,9 @@ int mvae_train(mvae_model *m, const mvae_train_opts *o, mvae_train_result *res, 
         rc = rc ? rc : mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
         goto done;
     }
+    /* the step reads only the loss and the parameters' gradients after backward: saved values
+     * may take the gradients' memory as backward goes */
+    mvae_ctx_set_recycle_values(ctx, true);
     bool tty = isatty(2);
     int mode = strcmp(tc.progress, "bar") == 0 ? 2 : strcmp(tc.progress, "lines") == 0 ? 1
              : strcmp(tc.progress, "none") == 0 ? 0 : (tty ? 2 : 1);

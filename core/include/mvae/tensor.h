@@ -47,6 +47,9 @@ enum {
     MVAE_T_KEEP_GRAD = 1u << 3,  /* an op output whose gradient backward keeps (by default an
                                   * intermediate's gradient is recycled once its own backward
                                   * has run, and reads NULL afterwards); mvae_retain_grad */
+    MVAE_T_VIEW = 1u << 4,       /* data belongs to another tensor (reshape) */
+    MVAE_T_GRAD_ALIAS = 1u << 5, /* a reshape view whose grad is its source's block (written
+                                  * straight into the source's gradient; backward copies nothing) */
     MVAE_T_GRAD_ZERO = 1u << 2,  /* grad holds zeros (mvae_params_zero_grad, an update with
                                   * zero_grad): the first backward writer may overwrite it. Write
                                   * a parameter's gradient by hand only through mvae_grad(). */
@@ -98,6 +101,13 @@ bool mvae_ctx_grad_enabled(const mvae_ctx *ctx);
 /* Training mode flag read by dropout and batchnorm. Returns the previous value. */
 bool mvae_ctx_set_training(mvae_ctx *ctx, bool training);
 bool mvae_ctx_training(const mvae_ctx *ctx);
+/* Let backward reuse saved values: once an op output's own backward has run, nothing later in the
+ * pass reads its values, so its block joins the gradients' free list and its data reads NULL.
+ * The peak of a step is then about the forward pass's saved values, not those plus the
+ * gradients. Off by default; for callers that read only the loss (and gradients of leaves,
+ * parameters and mvae_retain_grad tensors) after backward, as the trainer does. Returns the
+ * previous value. */
+bool mvae_ctx_set_recycle_values(mvae_ctx *ctx, bool on);
 /* Sticky error: the first failure since the last reset. */
 bool mvae_ctx_failed(const mvae_ctx *ctx);
 const char *mvae_ctx_error(const mvae_ctx *ctx);
