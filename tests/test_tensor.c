@@ -86,6 +86,85 @@ static void test_intermediate_grads_recycled(void **state) {
     mvae_ctx_free(ctx);
 }
 
+/* The same step with mvae_ctx_set_recycle_values on and off: identical gradients, a smaller arena
+ * peak with it on (backward's gradients take dead values' blocks, linear's dx takes x's block),
+ * and the recycled values read NULL afterwards while the loss keeps its value. */
+static void run_recycle_graph(bool recycle, float *grads, size_t *peak, mvae_tensor **h1_out, float *loss_out) {
+    mvae_ctx *ctx = mvae_ctx_new(64 << 20);
+    mvae_ctx_set_recycle_values(ctx, recycle);
+    mvae_rng r;
+    mvae_rng_seed(&r, 21);
+    mvae_tensor *x = mvae_test_rand(ctx, &r, 2, (int64_t[]){256, 512}, -1, 1, 1);
+    mvae_tensor *W1 = mvae_test_rand(ctx, &r, 2, (int64_t[]){512, 512}, -0.1f, 0.1f, 1);
+    mvae_tensor *W2 = mvae_test_rand(ctx, &r, 2, (int64_t[]){512, 512}, -0.1f, 0.1f, 1);
+    mvae_tensor *h1 = mvae_linear_act(ctx, x, W1, NULL, MVAE_ACT_NONE);   /* dx in place of x? no: leaf */
+    mvae_tensor *h2 = mvae_linear_act(ctx, h1, W2, NULL, MVAE_ACT_SWISH); /* h1's only reader */
+    mvae_tensor *h3 = mvae_mul(ctx, mvae_exp(ctx, mvae_scale(ctx, h2, 0.1f)), h2);
+    mvae_tensor *v = mvae_reshape(ctx, h3, 2, (int64_t[]){512, 256}); /* its gradient is h3's block */
+    mvae_tensor *loss = mvae_add(ctx, mvae_sum_all(ctx, mvae_square(ctx, v)), mvae_sum_all(ctx, h3));
+    size_t fwd = mvae_ctx_arena_used(ctx);
+    assert_int_equal(mvae_backward(ctx, loss), MVAE_OK);
+    *peak = mvae_ctx_arena_peak(ctx) - fwd;
+    memcpy(grads, x->grad, (size_t)x->n * sizeof(float));
+    memcpy(grads + x->n, W1->grad, (size_t)W1->n * sizeof(float));
+    memcpy(grads + x->n + W1->n, W2->grad, (size_t)W2->n * sizeof(float));
+    assert_non_null(x->data); /* a leaf keeps its values */
+    *h1_out = recycle ? h1 : NULL;
+    if (recycle) {
+        assert_null(h1->data); /* taken by its gradient, then recycled */
+        assert_null(h2->data);
+        assert_null(h3->data);
+    }
+    *loss_out = loss->data[0];
+    mvae_ctx_free(ctx);
+}
+
+static void test_recycle_values_same_gradients(void **state) {
+    (void)state;
+    size_t n = 256 * 512 + 2 * 512 * 512;
+    float *g0 = malloc(n * sizeof(float)), *g1 = malloc(n * sizeof(float)), l0, l1;
+    size_t p0, p1;
+    mvae_tensor *h1;
+    run_recycle_graph(false, g0, &p0, &h1, &l0);
+    run_recycle_graph(true, g1, &p1, &h1, &l1);
+    assert_true(l0 == l1);
+    for (size_t i = 0; i < n; i++)
+        if (g0[i] != g1[i]) fail_msg("gradient %zu: %.9g recycled vs %.9g", i, (double)g1[i], (double)g0[i]);
+    /* backward's new arena: the leaves' gradients (x 0.5 MiB, W1 and W2 1 MiB each) plus, with
+     * recycling, one 0.5 MiB intermediate gradient (the first, h3's: nothing is dead yet) and a
+     * few scalars; without it, intermediate gradients pile up beyond that (measured 3.5 MiB) */
+    printf("backward's extra arena: %zu KiB plain, %zu KiB recycled\n", p0 >> 10, p1 >> 10);
+    assert_true(p1 <= (3u << 20) + (64u << 10));
+    assert_true(p1 + (512u << 10) <= p0);
+    free(g0);
+    free(g1);
+}
+
+/* A reshape view's writers write its source's gradient: the same gradients as with the view's
+ * own block (retain_grad on the view turns the aliasing off), with the source read twice. */
+static void test_reshape_gradient_alias(void **state) {
+    (void)state;
+    float res[2][64 * 24];
+    for (int keep = 0; keep < 2; keep++) {
+        mvae_ctx *ctx = mvae_ctx_new(0);
+        mvae_rng r;
+        mvae_rng_seed(&r, 8);
+        mvae_tensor *x = mvae_test_rand(ctx, &r, 2, (int64_t[]){64, 24}, -1, 1, 1);
+        mvae_tensor *W = mvae_test_rand(ctx, &r, 2, (int64_t[]){5, 48}, -1, 1, 1);
+        mvae_tensor *h = mvae_exp(ctx, x);
+        mvae_tensor *v = mvae_reshape(ctx, h, 2, (int64_t[]){32, 48});
+        if (keep) mvae_retain_grad(v);
+        mvae_tensor *y = mvae_linear(ctx, v, W, NULL);
+        mvae_tensor *loss = mvae_add(ctx, mvae_sum_all(ctx, mvae_square(ctx, y)), mvae_sum_all(ctx, mvae_square(ctx, h)));
+        assert_int_equal(mvae_backward(ctx, loss), MVAE_OK);
+        if (keep) assert_non_null(v->grad);
+        else assert_null(v->grad);
+        memcpy(res[keep], x->grad, sizeof res[keep]);
+        mvae_ctx_free(ctx);
+    }
+    for (int i = 0; i < 64 * 24; i++) assert_true(res[0][i] == res[1][i]);
+}
+
 static void test_matmul_values(void **state) {
     (void)state;
     mvae_ctx *ctx = mvae_ctx_new(0);
@@ -269,6 +348,8 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_arena_no_malloc_in_steady_state),
         cmocka_unit_test(test_scratch_reused),
         cmocka_unit_test(test_intermediate_grads_recycled),
+        cmocka_unit_test(test_recycle_values_same_gradients),
+        cmocka_unit_test(test_reshape_gradient_alias),
         cmocka_unit_test(test_matmul_values),
         cmocka_unit_test(test_shape_mismatch_message),
         cmocka_unit_test(test_no_grad_records_nothing),

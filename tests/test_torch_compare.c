@@ -667,8 +667,10 @@ static void run_mvae_case(const mvae_case *c) {
     assert_int_equal(mvae_backward(ctx, loss), MVAE_OK);
     compare_grads(ps, x, RT);
 
-    /* 3. the real objective, rng seeded as the fixture's noise */
-    printf(" (mvae_objective_loss)\n");
+    /* 3. the real objective, rng seeded as the fixture's noise, and backward as the trainer runs
+     * it: dead values recycled, gradients in place (step 2 ran without) */
+    printf(" (mvae_objective_loss, values recycled in backward)\n");
+    mvae_ctx_set_recycle_values(ctx, true);
     memcpy(ps->data, data0, ps->n_floats * sizeof(float)); /* undo the running-stat updates */
     mvae_params_zero_grad(ps);
     mvae_ctx_reset(ctx);

@@ -347,25 +347,28 @@ void mvae_bw_conv2d(mvae_ctx *ctx, mvae_tensor *out) {
     int64_t B = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
     int64_t O = w->shape[0], kh = w->shape[2], kw = w->shape[3];
     int64_t Ho = out->shape[2], Wo = out->shape[3], K = C * kh * kw, P = Ho * Wo, CHW = C * H * W;
-    const float *G = out->grad; /* [B,O,P] */
-    bool wfresh; /* a zeroed weight gradient: the first chunk's GEMM overwrites it */
-    float *gx = mvae_grad(ctx, x), *gw = mvae_grad_fresh(ctx, w, &wfresh), *gb = b ? mvae_grad(ctx, b) : NULL;
+    const float *G = out->grad, *xv = x->data; /* [B,O,P]; x's values */
+    bool fused = act != MVAE_ACT_NONE;
+    bool wfresh, xfresh = false; /* a zeroed weight gradient: the first chunk's GEMM overwrites it */
+    /* fused: each chunk of x is read (act, act') before the chunk's dx is stored, so dx may take
+     * x's block (mvae_grad_in_place); plain: col2im adds onto a zeroed dx */
+    float *gx = fused ? mvae_grad_in_place(ctx, x, &xfresh) : mvae_grad(ctx, x);
+    float *gw = mvae_grad_fresh(ctx, w, &wfresh), *gb = b ? mvae_grad(ctx, b) : NULL;
     if (gb) bias_grad(gb, G, B, O, P);
     if (!gx && !gw) return;
     if (gw && wfresh && B == 0) memset(gw, 0, (size_t)w->n * sizeof(float)); /* no chunk writes it */
     int64_t nb = conv_chunk(B, P);
     /* with an activation: xa = act(x) of the chunk (im2col's source), then d(act x); d = act'(x) */
-    bool fused = act != MVAE_ACT_NONE;
     size_t xa_n = fused ? (size_t)(nb * CHW) * (gx ? 2 : 1) : 0;
     float *col = mvae_ctx_scratch(ctx, ((size_t)((K + O) * nb * P) + xa_n) * sizeof(float)), *g = col + K * nb * P;
     float *xa = g + O * nb * P, *d = fused && gx ? xa + nb * CHW : NULL;
     for (int64_t n0 = 0; n0 < B; n0 += nb) {
         int64_t m = B - n0 < nb ? B - n0 : nb, L = m * P;
         gather_chunk(g, G, n0, m, O, P); /* g [O, m*P] */
-        col_job cj = {x->data, col, (int)C, (int)H, (int)W, (int)kh, (int)kw, stride, pad, (int)Ho, (int)Wo,
+        col_job cj = {xv, col, (int)C, (int)H, (int)W, (int)kh, (int)kw, stride, pad, (int)Ho, (int)Wo,
                       n0, CHW, P, L};
         if (fused) {
-            mvae_act_apply_deriv(act, x->data + n0 * CHW, xa, d, m * CHW);
+            mvae_act_apply_deriv(act, xv + n0 * CHW, xa, d, m * CHW);
             cj.src = xa;
             cj.n0 = 0;
         }
@@ -383,7 +386,7 @@ void mvae_bw_conv2d(mvae_ctx *ctx, mvae_tensor *out) {
                 cj.dst = xa;
             }
             mvae_parallel_for((int)m, 1, col2im_task, &cj);
-            if (fused) mvae_act_mul_deriv(xa, d, gx + n0 * CHW, m * CHW, true);
+            if (fused) mvae_act_mul_deriv(xa, d, gx + n0 * CHW, m * CHW, !xfresh);
         }
     }
 }
@@ -445,9 +448,11 @@ void mvae_bw_conv_transpose2d(mvae_ctx *ctx, mvae_tensor *out) {
     int64_t B = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
     int64_t O = w->shape[1], kh = w->shape[2], kw = w->shape[3];
     int64_t Ho = out->shape[2], Wo = out->shape[3], Ko = O * kh * kw, P = H * W, Q = Ho * Wo;
-    const float *G = out->grad; /* [B,O,Q] */
-    bool wfresh;
-    float *gx = mvae_grad(ctx, x), *gw = mvae_grad_fresh(ctx, w, &wfresh), *gb = b ? mvae_grad(ctx, b) : NULL;
+    const float *G = out->grad, *xv = x->data; /* [B,O,Q]; x's values */
+    bool wfresh, xfresh;
+    /* each chunk of x is gathered before the chunk's dx is stored: dx may take x's block */
+    float *gx = mvae_grad_in_place(ctx, x, &xfresh), *gw = mvae_grad_fresh(ctx, w, &wfresh);
+    float *gb = b ? mvae_grad(ctx, b) : NULL;
     if (gb) bias_grad(gb, G, B, O, Q);
     if (!gx && !gw) return;
     if (gw && wfresh && B == 0) memset(gw, 0, (size_t)w->n * sizeof(float)); /* no chunk writes it */
@@ -463,18 +468,18 @@ void mvae_bw_conv_transpose2d(mvae_ctx *ctx, mvae_tensor *out) {
                       n0, O * Q, P, L};
         mvae_parallel_for((int)m, 1, im2col_task, &cj);
         if (fused) {
-            gather_chunk(xd, x->data, n0, m, C, P);
+            gather_chunk(xd, xv, n0, m, C, P);
             mvae_act_apply_deriv(act, xd, xg, gx ? xd : NULL, C * L); /* in place: element by element */
         }
         if (gw) { /* dW [C,Ko] += act(x)g [C, m*P] dcol^T [m*P, Ko] */
-            if (!fused) gather_chunk(xg, x->data, n0, m, C, P);
+            if (!fused) gather_chunk(xg, xv, n0, m, C, P);
             mvae_sgemm(0, 1, (int)C, (int)Ko, (int)L, 1.0f, xg, (int)L, dcol, (int)L, wfresh && n0 == 0 ? 0.0f : 1.0f,
                        gw, (int)Ko);
         }
         if (gx) { /* dx [C, m*P] = w [C,Ko] dcol [Ko, m*P] (times act'(x)), added onto each dx_b */
             mvae_sgemm(0, 0, (int)C, (int)L, (int)Ko, 1.0f, w->data, (int)Ko, dcol, (int)L, 0.0f, xg, (int)L);
             if (fused) mvae_act_mul_deriv(xg, xd, xg, C * L, false);
-            scatter_chunk(gx, xg, NULL, true, n0, m, C, P);
+            scatter_chunk(gx, xg, NULL, !xfresh, n0, m, C, P);
         }
     }
 }

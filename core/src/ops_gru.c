@@ -61,6 +61,14 @@ mvae_tensor *mvae_gru_cell(mvae_ctx *ctx, mvae_tensor *x, mvae_tensor *h, mvae_t
     out->src[1] = h;
     out->src[2] = w_ih;
     out->src[3] = w_hh;
+    if (mvae_needs_grad(out)) { /* the tape counted the proxy as the one reader: count the real ones */
+        if (!(proxy->flags & MVAE_T_PARAM)) proxy->uses--;
+        for (int i = 0; i < 6; i++) {
+            bool seen = !all[i] || (all[i]->flags & MVAE_T_PARAM);
+            for (int j = 0; j < i && !seen; j++) seen = all[j] == all[i];
+            if (!seen) all[i]->uses++;
+        }
+    }
 
     size_t bh = (size_t)(B * Hd);
     float *gi = mvae_ctx_scratch(ctx, 2 * (size_t)(B * G3) * sizeof(float)), *gh = gi + B * G3;

@@ -18,6 +18,13 @@
 MVAE_OPS_LIST(MVAE_X)
 #undef MVAE_X
 
+/* mvae_grad_fresh for an op whose backward reads each element of x before it writes the same
+ * element of x's gradient (a chunk's values are consumed before the chunk's gradient is stored):
+ * when x's values are dead after this backward (recycle_values on, this op x's only reader, x an
+ * op output whose own backward ignores its values), the gradient takes x's block in place (the
+ * caller keeps its own pointer to the values; x->data reads NULL from here on) and *fresh is set. */
+float *mvae_grad_in_place(mvae_ctx *ctx, mvae_tensor *x, bool *fresh);
+
 /* Activations as array kernels, for the ops that apply one to their input (mvae_linear_act,
  * mvae_conv2d_act, mvae_conv_transpose2d_act); split between the GEMM threads for large n.
  * Same formulas as the unary ops (leaky_relu slope 0.2, elu alpha 1, as mvae_activate).

@@ -87,17 +87,18 @@ mvae_tensor *mvae_linear(mvae_ctx *ctx, mvae_tensor *x, mvae_tensor *W, mvae_ten
 void mvae_bw_linear(mvae_ctx *ctx, mvae_tensor *out) {
     mvae_tensor *x = out->src[0], *W = out->src[1], *b = out->src[2];
     int B = (int)x->shape[0], Din = (int)x->shape[1], O = (int)W->shape[0], act = out->ip[0];
-    const float *G = out->grad;
+    const float *G = out->grad, *xv = x->data; /* x's values: read before dx is written */
     bool fresh, wfresh;
-    float *gx = mvae_grad_fresh(ctx, x, &fresh), *gw = mvae_grad_fresh(ctx, W, &wfresh);
+    /* dx may take x's block (mvae_grad_in_place): x is read whole (dW, act) before dx is stored */
+    float *gx = mvae_grad_in_place(ctx, x, &fresh), *gw = mvae_grad_fresh(ctx, W, &wfresh);
     float *gb = b ? mvae_grad(ctx, b) : NULL;
-    const float *a = x->data; /* the GEMMs' input: x, or act(x) recomputed with act'(x) beside it */
+    const float *a = xv; /* the GEMMs' input: x, or act(x) recomputed with act'(x) beside it */
     float *da = gx, *d = NULL;
     if (act != MVAE_ACT_NONE && (gx || gw)) {
         size_t n = (size_t)B * (size_t)Din;
         float *s = mvae_ctx_scratch(ctx, (gx ? 2 : 1) * n * sizeof(float));
         d = gx ? s + n : NULL;
-        mvae_act_apply_deriv(act, x->data, s, d, (int64_t)n);
+        mvae_act_apply_deriv(act, xv, s, d, (int64_t)n);
         a = s;
     }
     if (gw) /* dW [O,Din] += G^T act(x) (=: the zeroed gradient block is not read back) */

@@ -297,6 +297,9 @@ static mvae_tensor *op_record(mvae_ctx *ctx, mvae_tensor *t, int op, mvae_tensor
     if (ctx->grad_enabled &&
         (mvae_needs_grad(s0) || mvae_needs_grad(s1) || mvae_needs_grad(s2) || mvae_needs_grad(s3))) {
         t->flags |= MVAE_T_NEEDS_GRAD;
+        mvae_tensor *srcs[4] = {s0, s1, s2, s3};
+        for (int k = 0; k < 4; k++)
+            if (srcs[k] && !(srcs[k]->flags & MVAE_T_PARAM) && (k == 0 || srcs[k] != srcs[k - 1])) srcs[k]->uses++;
         if (ctx->tape_len == ctx->tape_cap) {
             /* grows only during the first steps; the capacity is kept across resets */
             size_t cap = ctx->tape_cap * 2;
@@ -382,6 +385,20 @@ float *mvae_grad_fresh(mvae_ctx *ctx, mvae_tensor *t, bool *fresh) {
         *fresh = true;
     }
     return t->grad;
+}
+
+float *mvae_grad_in_place(mvae_ctx *ctx, mvae_tensor *x, bool *fresh) {
+    /* x's values are read by its single consumer (the caller) only: its producer is an op whose
+     * backward reads its inputs and out->grad, never out->data */
+    bool dead_after = ctx->recycle_values && !x->grad && x->uses == 1 && x->data &&
+                      !(x->flags & (MVAE_T_VIEW | MVAE_T_PARAM | MVAE_T_KEEP_GRAD)) &&
+                      (x->op == MVAE_OP_LINEAR || x->op == MVAE_OP_CONV2D || x->op == MVAE_OP_CONV_TRANSPOSE2D ||
+                       x->op == MVAE_OP_MATMUL);
+    if (!mvae_needs_grad(x) || !dead_after) return mvae_grad_fresh(ctx, x, fresh);
+    x->grad = x->data;
+    x->data = NULL;
+    *fresh = true;
+    return x->grad;
 }
 
 int mvae_backward_seeded(mvae_ctx *ctx, mvae_tensor *out, const float *seed) {

@@ -70,6 +70,7 @@ struct mvae_tensor {
     float fp[4];         /* float op parameters */
     void *aux;           /* op-owned scratch saved for backward (arena memory) */
     const char *name;    /* optional, for messages */
+    int32_t uses;        /* ops on the tape that read it (counted for op outputs, not parameters) */
 };
 
 static inline int32_t *mvae_i32(const mvae_tensor *t) { return (int32_t *)(void *)t->data; }
