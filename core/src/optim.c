@@ -102,23 +102,41 @@ static void adam_decay(float *restrict p, float *restrict g, float *restrict m, 
     }
 }
 
-/* One entry's Adam update, split between the GEMM threads when it is large (memory-bound: two
- * cores stream more than one). */
+/* The Adam update of every trainable entry as one range of "virtual" indices (the entries'
+ * elements end to end), split between the GEMM threads in one parallel region: memory-bound, so
+ * two cores stream more than one, and one wake-up per step instead of one per large entry. */
+#define ADAM_MAX_SPANS 4096
 typedef struct adam_job {
-    float *p, *g, *m, *v;
+    float *p, *g, *m, *v;           /* the store's blocks */
+    const size_t *offset;           /* span k: the store's elements offset[k] .. + len(k) */
+    const int64_t *start;           /* span k's first virtual index; start[n_spans] = total */
+    int n_spans;
     float b1, b2, step_size, bc2_sqrt, eps, wd, decay;
     bool plain, zero;
 } adam_job;
 
-/* elements [begin, end) of the entry */
-static void adam_range(const adam_job *j, int64_t begin, int64_t end) {
-    int64_t n = end - begin;
+static void adam_span(const adam_job *j, size_t o, int64_t n) {
     if (j->plain)
-        adam_plain(j->p + begin, j->g + begin, j->m + begin, j->v + begin, n, j->b1, j->b2, j->step_size,
-                   j->bc2_sqrt, j->eps, j->zero);
+        adam_plain(j->p + o, j->g + o, j->m + o, j->v + o, n, j->b1, j->b2, j->step_size, j->bc2_sqrt, j->eps,
+                   j->zero);
     else
-        adam_decay(j->p + begin, j->g + begin, j->m + begin, j->v + begin, n, j->b1, j->b2, j->step_size,
-                   j->bc2_sqrt, j->eps, j->wd, j->decay, j->zero);
+        adam_decay(j->p + o, j->g + o, j->m + o, j->v + o, n, j->b1, j->b2, j->step_size, j->bc2_sqrt, j->eps,
+                   j->wd, j->decay, j->zero);
+}
+
+/* virtual indices [begin, end) */
+static void adam_range(const adam_job *j, int64_t begin, int64_t end) {
+    int lo = 0, hi = j->n_spans - 1; /* the span holding begin: start[k] <= begin < start[k+1] */
+    while (lo < hi) {
+        int mid = (lo + hi + 1) / 2;
+        if (j->start[mid] <= begin) lo = mid;
+        else hi = mid - 1;
+    }
+    for (int k = lo; k < j->n_spans && j->start[k] < end; k++) {
+        int64_t a = begin > j->start[k] ? begin : j->start[k];
+        int64_t b = end < j->start[k + 1] ? end : j->start[k + 1];
+        if (b > a) adam_span(j, j->offset[k] + (size_t)(a - j->start[k]), b - a);
+    }
 }
 
 static void adam_task(void *arg, int begin, int end) { adam_range(arg, begin, end); }
@@ -142,18 +160,30 @@ int mvae_optim_step(mvae_optim *opt, mvae_params *ps, mvae_error *err) {
         /* PyTorch: p -= (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps) */
         const double bc1 = 1.0 - pow(b1, (double)opt->step), bc2 = 1.0 - pow(b2, (double)opt->step);
         const float step_size = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2);
+        size_t offset[ADAM_MAX_SPANS];
+        int64_t start[ADAM_MAX_SPANS + 1];
+        adam_job job = {ps->data, ps->grad, ps->m, ps->v, offset, start, 0, b1, b2, step_size, bc2_sqrt, eps,
+                        coupled ? wd : 0.0f, decoupled ? decay : 1.0f, !coupled && !decoupled, opt->zero_grad};
+        int64_t total = 0;
         for (int e = 0; e < ps->count; e++) {
             const mvae_param_entry *pe = &ps->entries[e];
             if (pe->buffer) continue;
-            size_t o = pe->offset;
             if (opt->zero_grad) pe->t->flags |= MVAE_T_GRAD_ZERO;
-            adam_job job = {ps->data + o, ps->grad + o, ps->m + o, ps->v + o, b1, b2, step_size, bc2_sqrt, eps,
-                            coupled ? wd : 0.0f, decoupled ? decay : 1.0f, !coupled && !decoupled, opt->zero_grad};
-            if (pe->t->n >= 2 * ADAM_GRAIN && pe->t->n <= INT32_MAX)
-                mvae_parallel_for((int)pe->t->n, ADAM_GRAIN, adam_task, &job);
-            else
-                adam_range(&job, 0, pe->t->n);
+            if (job.n_spans == ADAM_MAX_SPANS) { /* a store of very many entries: flush the spans */
+                start[job.n_spans] = total;
+                adam_range(&job, 0, total);
+                job.n_spans = 0;
+                total = 0;
+            }
+            offset[job.n_spans] = pe->offset;
+            start[job.n_spans++] = total;
+            total += pe->t->n;
         }
+        start[job.n_spans] = total;
+        if (total >= 2 * ADAM_GRAIN && total <= INT32_MAX)
+            mvae_parallel_for((int)total, ADAM_GRAIN, adam_task, &job);
+        else
+            adam_range(&job, 0, total);
     } else {
         /* PyTorch SGD: g += wd p; buf = momentum buf + g (buf = g at the first step); p -= lr buf */
         const float mom = opt->momentum;
@@ -180,20 +210,57 @@ int mvae_optim_step(mvae_optim *opt, mvae_params *ps, mvae_error *err) {
     return MVAE_OK;
 }
 
+/* The squared norm over chunks of GRAD_NORM_CHUNK elements of the trainable entries laid end to
+ * end (16 float lanes per chunk, chunks summed in double, in order): the same value whatever the
+ * number of threads that share the chunks. */
+#define GRAD_NORM_CHUNK 32768
+#define GRAD_NORM_MAX_CHUNKS 1024
+typedef struct norm_job {
+    const mvae_params *ps;
+    int64_t total, chunk;
+    double part[GRAD_NORM_MAX_CHUNKS];
+} norm_job;
+
+static double sumsq(const float *g, int64_t n) {
+    float acc[16] = {0};
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int k = 0; k < 16; k++) acc[k] += g[i + k] * g[i + k];
+    double s = 0;
+    for (; i < n; i++) s += (double)g[i] * g[i];
+    for (int k = 0; k < 16; k++) s += acc[k];
+    return s;
+}
+
+static void norm_task(void *arg, int begin, int end) {
+    norm_job *j = arg;
+    const mvae_params *ps = j->ps;
+    for (int c = begin; c < end; c++) {
+        int64_t lo = (int64_t)c * j->chunk, hi = lo + j->chunk < j->total ? lo + j->chunk : j->total, pos = 0;
+        double s = 0;
+        for (int e = 0; e < ps->count && pos < hi; e++) {
+            const mvae_param_entry *pe = &ps->entries[e];
+            if (pe->buffer) continue;
+            int64_t a = lo > pos ? lo : pos, b = hi < pos + pe->t->n ? hi : pos + pe->t->n;
+            if (b > a) s += sumsq(ps->grad + pe->offset + (a - pos), b - a);
+            pos += pe->t->n;
+        }
+        j->part[c] = s;
+    }
+}
+
 float mvae_grad_norm(const mvae_params *ps) {
     if (!ps || !ps->grad) return 0.0f;
+    norm_job j = {.ps = ps, .total = 0};
+    for (int e = 0; e < ps->count; e++)
+        if (!ps->entries[e].buffer) j.total += ps->entries[e].t->n;
+    if (j.total == 0) return 0.0f;
+    j.chunk = GRAD_NORM_CHUNK;
+    if ((j.total + j.chunk - 1) / j.chunk > GRAD_NORM_MAX_CHUNKS) j.chunk = (j.total + GRAD_NORM_MAX_CHUNKS - 1) / GRAD_NORM_MAX_CHUNKS;
+    int n_chunks = (int)((j.total + j.chunk - 1) / j.chunk);
+    mvae_parallel_for(n_chunks, 2, norm_task, &j);
     double s = 0;
-    for (int e = 0; e < ps->count; e++) {
-        const mvae_param_entry *pe = &ps->entries[e];
-        if (pe->buffer) continue;
-        const float *g = ps->grad + pe->offset;
-        float acc[16] = {0}; /* 16 float lanes per entry (vectorised), entries summed in double */
-        int64_t i = 0;
-        for (; i + 16 <= pe->t->n; i += 16)
-            for (int k = 0; k < 16; k++) acc[k] += g[i + k] * g[i + k];
-        for (; i < pe->t->n; i++) s += (double)g[i] * g[i];
-        for (int k = 0; k < 16; k++) s += acc[k];
-    }
+    for (int c = 0; c < n_chunks; c++) s += j.part[c];
     return (float)sqrt(s);
 }
 
