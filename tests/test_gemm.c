@@ -43,10 +43,12 @@ static void test_gemm_matches_blas(void **state) {
     (void)state;
     mvae_rng r;
     mvae_rng_seed(&r, 11);
-    /* edge shapes around the 12 x 32 tile and the 96 / 256 / 1024 blocks, and the MVAE's shapes */
+    /* edge shapes around the 12 x 32 tile and the 96 / 256 / 1024 blocks (row blocks of 96 with
+     * remainders: 120, 121, 241 rows), and the MVAE's shapes */
     static const int shapes[][3] = {{1, 1, 1},     {12, 32, 1},   {13, 33, 7},    {11, 31, 300},
                                     {100, 512, 784}, {100, 784, 512}, {512, 784, 100}, {200, 512, 64},
-                                    {97, 1025, 257}, {300, 10, 512}, {5, 100, 3},  {1000, 64, 512}};
+                                    {97, 1025, 257}, {300, 10, 512}, {5, 100, 3},  {1000, 64, 512},
+                                    {120, 40, 20},  {121, 40, 20},  {23, 33, 9},    {241, 70, 260}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (int ta = 0; ta < 2; ta++)
             for (int tb = 0; tb < 2; tb++)
