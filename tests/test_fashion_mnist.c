@@ -292,14 +292,20 @@ static void test_default_place(void **state) {
     assert_non_null(strstr(st->help, "memory"));
 }
 
+/* Open in disk mode once (which writes the cache in f->cache), close, and find the training
+ * images' cache file: its path in path, the options string used in more. */
+static void build_cache(fx *f, char *more, size_t more_len, char *path, size_t path_len) {
+    snprintf(more, more_len, ", cache_dir: '%s'", f->cache);
+    f->vt->close(open_ok(f, "disk", more));
+    find_cache(f->cache, "train-images-", path, path_len);
+    assert_true(path[0]);
+}
+
 static void test_cache_reused_and_rebuilt(void **state) {
     fx *f = *state;
     char more[300], path[512];
-    snprintf(more, sizeof more, ", cache_dir: '%s'", f->cache);
-    void *ds = open_ok(f, "disk", more);
-    f->vt->close(ds);
-    find_cache(f->cache, "train-images-", path, sizeof path);
-    assert_true(path[0]);
+    build_cache(f, more, sizeof more, path, sizeof path);
+    void *ds;
     struct stat first = stat_of(path);
 
     /* a second open reads the same file: not rewritten */
@@ -357,11 +363,8 @@ static void test_cache_reused_and_rebuilt(void **state) {
 static void test_damaged_cache_rebuilt(void **state) {
     fx *f = *state;
     char more[300], path[512];
-    snprintf(more, sizeof more, ", cache_dir: '%s'", f->cache);
-    void *ds = open_ok(f, "disk", more);
-    f->vt->close(ds);
-    find_cache(f->cache, "train-images-", path, sizeof path);
-    assert_true(path[0]);
+    build_cache(f, more, sizeof more, path, sizeof path);
+    void *ds;
     const off_t full = 128 + N_TRAIN * 784;
     void *mem = open_ok(f, "memory", "");
 
