@@ -116,6 +116,10 @@ static void run_recycle_graph(bool recycle, float *grads, size_t *peak, mvae_ten
         assert_null(h3->data);
     }
     *loss_out = loss->data[0];
+    if (recycle) { /* a second pass would read recycled values: refused with a message */
+        assert_int_equal(mvae_backward(ctx, loss), MVAE_ERR_INVALID);
+        assert_non_null(strstr(mvae_ctx_error(ctx), "reset the context"));
+    }
     mvae_ctx_free(ctx);
 }
 
@@ -163,6 +167,91 @@ static void test_reshape_gradient_alias(void **state) {
         mvae_ctx_free(ctx);
     }
     for (int i = 0; i < 64 * 24; i++) assert_true(res[0][i] == res[1][i]);
+}
+
+/* linear(x, x): x is both the input and the weight; its gradient has two parts that share one
+ * block (checked by finite differences, with and without a fused activation), and recycling
+ * must not take x's values in place (x has two readers). */
+static mvae_tensor *build_linear_self(mvae_ctx *ctx, mvae_tensor **in, void *u) {
+    return mvae_linear_act(ctx, in[0], in[0], NULL, *(int *)u);
+}
+static void test_linear_self(void **state) {
+    (void)state;
+    for (int act = MVAE_ACT_NONE; act <= MVAE_ACT_SWISH; act += MVAE_ACT_SWISH) {
+        mvae_ctx *d = mvae_ctx_new(0);
+        mvae_rng r;
+        mvae_rng_seed(&r, 17);
+        mvae_tensor *in[1] = {mvae_test_rand(d, &r, 2, (int64_t[]){5, 5}, -1, 1, 1)};
+        assert_int_equal(mvae_gradcheck("linear(x, x)", build_linear_self, 1, in, &act, (mvae_gc_opts){0}), 0);
+        float g[2][25];
+        for (int recycle = 0; recycle < 2; recycle++) {
+            mvae_ctx *ctx = mvae_ctx_new(0);
+            mvae_ctx_set_recycle_values(ctx, recycle);
+            mvae_tensor *x = mvae_tensor_new(ctx, 2, (int64_t[]){5, 5});
+            memcpy(x->data, in[0]->data, sizeof g[0]);
+            mvae_tensor_requires_grad(x);
+            mvae_tensor *h = mvae_scale(ctx, x, 1.5f); /* an op output: a candidate for in place */
+            mvae_tensor *L = mvae_sum_all(ctx, mvae_square(ctx, mvae_linear_act(ctx, h, h, NULL, act)));
+            assert_int_equal(mvae_backward(ctx, L), MVAE_OK);
+            memcpy(g[recycle], x->grad, sizeof g[0]);
+            mvae_ctx_free(ctx);
+        }
+        for (int i = 0; i < 25; i++) assert_true(g[0][i] == g[1][i]);
+        mvae_ctx_free(d);
+    }
+}
+
+/* backward seeded at a reshape view: the view keeps its gradient and its values, recycling or
+ * not (its values are its source's block, which must not be recycled) */
+static void test_backward_from_view(void **state) {
+    (void)state;
+    for (int recycle = 0; recycle < 2; recycle++) {
+        mvae_ctx *ctx = mvae_ctx_new(0);
+        mvae_ctx_set_recycle_values(ctx, recycle);
+        mvae_rng r;
+        mvae_rng_seed(&r, 4);
+        mvae_tensor *x = mvae_test_rand(ctx, &r, 2, (int64_t[]){32, 32}, -1, 1, 1);
+        mvae_tensor *v = mvae_reshape(ctx, mvae_exp(ctx, mvae_scale(ctx, x, 2.0f)), 2, (int64_t[]){16, 64});
+        float before[1024], seed[1024];
+        memcpy(before, v->data, sizeof before);
+        for (int i = 0; i < 1024; i++) seed[i] = (float)(i % 7) - 3.0f;
+        assert_int_equal(mvae_backward_seeded(ctx, v, seed), MVAE_OK);
+        assert_non_null(v->grad);
+        assert_non_null(v->data);
+        for (int i = 0; i < 1024; i++) {
+            assert_true(v->data[i] == before[i]);
+            assert_true(v->grad[i] == seed[i]);
+            /* d/dx of exp(2x) seeded: 2 exp(2x) seed */
+            assert_float_equal(x->grad[i], 2.0f * before[i] * seed[i], 1e-5f * (1.0f + fabsf(x->grad[i])));
+        }
+        mvae_ctx_free(ctx);
+    }
+}
+
+/* A source an op attaches after recording (gaussian_sample's noise) counts as a reader: here the
+ * noise needs a gradient and a linear layer reads it too, so that layer must not take its
+ * values in place (gaussian_sample's backward reads them afterwards). */
+static void test_attached_source_counted(void **state) {
+    (void)state;
+    float g[2][8 * 6];
+    for (int recycle = 0; recycle < 2; recycle++) {
+        mvae_ctx *ctx = mvae_ctx_new(0);
+        mvae_ctx_set_recycle_values(ctx, recycle);
+        mvae_rng r;
+        mvae_rng_seed(&r, 6);
+        mvae_tensor *z = mvae_test_rand(ctx, &r, 2, (int64_t[]){8, 6}, -1, 1, 1);
+        mvae_tensor *W = mvae_test_rand(ctx, &r, 2, (int64_t[]){6, 6}, -1, 1, 1);
+        mvae_tensor *mu = mvae_test_rand(ctx, &r, 2, (int64_t[]){8, 6}, -1, 1, 1);
+        mvae_tensor *lv = mvae_test_rand(ctx, &r, 2, (int64_t[]){8, 6}, -1, 1, 1);
+        mvae_tensor *eps = mvae_linear(ctx, z, W, NULL);
+        mvae_tensor *s = mvae_gaussian_sample(ctx, mu, lv, eps);
+        mvae_tensor *L = mvae_add(ctx, mvae_sum_all(ctx, mvae_square(ctx, s)),
+                                  mvae_sum_all(ctx, mvae_square(ctx, mvae_linear(ctx, eps, W, NULL))));
+        assert_int_equal(mvae_backward(ctx, L), MVAE_OK);
+        memcpy(g[recycle], lv->grad, sizeof g[0]);
+        mvae_ctx_free(ctx);
+    }
+    for (int i = 0; i < 48; i++) assert_true(g[0][i] == g[1][i]);
 }
 
 static void test_matmul_values(void **state) {
@@ -350,6 +439,9 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_intermediate_grads_recycled),
         cmocka_unit_test(test_recycle_values_same_gradients),
         cmocka_unit_test(test_reshape_gradient_alias),
+        cmocka_unit_test(test_linear_self),
+        cmocka_unit_test(test_backward_from_view),
+        cmocka_unit_test(test_attached_source_counted),
         cmocka_unit_test(test_matmul_values),
         cmocka_unit_test(test_shape_mismatch_message),
         cmocka_unit_test(test_no_grad_records_nothing),

@@ -351,8 +351,9 @@ void mvae_bw_conv2d(mvae_ctx *ctx, mvae_tensor *out) {
     bool fused = act != MVAE_ACT_NONE;
     bool wfresh, xfresh = false; /* a zeroed weight gradient: the first chunk's GEMM overwrites it */
     /* fused: each chunk of x is read (act, act') before the chunk's dx is stored, so dx may take
-     * x's block (mvae_grad_in_place); plain: col2im adds onto a zeroed dx */
-    float *gx = fused ? mvae_grad_in_place(ctx, x, &xfresh) : mvae_grad(ctx, x);
+     * x's block (mvae_grad_in_place); plain (or x == w, whose two gradients share a block): col2im
+     * adds onto a zeroed dx */
+    float *gx = fused && x != w ? mvae_grad_in_place(ctx, x, &xfresh) : mvae_grad(ctx, x);
     float *gw = mvae_grad_fresh(ctx, w, &wfresh), *gb = b ? mvae_grad(ctx, b) : NULL;
     if (gb) bias_grad(gb, G, B, O, P);
     if (!gx && !gw) return;
@@ -449,9 +450,11 @@ void mvae_bw_conv_transpose2d(mvae_ctx *ctx, mvae_tensor *out) {
     int64_t O = w->shape[1], kh = w->shape[2], kw = w->shape[3];
     int64_t Ho = out->shape[2], Wo = out->shape[3], Ko = O * kh * kw, P = H * W, Q = Ho * Wo;
     const float *G = out->grad, *xv = x->data; /* [B,O,Q]; x's values */
-    bool wfresh, xfresh;
+    bool wfresh, xfresh = false;
     /* each chunk of x is gathered before the chunk's dx is stored: dx may take x's block */
-    float *gx = mvae_grad_in_place(ctx, x, &xfresh), *gw = mvae_grad_fresh(ctx, w, &wfresh);
+    float *gx = x != w ? mvae_grad_in_place(ctx, x, &xfresh) : mvae_grad(ctx, x);
+    if (x == w) xfresh = false; /* one block for both gradients: zeroed, every writer adds */
+    float *gw = mvae_grad_fresh(ctx, w, &wfresh);
     float *gb = b ? mvae_grad(ctx, b) : NULL;
     if (gb) bias_grad(gb, G, B, O, Q);
     if (!gx && !gw) return;

@@ -57,17 +57,16 @@ mvae_tensor *mvae_gru_cell(mvae_ctx *ctx, mvae_tensor *x, mvae_tensor *h, mvae_t
     mvae_tensor *proxy = first_needing_grad(all, 6);
     mvae_tensor *out = mvae_op_output(ctx, MVAE_OP_GRU_CELL, 2, (int64_t[]){B, Hd}, proxy, NULL, NULL, NULL);
     if (!out) return NULL;
-    out->src[0] = x;
-    out->src[1] = h;
-    out->src[2] = w_ih;
-    out->src[3] = w_hh;
-    if (mvae_needs_grad(out)) { /* the tape counted the proxy as the one reader: count the real ones */
-        if (!(proxy->flags & MVAE_T_PARAM)) proxy->uses--;
-        for (int i = 0; i < 6; i++) {
-            bool seen = !all[i] || (all[i]->flags & MVAE_T_PARAM);
-            for (int j = 0; j < i && !seen; j++) seen = all[j] == all[i];
-            if (!seen) all[i]->uses++;
-        }
+    /* the tape counted the proxy as the one reader: count the real ones (the biases are read
+     * through aux) */
+    if (mvae_needs_grad(out) && !(proxy->flags & MVAE_T_PARAM)) proxy->uses--;
+    mvae_op_attach_source(out, 0, x);
+    mvae_op_attach_source(out, 1, h);
+    mvae_op_attach_source(out, 2, w_ih);
+    mvae_op_attach_source(out, 3, w_hh);
+    if (mvae_needs_grad(out)) {
+        if (b_ih && !(b_ih->flags & MVAE_T_PARAM)) b_ih->uses++;
+        if (b_hh && !(b_hh->flags & MVAE_T_PARAM)) b_hh->uses++;
     }
 
     size_t bh = (size_t)(B * Hd);

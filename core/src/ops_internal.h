@@ -18,6 +18,11 @@
 MVAE_OPS_LIST(MVAE_X)
 #undef MVAE_X
 
+/* out->src[k] = t for a source an op attaches after mvae_op_output (one it reads in backward
+ * without being recorded through it: noise, targets, the GRU's real inputs), counted as a reader
+ * (`uses`) as op_record counts the others. */
+void mvae_op_attach_source(mvae_tensor *out, int k, mvae_tensor *t);
+
 /* mvae_grad_fresh for an op whose backward reads each element of x before it writes the same
  * element of x's gradient (a chunk's values are consumed before the chunk's gradient is stored):
  * when x's values are dead after this backward (recycle_values on, this op x's only reader, x an

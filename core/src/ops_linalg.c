@@ -88,26 +88,36 @@ void mvae_bw_linear(mvae_ctx *ctx, mvae_tensor *out) {
     mvae_tensor *x = out->src[0], *W = out->src[1], *b = out->src[2];
     int B = (int)x->shape[0], Din = (int)x->shape[1], O = (int)W->shape[0], act = out->ip[0];
     const float *G = out->grad, *xv = x->data; /* x's values: read before dx is written */
+    size_t n = (size_t)B * (size_t)Din;
     bool fresh, wfresh;
-    /* dx may take x's block (mvae_grad_in_place): x is read whole (dW, act) before dx is stored */
-    float *gx = mvae_grad_in_place(ctx, x, &fresh), *gw = mvae_grad_fresh(ctx, W, &wfresh);
+    /* dx may take x's block (mvae_grad_in_place: x read by this op only, so x != W); then dW,
+     * which reads x, comes first. Otherwise dx is complete before W's gradient is even taken, as
+     * x may be W. */
+    float *gx = mvae_grad_in_place(ctx, x, &fresh);
+    const bool in_place = gx && gx == xv;
     float *gb = b ? mvae_grad(ctx, b) : NULL;
     const float *a = xv; /* the GEMMs' input: x, or act(x) recomputed with act'(x) beside it */
-    float *da = gx, *d = NULL;
-    if (act != MVAE_ACT_NONE && (gx || gw)) {
-        size_t n = (size_t)B * (size_t)Din;
-        float *s = mvae_ctx_scratch(ctx, (gx ? 2 : 1) * n * sizeof(float));
+    float *d = NULL, *da = gx;
+    if (act != MVAE_ACT_NONE && (gx || mvae_needs_grad(W))) {
+        /* scratch: act(x), then act'(x) when dx is wanted, then d(act x) unless it reuses act(x)'s block */
+        float *s = mvae_ctx_scratch(ctx, (gx ? (in_place ? 2 : 3) : 1) * n * sizeof(float));
         d = gx ? s + n : NULL;
         mvae_act_apply_deriv(act, xv, s, d, (int64_t)n);
         a = s;
+        if (gx) da = in_place ? s : s + 2 * n;
     }
-    if (gw) /* dW [O,Din] += G^T act(x) (=: the zeroed gradient block is not read back) */
-        mvae_sgemm(1, 0, O, Din, B, 1.0f, G, O, a, Din, wfresh ? 0.0f : 1.0f, gw, Din);
-    if (gx) {
-        if (d) da = (float *)a; /* act(x) is no longer needed: its block takes d(act(x)) */
-        /* d(act x) [B,Din] (+)= G [B,O] W [O,Din] (= when dx is fresh, or when it goes to scratch) */
+    /* dW [O,Din] += G^T act(x) (=: the zeroed gradient block is not read back) */
+    if (in_place) {
+        float *gw = mvae_grad_fresh(ctx, W, &wfresh);
+        if (gw) mvae_sgemm(1, 0, O, Din, B, 1.0f, G, O, a, Din, wfresh ? 0.0f : 1.0f, gw, Din);
+    }
+    if (gx) { /* d(act x) [B,Din] (+)= G [B,O] W [O,Din] (= when dx is fresh, or when it goes to scratch) */
         mvae_sgemm(0, 0, B, Din, O, 1.0f, G, O, W->data, Din, fresh || d ? 0.0f : 1.0f, da, Din);
-        if (d) mvae_act_mul_deriv(da, d, gx, (int64_t)B * Din, !fresh);
+        if (d) mvae_act_mul_deriv(da, d, gx, (int64_t)n, !fresh);
+    }
+    if (!in_place) {
+        float *gw = mvae_grad_fresh(ctx, W, &wfresh);
+        if (gw) mvae_sgemm(1, 0, O, Din, B, 1.0f, G, O, a, Din, wfresh ? 0.0f : 1.0f, gw, Din);
     }
     if (gb)
         for (int i = 0; i < B; i++) {

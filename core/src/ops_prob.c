@@ -58,7 +58,7 @@ mvae_tensor *mvae_gaussian_sample(mvae_ctx *ctx, mvae_tensor *mu, mvae_tensor *l
     mvae_tensor *out = mvae_op_output(ctx, MVAE_OP_GAUSSIAN_SAMPLE, mu->ndim, mu->shape, mu, logvar,
                                       NULL, NULL);
     if (!out) return NULL;
-    out->src[2] = eps;
+    mvae_op_attach_source(out, 2, eps);
     for (int64_t i = 0; i < mu->n; i++)
         out->data[i] = mu->data[i] + expf(0.5f * logvar->data[i]) * eps->data[i];
     return out;
@@ -131,7 +131,7 @@ mvae_tensor *mvae_bernoulli_logp(mvae_ctx *ctx, mvae_tensor *logits, mvae_tensor
     mvae_tensor *out = mvae_op_output(ctx, MVAE_OP_BERNOULLI_LOGP, 1, (int64_t[]){B}, logits, NULL,
                                       NULL, NULL);
     if (!out) return NULL;
-    out->src[1] = x;
+    mvae_op_attach_source(out, 1, x);
     float *tmp = mvae_ctx_alloc(ctx, (size_t)D * sizeof(float));
     for (int64_t b = 0; b < B; b++) {
         const float *l = logits->data + b * D, *xv = x->data + (b % Bx) * D;
@@ -301,7 +301,7 @@ mvae_tensor *mvae_categorical_logp(mvae_ctx *ctx, mvae_tensor *logits, mvae_tens
     mvae_tensor *out = mvae_op_output(ctx, MVAE_OP_CATEGORICAL_LOGP, 1, (int64_t[]){B}, logits, NULL,
                                       NULL, NULL);
     if (!out) return NULL;
-    out->src[1] = idx;
+    mvae_op_attach_source(out, 1, idx);
     float *lse = mvae_ctx_alloc(ctx, (size_t)(B * T) * sizeof(float));
     out->aux = lse;
     for (int64_t b = 0; b < B; b++) {

@@ -29,6 +29,7 @@ struct mvae_ctx {
     bool grad_enabled;
     bool training;
     bool recycle_values; /* backward hands dead op outputs' values to the gradients' free list */
+    bool recycled;       /* a backward since the last reset has recycled values */
     bool failed;
     char err[MVAE_ERROR_MSG_MAX];
 };
@@ -100,6 +101,7 @@ void mvae_ctx_reset(mvae_ctx *ctx) {
     ctx->used_total = 0;
     ctx->tape_len = 0;
     ctx->n_free = 0;
+    ctx->recycled = false;
     ctx->failed = false;
     ctx->err[0] = '\0';
 }
@@ -287,6 +289,11 @@ mvae_tensor *mvae_op_output_view(mvae_ctx *ctx, int op, int ndim, const int64_t 
     return op_record(ctx, t, op, s0, NULL, NULL, NULL);
 }
 
+void mvae_op_attach_source(mvae_tensor *out, int k, mvae_tensor *t) {
+    out->src[k] = t;
+    if (t && mvae_needs_grad(out) && !(t->flags & MVAE_T_PARAM)) t->uses++;
+}
+
 static mvae_tensor *op_record(mvae_ctx *ctx, mvae_tensor *t, int op, mvae_tensor *s0, mvae_tensor *s1,
                               mvae_tensor *s2, mvae_tensor *s3) {
     t->op = op;
@@ -298,8 +305,8 @@ static mvae_tensor *op_record(mvae_ctx *ctx, mvae_tensor *t, int op, mvae_tensor
         (mvae_needs_grad(s0) || mvae_needs_grad(s1) || mvae_needs_grad(s2) || mvae_needs_grad(s3))) {
         t->flags |= MVAE_T_NEEDS_GRAD;
         mvae_tensor *srcs[4] = {s0, s1, s2, s3};
-        for (int k = 0; k < 4; k++)
-            if (srcs[k] && !(srcs[k]->flags & MVAE_T_PARAM) && (k == 0 || srcs[k] != srcs[k - 1])) srcs[k]->uses++;
+        for (int k = 0; k < 4; k++) /* every slot: a tensor read twice by one op counts twice */
+            if (srcs[k] && !(srcs[k]->flags & MVAE_T_PARAM)) srcs[k]->uses++;
         if (ctx->tape_len == ctx->tape_cap) {
             /* grows only during the first steps; the capacity is kept across resets */
             size_t cap = ctx->tape_cap * 2;
@@ -411,6 +418,15 @@ int mvae_backward_seeded(mvae_ctx *ctx, mvae_tensor *out, const float *seed) {
         mvae_ctx_fail(ctx, "backward: the output does not depend on any tensor that needs a gradient");
         return MVAE_ERR_INVALID;
     }
+    if (ctx->recycled) {
+        mvae_ctx_fail(ctx, "backward: a backward pass since the last reset recycled the values this one would read "
+                           "(mvae_ctx_set_recycle_values): reset the context and run the forward pass again, or "
+                           "turn recycling off for repeated backward passes");
+        return MVAE_ERR_INVALID;
+    }
+    ctx->recycled = ctx->recycle_values;
+    /* the output keeps its gradient and its values, and so does every tensor whose data it views */
+    for (mvae_tensor *v = out; v; v = (v->flags & MVAE_T_VIEW) ? v->src[0] : NULL) v->flags |= MVAE_T_KEEP_GRAD;
     float *g = mvae_grad(ctx, out);
     for (int64_t i = 0; i < out->n; i++) g[i] += seed ? seed[i] : 1.0f;
     /* find out on the tape: ops after it cannot contribute */

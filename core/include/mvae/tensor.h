@@ -106,8 +106,9 @@ bool mvae_ctx_training(const mvae_ctx *ctx);
  * pass reads its values, so its block joins the gradients' free list and its data reads NULL.
  * The peak of a step is then about the forward pass's saved values, not those plus the
  * gradients. Off by default; for callers that read only the loss (and gradients of leaves,
- * parameters and mvae_retain_grad tensors) after backward, as the trainer does. Returns the
- * previous value. */
+ * parameters and mvae_retain_grad tensors) after backward, as the trainer does. The output given
+ * to backward keeps its values and gradient (a reshape view's source too). A second backward
+ * before the next reset is refused with an error. Returns the previous value. */
 bool mvae_ctx_set_recycle_values(mvae_ctx *ctx, bool on);
 /* Sticky error: the first failure since the last reset. */
 bool mvae_ctx_failed(const mvae_ctx *ctx);
