@@ -394,7 +394,10 @@ static void test_linear_act_matches_unfused(void **state) {
                 mvae_tensor *x2 = mvae_scale(ctx, x, 0.5f); /* a second path into x: accumulation */
                 mvae_tensor *y = fused ? mvae_linear_act(ctx, x2, W, b, acts[a])
                                        : mvae_linear(ctx, mvae_activate(ctx, x2, acts[a]), W, b);
-                mvae_tensor *L = mvae_add(ctx, mvae_sum_all(ctx, mvae_square(ctx, y)), mvae_sum_all(ctx, x));
+                /* x2 is also read after the linear layer: its gradient exists when the layer's
+                 * backward runs, which then accumulates onto it */
+                mvae_tensor *L = mvae_add(ctx, mvae_add(ctx, mvae_sum_all(ctx, mvae_square(ctx, y)), mvae_sum_all(ctx, x)),
+                                          mvae_sum_all(ctx, mvae_square(ctx, x2)));
                 assert_int_equal(mvae_backward(ctx, L), 0);
                 float *src[5] = {y->data, L->data, x->grad, W->grad, b->grad};
                 int64_t n[5] = {y->n, 1, x->n, W->n, b->n};

@@ -99,12 +99,14 @@ void mvae_bw_linear(mvae_ctx *ctx, mvae_tensor *out) {
     const float *a = xv; /* the GEMMs' input: x, or act(x) recomputed with act'(x) beside it */
     float *d = NULL, *da = gx;
     if (act != MVAE_ACT_NONE && (gx || mvae_needs_grad(W))) {
-        /* scratch: act(x), then act'(x) when dx is wanted, then d(act x) unless it reuses act(x)'s block */
-        float *s = mvae_ctx_scratch(ctx, (gx ? (in_place ? 2 : 3) : 1) * n * sizeof(float));
+        /* scratch: act(x), then act'(x) when dx is wanted; d(act x) goes to act(x)'s block (in
+         * place: dW has read it), to dx itself (fresh: then multiplied in place), else to a third */
+        bool third = gx && !in_place && !fresh;
+        float *s = mvae_ctx_scratch(ctx, (gx ? (third ? 3 : 2) : 1) * n * sizeof(float));
         d = gx ? s + n : NULL;
         mvae_act_apply_deriv(act, xv, s, d, (int64_t)n);
         a = s;
-        if (gx) da = in_place ? s : s + 2 * n;
+        if (gx) da = in_place ? s : third ? s + 2 * n : gx;
     }
     /* dW [O,Din] += G^T act(x) (=: the zeroed gradient block is not read back) */
     if (in_place) {
@@ -113,7 +115,7 @@ void mvae_bw_linear(mvae_ctx *ctx, mvae_tensor *out) {
     }
     if (gx) { /* d(act x) [B,Din] (+)= G [B,O] W [O,Din] (= when dx is fresh, or when it goes to scratch) */
         mvae_sgemm(0, 0, B, Din, O, 1.0f, G, O, W->data, Din, fresh || d ? 0.0f : 1.0f, da, Din);
-        if (d) mvae_act_mul_deriv(da, d, gx, (int64_t)n, !fresh);
+        if (d) mvae_act_mul_deriv(da, d, gx, (int64_t)n, !fresh); /* da == gx: element by element */
     }
     if (!in_place) {
         float *gw = mvae_grad_fresh(ctx, W, &wfresh);
