@@ -5,7 +5,10 @@
 #include <cblas.h>
 #include <pthread.h>
 
-static void check_case(mvae_rng *r, int ta, int tb, int M, int N, int K, float alpha, float beta, int threads) {
+/* mvae_sgemm (or mvae_sgemm_bias with a random bias row when bias) against cblas_sgemm (plus the
+ * bias added row by row) */
+static void check_case_b(mvae_rng *r, int ta, int tb, int M, int N, int K, float alpha, float beta, int threads,
+                         bool bias) {
     int lda = ta ? M : K, ldb = tb ? K : N, ldc = N + 3; /* ldc > N: strided C */
     size_t na = (size_t)(ta ? K : M) * lda, nb = (size_t)(tb ? N : K) * ldb, nc = (size_t)M * ldc;
     float *A = malloc(na * 4), *B = malloc(nb * 4), *C1 = malloc(nc * 4), *C2 = malloc(nc * 4);
@@ -14,10 +17,15 @@ static void check_case(mvae_rng *r, int ta, int tb, int M, int N, int K, float a
     mvae_rng_uniform_fill(r, C1, nc, -1, 1);
     if (beta == 0.0f) C1[0] = C1[nc / 2] = NAN; /* beta = 0: C's old values are never read */
     memcpy(C2, C1, nc * 4);
+    float *bv = bias ? malloc((size_t)N * 4) : NULL;
+    if (bv) mvae_rng_uniform_fill(r, bv, (size_t)N, -1, 1);
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A,
                 lda, B, ldb, beta, C1, ldc);
+    if (bv)
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) C1[(size_t)i * ldc + j] += bv[j];
     mvae_gemm_set_threads(threads);
-    mvae_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C2, ldc);
+    mvae_sgemm_bias(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C2, ldc, bv);
     mvae_gemm_set_threads(1);
     double md = 0;
     for (int i = 0; i < M; i++)
@@ -37,6 +45,11 @@ static void check_case(mvae_rng *r, int ta, int tb, int M, int N, int K, float a
     free(B);
     free(C1);
     free(C2);
+    free(bv);
+}
+
+static void check_case(mvae_rng *r, int ta, int tb, int M, int N, int K, float alpha, float beta, int threads) {
+    check_case_b(r, ta, tb, M, N, K, alpha, beta, threads, false);
 }
 
 static void test_gemm_matches_blas(void **state) {
@@ -59,6 +72,19 @@ static void test_gemm_matches_blas(void **state) {
     check_case(&r, 0, 1, 100, 512, 784, 1.0f, 0.0f, 2);
     check_case(&r, 1, 0, 512, 784, 100, 1.0f, 1.0f, 2);
     check_case(&r, 0, 0, 200, 100, 512, 1.0f, 1.0f, 3);
+    /* a bias row added by the kernels' first store: edge tiles, several k blocks, beta 0 and 1,
+     * 1 and 2 threads, K = 0, and the OpenBLAS backend */
+    for (int threads = 1; threads <= 2; threads++) {
+        check_case_b(&r, 0, 1, 100, 512, 784, 1.0f, 0.0f, threads, true);
+        check_case_b(&r, 0, 1, 13, 33, 7, 1.0f, 0.0f, threads, true);
+        check_case_b(&r, 1, 0, 97, 1025, 257, 0.5f, 1.0f, threads, true);
+        check_case_b(&r, 0, 0, 200, 100, 600, 1.0f, 0.0f, threads, true);
+    }
+    check_case_b(&r, 0, 1, 7, 9, 0, 1.0f, 0.0f, 1, true);
+    int old = mvae_gemm_backend();
+    mvae_gemm_force_backend(0);
+    check_case_b(&r, 0, 1, 30, 40, 50, 1.0f, 0.0f, 1, true);
+    mvae_gemm_force_backend(old);
 }
 
 /* Two caller threads using the 2-thread pool at once: each product still equals OpenBLAS's. */

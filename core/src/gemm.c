@@ -168,7 +168,8 @@ static void pack_b(int transB, const float *B, int ldb, int k0, int kc, int j0, 
  * store costs the same as a plain one), edge tiles their own R and masks: no temporary tile. */
 static inline __attribute__((always_inline)) void kernel_rx32(const int R, int kc, const float *pa,
                                                               const float *pb, float *C, int ldc,
-                                                              __mmask16 m0, __mmask16 m1, int store) {
+                                                              __mmask16 m0, __mmask16 m1, int store,
+                                                              const float *bias) {
     __m512 c0[MR], c1[MR];
 #pragma GCC unroll 12
     for (int i = 0; i < R; i++) c0[i] = c1[i] = _mm512_setzero_ps();
@@ -182,6 +183,14 @@ static inline __attribute__((always_inline)) void kernel_rx32(const int R, int k
         }
         pa += MR;
         pb += NR;
+    }
+    if (bias) { /* the first k block of a product with a bias row: every row gets it once */
+        const __m512 bb0 = _mm512_maskz_loadu_ps(m0, bias), bb1 = _mm512_maskz_loadu_ps(m1, bias + 16);
+#pragma GCC unroll 12
+        for (int i = 0; i < R; i++) {
+            c0[i] = _mm512_add_ps(c0[i], bb0);
+            c1[i] = _mm512_add_ps(c1[i], bb1);
+        }
     }
 #pragma GCC unroll 12
     for (int i = 0; i < R; i++) {
@@ -197,14 +206,14 @@ static inline __attribute__((always_inline)) void kernel_rx32(const int R, int k
 }
 
 typedef void (*kernel_fn)(int kc, const float *pa, const float *pb, float *C, int ldc, __mmask16 m0,
-                          __mmask16 m1, int store);
+                          __mmask16 m1, int store, const float *bias);
 #define KERNEL_R(R)                                                                                \
     static void kernel_##R(int kc, const float *pa, const float *pb, float *C, int ldc, __mmask16 m0, \
-                           __mmask16 m1, int store) {                                              \
+                           __mmask16 m1, int store, const float *bias) {                           \
         if (store)                                                                                 \
-            kernel_rx32(R, kc, pa, pb, C, ldc, m0, m1, 1);                                         \
+            kernel_rx32(R, kc, pa, pb, C, ldc, m0, m1, 1, bias);                                   \
         else                                                                                       \
-            kernel_rx32(R, kc, pa, pb, C, ldc, m0, m1, 0);                                         \
+            kernel_rx32(R, kc, pa, pb, C, ldc, m0, m1, 0, bias);                                   \
     }
 KERNEL_R(1) KERNEL_R(2) KERNEL_R(3) KERNEL_R(4) KERNEL_R(5) KERNEL_R(6)
 KERNEL_R(7) KERNEL_R(8) KERNEL_R(9) KERNEL_R(10) KERNEL_R(11) KERNEL_R(12)
@@ -219,6 +228,7 @@ typedef struct gemm_job {
     float *C;
     int j_begin, j_end; /* column range of C this job computes */
     int overwrite;      /* beta == 0: the first k block stores into C instead of adding */
+    const float *bias;  /* [N] added to every row by the first k block, or NULL */
 } gemm_job;
 
 /* Per-thread packing buffers, kept between calls (allocated once per thread). A thread-exit
@@ -268,7 +278,7 @@ static void gemm_run(const gemm_job *g) {
                         int mr = mc - ip < MR ? mc - ip : MR;
                         float *c = g->C + (size_t)(i0 + ip) * g->ldc + j0 + jp;
                         kernels[mr](kc, pa + (size_t)ip * kc, pb + (size_t)jp * kc, c, g->ldc, m0, m1,
-                                    g->overwrite && k0 == 0);
+                                    g->overwrite && k0 == 0, g->bias && k0 == 0 ? g->bias + j0 + jp : NULL);
                     }
                 }
             }
@@ -419,21 +429,32 @@ void mvae_gemm_set_observer(mvae_gemm_observer fn, void *user) {
 }
 
 static void sgemm_impl(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
-                       const float *B, int ldb, float beta, float *C, int ldc);
+                       const float *B, int ldb, float beta, float *C, int ldc, const float *bias);
 
-void mvae_sgemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
-                const float *B, int ldb, float beta, float *C, int ldc) {
+void mvae_sgemm_bias(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                     const float *B, int ldb, float beta, float *C, int ldc, const float *bias) {
     if (!g_observer) {
-        sgemm_impl(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        sgemm_impl(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias);
         return;
     }
     double t0 = mvae_time_sec();
-    sgemm_impl(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    sgemm_impl(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias);
     g_observer(transA, transB, M, N, K, beta, mvae_time_sec() - t0, g_observer_user);
 }
 
+void mvae_sgemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                const float *B, int ldb, float beta, float *C, int ldc) {
+    mvae_sgemm_bias(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL);
+}
+
+/* C[i, :] += bias for every row */
+static void add_bias_rows(int M, int N, float *C, int ldc, const float *bias) {
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] += bias[j];
+}
+
 static void sgemm_impl(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
-                       const float *B, int ldb, float beta, float *C, int ldc) {
+                       const float *B, int ldb, float beta, float *C, int ldc, const float *bias) {
     if (M <= 0 || N <= 0) return;
 #if MVAE_HAVE_AVX512
     if (mvae_gemm_backend() == 1) {
@@ -446,8 +467,11 @@ static void sgemm_impl(int transA, int transB, int M, int N, int K, float alpha,
             for (int i = 0; i < M; i++)
                 for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] *= beta;
         }
-        if (K <= 0 || alpha == 0.0f) return;
-        gemm_job g = {transA, transB, M, N, K, lda, ldb, ldc, alpha, A, B, C, 0, N, zero_first};
+        if (K <= 0 || alpha == 0.0f) {
+            if (bias) add_bias_rows(M, N, C, ldc, bias);
+            return;
+        }
+        gemm_job g = {transA, transB, M, N, K, lda, ldb, ldc, alpha, A, B, C, 0, N, zero_first, bias};
         int T = g_threads;
         /* threads split the columns in NR multiples; small products stay on one thread */
         if (T > 1 && (double)M * N * K >= 4e6 && N >= 2 * NR)
@@ -459,4 +483,5 @@ static void sgemm_impl(int transA, int transB, int M, int N, int K, float alpha,
 #endif
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, M, N,
                 K, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (bias) add_bias_rows(M, N, C, ldc, bias);
 }

@@ -4,6 +4,10 @@
 /* Row-major C[M,N] = alpha op(A) op(B) + beta C, the arguments of cblas_sgemm(CblasRowMajor,...) */
 void mvae_sgemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
                 const float *B, int ldb, float beta, float *C, int ldc);
+/* The same plus bias[j] on every row of C (bias [N], or NULL): added by the kernel as it first
+ * stores a tile, so a linear layer needs no pass to fill C with its bias */
+void mvae_sgemm_bias(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                     const float *B, int ldb, float beta, float *C, int ldc, const float *bias);
 /* 1 = mvae's AVX-512 kernels, 0 = OpenBLAS (no AVX-512, or MVAE_GEMM=blas in the environment) */
 int mvae_gemm_backend(void);
 const char *mvae_gemm_backend_name(void);

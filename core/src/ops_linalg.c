@@ -71,12 +71,9 @@ mvae_tensor *mvae_linear_act(mvae_ctx *ctx, mvae_tensor *x, mvae_tensor *W, mvae
         mvae_act_apply(act, x->data, s, B * Din);
         a = s;
     }
-    float beta = 0.0f;
-    if (b) {
-        for (int64_t i = 0; i < B; i++) memcpy(out->data + i * O, b->data, (size_t)O * sizeof(float));
-        beta = 1.0f;
-    }
-    mvae_sgemm(0, 1, (int)B, (int)O, (int)Din, 1.0f, a, (int)Din, W->data, (int)Din, beta, out->data, (int)O);
+    /* out = act(x) W^T + b: the bias is added as the GEMM stores its first k block */
+    mvae_sgemm_bias(0, 1, (int)B, (int)O, (int)Din, 1.0f, a, (int)Din, W->data, (int)Din, 0.0f, out->data, (int)O,
+                    b ? b->data : NULL);
     return out;
 }
 
