@@ -141,6 +141,26 @@ const char *mvae_nearest(const char *word, const char *const *candidates, int n)
     return bestd <= limit ? best : NULL;
 }
 
+bool mvae_cache_dir(const char *opt, const char *sub, char *out, size_t len, const char **why) {
+    const char *env;
+    int w;
+    if (opt && opt[0])
+        w = snprintf(out, len, "%s", opt);
+    else if ((env = getenv("MVAE_CACHE_DIR")) && env[0])
+        w = snprintf(out, len, "%s/%s", env, sub);
+    else if ((env = getenv("HOME")) && env[0])
+        w = snprintf(out, len, "%s/.cache/mvae/%s", env, sub);
+    else {
+        *why = "neither MVAE_CACHE_DIR nor HOME is set";
+        return false;
+    }
+    if (w < 0 || (size_t)w >= len) {
+        *why = "the cache directory's name is too long";
+        return false;
+    }
+    return true;
+}
+
 int mvae_mkdir_p(const char *dir, mvae_error *err) {
     char buf[4096];
     if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf)

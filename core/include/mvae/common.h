@@ -13,6 +13,7 @@
 #ifndef MVAE_COMMON_H
 #define MVAE_COMMON_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -80,6 +81,10 @@ void *mvae_alloc_aligned(size_t bytes);
 void mvae_free_aligned(void *p);
 /* mkdir -p: create dir and its missing parents (mode 0777 & umask). err may be NULL. */
 int mvae_mkdir_p(const char *dir, mvae_error *err);
+/* The directory a component caches into: opt when non-empty (a `cache_dir` option), else
+ * $MVAE_CACHE_DIR/sub, else $HOME/.cache/mvae/sub. false, with *why set, when neither variable is
+ * set or the name does not fit in len. */
+bool mvae_cache_dir(const char *opt, const char *sub, char *out, size_t len, const char **why);
 /* Monotonic wall clock in seconds. */
 double mvae_time_sec(void);
 /* Levenshtein distance (for "did you mean" hints). */

@@ -213,25 +213,11 @@ typedef struct cache_key {
 
 static int cache_path(const char *dir_opt, int S, int64_t limit, char *out, size_t len, char *dir, size_t dlen) {
     if (dir_opt[0] && strcmp(dir_opt, "none") == 0) return -1;
-    if (dir_opt[0]) snprintf(dir, dlen, "%s", dir_opt);
-    else if (getenv("MVAE_CACHE_DIR") && getenv("MVAE_CACHE_DIR")[0]) snprintf(dir, dlen, "%s/emoji", getenv("MVAE_CACHE_DIR"));
-    else if (getenv("HOME") && getenv("HOME")[0]) snprintf(dir, dlen, "%s/.cache/mvae/emoji", getenv("HOME"));
-    else return -1;
+    const char *why;
+    if (!mvae_cache_dir(dir_opt, "emoji", dir, dlen, &why)) return -1;
     if (limit > 0) snprintf(out, len, "%s/emoji_s%d_n%lld.bin", dir, S, (long long)limit);
     else snprintf(out, len, "%s/emoji_s%d.bin", dir, S);
     return 0;
-}
-
-static void mkdir_p(const char *dir) {
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", dir);
-    for (char *p = buf + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            mkdir(buf, 0777);
-            *p = '/';
-        }
-    mkdir(buf, 0777);
 }
 
 /* Returns true when the cache matched and d->entry / d->pix / d->n_ok / d->skipped are filled. */
@@ -265,7 +251,7 @@ static bool cache_load(emoji_ds *d, const char *path, const cache_key *key) {
 }
 
 static void cache_save(const emoji_ds *d, const char *dir, const char *path, const cache_key *key) {
-    mkdir_p(dir);
+    (void)mvae_mkdir_p(dir, NULL); /* a directory that cannot be made: the cache write below fails */
     char tmp[4300];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     FILE *f = fopen(tmp, "wb");

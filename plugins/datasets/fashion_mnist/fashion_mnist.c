@@ -248,23 +248,10 @@ static int idx_body(gzFile gz, const char *path, int64_t n_file, int64_t n_keep,
 /* The directory of the caches: dataset.cache_dir, else $MVAE_CACHE_DIR/fashion_mnist, else
  * ~/.cache/mvae/fashion_mnist. false (and `why`) when there is none. */
 static bool cache_dir_of(const char *opt, char *out, size_t len, char *why, size_t wlen) {
-    const char *env;
-    int w;
-    if (opt[0])
-        w = snprintf(out, len, "%s", opt);
-    else if ((env = getenv("MVAE_CACHE_DIR")) && env[0])
-        w = snprintf(out, len, "%s/fashion_mnist", env);
-    else if ((env = getenv("HOME")) && env[0])
-        w = snprintf(out, len, "%s/.cache/mvae/fashion_mnist", env);
-    else {
-        snprintf(why, wlen, "neither MVAE_CACHE_DIR nor HOME is set");
-        return false;
-    }
-    if (w < 0 || (size_t)w >= len) {
-        snprintf(why, wlen, "the cache directory's name is too long");
-        return false;
-    }
-    return true;
+    const char *reason;
+    if (mvae_cache_dir(opt, "fashion_mnist", out, len, &reason)) return true;
+    snprintf(why, wlen, "%s", reason);
+    return false;
 }
 
 static void fall_back_to_memory(const char *why) {
