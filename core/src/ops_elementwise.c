@@ -310,57 +310,71 @@ DEFINE_UNARY(log, MVAE_OP_LOG, logf(x), g / x)
 DEFINE_UNARY(sqrt, MVAE_OP_SQRT, sqrtf(x), 0.5f * g / y)
 DEFINE_UNARY(square, MVAE_OP_SQUARE, x *x, 2.0f * g * x)
 DEFINE_UNARY(reciprocal, MVAE_OP_RECIPROCAL, 1.0f / x, -g * y * y)
-DEFINE_UNARY(relu, MVAE_OP_RELU, x > 0.0f ? x : 0.0f, x > 0.0f ? g : 0.0f)
+/* ---- activations: one definition each, for the unary ops and the array kernels ----------------
+ * act_<name>_f(x, p) = act(x) and act_<name>_d(x, p) = act'(x), both from x alone (so a fused
+ * op's backward needs only the pre-activation); s is a temporary shared by the two (the compiler
+ * merges it where both are inlined together); p: leaky_relu's slope, elu's alpha. */
+#define DEFINE_ACT_FN(name, AS, AF, AD)                                                            \
+    static inline float act_##name##_f(float x, float p) {                                         \
+        float s = (AS);                                                                            \
+        (void)s, (void)p;                                                                          \
+        return (AF);                                                                               \
+    }                                                                                              \
+    static inline float act_##name##_d(float x, float p) {                                         \
+        float s = (AS);                                                                            \
+        (void)s, (void)p;                                                                          \
+        return (AD);                                                                               \
+    }
+DEFINE_ACT_FN(none, 0.0f, x, 1.0f)
+DEFINE_ACT_FN(relu, 0.0f, x > 0.0f ? x : 0.0f, x > 0.0f ? 1.0f : 0.0f)
+DEFINE_ACT_FN(leaky_relu, 0.0f, x > 0.0f ? x : p * x, x > 0.0f ? 1.0f : p)
+/* elu: x > 0 ? x : alpha (e^x - 1); for x <= 0 the derivative alpha e^x */
+DEFINE_ACT_FN(elu, x > 0.0f ? 0.0f : expm1f(x), x > 0.0f ? x : p * s, x > 0.0f ? 1.0f : p * (s + 1.0f))
+/* swish' = s + x s (1 - s), s = sigmoid(x) */
+DEFINE_ACT_FN(swish, mvae_sigmoidf(x), x *s, s *(1.0f + x * (1.0f - s)))
+DEFINE_ACT_FN(sigmoid, mvae_sigmoidf(x), s, s *(1.0f - s))
+DEFINE_ACT_FN(tanh, tanhf(x), s, 1.0f - s * s)
+DEFINE_ACT_FN(softplus, 0.0f, mvae_softplusf(x), mvae_sigmoidf(x))
 
-DEFINE_UNARY_P(leaky_relu, MVAE_OP_LEAKY_RELU, x > 0.0f ? x : p * x, x > 0.0f ? g : p * g)
+DEFINE_UNARY(relu, MVAE_OP_RELU, act_relu_f(x, p), g *act_relu_d(x, p))
+DEFINE_UNARY_P(leaky_relu, MVAE_OP_LEAKY_RELU, act_leaky_relu_f(x, p), g *act_leaky_relu_d(x, p))
 mvae_tensor *mvae_leaky_relu(mvae_ctx *ctx, mvae_tensor *a, float slope) {
     return leaky_relu_impl(ctx, a, slope);
 }
-
-/* elu: x > 0 ? x : alpha (e^x - 1); for x <= 0 the derivative alpha e^x = y + alpha */
-DEFINE_UNARY_P(elu, MVAE_OP_ELU, x > 0.0f ? x : p * expm1f(x), x > 0.0f ? g : g * (y + p))
+DEFINE_UNARY_P(elu, MVAE_OP_ELU, act_elu_f(x, p), g *act_elu_d(x, p))
 mvae_tensor *mvae_elu(mvae_ctx *ctx, mvae_tensor *a, float alpha) { return elu_impl(ctx, a, alpha); }
-
-/* swish' = s + x s (1 - s), s = sigmoid(x) */
-DEFINE_UNARY(swish, MVAE_OP_SWISH, x *mvae_sigmoidf(x),
-             g *(mvae_sigmoidf(x) * (1.0f + x * (1.0f - mvae_sigmoidf(x)))))
-DEFINE_UNARY(sigmoid, MVAE_OP_SIGMOID, mvae_sigmoidf(x), g *y *(1.0f - y))
-DEFINE_UNARY(tanh, MVAE_OP_TANH, tanhf(x), g *(1.0f - y * y))
-DEFINE_UNARY(softplus, MVAE_OP_SOFTPLUS, mvae_softplusf(x), g *mvae_sigmoidf(x))
+DEFINE_UNARY(swish, MVAE_OP_SWISH, act_swish_f(x, p), g *act_swish_d(x, p))
+DEFINE_UNARY(sigmoid, MVAE_OP_SIGMOID, act_sigmoid_f(x, p), g *act_sigmoid_d(x, p))
+DEFINE_UNARY(tanh, MVAE_OP_TANH, act_tanh_f(x, p), g *act_tanh_d(x, p))
+DEFINE_UNARY(softplus, MVAE_OP_SOFTPLUS, act_softplus_f(x, p), g *act_softplus_d(x, p))
 
 /* ---- activations as array kernels (ops_internal.h) ------------------------------------------ */
 
 bool mvae_act_valid(int act) { return act >= MVAE_ACT_NONE && act <= MVAE_ACT_SOFTPLUS; }
 
-/* One task pair per activation: F = act(x), D = act'(x) from x alone (so backward needs only the
- * pre-activation); s is a per-element temporary shared by F and D. */
-#define DEFINE_ACT(name, AS, AF, AD)                                                                  \
+/* y = act(x) and, when d is given, d = act'(x), over [begin, end); p from the job */
+#define DEFINE_ACT_TASK(name)                                                                      \
     static void act_##name##_task(void *arg, int begin, int end) {                                 \
         const unary_job *j_ = arg;                                                                 \
-        const float *X_ = j_->X;                                                                   \
+        const float *X_ = j_->X, p = j_->p;                                                        \
         float *Y_ = j_->D, *D_ = (float *)j_->G;                                                   \
         if (D_)                                                                                    \
             for (int64_t i = begin; i < end; i++) {                                                \
-                float x = X_[i], s = (AS);                                                          \
-                (void)s;                                                                           \
-                Y_[i] = (AF);                                                                       \
-                D_[i] = (AD);                                                                       \
+                float x = X_[i];                                                                   \
+                Y_[i] = act_##name##_f(x, p);                                                      \
+                D_[i] = act_##name##_d(x, p);                                                      \
             }                                                                                      \
         else                                                                                       \
-            for (int64_t i = begin; i < end; i++) {                                                \
-                float x = X_[i], s = (AS);                                                          \
-                (void)s;                                                                           \
-                Y_[i] = (AF);                                                                       \
-            }                                                                                      \
+            for (int64_t i = begin; i < end; i++) Y_[i] = act_##name##_f(X_[i], p);                \
     }
-DEFINE_ACT(none, 0.0f, x, 1.0f)
-DEFINE_ACT(relu, 0.0f, x > 0.0f ? x : 0.0f, x > 0.0f ? 1.0f : 0.0f)
-DEFINE_ACT(leaky_relu, 0.0f, x > 0.0f ? x : 0.2f * x, x > 0.0f ? 1.0f : 0.2f)
-DEFINE_ACT(elu, x > 0.0f ? 0.0f : expm1f(x), x > 0.0f ? x : s, x > 0.0f ? 1.0f : s + 1.0f)
-DEFINE_ACT(swish, mvae_sigmoidf(x), x *s, s *(1.0f + x * (1.0f - s)))
-DEFINE_ACT(sigmoid, mvae_sigmoidf(x), s, s *(1.0f - s))
-DEFINE_ACT(tanh, tanhf(x), s, 1.0f - s * s)
-DEFINE_ACT(softplus, 0.0f, mvae_softplusf(x), mvae_sigmoidf(x))
+DEFINE_ACT_TASK(none)
+DEFINE_ACT_TASK(relu)
+DEFINE_ACT_TASK(leaky_relu)
+DEFINE_ACT_TASK(elu)
+DEFINE_ACT_TASK(swish)
+DEFINE_ACT_TASK(sigmoid)
+DEFINE_ACT_TASK(tanh)
+DEFINE_ACT_TASK(softplus)
 
 void mvae_act_apply_deriv(int act, const float *x, float *y, float *d, int64_t n) {
     static void (*const task[])(void *, int, int) = {
@@ -368,8 +382,10 @@ void mvae_act_apply_deriv(int act, const float *x, float *y, float *d, int64_t n
         [MVAE_ACT_LEAKY_RELU] = act_leaky_relu_task, [MVAE_ACT_ELU] = act_elu_task,
         [MVAE_ACT_SWISH] = act_swish_task,     [MVAE_ACT_SIGMOID] = act_sigmoid_task,
         [MVAE_ACT_TANH] = act_tanh_task,       [MVAE_ACT_SOFTPLUS] = act_softplus_task};
+    /* the parameters mvae_activate gives leaky_relu (slope) and elu (alpha) */
+    static const float param[] = {[MVAE_ACT_LEAKY_RELU] = 0.2f, [MVAE_ACT_ELU] = 1.0f, [MVAE_ACT_SOFTPLUS] = 0.0f};
     MVAE_ASSERT_MSG(mvae_act_valid(act), "unknown activation");
-    unary_job j = {x, NULL, d, y, 0.0f, false};
+    unary_job j = {x, NULL, d, y, param[act], false};
     unary_run(task[act], &j, n);
 }
 
