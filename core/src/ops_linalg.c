@@ -81,12 +81,19 @@ mvae_tensor *mvae_linear(mvae_ctx *ctx, mvae_tensor *x, mvae_tensor *W, mvae_ten
     return mvae_linear_act(ctx, x, W, b, MVAE_ACT_NONE);
 }
 
+/* dW [O,Din] += G^T a (=: a zeroed gradient block is not read back) */
+static void linear_dw(mvae_ctx *ctx, mvae_tensor *W, const float *G, const float *a, int B, int Din, int O) {
+    bool wfresh;
+    float *gw = mvae_grad_fresh(ctx, W, &wfresh);
+    if (gw) mvae_sgemm(1, 0, O, Din, B, 1.0f, G, O, a, Din, wfresh ? 0.0f : 1.0f, gw, Din);
+}
+
 void mvae_bw_linear(mvae_ctx *ctx, mvae_tensor *out) {
     mvae_tensor *x = out->src[0], *W = out->src[1], *b = out->src[2];
     int B = (int)x->shape[0], Din = (int)x->shape[1], O = (int)W->shape[0], act = out->ip[0];
     const float *G = out->grad, *xv = x->data; /* x's values: read before dx is written */
     size_t n = (size_t)B * (size_t)Din;
-    bool fresh, wfresh;
+    bool fresh;
     /* dx may take x's block (mvae_grad_in_place: x read by this op only, so x != W); then dW,
      * which reads x, comes first. Otherwise dx is complete before W's gradient is even taken, as
      * x may be W. */
@@ -105,19 +112,12 @@ void mvae_bw_linear(mvae_ctx *ctx, mvae_tensor *out) {
         a = s;
         if (gx) da = in_place ? s : third ? s + 2 * n : gx;
     }
-    /* dW [O,Din] += G^T act(x) (=: the zeroed gradient block is not read back) */
-    if (in_place) {
-        float *gw = mvae_grad_fresh(ctx, W, &wfresh);
-        if (gw) mvae_sgemm(1, 0, O, Din, B, 1.0f, G, O, a, Din, wfresh ? 0.0f : 1.0f, gw, Din);
-    }
+    if (in_place) linear_dw(ctx, W, G, a, B, Din, O);
     if (gx) { /* d(act x) [B,Din] (+)= G [B,O] W [O,Din] (= when dx is fresh, or when it goes to scratch) */
         mvae_sgemm(0, 0, B, Din, O, 1.0f, G, O, W->data, Din, fresh || d ? 0.0f : 1.0f, da, Din);
         if (d) mvae_act_mul_deriv(da, d, gx, (int64_t)n, !fresh); /* da == gx: element by element */
     }
-    if (!in_place) {
-        float *gw = mvae_grad_fresh(ctx, W, &wfresh);
-        if (gw) mvae_sgemm(1, 0, O, Din, B, 1.0f, G, O, a, Din, wfresh ? 0.0f : 1.0f, gw, Din);
-    }
+    if (!in_place) linear_dw(ctx, W, G, a, B, Din, O);
     if (gb)
         for (int i = 0; i < B; i++) {
             const float *g = G + (size_t)i * O;
