@@ -15,6 +15,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "tiny_data.h"
+
 #define BUILD_PLUGINS MVAE_BINARY_DIR "/plugins"
 #define N_TRAIN 600
 #define N_TEST 200
@@ -26,50 +28,22 @@ typedef struct fixture {
     mvae_registry *reg;
 } fixture;
 
-static void put_be32(uint8_t *p, uint32_t v) {
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
+static uint8_t fx_label(int split, int i, void *user) {
+    (void)user;
+    return (uint8_t)((i * 7 + split) % 10);
 }
 
-static int fx_label(int split, int i) { return (i * 7 + split) % 10; }
+/* class k: a bright bar on rows 2k+4 and 2k+5 over uniform noise drawn from the rng in user */
+static uint8_t fx_pixel(int split, int i, int p, void *user) {
+    int k = fx_label(split, i, NULL), row = p / 28;
+    double u = mvae_rng_uniform((mvae_rng *)user);
+    return (uint8_t)(row == 2 * k + 4 || row == 2 * k + 5 ? 200 + 55 * u : 50 * u);
+}
 
 static void write_split(const char *dir, const char *prefix, int split, int n) {
-    char path[512];
     mvae_rng r;
     mvae_rng_seed(&r, 100 + (uint64_t)split);
-    snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte.gz", dir, prefix);
-    gzFile g = gzopen(path, "wb");
-    assert_non_null(g);
-    uint8_t h[16];
-    put_be32(h, 0x803);
-    put_be32(h + 4, (uint32_t)n);
-    put_be32(h + 8, 28);
-    put_be32(h + 12, 28);
-    assert_int_equal(gzwrite(g, h, 16), 16);
-    uint8_t px[784];
-    for (int i = 0; i < n; i++) {
-        int k = fx_label(split, i);
-        for (int p = 0; p < 784; p++) {
-            int row = p / 28;
-            double u = mvae_rng_uniform(&r);
-            px[p] = (uint8_t)(row == 2 * k + 4 || row == 2 * k + 5 ? 200 + 55 * u : 50 * u);
-        }
-        assert_int_equal(gzwrite(g, px, 784), 784);
-    }
-    gzclose(g);
-    snprintf(path, sizeof path, "%s/%s-labels-idx1-ubyte.gz", dir, prefix);
-    g = gzopen(path, "wb");
-    assert_non_null(g);
-    put_be32(h, 0x801);
-    put_be32(h + 4, (uint32_t)n);
-    assert_int_equal(gzwrite(g, h, 8), 8);
-    for (int i = 0; i < n; i++) {
-        uint8_t l = (uint8_t)fx_label(split, i);
-        gzwrite(g, &l, 1);
-    }
-    gzclose(g);
+    assert_int_equal(tiny_write_split_with(dir, prefix, split, n, -1, fx_label, fx_pixel, &r), 0);
 }
 
 static void rm_rf(const char *dir) {

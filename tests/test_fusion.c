@@ -16,6 +16,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "tiny_data.h"
+
 #define BUILD_PLUGINS MVAE_BINARY_DIR "/plugins"
 #define LOG_2PI 1.8378770664093453
 
@@ -444,48 +446,19 @@ static void test_poe_no_prior_all_absent_row(void **state) {
 
 /* ---- end to end: a tiny training of every fusion on a generated IDX data set ---- */
 
-static void put_be32(uint8_t *p, uint32_t v) {
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static uint8_t fx_label(int split, int i) {
+static uint8_t fx_label(int split, int i, void *user) {
+    (void)user;
     return (uint8_t)((split * 3 + i) % 10);
 }
 
 /* images whose brightness pattern depends on the label, so that there is something to learn */
+static uint8_t fx_pixel(int split, int i, int k, void *user) {
+    int l = fx_label(split, i, user);
+    return (uint8_t)(((k / 28) / 3 == l) ? 230 : (k * 7 + i) % 40);
+}
+
 static void write_split(const char *dir, const char *prefix, int split, int n) {
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte.gz", dir, prefix);
-    gzFile g = gzopen(path, "wb");
-    assert_non_null(g);
-    uint8_t h[16];
-    put_be32(h, 0x803);
-    put_be32(h + 4, (uint32_t)n);
-    put_be32(h + 8, 28);
-    put_be32(h + 12, 28);
-    assert_int_equal(gzwrite(g, h, 16), 16);
-    uint8_t px[784];
-    for (int i = 0; i < n; i++) {
-        int l = fx_label(split, i);
-        for (int k = 0; k < 784; k++) px[k] = (uint8_t)(((k / 28) / 3 == l) ? 230 : (k * 7 + i) % 40);
-        assert_int_equal(gzwrite(g, px, 784), 784);
-    }
-    gzclose(g);
-    snprintf(path, sizeof path, "%s/%s-labels-idx1-ubyte.gz", dir, prefix);
-    g = gzopen(path, "wb");
-    assert_non_null(g);
-    uint8_t hl[8];
-    put_be32(hl, 0x801);
-    put_be32(hl + 4, (uint32_t)n);
-    assert_int_equal(gzwrite(g, hl, 8), 8);
-    for (int i = 0; i < n; i++) {
-        uint8_t l = fx_label(split, i);
-        gzwrite(g, &l, 1);
-    }
-    gzclose(g);
+    assert_int_equal(tiny_write_split_with(dir, prefix, split, n, -1, fx_label, fx_pixel, NULL), 0);
 }
 
 static void rm_rf(const char *dir) {

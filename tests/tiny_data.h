@@ -43,9 +43,23 @@ static inline uint8_t tiny_pixel(int split, int i, int k) {
     return (uint8_t)noise;
 }
 
-/* Write one split. images_bytes < 0: the whole body; otherwise only that many pixel bytes
- * (a truncated file). Returns 0 on success. */
-static inline int tiny_write_split(const char *dir, const char *prefix, int split, int n, long images_bytes) {
+/* Labels and pixels of a split: the defaults above, or a test's own (called in file order, image
+ * by image and pixel by pixel, so a generator may draw from an rng in `user`). */
+typedef uint8_t (*tiny_label_fn)(int split, int i, void *user);
+typedef uint8_t (*tiny_pixel_fn)(int split, int i, int k, void *user);
+static inline uint8_t tiny_label_default_(int split, int i, void *user) {
+    (void)user;
+    return tiny_label(split, i);
+}
+static inline uint8_t tiny_pixel_default_(int split, int i, int k, void *user) {
+    (void)user;
+    return tiny_pixel(split, i, k);
+}
+
+/* Write one split with the given generators. images_bytes < 0: the whole body; otherwise only
+ * that many pixel bytes (a truncated file). Returns 0 on success. */
+static inline int tiny_write_split_with(const char *dir, const char *prefix, int split, int n, long images_bytes,
+                                        tiny_label_fn label, tiny_pixel_fn pixel, void *user) {
     char path[1024];
     snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte.gz", dir, prefix);
     gzFile g = gzopen(path, "wb");
@@ -55,11 +69,11 @@ static inline int tiny_write_split(const char *dir, const char *prefix, int spli
     tiny_be32(h + 4, (uint32_t)n);
     tiny_be32(h + 8, 28);
     tiny_be32(h + 12, 28);
-    gzwrite(g, h, 16);
+    int bad = gzwrite(g, h, 16) != 16;
     long total = images_bytes >= 0 ? images_bytes : (long)n * 784;
     uint8_t *px = malloc((size_t)total + 1);
-    for (long b = 0; b < total; b++) px[b] = tiny_pixel(split, (int)(b / 784), (int)(b % 784));
-    if (total) gzwrite(g, px, (unsigned)total);
+    for (long b = 0; b < total; b++) px[b] = pixel(split, (int)(b / 784), (int)(b % 784), user);
+    if (total) bad |= gzwrite(g, px, (unsigned)total) != (int)total;
     free(px);
     gzclose(g);
     snprintf(path, sizeof path, "%s/%s-labels-idx1-ubyte.gz", dir, prefix);
@@ -67,13 +81,18 @@ static inline int tiny_write_split(const char *dir, const char *prefix, int spli
     if (!g) return -1;
     tiny_be32(h, 0x801);
     tiny_be32(h + 4, (uint32_t)n);
-    gzwrite(g, h, 8);
+    bad |= gzwrite(g, h, 8) != 8;
     for (int i = 0; i < n; i++) {
-        uint8_t l = tiny_label(split, i);
-        gzwrite(g, &l, 1);
+        uint8_t l = label(split, i, user);
+        bad |= gzwrite(g, &l, 1) != 1;
     }
     gzclose(g);
-    return 0;
+    return bad ? -1 : 0;
+}
+
+/* One split of the default look-alike. */
+static inline int tiny_write_split(const char *dir, const char *prefix, int split, int n, long images_bytes) {
+    return tiny_write_split_with(dir, prefix, split, n, images_bytes, tiny_label_default_, tiny_pixel_default_, NULL);
 }
 
 static inline int tiny_write_dataset(const char *dir, int n_train, int n_test) {
