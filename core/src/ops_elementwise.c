@@ -305,8 +305,8 @@ mvae_tensor *mvae_add_scalar(mvae_ctx *ctx, mvae_tensor *a, float s) {
     return add_scalar_impl(ctx, a, s);
 }
 
-DEFINE_UNARY(exp, MVAE_OP_EXP, expf(x), g *y)
-DEFINE_UNARY(log, MVAE_OP_LOG, logf(x), g / x)
+DEFINE_UNARY(exp, MVAE_OP_EXP, mvae_expf(x), g *y)
+DEFINE_UNARY(log, MVAE_OP_LOG, mvae_logf(x), g / x)
 DEFINE_UNARY(sqrt, MVAE_OP_SQRT, sqrtf(x), 0.5f * g / y)
 DEFINE_UNARY(square, MVAE_OP_SQUARE, x *x, 2.0f * g * x)
 DEFINE_UNARY(reciprocal, MVAE_OP_RECIPROCAL, 1.0f / x, -g * y * y)
@@ -442,7 +442,7 @@ static mvae_tensor *softmax_common(mvae_ctx *ctx, const char *name, int op, mvae
             for (int64_t k = 1; k < K; k++) m = x[k] > m ? x[k] : m;
             float s = 0.0f;
             for (int64_t k = 0; k < K; k++) {
-                y[k] = expf(x[k] - m);
+                y[k] = mvae_expf(x[k] - m);
                 s += y[k];
             }
             if (log_out) {
@@ -465,7 +465,7 @@ static mvae_tensor *softmax_common(mvae_ctx *ctx, const char *name, int op, mvae
         memset(s, 0, (size_t)inner * sizeof(float));
         for (int64_t k = 0; k < K; k++)
             for (int64_t j = 0; j < inner; j++) {
-                y[k * inner + j] = expf(x[k * inner + j] - m[j]);
+                y[k * inner + j] = mvae_expf(x[k * inner + j] - m[j]);
                 s[j] += y[k * inner + j];
             }
         if (log_out) {
@@ -505,7 +505,7 @@ static void softmax_backward(mvae_ctx *ctx, mvae_tensor *out, bool log_out) {
                 for (int64_t j = 0; j < inner; j++) dot[j] += g[k * inner + j];
             for (int64_t k = 0; k < K; k++)
                 for (int64_t j = 0; j < inner; j++)
-                    dx[k * inner + j] += g[k * inner + j] - expf(y[k * inner + j]) * dot[j];
+                    dx[k * inner + j] += g[k * inner + j] - mvae_expf(y[k * inner + j]) * dot[j];
         } else {
             for (int64_t k = 0; k < K; k++)
                 for (int64_t j = 0; j < inner; j++) dot[j] += g[k * inner + j] * y[k * inner + j];

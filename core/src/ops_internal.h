@@ -61,55 +61,7 @@ void mvae_act_mul_deriv(const float *g, const float *d, float *dx, int64_t n, bo
 
 /* Note: <cblas.h> pulls in <complex.h>, which defines the macro I: do not name a variable I. */
 
-/* Vectorisable exp and log (no calls, no branches: GCC turns loops over them into AVX2/AVX-512
- * code). Cephes-style range reduction and minimax polynomials; relative error about 2 ulp over
- * the float range. exp clamps its argument to [-87.3, 88.3] (no inf, no denormal surprises). */
-static inline float mvae_fast_expf(float x0) {
-    float x = x0 < -87.3f ? -87.3f : (x0 > 88.3f ? 88.3f : x0);
-    x = x == x ? x : 0.0f; /* NaN: compute on 0, return NaN below (no float->int of NaN) */
-    /* n = round(x / ln2) via the 1.5*2^23 trick (round-to-nearest, no libm call) */
-    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    float r = x - n * 0.693359375f;        /* ln2 split hi/lo for exact reduction */
-    r = r + n * 2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    uint32_t e = (uint32_t)((int32_t)n + 127) << 23; /* 2^n; n in [-126, 128] */
-    float scale;
-    __builtin_memcpy(&scale, &e, sizeof scale);
-    return x0 == x0 ? p * scale : x0;
-}
-/* natural log for x > 0 (finite, normal) */
-static inline float mvae_fast_logf(float x) {
-    int32_t bits;
-    __builtin_memcpy(&bits, &x, sizeof bits);
-    int32_t e = ((bits >> 23) & 0xff) - 127;
-    int32_t mb = (bits & 0x007fffff) | 0x3f800000; /* mantissa in [1,2) */
-    float m;
-    __builtin_memcpy(&m, &mb, sizeof m);
-    /* move m into [sqrt(1/2), sqrt(2)) */
-    int big = m > 1.41421356f;
-    m = big ? m * 0.5f : m;
-    float fe = (float)(e + big);
-    float f = m - 1.0f, z = f * f;
-    float y = 7.0376836292e-2f;
-    y = y * f - 1.1514610310e-1f;
-    y = y * f + 1.1676998740e-1f;
-    y = y * f - 1.2420140846e-1f;
-    y = y * f + 1.4249322787e-1f;
-    y = y * f - 1.6668057665e-1f;
-    y = y * f + 2.0000714765e-1f;
-    y = y * f - 2.4999993993e-1f;
-    y = y * f + 3.3333331174e-1f;
-    y = y * f * z;
-    y += -2.12194440e-4f * fe;
-    y += -0.5f * z;
-    return f + y + 0.693359375f * fe;
-}
+#include "fastmath.h"
 
 /* Sum of n floats in 16 independent lanes (vectorised; error like a pairwise sum for n ~ 1e3). */
 static inline double mvae_sum_lanes(const float *x, int64_t n) {

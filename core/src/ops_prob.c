@@ -60,7 +60,7 @@ mvae_tensor *mvae_gaussian_sample(mvae_ctx *ctx, mvae_tensor *mu, mvae_tensor *l
     if (!out) return NULL;
     mvae_op_attach_source(out, 2, eps);
     for (int64_t i = 0; i < mu->n; i++)
-        out->data[i] = mu->data[i] + expf(0.5f * logvar->data[i]) * eps->data[i];
+        out->data[i] = mu->data[i] + mvae_expf(0.5f * logvar->data[i]) * eps->data[i];
     return out;
 }
 
@@ -72,7 +72,7 @@ void mvae_bw_gaussian_sample(mvae_ctx *ctx, mvae_tensor *out) {
         for (int64_t i = 0; i < out->n; i++) gmu[i] += G[i];
     if (glv) /* d/dlv = 0.5 exp(0.5 lv) eps */
         for (int64_t i = 0; i < out->n; i++)
-            glv[i] += G[i] * 0.5f * expf(0.5f * logvar->data[i]) * eps->data[i];
+            glv[i] += G[i] * 0.5f * mvae_expf(0.5f * logvar->data[i]) * eps->data[i];
 }
 
 /* ---- kl_normal: -0.5 sum(1 + lv - mu^2 - exp(lv)) -> [B] ----------------------------------- */
@@ -89,10 +89,12 @@ mvae_tensor *mvae_kl_normal(mvae_ctx *ctx, mvae_tensor *mu, mvae_tensor *logvar)
     int64_t B = rows_of(mu), D = cols_of(mu);
     mvae_tensor *out = mvae_op_output(ctx, MVAE_OP_KL_NORMAL, 1, (int64_t[]){B}, mu, logvar, NULL, NULL);
     if (!out) return NULL;
+    float *e = mvae_ctx_alloc(ctx, (size_t)D * sizeof(float));
     for (int64_t b = 0; b < B; b++) {
         const float *m = mu->data + b * D, *lv = logvar->data + b * D;
+        for (int64_t j = 0; j < D; j++) e[j] = mvae_expf(lv[j]); /* vectorised; the sum in double */
         double s = 0;
-        for (int64_t j = 0; j < D; j++) s += 1.0 + lv[j] - (double)m[j] * m[j] - exp(lv[j]);
+        for (int64_t j = 0; j < D; j++) s += 1.0 + lv[j] - (double)m[j] * m[j] - e[j];
         out->data[b] = (float)(-0.5 * s);
     }
     return out;
@@ -106,7 +108,7 @@ void mvae_bw_kl_normal(mvae_ctx *ctx, mvae_tensor *out) {
         float g = out->grad[b];
         for (int64_t j = b * D; j < (b + 1) * D; j++) {
             if (gmu) gmu[j] += g * mu->data[j];
-            if (glv) glv[j] += g * 0.5f * (expf(logvar->data[j]) - 1.0f);
+            if (glv) glv[j] += g * 0.5f * (mvae_expf(logvar->data[j]) - 1.0f);
         }
     }
 }
@@ -212,7 +214,7 @@ void mvae_bw_gaussian_logp(mvae_ctx *ctx, mvae_tensor *out) {
         float g = out->grad[b];
         for (int64_t i = b * D; i < (b + 1) * D; i++) {
             int64_t k = scale_index(mode, i, D);
-            float iv = logvar ? expf(-logvar->data[k]) : 1.0f; /* 1 / variance */
+            float iv = logvar ? mvae_expf(-logvar->data[k]) : 1.0f; /* 1 / variance */
             float d = x->data[i] - mu->data[i];
             if (gmu) gmu[i] += g * d * iv;
             if (gx) gx[i] -= g * d * iv;
@@ -253,7 +255,7 @@ void mvae_bw_laplace_logp(mvae_ctx *ctx, mvae_tensor *out) {
         float g = out->grad[b];
         for (int64_t i = b * D; i < (b + 1) * D; i++) {
             int64_t k = scale_index(mode, i, D);
-            float is = logscale ? expf(-logscale->data[k]) : 1.0f; /* 1 / scale */
+            float is = logscale ? mvae_expf(-logscale->data[k]) : 1.0f; /* 1 / scale */
             float d = x->data[i] - loc->data[i];
             float sgn = d > 0 ? 1.0f : d < 0 ? -1.0f : 0.0f; /* subgradient 0 at the kink */
             if (gloc) gloc[i] += g * sgn * is;
@@ -337,7 +339,7 @@ void mvae_bw_categorical_logp(mvae_ctx *ctx, mvae_tensor *out) {
         const float *l = logits->data + r * K;
         float *gr = gl + r * K;
         /* d/dl_k = 1[k = idx] - softmax_k */
-        for (int64_t k = 0; k < K; k++) gr[k] -= g * expf(l[k] - lse[r]);
+        for (int64_t k = 0; k < K; k++) gr[k] -= g * mvae_expf(l[k] - lse[r]);
         gr[ix[r]] += g;
     }
 }

@@ -120,9 +120,9 @@ mvae_tensor *mvae_logsumexp(mvae_ctx *ctx, mvae_tensor *a, int axis, bool keepdi
             for (int64_t j = 0; j < inner; j++) m[j] = x[k * inner + j] > m[j] ? x[k * inner + j] : m[j];
         memset(s, 0, (size_t)inner * sizeof(float));
         for (int64_t k = 0; k < K; k++)
-            for (int64_t j = 0; j < inner; j++) s[j] += expf(x[k * inner + j] - m[j]);
+            for (int64_t j = 0; j < inner; j++) s[j] += mvae_expf(x[k * inner + j] - m[j]);
         for (int64_t j = 0; j < inner; j++)
-            m[j] = isinf(m[j]) ? m[j] : m[j] + logf(s[j]); /* all -inf (or +inf): keep it */
+            m[j] = isinf(m[j]) ? m[j] : m[j] + mvae_logf(s[j]); /* all -inf (or +inf): keep it */
     }
     return out;
 }
@@ -137,7 +137,7 @@ void mvae_bw_logsumexp(mvae_ctx *ctx, mvae_tensor *out) {
         const float *x = a->data + o * K * inner, *y = out->data + o * inner, *g = out->grad + o * inner;
         float *d = ga + o * K * inner;
         for (int64_t k = 0; k < K; k++)
-            for (int64_t j = 0; j < inner; j++) d[k * inner + j] += g[j] * expf(x[k * inner + j] - y[j]);
+            for (int64_t j = 0; j < inner; j++) d[k * inner + j] += g[j] * mvae_expf(x[k * inner + j] - y[j]);
     }
 }
 
