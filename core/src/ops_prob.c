@@ -103,13 +103,15 @@ mvae_tensor *mvae_kl_normal(mvae_ctx *ctx, mvae_tensor *mu, mvae_tensor *logvar)
 void mvae_bw_kl_normal(mvae_ctx *ctx, mvae_tensor *out) {
     mvae_tensor *mu = out->src[0], *logvar = out->src[1];
     int64_t B = rows_of(mu), D = cols_of(mu);
-    float *gmu = mvae_grad(ctx, mu), *glv = mvae_grad(ctx, logvar);
+    float *restrict gmu = mvae_grad(ctx, mu), *restrict glv = mvae_grad(ctx, logvar);
+    const float *restrict m = mu->data, *restrict lv = logvar->data;
     for (int64_t b = 0; b < B; b++) {
-        float g = out->grad[b];
-        for (int64_t j = b * D; j < (b + 1) * D; j++) {
-            if (gmu) gmu[j] += g * mu->data[j];
-            if (glv) glv[j] += g * 0.5f * (mvae_expf(logvar->data[j]) - 1.0f);
-        }
+        const float g = out->grad[b];
+        const int64_t j0 = b * D;
+        if (gmu)
+            for (int64_t j = 0; j < D; j++) gmu[j0 + j] += g * m[j0 + j];
+        if (glv)
+            for (int64_t j = 0; j < D; j++) glv[j0 + j] += g * 0.5f * (mvae_expf(lv[j0 + j]) - 1.0f);
     }
 }
 
