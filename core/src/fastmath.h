@@ -8,11 +8,17 @@
  * code). Cephes-style range reduction and minimax polynomials; relative error about 2 ulp over
  * the float range. exp clamps its argument to [-87.3, 88.3] (no inf, no denormal surprises). */
 static inline float mvae_fast_expf(float x0) {
-    float x = x0 < -87.3f ? -87.3f : (x0 > 88.3f ? 88.3f : x0);
-    x = x == x ? x : 0.0f; /* NaN: compute on 0, return NaN below (no float->int of NaN) */
-    /* n = round(x / ln2) via the 1.5*2^23 trick (round-to-nearest, no libm call) */
-    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    float r = x - n * 0.693359375f;        /* ln2 split hi/lo for exact reduction */
+    /* clamped to [-87.3, 88.3] by two compare-selects GCC turns into max/min instructions: a NaN
+     * fails both comparisons, is computed as -87.3 and returned as itself at the end */
+    float x = x0 > -87.3f ? x0 : -87.3f;
+    x = x < 88.3f ? x : 88.3f;
+    /* t = 1.5 * 2^23 + round(x / ln2) (round-to-nearest by the addition); n = that integer, also
+     * read from t's low mantissa bits for the exponent below (no float->int conversion) */
+    float t = x * 1.44269504088896341f + 12582912.0f;
+    float n = t - 12582912.0f;
+    int32_t tb;
+    __builtin_memcpy(&tb, &t, sizeof tb);
+    float r = x - n * 0.693359375f; /* ln2 split hi/lo for exact reduction */
     r = r + n * 2.12194440e-4f;
     float p = 1.9875691500e-4f;
     p = p * r + 1.3981999507e-3f;
@@ -21,7 +27,7 @@ static inline float mvae_fast_expf(float x0) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    uint32_t e = (uint32_t)((int32_t)n + 127) << 23; /* 2^n; n in [-126, 128] */
+    uint32_t e = (uint32_t)(tb - 0x4B400000 + 127) << 23; /* 2^n; n in [-126, 127] */
     float scale;
     __builtin_memcpy(&scale, &e, sizeof scale);
     return x0 == x0 ? p * scale : x0;
