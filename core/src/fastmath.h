@@ -6,31 +6,43 @@
 
 /* Vectorisable exp and log (no calls, no branches: GCC turns loops over them into AVX2/AVX-512
  * code). Cephes-style range reduction and minimax polynomials; relative error about 2 ulp over
- * the float range. exp clamps its argument to [-87.3, 88.3] (no inf, no denormal surprises). */
-static inline float mvae_fast_expf(float x0) {
-    /* clamped to [-87.3, 88.3] by two compare-selects GCC turns into max/min instructions: a NaN
-     * fails both comparisons, is computed as -87.3 and returned as itself at the end */
-    float x = x0 > -87.3f ? x0 : -87.3f;
-    x = x < 88.3f ? x : 88.3f;
-    /* t = 1.5 * 2^23 + round(x / ln2) (round-to-nearest by the addition); n = that integer, also
-     * read from t's low mantissa bits for the exponent below (no float->int conversion) */
+ * the float range. */
+
+/* e^x = p * 2^n for x already clamped (and not NaN): returns p, with n = round(x / ln2) stored in
+ * *n. t = 1.5 * 2^23 + n (round-to-nearest by the addition); n is also read from t's low mantissa
+ * bits (no float->int conversion). */
+static inline float mvae_exp_reduced(float x, int32_t *n) {
     float t = x * 1.44269504088896341f + 12582912.0f;
-    float n = t - 12582912.0f;
+    float nf = t - 12582912.0f;
     int32_t tb;
     __builtin_memcpy(&tb, &t, sizeof tb);
-    float r = x - n * 0.693359375f; /* ln2 split hi/lo for exact reduction */
-    r = r + n * 2.12194440e-4f;
+    *n = tb - 0x4B400000;
+    float r = x - nf * 0.693359375f; /* ln2 split hi/lo for exact reduction */
+    r = r + nf * 2.12194440e-4f;
     float p = 1.9875691500e-4f;
     p = p * r + 1.3981999507e-3f;
     p = p * r + 8.3334519073e-3f;
     p = p * r + 4.1665795894e-2f;
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    uint32_t e = (uint32_t)(tb - 0x4B400000 + 127) << 23; /* 2^n; n in [-126, 127] */
-    float scale;
-    __builtin_memcpy(&scale, &e, sizeof scale);
-    return x0 == x0 ? p * scale : x0;
+    return p * r * r + r + 1.0f;
+}
+static inline float mvae_pow2f(int32_t n) { /* 2^n for n in [-126, 127] */
+    uint32_t e = (uint32_t)(n + 127) << 23;
+    float s;
+    __builtin_memcpy(&s, &e, sizeof s);
+    return s;
+}
+
+/* exp clamping its argument to [-87.3, 88.3] (no inf, no denormal surprises), by two
+ * compare-selects GCC turns into max/min instructions: a NaN fails both comparisons, is computed
+ * as -87.3 and returned as itself at the end */
+static inline float mvae_fast_expf(float x0) {
+    float x = x0 > -87.3f ? x0 : -87.3f;
+    x = x < 88.3f ? x : 88.3f;
+    int32_t n;
+    float p = mvae_exp_reduced(x, &n);
+    return x0 == x0 ? p * mvae_pow2f(n) : x0;
 }
 /* natural log for x > 0 (finite, normal) */
 static inline float mvae_fast_logf(float x) {
@@ -65,25 +77,13 @@ static inline float mvae_fast_logf(float x) {
  * handles denormal inputs. Selects only: loops over them still vectorise. Within ~2 ulp of libm
  * elsewhere. */
 static inline float mvae_expf(float x0) {
-    float x = x0 < -87.3365479f ? -87.3365479f : (x0 > 88.7228391f ? 88.7228391f : x0);
-    x = x == x ? x : 0.0f;
-    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* in [-126, 128] */
-    float r = x - n * 0.693359375f;
-    r = r + n * 2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
+    float x = x0 > -87.3365479f ? x0 : -87.3365479f; /* NaN: computed as -87.34, returned as NaN */
+    x = x < 88.7228391f ? x : 88.7228391f;
+    int32_t n, h;
+    float p = mvae_exp_reduced(x, &n); /* n in [-126, 128] */
     /* 2^n as two normal factors 2^(n/2) 2^(n - n/2): n = 128 (x up to 88.72) does not overflow */
-    int32_t ni = (int32_t)n, h = ni / 2;
-    uint32_t e1 = (uint32_t)(h + 127) << 23, e2 = (uint32_t)(ni - h + 127) << 23;
-    float s1, s2;
-    __builtin_memcpy(&s1, &e1, sizeof s1);
-    __builtin_memcpy(&s2, &e2, sizeof s2);
-    float y = p * s1 * s2;
+    h = n / 2;
+    float y = p * mvae_pow2f(h) * mvae_pow2f(n - h);
     y = x0 > 88.7228391f ? __builtin_inff() : y;
     y = x0 < -87.3365479f ? 0.0f : y;
     return x0 == x0 ? y : x0;

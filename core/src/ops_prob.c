@@ -103,7 +103,7 @@ mvae_tensor *mvae_kl_normal(mvae_ctx *ctx, mvae_tensor *mu, mvae_tensor *logvar)
 void mvae_bw_kl_normal(mvae_ctx *ctx, mvae_tensor *out) {
     mvae_tensor *mu = out->src[0], *logvar = out->src[1];
     int64_t B = rows_of(mu), D = cols_of(mu);
-    float *restrict gmu = mvae_grad(ctx, mu), *restrict glv = mvae_grad(ctx, logvar);
+    float *gmu = mvae_grad(ctx, mu), *glv = mvae_grad(ctx, logvar); /* the same block when mu is logvar */
     const float *restrict m = mu->data, *restrict lv = logvar->data;
     for (int64_t b = 0; b < B; b++) {
         const float g = out->grad[b];

@@ -3,7 +3,6 @@
 
 #include "fastmath.h"
 
-#include <math.h>
 
 static uint64_t splitmix64(uint64_t *x) {
     uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
