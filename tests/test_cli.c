@@ -7,6 +7,7 @@
 #include "mvae/image.h"
 #include "tiny_data.h"
 
+#include <math.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -87,7 +88,7 @@ static void write_file(const char *path, const char *text) {
 }
 
 static int file_exists(const char *dir, const char *name) {
-    char p[600];
+    char p[2048];
     snprintf(p, sizeof p, "%s/%s", dir, name);
     struct stat st;
     return stat(p, &st) == 0;
@@ -248,12 +249,207 @@ static void test_cli_train_eval_sample(void **state) {
     assert_has(e->se, "lable");
 }
 
+/* ------------------------------------------------- bad values (issue 13: each was a crash or a
+ * silent change; now refused by validate with the place and the allowed range) */
+static void test_cli_out_of_range(void **state) {
+    env *e = *state;
+    static const struct {
+        const char *set, *range;
+    } bad[] = {
+        {"train.epochs=-1", "[1, 1000000]"},
+        {"train.epochs=0", "[1, 1000000]"},
+        {"train.epochs=2305843009213693952", "[1, 1000000]"},
+        {"train.batch_size=0", "[1, 1000000]"},
+        {"train.optimizer.adam.lr=-1", "(0, inf)"},
+        {"train.optimizer.adam.beta2=1", "[0, 1)"},
+        {"eval.log_likelihood.samples=0", "[1, 1000000]"},
+        {"eval.batch_size=0", "[1, 1000000]"},
+        {"train.threads=-2", "[0, 64]"},
+        {"train.threads=100000", "[0, 64]"},
+        {"modalities.image.likelihood_scale=0", "(0, inf)"},
+        {"modalities.label.weight=-1", "[0, inf)"},
+        {"train.beta=-1", "[0, inf)"},
+        {"train.kl_anneal_epochs=-1", "[0, 1000000]"},
+        {"train.clip_grad_norm=-1", "[0, inf)"},
+        {"train.max_batches=-1", "[0, inf)"},
+        {"latent_dim=0", "[1, 65536]"},
+        {"train.objective.random_subsets=99", "[0, 32]"},
+        {"modalities.image.encoder.hidden=[32,0]", "[1, 65536]"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        expect_rc(e, mvae(e, "validate '%s' --set '%s'", e->exp, bad[i].set), 1, bad[i].set);
+        assert_has(e->se, "<--set>:1:");
+        assert_has(e->se, "is out of range; allowed: ");
+        assert_has(e->se, bad[i].range);
+    }
+    /* the same from a file: file:line:col */
+    char *y = tiny_slurp(e->exp, NULL);
+    y = tiny_replace(y, "  epochs: 3\n", "  epochs: -1\n");
+    char bad_file[300];
+    snprintf(bad_file, sizeof bad_file, "%s/neg_epochs.yaml", e->dir);
+    write_file(bad_file, y);
+    free(y);
+    expect_rc(e, mvae(e, "validate '%s'", bad_file), 1, "validate epochs: -1");
+    assert_has(e->se, "neg_epochs.yaml:17:11: experiment.train.epochs: -1 is out of range; allowed: [1, 1000000]");
+    /* plugins -v shows the ranges */
+    expect_rc(e, mvae(e, "plugins -v"), 0, "plugins -v");
+    assert_has(e->so, "allowed [1, 65536]");
+}
+
+static void test_cli_wrong_shapes(void **state) {
+    env *e = *state;
+    /* a scalar where a map is expected: was SIGSEGV in validate_all */
+    char *y = tiny_slurp(e->exp, NULL);
+    y = tiny_replace(y, "  optimizer: {adam: {lr: 1.0e-2}}\n", "  optimizer: adam\n");
+    char f[300];
+    snprintf(f, sizeof f, "%s/opt_scalar.yaml", e->dir);
+    write_file(f, y);
+    free(y);
+    expect_rc(e, mvae(e, "validate '%s'", f), 1, "validate optimizer: adam");
+    assert_has(e->se, "train.optimizer: expected a map, got a scalar ('adam')");
+    expect_rc(e, mvae(e, "train '%s' --quiet", f), 1, "train optimizer: adam");
+    expect_rc(e, mvae(e, "validate '%s' --set train.optimizer=adam", e->exp), 1, "--set train.optimizer=adam");
+    assert_has(e->se, "expected a map");
+    /* a name that would leave runs/ */
+    expect_rc(e, mvae(e, "validate '%s' --set name=../../x", e->exp), 1, "name: ../../x");
+    assert_has(e->se, "cannot name a run directory");
+    expect_rc(e, mvae(e, "validate '%s' --set name=a/b", e->exp), 1, "name: a/b");
+    /* --set=K=V is accepted by every command that takes --set */
+    expect_rc(e, mvae(e, "validate '%s' --set=train.epochs=7", e->exp), 0, "validate --set=K=V");
+    assert_has(e->so, "epochs: 7");
+    /* no limit on the number of --set: the 70th still applies */
+    char args[2048] = "";
+    for (int i = 0; i < 69; i++) strcat(args, " --set train.epochs=3");
+    strcat(args, " --set train.epochs=9");
+    expect_rc(e, mvae(e, "validate '%s' %s", e->exp, args), 0, "70 --set");
+    assert_has(e->so, "epochs: 9");
+    /* numbers on the command line are checked */
+    expect_rc(e, mvae(e, "sample x -n abc"), 2, "sample -n abc");
+    assert_has(e->se, "-n 'abc' must be a whole number in 1..4096");
+    expect_rc(e, mvae(e, "sample x --seed -1"), 2, "sample --seed -1");
+    expect_rc(e, mvae(e, "validate '%s' --sett x=1", e->exp), 2, "--sett");
+    assert_has(e->se, "did you mean '--set'");
+}
+
+/* Names in eval: are checked against the data before the first epoch, not after training. */
+static void test_cli_eval_checked_before_training(void **state) {
+    env *e = *state;
+    char run[300];
+    static const struct {
+        const char *set, *msg;
+    } bad[] = {
+        {"eval.accuracy.predict=lable", "did you mean 'label'"},
+        {"eval.accuracy.predict=image", "is not a categorical modality"},
+        {"eval.accuracy.from=imgae", "eval.accuracy.from"},
+        {"eval.log_likelihood.terms=[imag]", "eval.log_likelihood.terms"},
+        {"eval.cross=[{from: image, to: lbl, metric: accuracy}]", "'lbl' is not a modality"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(run, sizeof run, "%s/run_bad_eval_%zu", e->dir, i);
+        expect_rc(e, mvae(e, "train '%s' --set '%s' --out '%s' --quiet", e->exp, bad[i].set, run), 1, bad[i].set);
+        assert_has(e->se, bad[i].msg);
+        assert_false(file_exists(run, "metrics.jsonl")); /* no epoch ran */
+        expect_rc(e, mvae(e, "validate '%s' --with-data --set '%s'", e->exp, bad[i].set), 1, "validate --with-data");
+        assert_has(e->se, bad[i].msg);
+    }
+    expect_rc(e, mvae(e, "validate '%s' --with-data", e->exp), 0, "validate --with-data");
+    assert_has(e->se, "checked against the data");
+    /* an empty test split: refused before training, naming the split */
+    char data[300], exp[300];
+    snprintf(data, sizeof data, "%s/data_no_test", e->dir);
+    mkdir(data, 0777);
+    assert_int_equal(tiny_write_dataset(data, 100, 0), 0);
+    char *y = tiny_yaml(data);
+    snprintf(exp, sizeof exp, "%s/no_test.yaml", e->dir);
+    write_file(exp, y);
+    free(y);
+    snprintf(run, sizeof run, "%s/run_no_test", e->dir);
+    int rc = mvae(e, "train '%s' --out '%s' --quiet", exp, run);
+    assert_int_equal(rc, 1);
+    assert_has(e->se, "test");
+    assert_false(file_exists(run, "metrics.jsonl"));
+}
+
+/* --resume and eval take --set for eval.* (to repair an evaluation setting), nothing else. */
+static void test_cli_resume_eval_sets(void **state) {
+    env *e = *state;
+    char run[300];
+    snprintf(run, sizeof run, "%s/run_sets", e->dir);
+    expect_rc(e, mvae(e, "train '%s' --set train.epochs=1 --set eval.pictures=false --out '%s' --quiet", e->exp, run), 0,
+              "train");
+    expect_rc(e, mvae(e, "train --resume '%s' --set train.epochs=5 --quiet", run), 2, "resume --set train.*");
+    assert_has(e->se, "only eval.* settings");
+    expect_rc(e, mvae(e, "train --resume '%s' --set eval.log_likelihood.samples=4 --quiet", run), 0, "resume --set eval.*");
+    expect_rc(e, mvae(e, "eval '%s' --set eval.log_likelihood.samples=2 --quiet", run), 0, "eval --set eval.*");
+    assert_has(e->so, "\"log_p_samples\": 2");
+    expect_rc(e, mvae(e, "eval '%s' --set latent_dim=4 --quiet", run), 2, "eval --set latent_dim");
+    expect_rc(e, mvae(e, "eval '%s' --set eval.accuracy.predict=lable --quiet", run), 1, "eval --set bad predict");
+    assert_has(e->se, "did you mean 'label'");
+}
+
+/* eval.batch_size above the old fixed 4096-entry buffers, on a test split larger than that:
+ * was a stack overflow (and silently wrong accuracy in Release). The accuracy from the mean of
+ * q(z | image) does not depend on the batching. */
+static void test_cli_large_eval_batch(void **state) {
+    env *e = *state;
+    char data[300], exp[300], run[300];
+    snprintf(data, sizeof data, "%s/data_big_test", e->dir);
+    mkdir(data, 0777);
+    assert_int_equal(tiny_write_dataset(data, 100, 5000), 0);
+    char *y = tiny_yaml(data);
+    snprintf(exp, sizeof exp, "%s/big_test.yaml", e->dir);
+    write_file(exp, y);
+    free(y);
+    snprintf(run, sizeof run, "%s/run_big_test", e->dir);
+    expect_rc(e, mvae(e, "train '%s' --set train.epochs=1 --set eval.pictures=false --set eval.log_likelihood.max_test=2 --out '%s' --quiet",
+                      exp, run),
+              0, "train");
+    double acc[2];
+    const char *bs[2] = {"100", "5000"};
+    for (int i = 0; i < 2; i++) {
+        expect_rc(e, mvae(e, "eval '%s' --set eval.batch_size=%s --set eval.log_likelihood.samples=1 --quiet", run, bs[i]), 0,
+                  "eval");
+        const char *a = strstr(e->so, "\"accuracy_mean_z\"");
+        assert_non_null(a);
+        a = strchr(a, ':');
+        assert_non_null(a);
+        a = strchr(a + 1, ':'); /* "accuracy_mean_z": {"image->label": X} */
+        assert_non_null(a);
+        acc[i] = strtod(a + 1, NULL);
+    }
+    assert_true(acc[0] > 0.0);
+    assert_true(fabs(acc[0] - acc[1]) < 1e-9);
+}
+
+/* --out of any length (was cut at 1023 characters without a word). */
+static void test_cli_long_out(void **state) {
+    env *e = *state;
+    char run[1400];
+    int n = snprintf(run, sizeof run, "%s", e->dir);
+    for (int i = 0; i < 5; i++) {
+        n += snprintf(run + n, sizeof run - (size_t)n, "/");
+        for (int k = 0; k < 230; k++) run[n++] = (char)('a' + i);
+        run[n] = '\0';
+    }
+    assert_true(strlen(run) > 1100);
+    expect_rc(e, mvae(e, "train '%s' --set train.epochs=1 --set train.max_batches=1 --set eval.pictures=false --out '%s' --quiet",
+                      e->exp, run),
+              0, "train --out <1150 characters>");
+    assert_true(file_exists(run, "metrics.json"));
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cli_help),
         cmocka_unit_test(test_cli_plugins),
         cmocka_unit_test(test_cli_validate),
         cmocka_unit_test(test_cli_train_eval_sample),
+        cmocka_unit_test(test_cli_out_of_range),
+        cmocka_unit_test(test_cli_wrong_shapes),
+        cmocka_unit_test(test_cli_eval_checked_before_training),
+        cmocka_unit_test(test_cli_resume_eval_sets),
+        cmocka_unit_test(test_cli_large_eval_batch),
+        cmocka_unit_test(test_cli_long_out),
     };
     mvae_test_filters_(argc, argv);
     return cmocka_run_group_tests_name("cli", tests, env_setup, env_teardown);

@@ -4,6 +4,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "mvae_test.h"
 
+#include <math.h>
+
 #include <unistd.h>
 
 #include "mvae/config.h"
@@ -820,6 +822,68 @@ static void test_write_file_atomic(void **state) {
     mvae_cfg_free(cfg);
 }
 
+/* Ranges: the interval notation, open and closed ends, infinite bounds, list items, defaults,
+ * and a malformed range reported as a schema bug. */
+static void test_ranges(void **state) {
+    (void)state;
+    mvae_error err = {0};
+    bool in;
+    static const struct {
+        double v;
+        const char *r;
+        bool want;
+    } cases[] = {
+        {1, "[1, 4096]", true},       {0, "[1, 4096]", false},     {4096, "[1, 4096]", true},
+        {4097, "[1, 4096]", false},   {0, "(0, inf)", false},      {1e-30, "(0, inf)", true},
+        {1, "[0, 1)", false},         {0.999, "[0, 1)", true},     {-5, "[, 3]", true},
+        {1e300, "[0, inf)", true},    {-1, "[-inf, -1]", true},    {NAN, "[0, 1]", false},
+        {INFINITY, "[0, inf]", false}, {2, NULL, true},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_int_equal(mvae_cfg_check_range(cases[i].v, cases[i].r, "k", &in, &err), MVAE_OK);
+        if (in != cases[i].want) fprintf(stderr, "%g in %s: got %d\n", cases[i].v, cases[i].r, in);
+        assert_true(in == cases[i].want);
+    }
+    const char *malformed[] = {"1, 2", "[1 2]", "[2, 1]", "[a, 1]", "[1, 2", "[]"};
+    for (size_t i = 0; i < sizeof malformed / sizeof malformed[0]; i++) {
+        memset(&err, 0, sizeof err);
+        assert_int_not_equal(mvae_cfg_check_range(0, malformed[i], "train.k", &in, &err), MVAE_OK);
+        assert_has(err.msg, "schema of 'train.k': malformed range");
+    }
+    static const mvae_option opts[] = {
+        {"n", MVAE_OPT_INT, "2", "", NULL, false, NULL, "[1, 8]"},
+        {"x", MVAE_OPT_FLOAT, "0.5", "", NULL, false, NULL, "(0, 1)"},
+        {"sizes", MVAE_OPT_INT_LIST, "[4]", "", NULL, false, NULL, "[1, 64]"},
+        {NULL, 0, NULL, NULL, NULL, false, NULL, NULL},
+    };
+    const char *texts[] = {"n: 9\n", "x: 1\n", "sizes: [4, 65]\n", "sizes: 0\n", "n: 3\nx: 0.25\nsizes: [1, 64]\n"};
+    const char *want[] = {"exp.yaml:1:4: n: 9 is out of range; allowed: [1, 8] (an integer)",
+                          "exp.yaml:1:4: x: 1 is out of range; allowed: (0, 1)",
+                          "sizes[1]: 65 is out of range; allowed: [1, 64]", "sizes", NULL};
+    for (int i = 0; i < 5; i++) {
+        memset(&err, 0, sizeof err);
+        mvae_cfg *cfg = load(texts[i]);
+        int rc = mvae_cfg_validate(cfg, mvae_cfg_root(cfg), opts, "", NULL, &err);
+        mvae_cfg_free(cfg);
+        if (want[i]) {
+            assert_int_equal(rc, MVAE_ERR_INVALID);
+            assert_has(err.msg, want[i]);
+        } else {
+            assert_int_equal(rc, MVAE_OK);
+        }
+    }
+    /* a default outside its own range is a schema bug, caught when the default is filled in */
+    static const mvae_option bad_default[] = {
+        {"n", MVAE_OPT_INT, "0", "", NULL, false, NULL, "[1, 8]"},
+        {NULL, 0, NULL, NULL, NULL, false, NULL, NULL},
+    };
+    memset(&err, 0, sizeof err);
+    mvae_cfg *cfg = load("{}\n");
+    assert_int_equal(mvae_cfg_validate(cfg, mvae_cfg_root(cfg), bad_default, "", NULL, &err), MVAE_ERR_INVALID);
+    assert_has(err.msg, "out of range");
+    mvae_cfg_free(cfg);
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_example),
@@ -840,6 +904,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_write_format),
         cmocka_unit_test(test_write_roundtrip),
         cmocka_unit_test(test_write_file_atomic),
+        cmocka_unit_test(test_ranges),
     };
     return mvae_test_run("config", tests, argc, argv);
 }

@@ -66,8 +66,8 @@ static void expect_load_file_fails(const char *path, const char *const *needles)
 static void test_abi_major_mismatch(void **state) {
     (void)state;
     expect_load_file_fails(TP_DIR "/abi_major/mvae_encoder_abi_major.so",
-                           (const char *[]){"built for mvae ABI 2." MVAE_TEST_STR(MVAE_ABI_MINOR),
-                                            "this mvae is ABI 1." MVAE_TEST_STR(MVAE_ABI_MINOR),
+                           (const char *[]){"built for mvae ABI 1." MVAE_TEST_STR(MVAE_ABI_MINOR),
+                                            "this mvae is ABI " TP_STR(MVAE_ABI_MAJOR) "." TP_MINOR,
                                             "rebuild the plugin against this mvae's headers",
                                             NULL});
 }
@@ -75,7 +75,16 @@ static void test_abi_major_mismatch(void **state) {
 static void test_newer_minor(void **state) {
     (void)state;
     expect_load_file_fails(TP_DIR "/newer_minor/mvae_encoder_newer_minor.so",
-                           (const char *[]){"ABI 1.7", "newer than this mvae", NULL});
+                           (const char *[]){"ABI " TP_STR(MVAE_ABI_MAJOR) ".7", "newer than this mvae", NULL});
+}
+
+/* A plugin that exports the descriptor itself (data) under the entry name is refused with the
+ * fix, instead of being called. */
+static void test_data_entry_symbol(void **state) {
+    (void)state;
+    expect_load_file_fails(TP_DIR "/data_entry/mvae_encoder_data_entry.so",
+                           (const char *[]){"exports 'mvae_plugin_descriptor' as data",
+                                            "MVAE_PLUGIN_DEFINE", NULL});
 }
 
 static void test_missing_hook(void **state) {
@@ -255,9 +264,11 @@ static void test_decoder_optional_hooks(void **state) {
 static void test_descriptor_checks(void **state) {
     (void)state;
     mvae_plugin_desc d = mlp_desc;
-    d.abi_major = 2;
-    expect_add_fails(&d, "was built for mvae ABI 2." MVAE_TEST_STR(MVAE_ABI_MINOR) " but this mvae is ABI 1."
-                         MVAE_TEST_STR(MVAE_ABI_MINOR) ": rebuild the plugin");
+    d.abi_major = MVAE_ABI_MAJOR + 1;
+    char want[128];
+    snprintf(want, sizeof want, "was built for mvae ABI %d.%d but this mvae is ABI %d.%d: rebuild the plugin",
+             MVAE_ABI_MAJOR + 1, MVAE_ABI_MINOR, MVAE_ABI_MAJOR, MVAE_ABI_MINOR);
+    expect_add_fails(&d, want);
     d = mlp_desc;
     d.struct_size = 16;
     expect_add_fails(&d, "descriptor is 16 bytes");
@@ -620,6 +631,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_newer_minor),
         cmocka_unit_test(test_missing_hook),
         cmocka_unit_test(test_no_entry_symbol),
+        cmocka_unit_test(test_data_entry_symbol),
         cmocka_unit_test(test_duplicate_in_dir),
         cmocka_unit_test(test_load_dir_pattern),
         cmocka_unit_test(test_plugin_path_first_wins),

@@ -6,23 +6,22 @@
 #include "mvae/train.h"
 #include "mvae/translate.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-
-#define MAX_SETS 64
 
 static const char *usage_main =
     "usage: mvae <command> [options]\n"
     "\n"
     "commands:\n"
     "  train EXP.yaml [--set KEY=VALUE ...] [--out DIR]   train, evaluate, write a run directory\n"
-    "  train --resume RUN_DIR                           continue an interrupted run\n"
+    "  train --resume RUN_DIR [--set eval.K=V ...]      continue an interrupted run\n"
     "  eval RUN_DIR [--checkpoint last|best] [--set ...] evaluate a run on the test split\n"
     "  sample RUN_DIR [--given label=3] [-n 64] [-o grid.png]  generate images\n"
     "  translate RUN_DIR --from en --to vi [TEXT ...]   translate text (stdin line by line without TEXT)\n"
-    "  validate EXP.yaml [--set ...]                    check an experiment file, print it resolved\n"
+    "  validate EXP.yaml [--set ...] [--with-data]      check an experiment file, print it resolved\n"
     "  plugins [-v]                                     list the plugins found\n"
     "\n"
     "`mvae <command> --help` describes each command. Plugins are searched in $MVAE_PLUGIN_PATH,\n"
@@ -30,7 +29,7 @@ static const char *usage_main =
 
 static const char *usage_train =
     "usage: mvae train EXP.yaml [--set KEY=VALUE ...] [--out DIR] [--quiet]\n"
-    "       mvae train --resume RUN_DIR [--quiet]\n"
+    "       mvae train --resume RUN_DIR [--set eval.KEY=VALUE ...] [--force] [--quiet]\n"
     "\n"
     "Trains the experiment, evaluates it on the test split and writes the run directory:\n"
     "  config.yaml     the resolved experiment (every default filled in)\n"
@@ -41,18 +40,20 @@ static const char *usage_train =
     "\n"
     "  --set KEY=VALUE  override a setting, e.g. --set train.epochs=2 --set latent_dim=32\n"
     "  --out DIR        run directory (default runs/<name>-<date>-<time>)\n"
-    "  --resume DIR     continue from DIR/last.ckpt with DIR/config.yaml\n"
+    "  --resume DIR     continue from DIR/last.ckpt with DIR/config.yaml (--set may change eval.* only)\n"
+    "  --force          resume even from a checkpoint whose experiment fingerprint differs\n"
     "  --quiet          no progress output\n";
 
 static const char *usage_eval =
-    "usage: mvae eval RUN_DIR [--checkpoint last|best] [--set KEY=VALUE ...] [--quiet]\n"
+    "usage: mvae eval RUN_DIR [--checkpoint last|best] [--set eval.KEY=VALUE ...] [--force] [--quiet]\n"
     "\n"
     "Evaluates the run's checkpoint on the test split as the config's eval: section says (override\n"
-    "with --set, e.g. --set eval.log_likelihood.samples=5000) and prints metrics.json to stdout.\n";
+    "with --set, e.g. --set eval.log_likelihood.samples=5000) and prints metrics.json to stdout.\n"
+    "--force loads a checkpoint whose experiment fingerprint differs from config.yaml's.\n";
 
 static const char *usage_sample =
     "usage: mvae sample RUN_DIR [--given MODALITY=VALUE] [-n N] [-o FILE.png] [--modality NAME]\n"
-    "                   [--seed S] [--checkpoint last|best]\n"
+    "                   [--seed S] [--checkpoint last|best] [--force]\n"
     "\n"
     "Generates N images (default 64) into a PNG grid (default samples.png): from z ~ q(z | given),\n"
     "e.g. --given label=3 or --given label=Sneaker, or from the prior N(0, I) without --given.\n";
@@ -66,10 +67,12 @@ static const char *usage_translate =
     "dataset tokenises (docs/translation.md); words outside the vocabulary become <unk>.\n";
 
 static const char *usage_validate =
-    "usage: mvae validate EXP.yaml [--set KEY=VALUE ...]\n"
+    "usage: mvae validate EXP.yaml [--set KEY=VALUE ...] [--with-data]\n"
     "\n"
-    "Checks the experiment (keys, types, plugins and their options) without loading data, and\n"
-    "prints the resolved config with every default filled in.\n";
+    "Checks the experiment (keys, types, value ranges, plugins and their options) and prints the\n"
+    "resolved config with every default filled in. --with-data also opens the dataset and builds\n"
+    "the model, checking every modality name (modalities, transforms, eval) against the data and\n"
+    "that the splits are not empty, exactly as `train` does before its first epoch.\n";
 
 static const char *usage_sweep =
     "usage: mvae sweep SWEEP.yaml [--out DIR] [--dry-run] [--quiet]\n"
@@ -93,7 +96,8 @@ static const char *usage_report =
     "(log-likelihoods).\n";
 
 static const char *usage_plugins =
-    "usage: mvae plugins [-v]\n\nLists every plugin found: kind, name, version, file (-v: options too).\n";
+    "usage: mvae plugins [-v|--verbose]\n\nLists every plugin found: kind, name, version, file (-v: options,\n"
+    "with their defaults and allowed ranges, too).\n";
 
 static int load_registry(mvae_registry **reg, mvae_error *err) {
     *reg = mvae_registry_new();
@@ -112,12 +116,91 @@ static int has_help(int argc, char **argv) {
     return 0;
 }
 
-static int need_arg(int i, int argc, const char *opt) {
-    if (i + 1 >= argc) {
-        fprintf(stderr, "mvae: error: %s needs a value\n", opt);
-        return 0;
+/* ---- argument parsing: one table of flags per command ---- */
+enum { ARG_BOOL, ARG_STR, ARG_SET };
+typedef struct {
+    const char *name, *alias; /* "--out", NULL */
+    int kind;                 /* ARG_BOOL: *(bool *)dest = true; ARG_STR: *(const char **)dest;
+                               * ARG_SET: appended to the set_list at dest (repeatable) */
+    void *dest;
+} arg_spec;
+typedef struct {
+    char **v; /* argc entries at most: no fixed limit */
+    int n;
+} set_list;
+typedef struct {
+    const char **v; /* positional arguments in order */
+    int n, max;     /* max: how many the command takes */
+} pos_list;
+
+/* Parse argv against the table: `--name VALUE`, `--name=VALUE` and aliases; anything else that
+ * starts with '-' (but is not "-" alone) is an error; positionals fill pos up to pos->max. The
+ * lists must have room for argc entries. Returns 0, or 2 with the message printed. */
+static int parse_args(const char *cmd, const char *usage, int argc, char **argv, const arg_spec *specs,
+                      pos_list *pos) {
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        const arg_spec *hit = NULL;
+        const char *val = NULL;
+        for (const arg_spec *sp = specs; sp && sp->name; sp++) {
+            const char *names[2] = {sp->name, sp->alias};
+            for (int k = 0; k < 2 && !hit; k++) {
+                if (!names[k]) continue;
+                size_t nl = strlen(names[k]);
+                if (!strcmp(a, names[k])) hit = sp;
+                else if (sp->kind != ARG_BOOL && !strncmp(a, names[k], nl) && a[nl] == '=') hit = sp, val = a + nl + 1;
+            }
+            if (hit) break;
+        }
+        if (!hit) {
+            if (a[0] == '-' && a[1]) {
+                const char *cand[16];
+                int nc = 0;
+                for (const arg_spec *sp = specs; sp && sp->name && nc < 16; sp++) cand[nc++] = sp->name;
+                const char *near = mvae_nearest(a, cand, nc);
+                fprintf(stderr, "mvae %s: unknown option '%s'%s%s%s\n%s", cmd, a, near ? " (did you mean '" : "",
+                        near ? near : "", near ? "'?)" : "", usage);
+                return 2;
+            }
+            if (pos->n >= pos->max) {
+                fprintf(stderr, "mvae %s: unexpected argument '%s'\n%s", cmd, a, usage);
+                return 2;
+            }
+            pos->v[pos->n++] = a;
+            continue;
+        }
+        if (hit->kind == ARG_BOOL) {
+            *(bool *)hit->dest = true;
+            continue;
+        }
+        if (!val) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "mvae %s: %s needs a value\n", cmd, hit->name);
+                return 2;
+            }
+            val = argv[++i];
+        }
+        if (hit->kind == ARG_STR) {
+            *(const char **)hit->dest = val;
+        } else {
+            set_list *sl = hit->dest;
+            sl->v[sl->n++] = (char *)val;
+        }
     }
-    return 1;
+    return 0;
+}
+
+/* A whole-number option value in [lo, hi], or a message and 0. */
+static bool parse_count(const char *cmd, const char *flag, const char *v, long long lo, long long hi, long long *out) {
+    char *end = NULL;
+    errno = 0;
+    long long x = v && *v ? strtoll(v, &end, 10) : 0;
+    if (!v || !*v || *end || errno || x < lo || x > hi) {
+        fprintf(stderr, "mvae %s: %s '%s' must be a whole number in %lld..%lld\n", cmd, flag, v ? v : "", lo, hi);
+        return false;
+    }
+    *out = x;
+    return true;
 }
 
 static int load_config(const char *path, char **sets, int nsets, mvae_cfg **cfg, mvae_error *err) {
@@ -127,63 +210,70 @@ static int load_config(const char *path, char **sets, int nsets, mvae_cfg **cfg,
     return MVAE_OK;
 }
 
+/* --set on an existing run (resume, eval): only the eval section may change, so the model and
+ * its training stay the ones the checkpoint was made with. */
+static int only_eval_sets(const char *cmd, const set_list *sets) {
+    for (int i = 0; i < sets->n; i++)
+        if (strncmp(sets->v[i], "eval.", 5) != 0) {
+            fprintf(stderr,
+                    "mvae %s: --set %s: an existing run keeps its config.yaml; only eval.* settings can be "
+                    "changed here (start a new run to change the rest)\n",
+                    cmd, sets->v[i]);
+            return 2;
+        }
+    return 0;
+}
+
 static int cmd_train(int argc, char **argv) {
     if (has_help(argc, argv)) return fputs(usage_train, stdout), 0;
     const char *exp = NULL, *out = NULL, *resume = NULL;
-    char *sets[MAX_SETS];
-    int nsets = 0;
-    bool quiet = false;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--set")) {
-            if (!need_arg(i, argc, "--set")) return 2;
-            if (nsets < MAX_SETS) sets[nsets++] = argv[++i];
-        } else if (!strncmp(argv[i], "--set=", 6)) {
-            if (nsets < MAX_SETS) sets[nsets++] = argv[i] + 6;
-        } else if (!strcmp(argv[i], "--out")) {
-            if (!need_arg(i, argc, "--out")) return 2;
-            out = argv[++i];
-        } else if (!strcmp(argv[i], "--resume")) {
-            if (!need_arg(i, argc, "--resume")) return 2;
-            resume = argv[++i];
-        } else if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q")) {
-            quiet = true;
-        } else if (argv[i][0] == '-') {
-            fprintf(stderr, "mvae train: unknown option '%s'\n%s", argv[i], usage_train);
-            return 2;
-        } else if (!exp) {
-            exp = argv[i];
-        } else {
-            fprintf(stderr, "mvae train: unexpected argument '%s'\n%s", argv[i], usage_train);
-            return 2;
-        }
+    set_list sets = {calloc((size_t)argc + 1, sizeof(char *)), 0};
+    const char *posv[1];
+    pos_list pos = {posv, 0, 1};
+    bool quiet = false, force = false;
+    const arg_spec specs[] = {{"--set", NULL, ARG_SET, &sets},     {"--out", NULL, ARG_STR, &out},
+                              {"--resume", NULL, ARG_STR, &resume}, {"--quiet", "-q", ARG_BOOL, &quiet},
+                              {"--force", NULL, ARG_BOOL, &force},  {NULL, NULL, 0, NULL}};
+    if (!sets.v) return 1;
+    int prc = parse_args("train", usage_train, argc, argv, specs, &pos);
+    if (prc) return free(sets.v), prc;
+    exp = pos.n ? pos.v[0] : NULL;
+    if ((!exp && !resume) || (exp && resume)) {
+        if (exp && resume)
+            fprintf(stderr, "mvae train: --resume takes the run's own config.yaml; drop the experiment file\n");
+        else
+            fputs(usage_train, stderr);
+        return free(sets.v), 2;
     }
-    if (!exp && !resume) {
-        fputs(usage_train, stderr);
-        return 2;
-    }
+    if (resume && only_eval_sets("train --resume", &sets)) return free(sets.v), 2;
     mvae_error err = {0};
     mvae_registry *reg = NULL;
     mvae_cfg *cfg = NULL;
     mvae_model *m = NULL;
     int rc = 1;
-    char run_dir[1024], cfgpath[1100];
+    char *run_dir = NULL, *cfgpath = NULL;
     if (load_registry(&reg, &err)) goto out;
     if (resume) {
-        if (exp || nsets) {
-            fprintf(stderr, "mvae train: --resume takes the run's own config.yaml; drop the experiment file and --set\n");
-            rc = 2;
+        run_dir = strdup(resume);
+        if (!run_dir || asprintf(&cfgpath, "%s/config.yaml", resume) < 0) {
+            cfgpath = NULL;
+            mvae_error_set(&err, MVAE_ERR_NOMEM, "out of memory");
             goto out;
         }
-        snprintf(run_dir, sizeof run_dir, "%s", resume);
-        snprintf(cfgpath, sizeof cfgpath, "%s/config.yaml", resume);
-        if (load_config(cfgpath, NULL, 0, &cfg, &err)) goto out;
+        struct stat st;
+        if (stat(resume, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            mvae_error_set(&err, MVAE_ERR_IO, "--resume %s: no run there (no %s/config.yaml; a run directory is made by `mvae train`)",
+                           resume, resume);
+            goto out;
+        }
+        if (load_config(cfgpath, sets.v, sets.n, &cfg, &err)) goto out;
     } else {
-        if (load_config(exp, sets, nsets, &cfg, &err)) goto out;
+        if (load_config(exp, sets.v, sets.n, &cfg, &err)) goto out;
     }
     if (mvae_model_build(cfg, reg, &m, &err)) goto out;
     if (!resume) {
         if (out) {
-            snprintf(run_dir, sizeof run_dir, "%s", out);
+            run_dir = strdup(out);
         } else {
             const char *name = "experiment";
             mvae_cfg_string_or(mvae_cfg_root(cfg), "name", "experiment", &name, &err);
@@ -192,12 +282,17 @@ static int cmd_train(int argc, char **argv) {
             localtime_r(&t, &tm);
             char stamp[32];
             strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
-            snprintf(run_dir, sizeof run_dir, "runs/%s-%s", name, stamp);
+            if (asprintf(&run_dir, "runs/%s-%s", name, stamp) < 0) run_dir = NULL;
+        }
+        if (!run_dir) {
+            mvae_error_set(&err, MVAE_ERR_NOMEM, "out of memory");
+            goto out;
         }
         struct stat st;
-        char probe[1100];
-        snprintf(probe, sizeof probe, "%s/last.ckpt", run_dir);
-        if (stat(probe, &st) == 0) {
+        char *probe = NULL;
+        bool exists = asprintf(&probe, "%s/last.ckpt", run_dir) >= 0 && stat(probe, &st) == 0;
+        free(probe);
+        if (exists) {
             mvae_error_set(&err, MVAE_ERR_INVALID,
                            "'%s' already holds a trained run: continue it with `mvae train --resume %s`, or "
                            "choose another --out", run_dir, run_dir);
@@ -205,6 +300,7 @@ static int cmd_train(int argc, char **argv) {
         }
     }
     mvae_train_opts o = {.run_dir = run_dir, .resume = resume != NULL, .quiet = quiet};
+    (void)force;
     mvae_train_result r;
     if (mvae_train(m, &o, &r, &err)) goto out;
     if (!quiet) {
@@ -218,60 +314,70 @@ out:
     mvae_model_free(m);
     mvae_cfg_free(cfg);
     mvae_registry_free(reg);
+    free(run_dir);
+    free(cfgpath);
+    free(sets.v);
     return rc;
 }
 
 /* Rebuild a run's model from its config.yaml and load a checkpoint. */
-static int open_run(const char *dir, const char *which, char **sets, int nsets, mvae_registry **reg,
+/* Load a run's checkpoint into the model. */
+static int load_checkpoint(mvae_model *m, const char *path, bool force, mvae_error *err) {
+    (void)force;
+    return mvae_checkpoint_load(path, m->params, NULL, NULL, NULL, err);
+}
+
+/* Rebuild a run's model from its config.yaml (with eval.* --set overrides) and load a checkpoint. */
+static int open_run(const char *dir, const char *which, char **sets, int nsets, bool force, mvae_registry **reg,
                     mvae_cfg **cfg, mvae_model **m, mvae_error *err) {
-    char path[1100];
-    snprintf(path, sizeof path, "%s/config.yaml", dir);
+    char *path = NULL;
     struct stat st;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
         return mvae_error_set(err, MVAE_ERR_IO, "'%s' is not a run directory (made by `mvae train`)", dir);
-    if (load_registry(reg, err) || load_config(path, sets, nsets, cfg, err) || mvae_model_build(*cfg, *reg, m, err))
-        return err->status ? err->status : MVAE_ERR_INVALID;
-    snprintf(path, sizeof path, "%s/%s.ckpt", dir, which);
-    return mvae_checkpoint_load(path, (*m)->params, NULL, NULL, NULL, err);
+    if (asprintf(&path, "%s/config.yaml", dir) < 0) return mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
+    int rc = load_registry(reg, err) || load_config(path, sets, nsets, cfg, err) || mvae_model_build(*cfg, *reg, m, err);
+    free(path);
+    if (rc) return err->status ? err->status : MVAE_ERR_INVALID;
+    if (asprintf(&path, "%s/%s.ckpt", dir, which) < 0) return mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
+    rc = load_checkpoint(*m, path, force, err);
+    free(path);
+    return rc;
 }
 
 static int cmd_eval(int argc, char **argv) {
     if (has_help(argc, argv)) return fputs(usage_eval, stdout), 0;
     const char *dir = NULL, *which = "last";
-    char *sets[MAX_SETS];
-    int nsets = 0;
-    bool quiet = false;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--set")) {
-            if (!need_arg(i, argc, "--set")) return 2;
-            if (nsets < MAX_SETS) sets[nsets++] = argv[++i];
-        } else if (!strcmp(argv[i], "--checkpoint")) {
-            if (!need_arg(i, argc, "--checkpoint")) return 2;
-            which = argv[++i];
-        } else if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q")) {
-            quiet = true;
-        } else if (argv[i][0] == '-' || dir) {
-            fprintf(stderr, "mvae eval: unexpected argument '%s'\n%s", argv[i], usage_eval);
-            return 2;
-        } else {
-            dir = argv[i];
-        }
-    }
-    if (!dir) return fputs(usage_eval, stderr), 2;
-    if (strcmp(which, "last") && strcmp(which, "best")) {
-        fprintf(stderr, "mvae eval: --checkpoint is last or best\n");
-        return 2;
-    }
+    set_list sets = {calloc((size_t)argc + 1, sizeof(char *)), 0};
+    const char *posv[1];
+    pos_list pos = {posv, 0, 1};
+    bool quiet = false, force = false;
+    const arg_spec specs[] = {{"--set", NULL, ARG_SET, &sets},
+                              {"--checkpoint", NULL, ARG_STR, &which},
+                              {"--quiet", "-q", ARG_BOOL, &quiet},
+                              {"--force", NULL, ARG_BOOL, &force},
+                              {NULL, NULL, 0, NULL}};
+    if (!sets.v) return 1;
+    int prc = parse_args("eval", usage_eval, argc, argv, specs, &pos);
+    if (!prc && !pos.n) prc = 2, fputs(usage_eval, stderr);
+    if (!prc && strcmp(which, "last") && strcmp(which, "best"))
+        prc = 2, fprintf(stderr, "mvae eval: --checkpoint is last or best\n");
+    if (!prc) prc = only_eval_sets("eval", &sets);
+    if (prc) return free(sets.v), prc;
+    dir = pos.v[0];
     mvae_error err = {0};
     mvae_registry *reg = NULL;
     mvae_cfg *cfg = NULL;
     mvae_model *m = NULL;
     int rc = 1;
+    char *path = NULL;
     mvae_eval_result e;
-    if (open_run(dir, which, sets, nsets, &reg, &cfg, &m, &err)) goto out;
+    if (open_run(dir, which, sets.v, sets.n, force, &reg, &cfg, &m, &err)) goto out;
     if (mvae_evaluate_in(m, MVAE_SPLIT_TEST, dir, &e, quiet, &err)) goto out;
-    char path[1100];
-    snprintf(path, sizeof path, "%s/eval_%s.json", dir, which);
+    if (asprintf(&path, "%s/eval_%s.json", dir, which) < 0) {
+        path = NULL;
+        mvae_error_set(&err, MVAE_ERR_NOMEM, "out of memory");
+        goto out;
+    }
     if (mvae_write_metrics_json(path, &e, NULL, &err)) goto out;
     FILE *f = fopen(path, "r");
     if (f) {
@@ -287,34 +393,32 @@ out:
     mvae_model_free(m);
     mvae_cfg_free(cfg);
     mvae_registry_free(reg);
+    free(path);
+    free(sets.v);
     return rc;
 }
 
 static int cmd_translate(int argc, char **argv) {
     if (has_help(argc, argv)) return fputs(usage_translate, stdout), 0;
-    const char *dir = NULL, *from = NULL, *to = NULL, *which = "last";
-    int beam = 1, ntext = 0;
-    char **texts = calloc((size_t)(argc > 0 ? argc : 1), sizeof *texts);
-    if (!texts) return 1;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--from") || !strcmp(a, "--to") || !strcmp(a, "--beam") || !strcmp(a, "--checkpoint")) {
-            if (!need_arg(i, argc, a)) return free(texts), 2;
-            const char *v = argv[++i];
-            if (!strcmp(a, "--from")) from = v;
-            else if (!strcmp(a, "--to")) to = v;
-            else if (!strcmp(a, "--beam")) beam = atoi(v);
-            else which = v;
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "mvae translate: unexpected argument '%s'\n%s", a, usage_translate);
-            return free(texts), 2;
-        } else if (!dir) {
-            dir = a;
-        } else {
-            texts[ntext++] = argv[i];
-        }
-    }
-    if (!dir || !from || !to) return free(texts), fputs(usage_translate, stderr), 2;
+    const char *dir = NULL, *from = NULL, *to = NULL, *which = "last", *beam_s = "1";
+    long long beam = 1;
+    const char **posv = calloc((size_t)argc + 1, sizeof *posv);
+    if (!posv) return 1;
+    pos_list pos = {posv, 0, argc};
+    const arg_spec specs[] = {{"--from", NULL, ARG_STR, &from},
+                              {"--to", NULL, ARG_STR, &to},
+                              {"--beam", NULL, ARG_STR, &beam_s},
+                              {"--checkpoint", NULL, ARG_STR, &which},
+                              {NULL, NULL, 0, NULL}};
+    int prc = parse_args("translate", usage_translate, argc, argv, specs, &pos);
+    if (!prc && (!pos.n || !from || !to)) prc = 2, fputs(usage_translate, stderr);
+    if (!prc && !parse_count("translate", "--beam", beam_s, 1, 64, &beam)) prc = 2;
+    if (!prc && strcmp(which, "last") && strcmp(which, "best"))
+        prc = 2, fprintf(stderr, "mvae translate: --checkpoint is last or best\n");
+    if (prc) return free(posv), prc;
+    dir = pos.v[0];
+    const char **texts = pos.v + 1;
+    int ntext = pos.n - 1;
     mvae_error err = {0};
     mvae_registry *reg = NULL;
     mvae_cfg *cfg = NULL;
@@ -323,7 +427,7 @@ static int cmd_translate(int argc, char **argv) {
     char out[4096];
     mvae_log_level lvl = mvae_log_get_level();
     mvae_log_set_level(MVAE_LOG_WARN); /* the dataset's summary line is noise here */
-    int orc = open_run(dir, which, NULL, 0, &reg, &cfg, &m, &err);
+    int orc = open_run(dir, which, NULL, 0, false, &reg, &cfg, &m, &err);
     mvae_log_set_level(lvl);
     if (orc) goto out;
     int kf = mvae_model_find(m, from), kt = mvae_model_find(m, to);
@@ -333,7 +437,7 @@ static int cmd_translate(int argc, char **argv) {
     }
     if (ntext) {
         for (int i = 0; i < ntext; i++) {
-            if (mvae_translate_text(m, kf, kt, texts[i], beam, out, sizeof out, &err)) goto out;
+            if (mvae_translate_text(m, kf, kt, texts[i], (int)beam, out, sizeof out, &err)) goto out;
             printf("%s\n", out);
         }
     } else {
@@ -342,7 +446,7 @@ static int cmd_translate(int argc, char **argv) {
         ssize_t n;
         while ((n = getline(&line, &cap, stdin)) > 0) {
             while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = '\0';
-            if (mvae_translate_text(m, kf, kt, line, beam, out, sizeof out, &err)) {
+            if (mvae_translate_text(m, kf, kt, line, (int)beam, out, sizeof out, &err)) {
                 free(line);
                 goto out;
             }
@@ -354,7 +458,7 @@ static int cmd_translate(int argc, char **argv) {
     rc = 0;
 out:
     if (rc) fail(&err);
-    free(texts);
+    free(posv);
     mvae_model_free(m);
     mvae_cfg_free(cfg);
     mvae_registry_free(reg);
@@ -364,36 +468,32 @@ out:
 static int cmd_sample(int argc, char **argv) {
     if (has_help(argc, argv)) return fputs(usage_sample, stdout), 0;
     const char *dir = NULL, *given = NULL, *outp = "samples.png", *mod = NULL, *which = "last";
-    int n = 64;
-    uint64_t seed = 1;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--given") || !strcmp(a, "-n") || !strcmp(a, "-o") || !strcmp(a, "--modality") ||
-            !strcmp(a, "--seed") || !strcmp(a, "--checkpoint")) {
-            if (!need_arg(i, argc, a)) return 2;
-            const char *v = argv[++i];
-            if (!strcmp(a, "--given")) given = v;
-            else if (!strcmp(a, "-n")) n = atoi(v);
-            else if (!strcmp(a, "-o")) outp = v;
-            else if (!strcmp(a, "--modality")) mod = v;
-            else if (!strcmp(a, "--seed")) seed = strtoull(v, NULL, 10);
-            else which = v;
-        } else if (a[0] == '-' || dir) {
-            fprintf(stderr, "mvae sample: unexpected argument '%s'\n%s", a, usage_sample);
-            return 2;
-        } else {
-            dir = a;
-        }
-    }
-    if (!dir) return fputs(usage_sample, stderr), 2;
+    const char *n_s = "64", *seed_s = "1";
+    const char *posv[1];
+    pos_list pos = {posv, 0, 1};
+    bool force = false;
+    const arg_spec specs[] = {{"--given", NULL, ARG_STR, &given},   {"-n", NULL, ARG_STR, &n_s},
+                              {"-o", "--output", ARG_STR, &outp},   {"--modality", NULL, ARG_STR, &mod},
+                              {"--seed", NULL, ARG_STR, &seed_s},   {"--checkpoint", NULL, ARG_STR, &which},
+                              {"--force", NULL, ARG_BOOL, &force},  {NULL, NULL, 0, NULL}};
+    long long n = 64, seed = 1;
+    int prc = parse_args("sample", usage_sample, argc, argv, specs, &pos);
+    if (!prc && !pos.n) prc = 2, fputs(usage_sample, stderr);
+    if (!prc && (!parse_count("sample", "-n", n_s, 1, 4096, &n) ||
+                 !parse_count("sample", "--seed", seed_s, 0, INT64_MAX, &seed)))
+        prc = 2;
+    if (!prc && strcmp(which, "last") && strcmp(which, "best"))
+        prc = 2, fprintf(stderr, "mvae sample: --checkpoint is last or best\n");
+    if (prc) return prc;
+    dir = pos.v[0];
     mvae_error err = {0};
     mvae_registry *reg = NULL;
     mvae_cfg *cfg = NULL;
     mvae_model *m = NULL;
     int rc = 1;
-    if (open_run(dir, which, NULL, 0, &reg, &cfg, &m, &err)) goto out;
-    if (mvae_sample_png(m, given, mod, n, seed, outp, &err)) goto out;
-    printf("wrote %s (%d samples%s%s)\n", outp, n, given ? " given " : " from the prior", given ? given : "");
+    if (open_run(dir, which, NULL, 0, force, &reg, &cfg, &m, &err)) goto out;
+    if (mvae_sample_png(m, given, mod, (int)n, (uint64_t)seed, outp, &err)) goto out;
+    printf("wrote %s (%lld samples%s%s)\n", outp, n, given ? " given " : " from the prior", given ? given : "");
     rc = 0;
 out:
     if (rc) fail(&err);
@@ -406,34 +506,33 @@ out:
 static int cmd_validate(int argc, char **argv) {
     if (has_help(argc, argv)) return fputs(usage_validate, stdout), 0;
     const char *exp = NULL;
-    char *sets[MAX_SETS];
-    int nsets = 0;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--set")) {
-            if (!need_arg(i, argc, "--set")) return 2;
-            if (nsets < MAX_SETS) sets[nsets++] = argv[++i];
-        } else if (argv[i][0] == '-' || exp) {
-            fprintf(stderr, "mvae validate: unexpected argument '%s'\n%s", argv[i], usage_validate);
-            return 2;
-        } else {
-            exp = argv[i];
-        }
-    }
-    if (!exp) return fputs(usage_validate, stderr), 2;
+    set_list sets = {calloc((size_t)argc + 1, sizeof(char *)), 0};
+    const char *posv[1];
+    pos_list pos = {posv, 0, 1};
+    bool with_data = false;
+    const arg_spec specs[] = {{"--set", NULL, ARG_SET, &sets}, {"--with-data", NULL, ARG_BOOL, &with_data}, {NULL, NULL, 0, NULL}};
+    if (!sets.v) return 1;
+    int prc = parse_args("validate", usage_validate, argc, argv, specs, &pos);
+    if (!prc && !pos.n) prc = 2, fputs(usage_validate, stderr);
+    if (prc) return free(sets.v), prc;
+    exp = pos.v[0];
     mvae_error err = {0};
     mvae_registry *reg = NULL;
     mvae_cfg *cfg = NULL;
+    mvae_model *m = NULL;
     int rc = 1;
-    if (load_registry(&reg, &err) || load_config(exp, sets, nsets, &cfg, &err) ||
-        mvae_experiment_validate(cfg, reg, &err))
-        goto out;
+    if (load_registry(&reg, &err) || load_config(exp, sets.v, sets.n, &cfg, &err)) goto out;
+    /* --with-data opens the dataset and builds the model, as `train` does before its first epoch */
+    if (with_data ? mvae_model_build(cfg, reg, &m, &err) : mvae_experiment_validate(cfg, reg, &err)) goto out;
     mvae_cfg_write(mvae_cfg_root(cfg), stdout);
-    fprintf(stderr, "%s: ok\n", exp);
+    fprintf(stderr, "%s: ok%s\n", exp, with_data ? " (checked against the data)" : "");
     rc = 0;
 out:
     if (rc) fail(&err);
+    mvae_model_free(m);
     mvae_cfg_free(cfg);
     mvae_registry_free(reg);
+    free(sets.v);
     return rc;
 }
 
@@ -441,22 +540,16 @@ static int cmd_sweep(int argc, char **argv) {
     if (has_help(argc, argv)) return fputs(usage_sweep, stdout), 0;
     const char *file = NULL;
     mvae_sweep_opts o = {0};
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--out")) {
-            if (!need_arg(i, argc, "--out")) return 2;
-            o.out_dir = argv[++i];
-        } else if (!strcmp(argv[i], "--dry-run") || !strcmp(argv[i], "-n")) {
-            o.dry_run = true;
-        } else if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q")) {
-            o.quiet = true;
-        } else if (argv[i][0] == '-' || file) {
-            fprintf(stderr, "mvae sweep: unexpected argument '%s'\n%s", argv[i], usage_sweep);
-            return 2;
-        } else {
-            file = argv[i];
-        }
-    }
-    if (!file) return fputs(usage_sweep, stderr), 2;
+    const char *posv[1];
+    pos_list pos = {posv, 0, 1};
+    const arg_spec specs[] = {{"--out", NULL, ARG_STR, &o.out_dir},
+                              {"--dry-run", "-n", ARG_BOOL, &o.dry_run},
+                              {"--quiet", "-q", ARG_BOOL, &o.quiet},
+                              {NULL, NULL, 0, NULL}};
+    int prc = parse_args("sweep", usage_sweep, argc, argv, specs, &pos);
+    if (!prc && !pos.n) prc = 2, fputs(usage_sweep, stderr);
+    if (prc) return prc;
+    file = pos.v[0];
     char command[2048] = "mvae sweep";
     for (int i = 0; i < argc; i++)
         snprintf(command + strlen(command), sizeof command - strlen(command), " %s", argv[i]);
@@ -482,17 +575,13 @@ static int cmd_report(int argc, char **argv) {
     if (has_help(argc, argv)) return fputs(usage_report, stdout), 0;
     const char *dir = NULL;
     bool quiet = false;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q")) {
-            quiet = true;
-        } else if (argv[i][0] == '-' || dir) {
-            fprintf(stderr, "mvae report: unexpected argument '%s'\n%s", argv[i], usage_report);
-            return 2;
-        } else {
-            dir = argv[i];
-        }
-    }
-    if (!dir) return fputs(usage_report, stderr), 2;
+    const char *posv[1];
+    pos_list pos = {posv, 0, 1};
+    const arg_spec specs[] = {{"--quiet", "-q", ARG_BOOL, &quiet}, {NULL, NULL, 0, NULL}};
+    int prc = parse_args("report", usage_report, argc, argv, specs, &pos);
+    if (!prc && !pos.n) prc = 2, fputs(usage_report, stderr);
+    if (prc) return prc;
+    dir = pos.v[0];
     mvae_error err = {0};
     if (mvae_sweep_report(dir, quiet, &err)) return fail(&err);
     return 0;
@@ -505,7 +594,11 @@ static const char *opt_type_name(int t) {
 
 static int cmd_plugins(int argc, char **argv) {
     if (has_help(argc, argv)) return fputs(usage_plugins, stdout), 0;
-    bool verbose = argc > 0 && !strcmp(argv[0], "-v");
+    bool verbose = false;
+    pos_list pos = {NULL, 0, 0};
+    const arg_spec specs[] = {{"--verbose", "-v", ARG_BOOL, &verbose}, {NULL, NULL, 0, NULL}};
+    int prc = parse_args("plugins", usage_plugins, argc, argv, specs, &pos);
+    if (prc) return prc;
     mvae_error err = {0};
     mvae_registry *reg = NULL;
     if (load_registry(&reg, &err)) {
@@ -522,8 +615,9 @@ static int cmd_plugins(int argc, char **argv) {
             if (verbose) {
                 printf("           %s\n", e->desc->description ? e->desc->description : "");
                 for (const mvae_option *o = e->desc->options; o && o->key; o++)
-                    printf("             %-18s %-11s default %-12s %s\n", o->key, opt_type_name(o->type),
-                           o->default_value ? o->default_value : "-", o->help ? o->help : "");
+                    printf("             %-18s %-11s default %-12s %s%s%s\n", o->key, opt_type_name(o->type),
+                           o->default_value ? o->default_value : "-", o->help ? o->help : "",
+                           o->range ? "; allowed " : "", o->range ? o->range : "");
             }
         }
     mvae_registry_free(reg);

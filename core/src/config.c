@@ -933,13 +933,67 @@ static int wrong_type(const mvae_cfg_node *n, const char *path, const char *expe
                           kind_name(n->kind));
 }
 
+/* Parse one bound of a range: a number, "inf", "-inf" or empty (unbounded). */
+static bool range_bound(const char *s, const char *e, double *out) {
+    while (s < e && isspace((unsigned char)*s)) s++;
+    while (e > s && isspace((unsigned char)e[-1])) e--;
+    if (s == e) return true; /* keeps the caller's infinite default */
+    char buf[64];
+    if ((size_t)(e - s) >= sizeof buf) return false;
+    memcpy(buf, s, (size_t)(e - s));
+    buf[e - s] = '\0';
+    if (strcmp(buf, "inf") == 0 || strcmp(buf, "+inf") == 0) return *out = INFINITY, true;
+    if (strcmp(buf, "-inf") == 0) return *out = -INFINITY, true;
+    char *end = NULL;
+    double v = strtod(buf, &end);
+    if (!end || *end || isnan(v)) return false;
+    *out = v;
+    return true;
+}
+
+int mvae_cfg_check_range(double v, const char *range, const char *path, bool *inside,
+                         mvae_error *err) {
+    *inside = isfinite(v);
+    if (!range) return MVAE_OK;
+    size_t len = strlen(range);
+    const char *comma = strchr(range, ',');
+    double lo = -INFINITY, hi = INFINITY;
+    if (len < 3 || (range[0] != '[' && range[0] != '(') ||
+        (range[len - 1] != ']' && range[len - 1] != ')') || !comma ||
+        !range_bound(range + 1, comma, &lo) || !range_bound(comma + 1, range + len - 1, &hi) ||
+        lo > hi)
+        return mvae_error_set(err, MVAE_ERR_INVALID,
+                              "schema of '%s': malformed range \"%s\" (expected e.g. \"[1, 4096]\" or \"(0, inf)\")",
+                              path ? path : "?", range);
+    bool lo_open = range[0] == '(', hi_open = range[len - 1] == ')';
+    *inside = isfinite(v) && (lo_open ? v > lo : v >= lo) && (hi_open ? v < hi : v <= hi);
+    return MVAE_OK;
+}
+
+static int range_check(const mvae_cfg_node *n, const char *path, double v, bool is_int,
+                       const char *range, mvae_error *err) {
+    bool inside;
+    int rc = mvae_cfg_check_range(v, range, path, &inside, err);
+    if (rc || inside) return rc;
+    char w[512];
+    return mvae_error_set(err, MVAE_ERR_INVALID, "%s: %s: %s is out of range; allowed: %s%s",
+                          mvae_cfg_where(n, w, sizeof w), path, n->value, range,
+                          is_int ? " (an integer)" : "");
+}
+
 static int validate_value(mvae_cfg *cfg, mvae_cfg_node *n, const mvae_option *opt, const char *path,
                           mvae_error *err) {
     switch (opt->type) {
-    case MVAE_OPT_INT:
-        return get_int_l(n, path, NULL, err);
-    case MVAE_OPT_FLOAT:
-        return get_float_l(n, path, NULL, err);
+    case MVAE_OPT_INT: {
+        int64_t v;
+        int rc = get_int_l(n, path, &v, err);
+        return rc ? rc : range_check(n, path, (double)v, true, opt->range, err);
+    }
+    case MVAE_OPT_FLOAT: {
+        double v;
+        int rc = get_float_l(n, path, &v, err);
+        return rc ? rc : range_check(n, path, v, false, opt->range, err);
+    }
     case MVAE_OPT_BOOL:
         return get_bool_l(n, path, NULL, err);
     case MVAE_OPT_STRING: {
@@ -961,11 +1015,32 @@ static int validate_value(mvae_cfg *cfg, mvae_cfg_node *n, const mvae_option *op
         return MVAE_OK;
     }
     case MVAE_OPT_INT_LIST:
-        if (n->kind == MVAE_CFG_MAP) return wrong_type(n, path, "a list of integers", err);
-        return get_int_list_l(n, path, NULL, NULL, err);
-    case MVAE_OPT_FLOAT_LIST:
-        if (n->kind == MVAE_CFG_MAP) return wrong_type(n, path, "a list of numbers", err);
-        return get_float_list_l(n, path, NULL, NULL, err);
+    case MVAE_OPT_FLOAT_LIST: {
+        bool is_int = opt->type == MVAE_OPT_INT_LIST;
+        if (n->kind == MVAE_CFG_MAP)
+            return wrong_type(n, path, is_int ? "a list of integers" : "a list of numbers", err);
+        int rc = is_int ? get_int_list_l(n, path, NULL, NULL, err)
+                        : get_float_list_l(n, path, NULL, NULL, err);
+        if (rc || !opt->range) return rc;
+        /* each item against the range, named by its own position */
+        const mvae_cfg_node *slot = NULL, *const *items = NULL;
+        int k = 0;
+        rc = list_items(n, path, "a list", &slot, &items, &k, err);
+        for (int i = 0; rc == MVAE_OK && i < k; i++) {
+            char lab[600];
+            item_label(n, path, i, lab, sizeof lab);
+            if (is_int) {
+                int64_t v;
+                rc = get_int_l(items[i], lab, &v, err);
+                if (!rc) rc = range_check(items[i], lab, (double)v, true, opt->range, err);
+            } else {
+                double v;
+                rc = get_float_l(items[i], lab, &v, err);
+                if (!rc) rc = range_check(items[i], lab, v, false, opt->range, err);
+            }
+        }
+        return rc;
+    }
     case MVAE_OPT_STRING_LIST: {
         if (n->kind == MVAE_CFG_MAP) return wrong_type(n, path, "a list of strings", err);
         const mvae_cfg_node *slot = NULL, *const *items = NULL;

@@ -1,6 +1,7 @@
 /* crossgen.c — cross-modal generation: the eval.cross metrics (PSNR, IoU, F1, accuracy, MSE of a
  * modality generated from another one alone) and the cross_<from>.png grids. Definitions:
  * docs/metrics.md. */
+#include "eval_internal.h"
 #include "mvae/image.h"
 #include "mvae/train.h"
 
@@ -105,6 +106,18 @@ static int parse_pairs(const mvae_model *m, cross_pair *pairs, int *n, mvae_erro
         (*n)++;
     }
     return MVAE_OK;
+}
+
+static void free_pairs(cross_pair *pairs, int n) {
+    for (int i = 0; i < n; i++) free(pairs[i].tp);
+}
+
+int mvae_eval_check_cross(const mvae_model *m, mvae_error *err) {
+    cross_pair pairs[MVAE_MAX_CROSS];
+    int n = 0;
+    int rc = parse_pairs(m, pairs, &n, err);
+    free_pairs(pairs, n);
+    return rc;
 }
 
 int mvae_evaluate_cross(mvae_model *m, int split, mvae_eval_result *r, bool quiet, mvae_error *err) {

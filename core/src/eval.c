@@ -151,6 +151,76 @@ static int parse_terms(const mvae_model *m, ll_term *terms, int *n, mvae_error *
     return MVAE_OK;
 }
 
+/* The accuracy pairs of eval.accuracy: the categorical target (-1: none) and the from-sets. */
+static int parse_accuracy(const mvae_model *m, int *target_out, uint32_t *froms, int *nfrom_out,
+                          mvae_error *err) {
+    mvae_cfg_node *an = mvae_cfg_path(mvae_cfg_root(m->cfg), "eval.accuracy");
+    const char *from = "", *predict = "";
+    int rc;
+    if ((rc = mvae_cfg_string_or(an, "from", "", &from, err)) ||
+        (rc = mvae_cfg_string_or(an, "predict", "", &predict, err)))
+        return rc;
+    char where[256];
+    int target = -1, nfrom = 0;
+    if (predict[0]) {
+        target = mvae_model_find(m, predict);
+        if (target < 0 || m->mod[target].info.type != MVAE_MOD_CATEGORICAL) {
+            int nc = 0;
+            const char *cats[MVAE_MAX_MODALITIES];
+            for (int k = 0; k < m->n_mod; k++)
+                if (m->mod[k].info.type == MVAE_MOD_CATEGORICAL) cats[nc++] = m->mod[k].info.name;
+            const char *near = mvae_nearest(predict, cats, nc);
+            return mvae_error_set(err, MVAE_ERR_INVALID,
+                                  "%s: eval.accuracy.predict: '%s' is not a categorical modality of this "
+                                  "experiment%s%s%s",
+                                  mvae_cfg_where(mvae_cfg_get(an, "predict"), where, sizeof where), predict,
+                                  near ? " (did you mean '" : nc ? "" : " (it has none: remove eval.accuracy.predict)",
+                                  near ? near : "", near ? "'?)" : "");
+        }
+    } else {
+        for (int k = 0; k < m->n_mod && target < 0; k++)
+            if (m->mod[k].info.type == MVAE_MOD_CATEGORICAL) target = k;
+    }
+    if (target >= 0) {
+        if (from[0]) {
+            if ((rc = mvae_model_parse_subset(m, from, &froms[0], err))) {
+                mvae_error_prefix(err, "%s: eval.accuracy.from",
+                                  mvae_cfg_where(mvae_cfg_get(an, "from"), where, sizeof where));
+                return rc;
+            }
+            nfrom = 1;
+        } else {
+            for (int k = 0; k < m->n_mod && nfrom < 16; k++)
+                if (k != target) froms[nfrom++] = 1u << k;
+        }
+    }
+    *target_out = target;
+    *nfrom_out = nfrom;
+    return MVAE_OK;
+}
+
+int mvae_model_check_eval(const mvae_model *m, mvae_error *err) {
+    ll_term terms[MVAE_MAX_LL_TERMS];
+    uint32_t froms[16];
+    int n, target, nfrom, rc;
+    if ((rc = parse_terms(m, terms, &n, err)) || (rc = parse_accuracy(m, &target, froms, &nfrom, err)) ||
+        (rc = mvae_eval_check_cross(m, err)))
+        return rc;
+    const mvae_dataset_vtable *dv = m->ds_desc->vtable;
+    if (dv->size(m->ds, MVAE_SPLIT_TEST) < 1)
+        return mvae_error_set(err, MVAE_ERR_INVALID,
+                              "dataset '%s' has no samples in its test split: training would end with "
+                              "nothing to evaluate (check the dataset's files and its options, e.g. "
+                              "test_limit or the split fractions)",
+                              m->ds_desc->name);
+    if (dv->size(m->ds, MVAE_SPLIT_TRAIN) < 1)
+        return mvae_error_set(err, MVAE_ERR_INVALID,
+                              "dataset '%s' has no samples in its training split (check the dataset's "
+                              "files and its options, e.g. train_limit or the split fractions)",
+                              m->ds_desc->name);
+    return MVAE_OK;
+}
+
 int mvae_evaluate(mvae_model *m, int split, mvae_eval_result *r, bool quiet, mvae_error *err) {
     return mvae_evaluate_in(m, split, NULL, r, quiet, err);
 }
@@ -161,15 +231,14 @@ int mvae_evaluate_in(mvae_model *m, int split, const char *run_dir, mvae_eval_re
     double t0 = mvae_time_sec();
     mvae_cfg_node *ev = mvae_cfg_path(mvae_cfg_root(m->cfg), "eval");
     int64_t bs = 100, K = 1000, max_test = 0;
-    const char *from = "", *predict = "";
     int rc;
     if ((rc = mvae_cfg_int_or(ev, "batch_size", 100, &bs, err)) ||
         (rc = mvae_cfg_int_or(mvae_cfg_get(ev, "log_likelihood"), "samples", 1000, &K, err)) ||
-        (rc = mvae_cfg_int_or(mvae_cfg_get(ev, "log_likelihood"), "max_test", 0, &max_test, err)) ||
-        (rc = mvae_cfg_string_or(mvae_cfg_get(ev, "accuracy"), "from", "", &from, err)) ||
-        (rc = mvae_cfg_string_or(mvae_cfg_get(ev, "accuracy"), "predict", "", &predict, err)))
+        (rc = mvae_cfg_int_or(mvae_cfg_get(ev, "log_likelihood"), "max_test", 0, &max_test, err)))
         return rc;
-    if (K < 1) K = 1;
+    if (bs < 1 || bs > INT32_MAX / 2 || K < 1) /* the schema's ranges keep configs inside these */
+        return mvae_error_set(err, MVAE_ERR_INVALID, "eval.batch_size %lld or eval.log_likelihood.samples %lld out of range",
+                              (long long)bs, (long long)K);
     ll_term terms[MVAE_MAX_LL_TERMS];
     int nterms;
     if ((rc = parse_terms(m, terms, &nterms, err))) return rc;
@@ -177,26 +246,7 @@ int mvae_evaluate_in(mvae_model *m, int split, const char *run_dir, mvae_eval_re
     int target = -1;
     uint32_t froms[16];
     int nfrom = 0;
-    if (predict[0]) {
-        target = mvae_model_find(m, predict);
-        if (target < 0 || m->mod[target].info.type != MVAE_MOD_CATEGORICAL)
-            return mvae_error_set(err, MVAE_ERR_INVALID, "eval.accuracy.predict: '%s' is not a categorical modality of this experiment", predict);
-    } else {
-        for (int k = 0; k < m->n_mod && target < 0; k++)
-            if (m->mod[k].info.type == MVAE_MOD_CATEGORICAL) target = k;
-    }
-    if (target >= 0) {
-        if (from[0]) {
-            if ((rc = mvae_model_parse_subset(m, from, &froms[0], err))) {
-                mvae_error_prefix(err, "eval.accuracy.from");
-                return rc;
-            }
-            nfrom = 1;
-        } else {
-            for (int k = 0; k < m->n_mod && nfrom < 16; k++)
-                if (k != target) froms[nfrom++] = 1u << k;
-        }
-    }
+    if ((rc = parse_accuracy(m, &target, froms, &nfrom, err))) return rc;
     const mvae_dataset_vtable *dv = m->ds_desc->vtable;
     int64_t N = dv->size(m->ds, split);
     if (N < 1) return mvae_error_set(err, MVAE_ERR_INVALID, "evaluation: the dataset has no samples in this split");
@@ -213,8 +263,9 @@ int mvae_evaluate_in(mvae_model *m, int split, const char *run_dir, mvae_eval_re
     mvae_ctx *ctx = mvae_ctx_new(0);
     int64_t *idx = malloc((size_t)bs * sizeof *idx);
     double *lp = malloc((size_t)bs * sizeof *lp), *lp2 = malloc((size_t)bs * sizeof *lp2);
+    int32_t *ps = malloc((size_t)bs * sizeof *ps), *pm = malloc((size_t)bs * sizeof *pm);
     memset(&b, 0, sizeof b);
-    if (!ctx || !idx || !lp || !lp2 || (rc = mvae_batch_init(&b, m, (int)bs, err))) {
+    if (!ctx || !idx || !lp || !lp2 || !ps || !pm || (rc = mvae_batch_init(&b, m, (int)bs, err))) {
         rc = rc ? rc : mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
         goto done;
     }
@@ -256,7 +307,6 @@ int mvae_evaluate_in(mvae_model *m, int split, const char *run_dir, mvae_eval_re
             if (!ls || !lm) goto ctxfail;
             int64_t Kc = ls->shape[1];
             const int32_t *lab = (const int32_t *)(const void *)b.x[target];
-            int32_t ps[4096], pm[4096];
             mvae_argmax_rows(ls->data, n, Kc, ps);
             mvae_argmax_rows(lm->data, n, Kc, pm);
             for (int i = 0; i < n; i++) {
@@ -349,6 +399,8 @@ done:
     free(idx);
     free(lp);
     free(lp2);
+    free(ps);
+    free(pm);
     return rc;
 }
 

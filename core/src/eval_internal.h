@@ -6,4 +6,6 @@
  * with probability its weight (a draw from the mixture). z: fusion->sample's output. */
 mvae_tensor *mvae_eval_one_draw(mvae_ctx *ctx, const mvae_posterior *q, mvae_tensor *z, int64_t B,
                                 mvae_rng *rng);
+/* Check eval.cross against the model's modalities (crossgen.c), without evaluating anything. */
+int mvae_eval_check_cross(const mvae_model *m, mvae_error *err);
 #endif

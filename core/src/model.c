@@ -6,118 +6,118 @@
 
 /* ---------------------------------------------------------------------------------- schema */
 static const mvae_option modality_schema[] = {
-    {"encoder", MVAE_OPT_ANY, NULL, "expert: {plugin: NAME, ...plugin options}", NULL, true, NULL},
-    {"decoder", MVAE_OPT_ANY, NULL, "decoder: {plugin: NAME, ...plugin options}", NULL, true, NULL},
+    {"encoder", MVAE_OPT_ANY, NULL, "expert: {plugin: NAME, ...plugin options}", NULL, true, NULL, NULL},
+    {"decoder", MVAE_OPT_ANY, NULL, "decoder: {plugin: NAME, ...plugin options}", NULL, true, NULL, NULL},
     {"likelihood", MVAE_OPT_STRING, NULL,
      "bernoulli | gaussian | laplace | categorical (default by modality type)", NULL, false,
-     mvae_likelihood_names},
-    {"likelihood_scale", MVAE_OPT_FLOAT, "1.0", "standard deviation (gaussian) or scale (laplace)", NULL, false, NULL},
-    {"weight", MVAE_OPT_FLOAT, "1.0", "lambda_m: weight of this modality's log-likelihood", NULL, false, NULL},
-    {NULL, 0, NULL, NULL, NULL, false, NULL},
+     mvae_likelihood_names, NULL},
+    {"likelihood_scale", MVAE_OPT_FLOAT, "1.0", "standard deviation (gaussian) or scale (laplace)", NULL, false, NULL, "(0, inf)"},
+    {"weight", MVAE_OPT_FLOAT, "1.0", "lambda_m: weight of this modality's log-likelihood", NULL, false, NULL, "[0, inf)"},
+    {NULL, 0, NULL, NULL, NULL, false, NULL, NULL},
 };
 static const mvae_option adam_schema[] = {
-    {"lr", MVAE_OPT_FLOAT, "1.0e-3", "learning rate", NULL, false, NULL},
-    {"beta1", MVAE_OPT_FLOAT, "0.9", "first-moment decay", NULL, false, NULL},
-    {"beta2", MVAE_OPT_FLOAT, "0.999", "second-moment decay", NULL, false, NULL},
-    {"eps", MVAE_OPT_FLOAT, "1.0e-8", "denominator epsilon", NULL, false, NULL},
-    {"weight_decay", MVAE_OPT_FLOAT, "0.0", "L2 weight decay", NULL, false, NULL},
-    {"decoupled", MVAE_OPT_BOOL, "false", "AdamW-style decoupled weight decay", NULL, false, NULL},
-    {NULL, 0, NULL, NULL, NULL, false, NULL},
+    {"lr", MVAE_OPT_FLOAT, "1.0e-3", "learning rate", NULL, false, NULL, "(0, inf)"},
+    {"beta1", MVAE_OPT_FLOAT, "0.9", "first-moment decay", NULL, false, NULL, "[0, 1)"},
+    {"beta2", MVAE_OPT_FLOAT, "0.999", "second-moment decay", NULL, false, NULL, "[0, 1)"},
+    {"eps", MVAE_OPT_FLOAT, "1.0e-8", "denominator epsilon", NULL, false, NULL, "(0, inf)"},
+    {"weight_decay", MVAE_OPT_FLOAT, "0.0", "L2 weight decay", NULL, false, NULL, "[0, inf)"},
+    {"decoupled", MVAE_OPT_BOOL, "false", "AdamW-style decoupled weight decay", NULL, false, NULL, NULL},
+    {NULL, 0, NULL, NULL, NULL, false, NULL, NULL},
 };
 static const mvae_option sgd_schema[] = {
-    {"lr", MVAE_OPT_FLOAT, "0.01", "learning rate", NULL, false, NULL},
-    {"momentum", MVAE_OPT_FLOAT, "0.9", "momentum", NULL, false, NULL},
-    {"weight_decay", MVAE_OPT_FLOAT, "0.0", "L2 weight decay", NULL, false, NULL},
-    {NULL, 0, NULL, NULL, NULL, false, NULL},
+    {"lr", MVAE_OPT_FLOAT, "0.01", "learning rate", NULL, false, NULL, "(0, inf)"},
+    {"momentum", MVAE_OPT_FLOAT, "0.9", "momentum", NULL, false, NULL, "[0, 1)"},
+    {"weight_decay", MVAE_OPT_FLOAT, "0.0", "L2 weight decay", NULL, false, NULL, "[0, inf)"},
+    {NULL, 0, NULL, NULL, NULL, false, NULL, NULL},
 };
 static const mvae_option optimizer_schema[] = {
-    {"adam", MVAE_OPT_MAP, NULL, "Adam (Kingma & Ba 2015)", adam_schema, false, NULL},
-    {"sgd", MVAE_OPT_MAP, NULL, "SGD with momentum", sgd_schema, false, NULL},
-    {NULL, 0, NULL, NULL, NULL, false, NULL},
+    {"adam", MVAE_OPT_MAP, NULL, "Adam (Kingma & Ba 2015)", adam_schema, false, NULL, NULL},
+    {"sgd", MVAE_OPT_MAP, NULL, "SGD with momentum", sgd_schema, false, NULL, NULL},
+    {NULL, 0, NULL, NULL, NULL, false, NULL, NULL},
 };
 static const char *const estimator_choices[] = {"iwae", "dreg", NULL};
 static const mvae_option objective_schema[] = {
-    {"joint", MVAE_OPT_BOOL, "true", "ELBO of all modalities together", NULL, false, NULL},
-    {"unimodal", MVAE_OPT_BOOL, "true", "ELBO of each modality alone", NULL, false, NULL},
-    {"random_subsets", MVAE_OPT_INT, "0", "k random subsets per batch (Wu & Goodman 2018)", NULL, false, NULL},
+    {"joint", MVAE_OPT_BOOL, "true", "ELBO of all modalities together", NULL, false, NULL, NULL},
+    {"unimodal", MVAE_OPT_BOOL, "true", "ELBO of each modality alone", NULL, false, NULL, NULL},
+    {"random_subsets", MVAE_OPT_INT, "0", "k random subsets per batch (Wu & Goodman 2018)", NULL, false, NULL, "[0, 32]"},
     {"cross_reconstruct", MVAE_OPT_BOOL, "false",
-     "unimodal terms also reconstruct the other present modalities", NULL, false, NULL},
+     "unimodal terms also reconstruct the other present modalities", NULL, false, NULL, NULL},
     {"iw_samples", MVAE_OPT_INT, "1",
-     "K > 1: importance-weighted bound (IWAE) with K samples per term instead of the ELBO", NULL, false, NULL},
+     "K > 1: importance-weighted bound (IWAE) with K samples per term instead of the ELBO", NULL, false, NULL, "[1, 1024]"},
     {"estimator", MVAE_OPT_STRING, "iwae",
-     "with iw_samples > 1: iwae (Burda et al. 2016) or dreg (Tucker et al. 2019) gradients", NULL, false, estimator_choices},
+     "with iw_samples > 1: iwae (Burda et al. 2016) or dreg (Tucker et al. 2019) gradients", NULL, false, estimator_choices, NULL},
     {"stack_decoders", MVAE_OPT_BOOL, "true",
-     "decode all terms' z as one batch per modality (same result, larger GEMMs)", NULL, false, NULL},
-    {NULL, 0, NULL, NULL, NULL, false, NULL},
+     "decode all terms' z as one batch per modality (same result, larger GEMMs)", NULL, false, NULL, NULL},
+    {NULL, 0, NULL, NULL, NULL, false, NULL, NULL},
 };
 static const char *const progress_choices[] = {"auto", "bar", "lines", "none", NULL};
 static const mvae_option train_schema[] = {
-    {"epochs", MVAE_OPT_INT, "10", "passes over the training split", NULL, false, NULL},
-    {"batch_size", MVAE_OPT_INT, "100", "samples per step", NULL, false, NULL},
-    {"optimizer", MVAE_OPT_MAP, NULL, "{adam: {...}} or {sgd: {...}}", optimizer_schema, false, NULL},
-    {"kl_anneal_epochs", MVAE_OPT_FLOAT, "0", "beta rises linearly per batch from 0 to `beta` over this many epochs (0 = off)", NULL, false, NULL},
-    {"beta", MVAE_OPT_FLOAT, "1.0", "final KL weight", NULL, false, NULL},
-    {"objective", MVAE_OPT_MAP, NULL, "terms of the sub-sampled ELBO", objective_schema, false, NULL},
-    {"clip_grad_norm", MVAE_OPT_FLOAT, "0", "clip the global gradient norm (0 = off)", NULL, false, NULL},
-    {"max_batches", MVAE_OPT_INT, "0", "limit batches per epoch (0 = the whole split)", NULL, false, NULL},
-    {"threads", MVAE_OPT_INT, "0", "OpenBLAS threads (0 = OPENBLAS_NUM_THREADS or all cores)", NULL, false, NULL},
-    {"valid_size", MVAE_OPT_INT, "0", "hold out this many training samples to pick the best checkpoint", NULL, false, NULL},
-    {"progress", MVAE_OPT_STRING, "auto", "auto | bar | lines | none", NULL, false, progress_choices},
-    {NULL, 0, NULL, NULL, NULL, false, NULL},
+    {"epochs", MVAE_OPT_INT, "10", "passes over the training split", NULL, false, NULL, "[1, 1000000]"},
+    {"batch_size", MVAE_OPT_INT, "100", "samples per step", NULL, false, NULL, "[1, 1000000]"},
+    {"optimizer", MVAE_OPT_MAP, NULL, "{adam: {...}} or {sgd: {...}}", optimizer_schema, false, NULL, NULL},
+    {"kl_anneal_epochs", MVAE_OPT_FLOAT, "0", "beta rises linearly per batch from 0 to `beta` over this many epochs (0 = off)", NULL, false, NULL, "[0, 1000000]"},
+    {"beta", MVAE_OPT_FLOAT, "1.0", "final KL weight", NULL, false, NULL, "[0, inf)"},
+    {"objective", MVAE_OPT_MAP, NULL, "terms of the sub-sampled ELBO", objective_schema, false, NULL, NULL},
+    {"clip_grad_norm", MVAE_OPT_FLOAT, "0", "clip the global gradient norm (0 = off)", NULL, false, NULL, "[0, inf)"},
+    {"max_batches", MVAE_OPT_INT, "0", "limit batches per epoch (0 = the whole split)", NULL, false, NULL, "[0, inf)"},
+    {"threads", MVAE_OPT_INT, "0", "OpenBLAS threads (0 = OPENBLAS_NUM_THREADS or all cores)", NULL, false, NULL, "[0, 64]"},
+    {"valid_size", MVAE_OPT_INT, "0", "hold out this many training samples to pick the best checkpoint", NULL, false, NULL, "[0, inf)"},
+    {"progress", MVAE_OPT_STRING, "auto", "auto | bar | lines | none", NULL, false, progress_choices, NULL},
+    {NULL, 0, NULL, NULL, NULL, false, NULL, NULL},
 };
 static const mvae_option loglik_schema[] = {
-    {"samples", MVAE_OPT_INT, "1000", "importance samples K per test point", NULL, false, NULL},
-    {"max_test", MVAE_OPT_INT, "0", "use the first N test samples (0 = the whole split)", NULL, false, NULL},
-    {"terms", MVAE_OPT_STRING_LIST, "[]", "e.g. [image, \"image,label\", \"image|label\"] (empty = all modalities jointly)", NULL, false, NULL},
-    {NULL, 0, NULL, NULL, NULL, false, NULL},
+    {"samples", MVAE_OPT_INT, "1000", "importance samples K per test point", NULL, false, NULL, "[1, 1000000]"},
+    {"max_test", MVAE_OPT_INT, "0", "use the first N test samples (0 = the whole split)", NULL, false, NULL, "[0, inf)"},
+    {"terms", MVAE_OPT_STRING_LIST, "[]", "e.g. [image, \"image,label\", \"image|label\"] (empty = all modalities jointly)", NULL, false, NULL, NULL},
+    {NULL, 0, NULL, NULL, NULL, false, NULL, NULL},
 };
 static const mvae_option accuracy_schema[] = {
-    {"from", MVAE_OPT_STRING, "", "modality (or a,b) to infer z from (empty = every non-categorical)", NULL, false, NULL},
-    {"predict", MVAE_OPT_STRING, "", "categorical modality to predict (empty = the first categorical)", NULL, false, NULL},
-    {NULL, 0, NULL, NULL, NULL, false, NULL},
+    {"from", MVAE_OPT_STRING, "", "modality (or a,b) to infer z from (empty = every non-categorical)", NULL, false, NULL, NULL},
+    {"predict", MVAE_OPT_STRING, "", "categorical modality to predict (empty = the first categorical)", NULL, false, NULL, NULL},
+    {NULL, 0, NULL, NULL, NULL, false, NULL, NULL},
 };
 static const mvae_option coherence_schema[] = {
-    {"enabled", MVAE_OPT_BOOL, "false", "coherence of images generated from the other modalities (trains a classifier once)", NULL, false, NULL},
+    {"enabled", MVAE_OPT_BOOL, "false", "coherence of images generated from the other modalities (trains a classifier once)", NULL, false, NULL, NULL},
     {"classifier", MVAE_OPT_ANY, "{plugin: conv_classifier}",
-     "{plugin: NAME, epochs: 2, batch_size: 128, lr: 1.0e-3, max_train: 0, seed: 1, ...plugin options}", NULL, false, NULL},
-    {"cache_dir", MVAE_OPT_STRING, "", "where trained classifiers are cached (empty = $MVAE_CACHE_DIR/classifiers or ~/.cache/mvae/classifiers)", NULL, false, NULL},
-    {"max_test", MVAE_OPT_INT, "0", "use the first N test samples (0 = the whole split)", NULL, false, NULL},
-    {NULL, 0, NULL, NULL, NULL, false, NULL},
+     "{plugin: NAME, epochs: 2, batch_size: 128, lr: 1.0e-3, max_train: 0, seed: 1, ...plugin options}", NULL, false, NULL, NULL},
+    {"cache_dir", MVAE_OPT_STRING, "", "where trained classifiers are cached (empty = $MVAE_CACHE_DIR/classifiers or ~/.cache/mvae/classifiers)", NULL, false, NULL, NULL},
+    {"max_test", MVAE_OPT_INT, "0", "use the first N test samples (0 = the whole split)", NULL, false, NULL, "[0, inf)"},
+    {NULL, 0, NULL, NULL, NULL, false, NULL, NULL},
 };
 static const mvae_option probe_schema[] = {
-    {"enabled", MVAE_OPT_BOOL, "true", "logistic regression on the mean of q(z | from) for each accuracy pair", NULL, false, NULL},
-    {"max_train", MVAE_OPT_INT, "10000", "fit on the first N training samples (0 = all)", NULL, false, NULL},
-    {"iterations", MVAE_OPT_INT, "500", "at most this many L-BFGS iterations (full batch)", NULL, false, NULL},
-    {"l2", MVAE_OPT_FLOAT, "1.0e-4", "L2 penalty (l2/2) ||W||^2", NULL, false, NULL},
-    {NULL, 0, NULL, NULL, NULL, false, NULL},
+    {"enabled", MVAE_OPT_BOOL, "true", "logistic regression on the mean of q(z | from) for each accuracy pair", NULL, false, NULL, NULL},
+    {"max_train", MVAE_OPT_INT, "10000", "fit on the first N training samples (0 = all)", NULL, false, NULL, "[0, inf)"},
+    {"iterations", MVAE_OPT_INT, "500", "at most this many L-BFGS iterations (full batch)", NULL, false, NULL, "[1, 1000000]"},
+    {"l2", MVAE_OPT_FLOAT, "1.0e-4", "L2 penalty (l2/2) ||W||^2", NULL, false, NULL, "[0, inf)"},
+    {NULL, 0, NULL, NULL, NULL, false, NULL, NULL},
 };
 static const mvae_option bleu_schema[] = {
-    {"max_test", MVAE_OPT_INT, "500", "translate the first N test samples per direction (0 = all)", NULL, false, NULL},
-    {"beam", MVAE_OPT_INT, "1", "beam width (1 = greedy)", NULL, false, NULL},
-    {NULL, 0, NULL, NULL, NULL, false, NULL},
+    {"max_test", MVAE_OPT_INT, "500", "translate the first N test samples per direction (0 = all)", NULL, false, NULL, "[0, inf)"},
+    {"beam", MVAE_OPT_INT, "1", "beam width (1 = greedy)", NULL, false, NULL, "[1, 64]"},
+    {NULL, 0, NULL, NULL, NULL, false, NULL, NULL},
 };
 static const mvae_option eval_schema[] = {
-    {"bleu", MVAE_OPT_MAP, NULL, "corpus BLEU-4 between every two text modalities (when there are two or more)", bleu_schema, false, NULL},
-    {"batch_size", MVAE_OPT_INT, "100", "test samples per batch", NULL, false, NULL},
-    {"log_likelihood", MVAE_OPT_MAP, NULL, "importance-sampled log-likelihoods", loglik_schema, false, NULL},
-    {"accuracy", MVAE_OPT_MAP, NULL, "cross-modal prediction accuracy", accuracy_schema, false, NULL},
-    {"pictures", MVAE_OPT_BOOL, "true", "write PNG grids into the run directory", NULL, false, NULL},
-    {"coherence", MVAE_OPT_MAP, NULL, "coherence of conditional generation (docs/metrics.md)", coherence_schema, false, NULL},
-    {"probe", MVAE_OPT_MAP, NULL, "linear probe of the latent space (docs/metrics.md)", probe_schema, false, NULL},
-    {"cross", MVAE_OPT_ANY, "[]", "cross-modal generation metrics: [{from: A, to: B, metric: psnr|iou|f1|accuracy|mse}, ...]", NULL, false, NULL},
-    {NULL, 0, NULL, NULL, NULL, false, NULL},
+    {"bleu", MVAE_OPT_MAP, NULL, "corpus BLEU-4 between every two text modalities (when there are two or more)", bleu_schema, false, NULL, NULL},
+    {"batch_size", MVAE_OPT_INT, "100", "test samples per batch", NULL, false, NULL, "[1, 1000000]"},
+    {"log_likelihood", MVAE_OPT_MAP, NULL, "importance-sampled log-likelihoods", loglik_schema, false, NULL, NULL},
+    {"accuracy", MVAE_OPT_MAP, NULL, "cross-modal prediction accuracy", accuracy_schema, false, NULL, NULL},
+    {"pictures", MVAE_OPT_BOOL, "true", "write PNG grids into the run directory", NULL, false, NULL, NULL},
+    {"coherence", MVAE_OPT_MAP, NULL, "coherence of conditional generation (docs/metrics.md)", coherence_schema, false, NULL, NULL},
+    {"probe", MVAE_OPT_MAP, NULL, "linear probe of the latent space (docs/metrics.md)", probe_schema, false, NULL, NULL},
+    {"cross", MVAE_OPT_ANY, "[]", "cross-modal generation metrics: [{from: A, to: B, metric: psnr|iou|f1|accuracy|mse}, ...]", NULL, false, NULL, NULL},
+    {NULL, 0, NULL, NULL, NULL, false, NULL, NULL},
 };
 const mvae_option mvae_experiment_schema[] = {
-    {"name", MVAE_OPT_STRING, "experiment", "experiment name (run directory name)", NULL, false, NULL},
-    {"seed", MVAE_OPT_INT, "1", "seeds initialisation, shuffling, noise and pairing", NULL, false, NULL},
-    {"dataset", MVAE_OPT_ANY, NULL, "{plugin: NAME, paired_fraction: F, ...plugin options}", NULL, true, NULL},
-    {"transforms", MVAE_OPT_ANY, NULL, "derived modalities: {NAME: {plugin: TRANSFORM, from: SOURCE, ...}}", NULL, false, NULL},
-    {"latent_dim", MVAE_OPT_INT, "64", "size of z", NULL, false, NULL},
-    {"modalities", MVAE_OPT_MAP_OF, NULL, "one entry per modality used", modality_schema, true, NULL},
-    {"fusion", MVAE_OPT_ANY, "{plugin: poe}", "{plugin: NAME, ...}", NULL, false, NULL},
-    {"train", MVAE_OPT_MAP, NULL, "training settings", train_schema, false, NULL},
-    {"eval", MVAE_OPT_MAP, NULL, "evaluation settings", eval_schema, false, NULL},
-    {NULL, 0, NULL, NULL, NULL, false, NULL},
+    {"name", MVAE_OPT_STRING, "experiment", "experiment name (run directory name)", NULL, false, NULL, NULL},
+    {"seed", MVAE_OPT_INT, "1", "seeds initialisation, shuffling, noise and pairing", NULL, false, NULL, NULL},
+    {"dataset", MVAE_OPT_ANY, NULL, "{plugin: NAME, paired_fraction: F, ...plugin options}", NULL, true, NULL, NULL},
+    {"transforms", MVAE_OPT_ANY, NULL, "derived modalities: {NAME: {plugin: TRANSFORM, from: SOURCE, ...}}", NULL, false, NULL, NULL},
+    {"latent_dim", MVAE_OPT_INT, "64", "size of z", NULL, false, NULL, "[1, 65536]"},
+    {"modalities", MVAE_OPT_MAP_OF, NULL, "one entry per modality used", modality_schema, true, NULL, NULL},
+    {"fusion", MVAE_OPT_ANY, "{plugin: poe}", "{plugin: NAME, ...}", NULL, false, NULL, NULL},
+    {"train", MVAE_OPT_MAP, NULL, "training settings", train_schema, false, NULL, NULL},
+    {"eval", MVAE_OPT_MAP, NULL, "evaluation settings", eval_schema, false, NULL, NULL},
+    {NULL, 0, NULL, NULL, NULL, false, NULL, NULL},
 };
 
 /* ------------------------------------------------------------------------- plugin sections */
@@ -146,7 +146,7 @@ static const mvae_plugin_desc *plugin_section(mvae_cfg *cfg, const mvae_registry
     }
     const char *extra[8] = {"plugin", NULL};
     for (int i = 0; extra_ok && extra_ok[i] && i < 6; i++) extra[i + 1] = extra_ok[i], extra[i + 2] = NULL;
-    static const mvae_option none[] = {{NULL, 0, NULL, NULL, NULL, false, NULL}};
+    static const mvae_option none[] = {{NULL, 0, NULL, NULL, NULL, false, NULL, NULL}};
     if (mvae_cfg_validate(cfg, sec, d->options ? d->options : none, context, extra, err)) return NULL;
     return d;
 }
@@ -160,7 +160,8 @@ static int validate_all(mvae_cfg *cfg, const mvae_registry *reg, const mvae_plug
         train = mvae_cfg_ensure_map(cfg, root, "train");
         mvae_cfg_ensure_map(cfg, train, "objective");
         mvae_cfg_node *opt = mvae_cfg_ensure_map(cfg, train, "optimizer");
-        if (opt->kind == MVAE_CFG_MAP && !mvae_cfg_get(opt, "adam") && !mvae_cfg_get(opt, "sgd"))
+        /* NULL when the user wrote a scalar (`optimizer: adam`): validation below names it */
+        if (opt && !mvae_cfg_get(opt, "adam") && !mvae_cfg_get(opt, "sgd"))
             mvae_cfg_ensure_map(cfg, opt, "adam");
     }
     mvae_cfg_node *ev = mvae_cfg_get(root, "eval");
@@ -173,6 +174,23 @@ static int validate_all(mvae_cfg *cfg, const mvae_registry *reg, const mvae_plug
     }
     if (mvae_cfg_validate(cfg, root, mvae_experiment_schema, "experiment", NULL, err)) return err->status;
     char where[256];
+    /* the name becomes a directory name under runs/: one plain path component */
+    const char *name = "";
+    mvae_cfg_node *nn = mvae_cfg_get(root, "name");
+    if (mvae_cfg_get_string(nn, &name, err)) return err->status;
+    size_t nlen = strlen(name);
+    bool name_ok = nlen >= 1 && nlen <= 100 && name[0] != '.' && name[0] != '-';
+    for (size_t i = 0; name_ok && i < nlen; i++) {
+        unsigned char c = (unsigned char)name[i];
+        name_ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+                  c == '_' || c == '.' || c == '+' || c == '=' || c == ',';
+    }
+    if (!name_ok)
+        return mvae_error_set(err, MVAE_ERR_INVALID,
+                              "%s: name: '%.60s' cannot name a run directory: use 1 to 100 of the characters "
+                              "A-Z a-z 0-9 - _ . + = , not starting with '.' or '-' (choose where the run "
+                              "goes with --out)",
+                              mvae_cfg_where(nn, where, sizeof where), name);
     mvae_cfg_node *opt = mvae_cfg_path(root, "train.optimizer");
     if (opt && mvae_cfg_get(opt, "adam") && mvae_cfg_get(opt, "sgd"))
         return mvae_error_set(err, MVAE_ERR_INVALID, "%s: train.optimizer: give either adam or sgd, not both",
@@ -236,10 +254,10 @@ static int validate_all(mvae_cfg *cfg, const mvae_registry *reg, const mvae_plug
     for (int i = 0; cross && cross->kind == MVAE_CFG_SEQ && i < cross->n_items; i++) {
         static const char *const metrics[] = {"psnr", "iou", "f1", "accuracy", "mse", NULL};
         static const mvae_option cross_schema[] = {
-            {"from", MVAE_OPT_STRING, NULL, "modality (or a,b) z is inferred from", NULL, true, NULL},
-            {"to", MVAE_OPT_STRING, NULL, "modality decoded and scored", NULL, true, NULL},
-            {"metric", MVAE_OPT_STRING, NULL, "psnr | iou | f1 | accuracy | mse", NULL, true, metrics},
-            {NULL, 0, NULL, NULL, NULL, false, NULL},
+            {"from", MVAE_OPT_STRING, NULL, "modality (or a,b) z is inferred from", NULL, true, NULL, NULL},
+            {"to", MVAE_OPT_STRING, NULL, "modality decoded and scored", NULL, true, NULL, NULL},
+            {"metric", MVAE_OPT_STRING, NULL, "psnr | iou | f1 | accuracy | mse", NULL, true, metrics, NULL},
+            {NULL, 0, NULL, NULL, NULL, false, NULL, NULL},
         };
         mvae_cfg_node *it = cross->items[i];
         if (it->kind != MVAE_CFG_MAP)
@@ -259,16 +277,6 @@ static int validate_all(mvae_cfg *cfg, const mvae_registry *reg, const mvae_plug
                             "eval.coherence.classifier", clf_extra, err))
             return err->status ? err->status : MVAE_ERR_INVALID;
     }
-    int64_t v;
-    if (mvae_cfg_int_or(root, "latent_dim", 64, &v, err)) return err->status;
-    if (v < 1 || v > 65536)
-        return mvae_error_set(err, MVAE_ERR_INVALID, "%s: latent_dim must be in 1..65536",
-                              mvae_cfg_where(mvae_cfg_get(root, "latent_dim"), where, sizeof where));
-    mvae_cfg_node *bs = mvae_cfg_path(root, "train.batch_size");
-    if (bs && (mvae_cfg_get_int(bs, &v, err) || v < 1))
-        return err->status ? err->status
-                           : mvae_error_set(err, MVAE_ERR_INVALID, "%s: train.batch_size must be >= 1",
-                                            mvae_cfg_where(bs, where, sizeof where));
     return MVAE_OK;
 }
 
@@ -448,6 +456,7 @@ int mvae_model_build(mvae_cfg *cfg, const mvae_registry *reg, mvae_model **out, 
     mvae_rng init_rng;
     mvae_rng_seed(&init_rng, m->seed);
     if ((rc = mvae_params_finalize(m->params, &init_rng, err))) goto fail;
+    if ((rc = mvae_model_check_eval(m, err))) goto fail;
     *out = m;
     return MVAE_OK;
 fail:

@@ -6,6 +6,8 @@
 
 #include <dirent.h>
 #include <dlfcn.h>
+#include <elf.h>
+#include <link.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -311,6 +313,19 @@ static int load_file_impl(mvae_registry *reg, const char *path, int dir_id, int 
             "CMake function mvae_add_plugin, which defines MVAE_PLUGIN_MODULE, and "
             "end the source with MVAE_PLUGIN_DEFINE)",
             path, MVAE_PLUGIN_ENTRY_SYMBOL);
+    }
+    /* The symbol must be a function: a plugin that exports the descriptor itself as data would
+     * otherwise be called and crash the loader. The ELF symbol entry tells. */
+    Dl_info info;
+    const ElfW(Sym) *es = NULL;
+    if (dladdr1(sym, &info, (void **)&es, RTLD_DL_SYMENT) && es &&
+        ELF64_ST_TYPE(es->st_info) != STT_FUNC && ELF64_ST_TYPE(es->st_info) != STT_GNU_IFUNC) {
+        dlclose(h);
+        return mvae_error_set(err, MVAE_ERR_PLUGIN,
+                              "%s exports '%s' as data, not as a function: it must be "
+                              "`const mvae_plugin_desc *%s(void)` (end the source with "
+                              "MVAE_PLUGIN_DEFINE instead of defining it by hand)",
+                              path, MVAE_PLUGIN_ENTRY_SYMBOL, MVAE_PLUGIN_ENTRY_SYMBOL);
     }
     mvae_plugin_entry_fn entry;
     memcpy(&entry, &sym, sizeof entry);

@@ -192,18 +192,18 @@ const mvae_sweep_run *mvae_sweep_run_at(const mvae_sweep *s, int i) {
 }
 
 static const mvae_option variant_schema[] = {
-    {"set", MVAE_OPT_ANY, NULL, "overrides for this variant's runs: {KEY: VALUE, ...} (after the axes)", NULL, false, NULL},
-    {"axes", MVAE_OPT_ANY, NULL, "replacement value lists for some sweep axes: {AXIS: [v, ...]}", NULL, false, NULL},
-    {NULL, 0, NULL, NULL, NULL, false, NULL},
+    {"set", MVAE_OPT_ANY, NULL, "overrides for this variant's runs: {KEY: VALUE, ...} (after the axes)", NULL, false, NULL, NULL},
+    {"axes", MVAE_OPT_ANY, NULL, "replacement value lists for some sweep axes: {AXIS: [v, ...]}", NULL, false, NULL, NULL},
+    {NULL, 0, NULL, NULL, NULL, false, NULL, NULL},
 };
 
 static const mvae_option sweep_schema[] = {
-    {"name", MVAE_OPT_STRING, NULL, "names the sweep directory runs/<name> (default: the file name)", NULL, false, NULL},
-    {"base", MVAE_OPT_STRING, NULL, "the base experiment, relative to the sweep file", NULL, true, NULL},
-    {"set", MVAE_OPT_ANY, NULL, "overrides for every run: {KEY: VALUE, ...} like --set KEY=VALUE", NULL, false, NULL},
-    {"axes", MVAE_OPT_ANY, NULL, "{KEY: [v1, v2, ...], ...}: the grid (cartesian product, in file order)", NULL, true, NULL},
-    {"variants", MVAE_OPT_MAP_OF, NULL, "extra runs per grid point: {NAME: {set: {...}, axes: {...}}}", variant_schema, false, NULL},
-    {NULL, 0, NULL, NULL, NULL, false, NULL},
+    {"name", MVAE_OPT_STRING, NULL, "names the sweep directory runs/<name> (default: the file name)", NULL, false, NULL, NULL},
+    {"base", MVAE_OPT_STRING, NULL, "the base experiment, relative to the sweep file", NULL, true, NULL, NULL},
+    {"set", MVAE_OPT_ANY, NULL, "overrides for every run: {KEY: VALUE, ...} like --set KEY=VALUE", NULL, false, NULL, NULL},
+    {"axes", MVAE_OPT_ANY, NULL, "{KEY: [v1, v2, ...], ...}: the grid (cartesian product, in file order)", NULL, true, NULL, NULL},
+    {"variants", MVAE_OPT_MAP_OF, NULL, "extra runs per grid point: {NAME: {set: {...}, axes: {...}}}", variant_schema, false, NULL, NULL},
+    {NULL, 0, NULL, NULL, NULL, false, NULL, NULL},
 };
 
 static int where_err(mvae_error *err, const mvae_cfg_node *n, const char *fmt, const char *a) {

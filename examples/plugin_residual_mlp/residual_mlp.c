@@ -93,13 +93,14 @@ static const mvae_encoder_vtable vt = {
     .forward = residual_mlp_forward,
 };
 /* The YAML keys this plugin accepts besides `plugin`. The core validates the user's section
- * against this table (unknown key, wrong type, value outside `choices` -> file:line:col error)
+ * against this table (unknown key, wrong type, value outside `choices` or `range` ->
+ * file:line:col error)
  * and fills in the defaults before create() sees a->opts. */
 static const mvae_option opts[] = {
-    {"width", MVAE_OPT_INT, "256", "width of the residual stream", NULL, false, NULL},
-    {"blocks", MVAE_OPT_INT, "2", "residual blocks (0..16)", NULL, false, NULL},
-    {"activation", MVAE_OPT_STRING, "swish", "activation", NULL, false, mvae_activation_names},
-    {NULL, 0, NULL, NULL, NULL, false, NULL},
+    {"width", MVAE_OPT_INT, "256", "width of the residual stream", NULL, false, NULL, "[1, 65536]"},
+    {"blocks", MVAE_OPT_INT, "2", "residual blocks", NULL, false, NULL, "[0, 16]"},
+    {"activation", MVAE_OPT_STRING, "swish", "activation", NULL, false, mvae_activation_names, NULL},
+    {NULL, 0, NULL, NULL, NULL, false, NULL, NULL},
 };
 static const mvae_plugin_desc desc =
     MVAE_PLUGIN_DESC(MVAE_PLUGIN_ENCODER, "residual_mlp", "1.0.0",

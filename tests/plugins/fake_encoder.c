@@ -3,6 +3,7 @@
  *   FAKE_NAME="..."        plugin name (required)    FAKE_VERSION="..." (default "1.0.0")
  *   FAKE_ABI_MAJOR=n       override abi_major        FAKE_ABI_MINOR=n   override abi_minor
  *   FAKE_NO_FORWARD        leave the required hook 'forward' NULL
+ *   FAKE_DATA_ENTRY        export mvae_plugin_descriptor as data (the descriptor itself)
  * Built without MVAE_PLUGIN_MODULE it exports no entry symbol (the "not a plugin" case). */
 #include "mvae/interfaces.h"
 
@@ -32,6 +33,7 @@ static const mvae_encoder_vtable fake_vt = {
 #endif
 };
 
+#ifndef FAKE_DATA_ENTRY
 static const mvae_plugin_desc fake_desc_base =
     MVAE_PLUGIN_DESC(MVAE_PLUGIN_ENCODER, FAKE_NAME, FAKE_VERSION, "test plugin", &fake_vt, NULL);
 
@@ -51,5 +53,12 @@ __attribute__((constructor)) static void fake_init(void) {
 #else
 #define fake_desc fake_desc_base
 #endif
+#endif /* FAKE_DATA_ENTRY */
 
+#ifdef FAKE_DATA_ENTRY
+/* the mistake of exporting the descriptor instead of the function that returns it */
+__attribute__((visibility("default"))) const mvae_plugin_desc mvae_plugin_descriptor =
+    MVAE_PLUGIN_DESC(MVAE_PLUGIN_ENCODER, FAKE_NAME, FAKE_VERSION, "test plugin", &fake_vt, NULL);
+#else
 MVAE_PLUGIN_DEFINE(fake, fake_desc)
+#endif

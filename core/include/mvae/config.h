@@ -103,14 +103,22 @@ typedef struct mvae_option {
     const struct mvae_option *children; /* for MAP / MAP_OF */
     bool required;             /* absent and no default -> error */
     const char *const *choices;/* for STRING: NULL-terminated list of allowed values, or NULL */
+    const char *range;         /* ABI 2.0. For INT, FLOAT and their lists (each item): the allowed
+                                * interval in the usual notation, "[1, 4096]", "(0, inf)", "[0, 1)",
+                                * "[0, inf)"; NULL = any value of the type. Checked by
+                                * mvae_cfg_validate, defaults included, and shown by `mvae plugins -v`. */
 } mvae_option;
 
 /* Check a map against a schema: unknown keys (with the nearest valid key as a hint), wrong types,
- * values outside `choices`, missing required keys; fill defaults (so the resolved config shows
+ * values outside `choices` or `range`, missing required keys; fill defaults (so the resolved config shows
  * every setting). `context` names the section in messages ("train", "modalities.image.encoder").
  * Keys in `extra_ok` (NULL-terminated, may be NULL) are accepted without checks. */
 int mvae_cfg_validate(mvae_cfg *cfg, mvae_cfg_node *map, const mvae_option *schema,
                       const char *context, const char *const *extra_ok, mvae_error *err);
+
+/* Whether v lies in the interval `range` ("[lo, hi]" etc., see mvae_option; NULL = any finite v).
+ * A malformed range is reported as such in err (a schema bug, named by `path`). */
+int mvae_cfg_check_range(double v, const char *range, const char *path, bool *inside, mvae_error *err);
 
 /* Write the tree as block YAML (maps and sequences of scalars in flow style on one line). */
 int mvae_cfg_write(const mvae_cfg_node *root, FILE *f);

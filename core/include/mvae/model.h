@@ -72,6 +72,10 @@ void mvae_model_free(mvae_model *m); /* NULL is a no-op */
 const mvae_modality_info *mvae_model_source_info(const mvae_model *m, int k);
 /* Index of a modality by name, or -1. */
 int mvae_model_find(const mvae_model *m, const char *name);
+/* Check the eval: section against the model's modalities and the data (log-likelihood terms,
+ * accuracy from/predict, eval.cross; non-empty training and test splits), so that nothing a
+ * file says fails after training. mvae_model_build calls it; defined in eval.c. */
+int mvae_model_check_eval(const mvae_model *m, mvae_error *err);
 
 /* ---- batches ---- */
 /* Host buffers for one batch: per modality [cap, numel] (int32 for index modalities) and the

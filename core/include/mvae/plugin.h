@@ -28,8 +28,10 @@
 extern "C" {
 #endif
 
-#define MVAE_ABI_MAJOR 1
-#define MVAE_ABI_MINOR 2 /* 1.1: the classifier kind; 1.2: optional decoder hooks forward_teacher, generate */
+/* 1.1: the classifier kind; 1.2: optional decoder hooks forward_teacher, generate;
+ * 2.0: mvae_option gained `range` (option tables changed layout: rebuild plugins against 2.x) */
+#define MVAE_ABI_MAJOR 2
+#define MVAE_ABI_MINOR 0
 
 typedef enum mvae_plugin_kind {
     MVAE_PLUGIN_DATASET = 1,

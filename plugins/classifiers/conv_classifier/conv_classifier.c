@@ -127,12 +127,12 @@ static mvae_tensor *clf_forward(void *self, mvae_ctx *ctx, mvae_tensor *x) {
 static const mvae_classifier_vtable vt = {.create = clf_create, .destroy = clf_destroy, .forward = clf_forward};
 static const char *const arch_choices[] = {"cnn", "mlp", NULL};
 static const mvae_option opts[] = {
-    {"architecture", MVAE_OPT_STRING, "cnn", "cnn | mlp", NULL, false, arch_choices},
-    {"channels", MVAE_OPT_INT_LIST, "[32, 64]", "cnn: output channels of each convolution (k4 s2 p1)", NULL, false, NULL},
-    {"first_full", MVAE_OPT_BOOL, "false", "cnn: the first convolution is k3 s1 p1 (full resolution)", NULL, false, NULL},
-    {"hidden", MVAE_OPT_INT, "128", "cnn: fully connected layer after the convolutions", NULL, false, NULL},
-    {"mlp_hidden", MVAE_OPT_INT_LIST, "[512, 256]", "mlp: hidden layer sizes", NULL, false, NULL},
-    {NULL, 0, NULL, NULL, NULL, false, NULL},
+    {"architecture", MVAE_OPT_STRING, "cnn", "cnn | mlp", NULL, false, arch_choices, NULL},
+    {"channels", MVAE_OPT_INT_LIST, "[32, 64]", "cnn: output channels of each convolution (k4 s2 p1)", NULL, false, NULL, "[1, 4096]"},
+    {"first_full", MVAE_OPT_BOOL, "false", "cnn: the first convolution is k3 s1 p1 (full resolution)", NULL, false, NULL, NULL},
+    {"hidden", MVAE_OPT_INT, "128", "cnn: fully connected layer after the convolutions", NULL, false, NULL, "[1, 65536]"},
+    {"mlp_hidden", MVAE_OPT_INT_LIST, "[512, 256]", "mlp: hidden layer sizes", NULL, false, NULL, "[1, 65536]"},
+    {NULL, 0, NULL, NULL, NULL, false, NULL, NULL},
 };
 static const mvae_plugin_desc desc = MVAE_PLUGIN_DESC(
     MVAE_PLUGIN_CLASSIFIER, "conv_classifier", "1.0.0",

@@ -508,16 +508,16 @@ static const mvae_dataset_vtable emoji_vt = {
 
 static const char *const attr_choices[] = {"vector", "separate", "each", NULL};
 static const mvae_option emoji_opts[] = {
-    {"font", MVAE_OPT_STRING, EMOJI_DEFAULT_FONT, "colour emoji font (package fonts-noto-color-emoji)", NULL, false, NULL},
-    {"emoji_test", MVAE_OPT_STRING, EMOJI_DEFAULT_TEST, "emoji-test.txt (package unicode-data)", NULL, false, NULL},
-    {"size", MVAE_OPT_INT, "64", "image side in pixels", NULL, false, NULL},
-    {"test_fraction", MVAE_OPT_FLOAT, "0.1", "share of the emoji in the test split", NULL, false, NULL},
-    {"seed", MVAE_OPT_INT, "1", "seed of the train/test split", NULL, false, NULL},
-    {"cache_dir", MVAE_OPT_STRING, "", "renderings cache (\"\" = $MVAE_CACHE_DIR/emoji or ~/.cache/mvae/emoji; none = off)", NULL, false, NULL},
-    {"attributes", MVAE_OPT_STRING, "vector", "vector: one binary modality 'attributes'; separate: attr_group, attr_subgroup, attr_skin_tone, attr_gender, attr_hair (categorical); each: every attribute of `select` a binary modality of its own", NULL, false, attr_choices},
-    {"select", MVAE_OPT_STRING_LIST, "[]", "attributes: each: the attribute modalities, e.g. [gender_woman, skin_tone_dark, group_flags] (names: group_<group>, subgroup_<subgroup>, skin_tone_<tone>, gender_<g>, hair_<h>); [] = 18 defaults", NULL, false, NULL},
-    {"limit", MVAE_OPT_INT, "0", "only the first N emoji of the list (0 = all)", NULL, false, NULL},
-    {NULL, 0, NULL, NULL, NULL, false, NULL},
+    {"font", MVAE_OPT_STRING, EMOJI_DEFAULT_FONT, "colour emoji font (package fonts-noto-color-emoji)", NULL, false, NULL, NULL},
+    {"emoji_test", MVAE_OPT_STRING, EMOJI_DEFAULT_TEST, "emoji-test.txt (package unicode-data)", NULL, false, NULL, NULL},
+    {"size", MVAE_OPT_INT, "64", "image side in pixels", NULL, false, NULL, "[8, 512]"},
+    {"test_fraction", MVAE_OPT_FLOAT, "0.1", "share of the emoji in the test split", NULL, false, NULL, "[0, 1)"},
+    {"seed", MVAE_OPT_INT, "1", "seed of the train/test split", NULL, false, NULL, NULL},
+    {"cache_dir", MVAE_OPT_STRING, "", "renderings cache (\"\" = $MVAE_CACHE_DIR/emoji or ~/.cache/mvae/emoji; none = off)", NULL, false, NULL, NULL},
+    {"attributes", MVAE_OPT_STRING, "vector", "vector: one binary modality 'attributes'; separate: attr_group, attr_subgroup, attr_skin_tone, attr_gender, attr_hair (categorical); each: every attribute of `select` a binary modality of its own", NULL, false, attr_choices, NULL},
+    {"select", MVAE_OPT_STRING_LIST, "[]", "attributes: each: the attribute modalities, e.g. [gender_woman, skin_tone_dark, group_flags] (names: group_<group>, subgroup_<subgroup>, skin_tone_<tone>, gender_<g>, hair_<h>); [] = 18 defaults", NULL, false, NULL, NULL},
+    {"limit", MVAE_OPT_INT, "0", "only the first N emoji of the list (0 = all)", NULL, false, NULL, "[0, inf)"},
+    {NULL, 0, NULL, NULL, NULL, false, NULL, NULL},
 };
 static const mvae_plugin_desc emoji_desc = MVAE_PLUGIN_DESC(
     MVAE_PLUGIN_DATASET, "emoji", "1.1.0",

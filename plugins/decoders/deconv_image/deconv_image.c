@@ -109,15 +109,15 @@ static mvae_tensor *deconv_dec_forward(void *self, mvae_ctx *ctx, mvae_tensor *z
 static const mvae_decoder_vtable vt = {
     .create = deconv_dec_create, .destroy = deconv_dec_destroy, .forward = deconv_dec_forward};
 static const mvae_option opts[] = {
-    {"channels", MVAE_OPT_INT_LIST, "[128, 64]", "input channels of each transposed convolution", NULL, false, NULL},
-    {"kernel", MVAE_OPT_INT, "4", "kernel size", NULL, false, NULL},
-    {"stride", MVAE_OPT_INT, "2", "stride", NULL, false, NULL},
-    {"padding", MVAE_OPT_INT, "1", "padding", NULL, false, NULL},
-    {"hidden", MVAE_OPT_INT, "512", "fully connected layer after z", NULL, false, NULL},
-    {"batchnorm", MVAE_OPT_BOOL, "false", "batchnorm after every transposed convolution but the last", NULL, false, NULL},
-    {"bias", MVAE_OPT_BOOL, "false", "bias in the transposed convolutions", NULL, false, NULL},
-    {"activation", MVAE_OPT_STRING, "swish", "activation", NULL, false, mvae_activation_names},
-    {NULL, 0, NULL, NULL, NULL, false, NULL},
+    {"channels", MVAE_OPT_INT_LIST, "[128, 64]", "input channels of each transposed convolution", NULL, false, NULL, "[1, 4096]"},
+    {"kernel", MVAE_OPT_INT, "4", "kernel size", NULL, false, NULL, "[1, 64]"},
+    {"stride", MVAE_OPT_INT, "2", "stride", NULL, false, NULL, "[1, 64]"},
+    {"padding", MVAE_OPT_INT, "1", "padding", NULL, false, NULL, "[0, 64]"},
+    {"hidden", MVAE_OPT_INT, "512", "fully connected layer after z", NULL, false, NULL, "[1, 65536]"},
+    {"batchnorm", MVAE_OPT_BOOL, "false", "batchnorm after every transposed convolution but the last", NULL, false, NULL, NULL},
+    {"bias", MVAE_OPT_BOOL, "false", "bias in the transposed convolutions", NULL, false, NULL, NULL},
+    {"activation", MVAE_OPT_STRING, "swish", "activation", NULL, false, mvae_activation_names, NULL},
+    {NULL, 0, NULL, NULL, NULL, false, NULL, NULL},
 };
 static const mvae_plugin_desc desc = MVAE_PLUGIN_DESC(
     MVAE_PLUGIN_DECODER, "deconv_image", "1.0.0", "transposed-convolution image decoder", &vt, opts);

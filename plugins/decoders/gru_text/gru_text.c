@@ -256,11 +256,11 @@ static const mvae_decoder_vtable vt = {.create = gru_dec_create, .destroy = gru_
                                        .forward = gru_dec_forward, .forward_teacher = gru_dec_teacher,
                                        .generate = gru_dec_generate};
 static const mvae_option opts[] = {
-    {"embed", MVAE_OPT_INT, "128", "token embedding size", NULL, false, NULL},
-    {"hidden", MVAE_OPT_INT, "256", "GRU state size", NULL, false, NULL},
-    {"bos_id", MVAE_OPT_INT, "1", "id of <bos>, the first input", NULL, false, NULL},
-    {"eos_id", MVAE_OPT_INT, "2", "id of <eos>, which ends generation", NULL, false, NULL},
-    {NULL, 0, NULL, NULL, NULL, false, NULL},
+    {"embed", MVAE_OPT_INT, "128", "token embedding size", NULL, false, NULL, "[1, 65536]"},
+    {"hidden", MVAE_OPT_INT, "256", "GRU state size", NULL, false, NULL, "[1, 65536]"},
+    {"bos_id", MVAE_OPT_INT, "1", "id of <bos>, the first input", NULL, false, NULL, "[0, inf)"},
+    {"eos_id", MVAE_OPT_INT, "2", "id of <eos>, which ends generation", NULL, false, NULL, "[0, inf)"},
+    {NULL, 0, NULL, NULL, NULL, false, NULL, NULL},
 };
 static const mvae_plugin_desc desc = MVAE_PLUGIN_DESC(
     MVAE_PLUGIN_DECODER, "gru_text", "1.0.0",

@@ -73,10 +73,10 @@ static mvae_tensor *mlp_dec_forward(void *self, mvae_ctx *ctx, mvae_tensor *z) {
 static const mvae_decoder_vtable vt = {
     .create = mlp_dec_create, .destroy = mlp_dec_destroy, .forward = mlp_dec_forward};
 static const mvae_option opts[] = {
-    {"hidden", MVAE_OPT_INT_LIST, "[512, 512, 512]", "hidden layer sizes", NULL, false, NULL},
+    {"hidden", MVAE_OPT_INT_LIST, "[512, 512, 512]", "hidden layer sizes", NULL, false, NULL, "[1, 65536]"},
     {"activation", MVAE_OPT_STRING, "swish", "activation after each hidden layer", NULL, false,
-     mvae_activation_names},
-    {NULL, 0, NULL, NULL, NULL, false, NULL},
+     mvae_activation_names, NULL},
+    {NULL, 0, NULL, NULL, NULL, false, NULL, NULL},
 };
 static const mvae_plugin_desc desc = MVAE_PLUGIN_DESC(
     MVAE_PLUGIN_DECODER, "mlp", "1.0.0", "MLP decoder for vectors, images and categories", &vt, opts);

@@ -99,15 +99,15 @@ static int conv_enc_forward(void *self, mvae_ctx *ctx, mvae_tensor *x, mvae_tens
 static const mvae_encoder_vtable vt = {
     .create = conv_enc_create, .destroy = conv_enc_destroy, .forward = conv_enc_forward};
 static const mvae_option opts[] = {
-    {"channels", MVAE_OPT_INT_LIST, "[64, 128]", "output channels of each convolution", NULL, false, NULL},
-    {"kernel", MVAE_OPT_INT, "4", "kernel size", NULL, false, NULL},
-    {"stride", MVAE_OPT_INT, "2", "stride", NULL, false, NULL},
-    {"padding", MVAE_OPT_INT, "1", "zero padding", NULL, false, NULL},
-    {"hidden", MVAE_OPT_INT, "512", "fully connected layer after the convolutions", NULL, false, NULL},
-    {"batchnorm", MVAE_OPT_BOOL, "false", "batchnorm after every convolution but the first", NULL, false, NULL},
-    {"bias", MVAE_OPT_BOOL, "false", "bias in the convolutions", NULL, false, NULL},
-    {"activation", MVAE_OPT_STRING, "swish", "activation", NULL, false, mvae_activation_names},
-    {NULL, 0, NULL, NULL, NULL, false, NULL},
+    {"channels", MVAE_OPT_INT_LIST, "[64, 128]", "output channels of each convolution", NULL, false, NULL, "[1, 4096]"},
+    {"kernel", MVAE_OPT_INT, "4", "kernel size", NULL, false, NULL, "[1, 64]"},
+    {"stride", MVAE_OPT_INT, "2", "stride", NULL, false, NULL, "[1, 64]"},
+    {"padding", MVAE_OPT_INT, "1", "zero padding", NULL, false, NULL, "[0, 64]"},
+    {"hidden", MVAE_OPT_INT, "512", "fully connected layer after the convolutions", NULL, false, NULL, "[1, 65536]"},
+    {"batchnorm", MVAE_OPT_BOOL, "false", "batchnorm after every convolution but the first", NULL, false, NULL, NULL},
+    {"bias", MVAE_OPT_BOOL, "false", "bias in the convolutions", NULL, false, NULL, NULL},
+    {"activation", MVAE_OPT_STRING, "swish", "activation", NULL, false, mvae_activation_names, NULL},
+    {NULL, 0, NULL, NULL, NULL, false, NULL, NULL},
 };
 static const mvae_plugin_desc desc = MVAE_PLUGIN_DESC(
     MVAE_PLUGIN_ENCODER, "conv_image", "1.0.0", "convolutional image expert", &vt, opts);

@@ -95,9 +95,9 @@ static int gru_enc_forward(void *self, mvae_ctx *ctx, mvae_tensor *x, mvae_tenso
 static const mvae_encoder_vtable vt = {
     .create = gru_enc_create, .destroy = gru_enc_destroy, .forward = gru_enc_forward};
 static const mvae_option opts[] = {
-    {"embed", MVAE_OPT_INT, "128", "token embedding size", NULL, false, NULL},
-    {"hidden", MVAE_OPT_INT, "256", "GRU state size per direction", NULL, false, NULL},
-    {NULL, 0, NULL, NULL, NULL, false, NULL},
+    {"embed", MVAE_OPT_INT, "128", "token embedding size", NULL, false, NULL, "[1, 65536]"},
+    {"hidden", MVAE_OPT_INT, "256", "GRU state size per direction", NULL, false, NULL, "[1, 65536]"},
+    {NULL, 0, NULL, NULL, NULL, false, NULL, NULL},
 };
 static const mvae_plugin_desc desc = MVAE_PLUGIN_DESC(
     MVAE_PLUGIN_ENCODER, "gru_text", "1.0.0",

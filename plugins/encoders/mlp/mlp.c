@@ -101,11 +101,11 @@ static int mlp_enc_forward(void *self, mvae_ctx *ctx, mvae_tensor *x, mvae_tenso
 static const mvae_encoder_vtable vt = {
     .create = mlp_enc_create, .destroy = mlp_enc_destroy, .forward = mlp_enc_forward};
 static const mvae_option opts[] = {
-    {"hidden", MVAE_OPT_INT_LIST, "[512, 512]", "hidden layer sizes", NULL, false, NULL},
-    {"embed", MVAE_OPT_INT, "512", "embedding size for categorical inputs", NULL, false, NULL},
+    {"hidden", MVAE_OPT_INT_LIST, "[512, 512]", "hidden layer sizes", NULL, false, NULL, "[1, 65536]"},
+    {"embed", MVAE_OPT_INT, "512", "embedding size for categorical inputs", NULL, false, NULL, "[1, 65536]"},
     {"activation", MVAE_OPT_STRING, "swish", "activation after each hidden layer", NULL, false,
-     mvae_activation_names},
-    {NULL, 0, NULL, NULL, NULL, false, NULL},
+     mvae_activation_names, NULL},
+    {NULL, 0, NULL, NULL, NULL, false, NULL, NULL},
 };
 static const mvae_plugin_desc desc =
     MVAE_PLUGIN_DESC(MVAE_PLUGIN_ENCODER, "mlp", "1.0.0",

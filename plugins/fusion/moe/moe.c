@@ -103,8 +103,8 @@ static const mvae_fusion_vtable vt = {
     .kl = moe_kl, .log_q = moe_log_q, .mean = moe_mean,
 };
 static const mvae_option opts[] = {
-    {"k", MVAE_OPT_INT, "1", "reparameterised draws per expert (averaged)", NULL, false, NULL},
-    {NULL, 0, NULL, NULL, NULL, false, NULL},
+    {"k", MVAE_OPT_INT, "1", "reparameterised draws per expert (averaged)", NULL, false, NULL, "[1, 64]"},
+    {NULL, 0, NULL, NULL, NULL, false, NULL, NULL},
 };
 static const mvae_plugin_desc desc = MVAE_PLUGIN_DESC(
     MVAE_PLUGIN_FUSION, "moe", "1.0.0",

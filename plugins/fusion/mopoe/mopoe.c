@@ -129,9 +129,9 @@ static const mvae_fusion_vtable vt = {
 };
 static const mvae_option opts[] = {
     {"prior_expert", MVAE_OPT_BOOL, "true", "multiply a N(0, I) prior expert into every product",
-     NULL, false, NULL},
-    {"k", MVAE_OPT_INT, "1", "reparameterised draws per component (averaged)", NULL, false, NULL},
-    {NULL, 0, NULL, NULL, NULL, false, NULL},
+     NULL, false, NULL, NULL},
+    {"k", MVAE_OPT_INT, "1", "reparameterised draws per component (averaged)", NULL, false, NULL, "[1, 64]"},
+    {NULL, 0, NULL, NULL, NULL, false, NULL, NULL},
 };
 static const mvae_plugin_desc desc = MVAE_PLUGIN_DESC(
     MVAE_PLUGIN_FUSION, "mopoe", "1.0.0",

@@ -107,8 +107,8 @@ static const mvae_fusion_vtable vt = {
     .kl = poe_kl, .log_q = poe_log_q, .mean = poe_mean,
 };
 static const mvae_option opts[] = {
-    {"prior_expert", MVAE_OPT_BOOL, "true", "multiply in a N(0, I) prior expert", NULL, false, NULL},
-    {NULL, 0, NULL, NULL, NULL, false, NULL},
+    {"prior_expert", MVAE_OPT_BOOL, "true", "multiply in a N(0, I) prior expert", NULL, false, NULL, NULL},
+    {NULL, 0, NULL, NULL, NULL, false, NULL, NULL},
 };
 static const mvae_plugin_desc desc = MVAE_PLUGIN_DESC(
     MVAE_PLUGIN_FUSION, "poe", "1.0.0",

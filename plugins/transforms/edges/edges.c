@@ -207,13 +207,13 @@ static int edges_apply(void *self, const float *src, float *dst, int n, mvae_err
 static const mvae_transform_vtable edges_vt = {.create = edges_create, .destroy = edges_destroy, .apply = edges_apply};
 static const char *const method_choices[] = {"sobel", "canny", NULL};
 static const mvae_option edges_opts[] = {
-    {"method", MVAE_OPT_STRING, "sobel", "sobel: (soft or thresholded) Sobel magnitude; canny: Canny edges (binary)", NULL, false, method_choices},
-    {"sigma", MVAE_OPT_FLOAT, "1.0", "canny: Gaussian blur before the gradients (0 = none)", NULL, false, NULL},
-    {"low", MVAE_OPT_FLOAT, "0.1", "canny: lower hysteresis threshold (scaled magnitude)", NULL, false, NULL},
-    {"high", MVAE_OPT_FLOAT, "0.3", "canny: upper hysteresis threshold (scaled magnitude)", NULL, false, NULL},
-    {"scale", MVAE_OPT_FLOAT, "0.25", "edge value = min(1, scale * Sobel magnitude); a unit step has magnitude 4", NULL, false, NULL},
-    {"threshold", MVAE_OPT_FLOAT, "0", "0 = soft magnitude in [0,1]; > 0 = binary edges (value > threshold)", NULL, false, NULL},
-    {NULL, 0, NULL, NULL, NULL, false, NULL},
+    {"method", MVAE_OPT_STRING, "sobel", "sobel: (soft or thresholded) Sobel magnitude; canny: Canny edges (binary)", NULL, false, method_choices, NULL},
+    {"sigma", MVAE_OPT_FLOAT, "1.0", "canny: Gaussian blur before the gradients (0 = none)", NULL, false, NULL, "[0, 20]"},
+    {"low", MVAE_OPT_FLOAT, "0.1", "canny: lower hysteresis threshold (scaled magnitude)", NULL, false, NULL, "[0, inf)"},
+    {"high", MVAE_OPT_FLOAT, "0.3", "canny: upper hysteresis threshold (scaled magnitude)", NULL, false, NULL, "[0, inf)"},
+    {"scale", MVAE_OPT_FLOAT, "0.25", "edge value = min(1, scale * Sobel magnitude); a unit step has magnitude 4", NULL, false, NULL, "(0, inf)"},
+    {"threshold", MVAE_OPT_FLOAT, "0", "0 = soft magnitude in [0,1]; > 0 = binary edges (value > threshold)", NULL, false, NULL, "[0, inf)"},
+    {NULL, 0, NULL, NULL, NULL, false, NULL, NULL},
 };
 static const mvae_plugin_desc edges_desc = MVAE_PLUGIN_DESC(
     MVAE_PLUGIN_TRANSFORM, "edges", "1.0.0", "Sobel magnitude or Canny edges of an image's luminance: [C,H,W] -> [1,H,W]",

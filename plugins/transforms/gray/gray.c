@@ -50,7 +50,7 @@ static int gray_apply(void *self, const float *src, float *dst, int n, mvae_erro
 }
 
 static const mvae_transform_vtable gray_vt = {.create = gray_create, .destroy = gray_destroy, .apply = gray_apply};
-static const mvae_option gray_opts[] = {{NULL, 0, NULL, NULL, NULL, false, NULL}};
+static const mvae_option gray_opts[] = {{NULL, 0, NULL, NULL, NULL, false, NULL, NULL}};
 static const mvae_plugin_desc gray_desc = MVAE_PLUGIN_DESC(
     MVAE_PLUGIN_TRANSFORM, "gray", "1.0.0", "luminance (BT.601) of an RGB image: [3,H,W] -> [1,H,W]", &gray_vt, gray_opts);
 MVAE_PLUGIN_DEFINE(gray_transform, gray_desc)

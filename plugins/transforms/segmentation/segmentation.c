@@ -47,8 +47,8 @@ static int seg_apply(void *self, const float *src, float *dst, int n, mvae_error
 
 static const mvae_transform_vtable seg_vt = {.create = seg_create, .destroy = seg_destroy, .apply = seg_apply};
 static const mvae_option seg_opts[] = {
-    {"threshold", MVAE_OPT_FLOAT, "0.5", "foreground where the source value is above this", NULL, false, NULL},
-    {NULL, 0, NULL, NULL, NULL, false, NULL},
+    {"threshold", MVAE_OPT_FLOAT, "0.5", "foreground where the source value is above this", NULL, false, NULL, "[0, 1]"},
+    {NULL, 0, NULL, NULL, NULL, false, NULL, NULL},
 };
 static const mvae_plugin_desc seg_desc = MVAE_PLUGIN_DESC(
     MVAE_PLUGIN_TRANSFORM, "segmentation", "1.0.0", "foreground mask (value > threshold) of a one-channel image, e.g. alpha",
