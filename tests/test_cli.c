@@ -380,6 +380,11 @@ static void test_cli_resume_eval_sets(void **state) {
     expect_rc(e, mvae(e, "train --resume '%s' --set train.epochs=5 --quiet", run), 2, "resume --set train.*");
     assert_has(e->se, "only eval.* settings");
     expect_rc(e, mvae(e, "train --resume '%s' --set eval.log_likelihood.samples=4 --quiet", run), 0, "resume --set eval.*");
+    char p[400];
+    snprintf(p, sizeof p, "%s/config.yaml", run);
+    char *c = tiny_slurp(p, NULL);
+    assert_has(c, "samples: 4"); /* kept with the run */
+    free(c);
     expect_rc(e, mvae(e, "eval '%s' --set eval.log_likelihood.samples=2 --quiet", run), 0, "eval --set eval.*");
     assert_has(e->so, "\"log_p_samples\": 2");
     expect_rc(e, mvae(e, "eval '%s' --set latent_dim=4 --quiet", run), 2, "eval --set latent_dim");

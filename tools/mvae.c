@@ -271,6 +271,9 @@ static int cmd_train(int argc, char **argv) {
         if (load_config(exp, sets.v, sets.n, &cfg, &err)) goto out;
     }
     if (mvae_model_build(cfg, reg, &m, &err)) goto out;
+    /* repaired eval settings are kept with the run (written atomically), so a later `mvae eval`
+     * sees what this evaluation used */
+    if (resume && sets.n && mvae_cfg_write_file(cfg, cfgpath, &err)) goto out;
     if (!resume) {
         if (out) {
             run_dir = strdup(out);
