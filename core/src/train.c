@@ -873,41 +873,76 @@ static int append_metrics(const char *path, const char *line, size_t n, mvae_err
     return MVAE_OK;
 }
 
-/* On resume: the best so far from best.ckpt's own metadata (what is really on disk), so that
- * best.ckpt always holds the lowest criterion the run recorded. */
-static int resume_best(const mvae_model *m, const char *ckpt_best, const mvae_run_meta *last, int64_t max_epochs,
-                       bool force, bool quiet, double *best, int64_t *best_epoch, mvae_error *err) {
+/* Copy src over dst atomically (dst.tmp, fsync, rename). */
+static int copy_file(const char *src, const char *dst, mvae_error *err) {
+    FILE *f = fopen(src, "rb");
+    if (!f) return mvae_error_set(err, MVAE_ERR_IO, "cannot open %s: %s", src, strerror(errno));
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&buf, &len);
+    char chunk[65536];
+    size_t n;
+    int bad = !mem;
+    while (!bad && (n = fread(chunk, 1, sizeof chunk, f)) > 0) bad = fwrite(chunk, 1, n, mem) != n;
+    bad = bad || ferror(f);
+    int e = errno;
+    fclose(f);
+    if (mem && fclose(mem) != 0) bad = 1;
+    int rc = bad ? mvae_error_set(err, MVAE_ERR_IO, "cannot read %s: %s", src, strerror(e))
+                 : replace_file(dst, buf, len, err);
+    free(buf);
+    return rc;
+}
+
+/* On resume: re-verify best.ckpt against last.ckpt's record and take the best so far from
+ * best.ckpt's own metadata (what is really on disk):
+ *  - consistent (best.ckpt holds last's best_epoch), or one epoch ahead of last.ckpt (the
+ *    interrupted epoch wrote best first; redoing that epoch reproduces it): use its value;
+ *  - last.ckpt records ITSELF as the best but best.ckpt does not hold that epoch (a kill between
+ *    the writes of an older mvae, which wrote last first; or best.ckpt removed): last.ckpt is
+ *    the best checkpoint, so it is copied to best.ckpt;
+ *  - otherwise (the best epoch's parameters are gone): a warning, and best.ckpt's own value (or
+ *    none, when it is missing), so that the next better epoch replaces it. */
+static int resume_best(const mvae_model *m, const char *ckpt_last, const char *ckpt_best, const mvae_run_meta *last,
+                       int64_t max_epochs, bool force, bool quiet, double *best, int64_t *best_epoch,
+                       mvae_error *err) {
     *best = INFINITY;
     *best_epoch = 0;
-    if (access(ckpt_best, F_OK) != 0) {
-        if (last->has_best && !quiet)
-            MVAE_WARN("%s is missing though last.ckpt records a best of %.9g (epoch %lld): the next epoch "
-                      "writes a new one", ckpt_best, last->best, (long long)last->best_epoch);
-        return MVAE_OK;
-    }
-    char *ex = NULL;
-    int rc = mvae_checkpoint_read_extra(ckpt_best, &ex, err);
     mvae_run_meta bm;
-    meta_check c = {m, max_epochs, force, &bm};
-    if (!rc) rc = check_meta(ckpt_best, ex, &c, err);
-    free(ex);
-    if (rc) {
-        mvae_error_prefix(err, "resume");
-        return rc;
+    memset(&bm, 0, sizeof bm);
+    bool have = access(ckpt_best, F_OK) == 0;
+    if (have) {
+        char *ex = NULL;
+        int rc = mvae_checkpoint_read_extra(ckpt_best, &ex, err);
+        meta_check c = {m, max_epochs, force, &bm};
+        if (!rc) rc = check_meta(ckpt_best, ex, &c, err);
+        free(ex);
+        if (rc) {
+            mvae_error_prefix(err, "resume (remove %s to resume without it)", ckpt_best);
+            return rc;
+        }
+        if (!bm.best_epoch && bm.has_best) bm.best_epoch = bm.epoch; /* older files: best.ckpt is its own best */
     }
-    if (!bm.has_best) {
-        if (!quiet) MVAE_WARN("%s records no best value: the next epoch writes a new one", ckpt_best);
+    bool holds = have && bm.has_best && (bm.epoch == last->best_epoch || bm.epoch == last->epoch + 1 ||
+                                         (!last->best_epoch && bm.best == last->best));
+    if (last->has_best && last->best_epoch == last->epoch && !holds) {
+        if (!quiet)
+            MVAE_WARN("%s does not hold epoch %lld, which %s records as the best (%.9g): copying %s to it",
+                      ckpt_best, (long long)last->epoch, ckpt_last, last->best, ckpt_last);
+        int rc = copy_file(ckpt_last, ckpt_best, err);
+        if (rc) return rc;
+        *best = last->best;
+        *best_epoch = last->epoch;
         return MVAE_OK;
     }
-    /* best.ckpt may be one epoch ahead of last.ckpt: the interrupted epoch wrote it first */
-    if (bm.epoch > last->epoch + 1 || (last->has_best && bm.best > last->best && bm.epoch < last->best_epoch)) {
-        if (!quiet)
-            MVAE_WARN("%s (epoch %lld, best %.9g) does not match last.ckpt's record (epoch %lld, best %.9g at "
-                      "epoch %lld): keeping best.ckpt's own value", ckpt_best, (long long)bm.epoch, bm.best,
-                      (long long)last->epoch, last->best, (long long)last->best_epoch);
+    if (last->has_best && !holds && !quiet)
+        MVAE_WARN("%s (%s) does not hold the best that %s records (%.9g at epoch %lld), whose parameters are "
+                  "lost: keeping best.ckpt's own value until a better epoch replaces it", ckpt_best,
+                  have ? "stale" : "missing", ckpt_last, last->best, (long long)last->best_epoch);
+    if (have && bm.has_best) {
+        *best = bm.best;
+        *best_epoch = bm.best_epoch;
     }
-    *best = bm.best;
-    *best_epoch = bm.best_epoch ? bm.best_epoch : bm.epoch;
     return MVAE_OK;
 }
 
@@ -987,12 +1022,13 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
         memset(&meta, 0, sizeof meta);
         meta_check c = {m, tc.epochs, o->force, &meta};
         if ((rc = mvae_checkpoint_load_checked(ckpt_last, m->params, &tc.opt, &rng, check_meta, &c, NULL, err)) ||
-            (rc = resume_best(m, ckpt_best, &meta, tc.epochs, o->force, o->quiet, &best, &best_epoch, err)) ||
+            (rc = resume_best(m, ckpt_last, ckpt_best, &meta, tc.epochs, o->force, o->quiet, &best, &best_epoch, err)) ||
             (rc = trim_metrics(metrics_path, meta.epoch, o->quiet, err))) {
             free(train_idx);
             return rc;
         }
         start_epoch = (int)meta.epoch + 1;
+        if (meta.has_loss) res->last_loss = meta.loss; /* a finished run resumed: still reported */
         if (!o->quiet) MVAE_INFO("resuming %s after epoch %lld", o->run_dir, (long long)meta.epoch);
     } else {
         snprintf(path, sizeof path, "%s/config.yaml", o->run_dir);
