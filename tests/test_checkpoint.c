@@ -4,6 +4,8 @@
 #include "mvae/checkpoint.h"
 
 #include <dirent.h>
+#include <errno.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* ---- helpers ---- */
@@ -475,6 +477,73 @@ static void test_forged_headers(void **state) {
     tmpdir_remove(&t);
 }
 
+/* The check hook sees the verified extra string before anything is copied; a refusal changes
+ * nothing. mvae_checkpoint_read_extra reads only the metadata. */
+static int refuse_epoch_3(const char *path, const char *extra, void *user, mvae_error *err) {
+    *(int *)user += 1;
+    if (strstr(extra, "\"epoch\": 3")) return mvae_error_set(err, MVAE_ERR_INVALID, "file %s: refused", path);
+    return MVAE_OK;
+}
+
+static void test_checked_load_and_read_extra(void **state) {
+    (void)state;
+    tmpdir t = tmpdir_new();
+    char path[256];
+    model a = saved_model(&t, path, sizeof path);
+    model b = model_new(99, 7, true);
+    b.opt = mvae_optim_adam(1e-2f);
+    snapshot before = snap(&b);
+    mvae_error err = {0};
+    int calls = 0;
+    assert_int_equal(mvae_checkpoint_load_checked(path, b.ps, &b.opt, &b.rng, refuse_epoch_3, &calls, NULL, &err),
+                     MVAE_ERR_INVALID);
+    assert_int_equal(calls, 1);
+    assert_non_null(strstr(err.msg, "refused"));
+    assert_unchanged(&before, &b);
+    char *extra = NULL;
+    assert_int_equal(mvae_checkpoint_read_extra(path, &extra, &err), MVAE_OK);
+    assert_string_equal(extra, "{\"epoch\": 3}");
+    free(extra);
+    /* a corrupted file: read_extra checks the checksum too */
+    size_t len;
+    unsigned char *buf = slurp(path, &len);
+    buf[len - 10] ^= 1;
+    spit(path, buf, len);
+    mvae_error_clear(&err);
+    extra = NULL;
+    assert_int_equal(mvae_checkpoint_read_extra(path, &extra, &err), MVAE_ERR_FORMAT);
+    assert_null(extra);
+    assert_non_null(strstr(err.msg, "checksum"));
+    /* the hook is not reached for a corrupted file */
+    calls = 0;
+    assert_int_not_equal(mvae_checkpoint_load_checked(path, b.ps, &b.opt, &b.rng, refuse_epoch_3, &calls, NULL, &err),
+                         MVAE_OK);
+    assert_int_equal(calls, 0);
+    free(buf);
+    snap_free(&before);
+    mvae_params_free(a.ps);
+    mvae_params_free(b.ps);
+    tmpdir_remove(&t);
+}
+
+/* A save into a directory that cannot take the file names the file and the reason. */
+static void test_save_error_names_reason(void **state) {
+    (void)state;
+    tmpdir t = tmpdir_new();
+    model a = model_new(1, 7, false);
+    char path[256], tmp[300];
+    snprintf(path, sizeof path, "%s/x.ckpt", t.dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    assert_int_equal(mkdir(tmp, 0777), 0); /* the temporary name is taken by a directory */
+    mvae_error err = {0};
+    assert_int_equal(mvae_checkpoint_save(path, a.ps, NULL, NULL, NULL, &err), MVAE_ERR_IO);
+    assert_non_null(strstr(err.msg, tmp));
+    assert_non_null(strstr(err.msg, strerror(EISDIR)));
+    assert_int_equal(rmdir(tmp), 0);
+    mvae_params_free(a.ps);
+    tmpdir_remove(&t);
+}
+
 static void test_not_finalized(void **state) {
     (void)state;
     mvae_params *ps = mvae_params_new();
@@ -496,6 +565,8 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_missing_file_and_bad_paths),
         cmocka_unit_test(test_forged_headers),
         cmocka_unit_test(test_not_finalized),
+        cmocka_unit_test(test_checked_load_and_read_extra),
+        cmocka_unit_test(test_save_error_names_reason),
     };
     return mvae_test_run("checkpoint", tests, argc, argv);
 }

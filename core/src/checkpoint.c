@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -35,6 +36,29 @@ static uint32_t crc_update(uint32_t crc, const void *buf, size_t len) {
         len -= chunk;
     }
     return crc;
+}
+
+/* ---- the kill tests' crash points ----------------------------------------------------------- */
+
+void mvae_test_crash_point(const char *point) {
+    /* MVAE_TEST_CRASH_AT=<point>:<n>: SIGKILL at the n-th hit of <point> in this process. The
+     * hit count restarts whenever the variable's value changes. */
+    static char spec[128];
+    static long hits;
+    const char *env = getenv("MVAE_TEST_CRASH_AT");
+    if (!env || !*env) return;
+    if (strncmp(spec, env, sizeof spec) != 0) {
+        snprintf(spec, sizeof spec, "%s", env);
+        hits = 0;
+    }
+    const char *colon = strrchr(spec, ':');
+    size_t plen = colon ? (size_t)(colon - spec) : strlen(spec);
+    if (strlen(point) != plen || strncmp(point, spec, plen) != 0) return;
+    long n = colon ? strtol(colon + 1, NULL, 10) : 1;
+    if (++hits == (n > 0 ? n : 1)) {
+        raise(SIGKILL);
+        _exit(99); /* not reached */
+    }
 }
 
 /* ---- writing ------------------------------------------------------------------------------ */
@@ -153,6 +177,7 @@ int mvae_checkpoint_save(const char *path, const mvae_params *ps, const mvae_opt
         free(tmp);
         return rc;
     }
+    mvae_test_crash_point("ckpt_tmp"); /* the temporary file is complete, not yet renamed */
     if (rename(tmp, path) != 0) {
         saved_errno = errno;
         remove(tmp);
@@ -162,6 +187,7 @@ int mvae_checkpoint_save(const char *path, const mvae_params *ps, const mvae_opt
         return rc;
     }
     free(tmp);
+    mvae_test_crash_point("ckpt_renamed"); /* renamed, the directory not yet synced */
     fsync_dir_of(path);
     return MVAE_OK;
 }
@@ -246,16 +272,26 @@ typedef struct file_entry {
 
 #define CORRUPT(...) mvae_error_set(err, MVAE_ERR_FORMAT, __VA_ARGS__)
 
-static int parse_and_load(const char *path, const unsigned char *buf, size_t len, mvae_params *ps,
-                          mvae_optim *opt, mvae_rng *rng, char **extra_out, mvae_error *err) {
+/* The header up to and including the extra string, checked (magic, version, checksum, field
+ * ranges). On success r is positioned after the extra string. */
+typedef struct header {
+    uint32_t n_entries, kind, extra_len;
+    int64_t step;
+    uint8_t has_moments;
+    mvae_rng rng;
+    const char *extra;
+} header;
+
+static int parse_header(const char *path, const unsigned char *buf, size_t len, reader *r, header *h,
+                        mvae_error *err) {
     size_t cmp = len < sizeof MAGIC ? len : sizeof MAGIC;
     if (len == 0 || memcmp(buf, MAGIC, cmp) != 0)
         return CORRUPT("file %s: not an mvae checkpoint (%s)", path, len ? "bad magic" : "empty file");
     if (len < MIN_FILE_BYTES)
         return CORRUPT("file %s: only %zu bytes, shorter than a checkpoint header (%d): the file is "
                        "corrupted or truncated", path, len, MIN_FILE_BYTES);
-    reader r = {buf, len - 4, sizeof MAGIC, true};
-    uint32_t version = (uint32_t)r_le(&r, 4);
+    *r = (reader){buf, len - 4, sizeof MAGIC, true};
+    uint32_t version = (uint32_t)r_le(r, 4);
     if (version > MVAE_CHECKPOINT_VERSION)
         return CORRUPT("file %s: checkpoint version %u is newer than this mvae (%u): upgrade mvae", path,
                        version, MVAE_CHECKPOINT_VERSION);
@@ -266,22 +302,44 @@ static int parse_and_load(const char *path, const unsigned char *buf, size_t len
         return CORRUPT("file %s: checksum mismatch: the file is corrupted or truncated", path);
 
     /* The checksum matches, but the content is still validated field by field. */
-    uint32_t n_entries = (uint32_t)r_le(&r, 4);
-    int64_t step = (int64_t)r_le(&r, 8);
-    uint32_t kind = (uint32_t)r_le(&r, 4);
-    uint8_t has_moments = (uint8_t)r_le(&r, 1);
-    mvae_rng file_rng;
-    for (int i = 0; i < 4; i++) file_rng.s[i] = r_le(&r, 8);
-    uint32_t extra_len = (uint32_t)r_le(&r, 4);
-    const char *extra = r_bytes(&r, extra_len);
-    if (!r.ok) return CORRUPT("file %s: header runs past the end of the file: the file is corrupted", path);
-    if (step < 0 || kind > MVAE_OPTIM_SGD || has_moments > 1)
+    h->n_entries = (uint32_t)r_le(r, 4);
+    h->step = (int64_t)r_le(r, 8);
+    h->kind = (uint32_t)r_le(r, 4);
+    h->has_moments = (uint8_t)r_le(r, 1);
+    for (int i = 0; i < 4; i++) h->rng.s[i] = r_le(r, 8);
+    h->extra_len = (uint32_t)r_le(r, 4);
+    h->extra = r_bytes(r, h->extra_len);
+    if (!r->ok) return CORRUPT("file %s: header runs past the end of the file: the file is corrupted", path);
+    if (h->step < 0 || h->kind > MVAE_OPTIM_SGD || h->has_moments > 1)
         return CORRUPT("file %s: invalid header (step %lld, optimizer kind %u, has_moments %u): the "
-                       "file is corrupted", path, (long long)step, kind, has_moments);
-    if (n_entries > (r.len - r.pos) / MIN_ENTRY_BYTES)
-        return CORRUPT("file %s: %u entries cannot fit in the file: the file is corrupted", path, n_entries);
+                       "file is corrupted", path, (long long)h->step, h->kind, h->has_moments);
+    if (h->extra_len && memchr(h->extra, '\0', h->extra_len))
+        return CORRUPT("file %s: the metadata string holds a NUL byte: the file is corrupted", path);
+    if (h->n_entries > (r->len - r->pos) / MIN_ENTRY_BYTES)
+        return CORRUPT("file %s: %u entries cannot fit in the file: the file is corrupted", path, h->n_entries);
+    return MVAE_OK;
+}
 
-    int rc = MVAE_OK;
+static char *copy_extra(const header *h) {
+    char *s = malloc((size_t)h->extra_len + 1);
+    if (!s) return NULL;
+    if (h->extra_len) memcpy(s, h->extra, h->extra_len);
+    s[h->extra_len] = '\0';
+    return s;
+}
+
+static int parse_and_load(const char *path, const unsigned char *buf, size_t len, mvae_params *ps,
+                          mvae_optim *opt, mvae_rng *rng, mvae_checkpoint_check_fn check, void *user,
+                          char **extra_out, mvae_error *err) {
+    reader r;
+    header h;
+    int rc = parse_header(path, buf, len, &r, &h, err);
+    if (rc) return rc;
+    const uint32_t n_entries = h.n_entries, kind = h.kind;
+    const int64_t step = h.step;
+    const uint8_t has_moments = h.has_moments;
+    const mvae_rng file_rng = h.rng;
+
     file_entry *fe = calloc(n_entries ? n_entries : 1, sizeof *fe);
     bool *seen = calloc(ps->count ? (size_t)ps->count : 1, sizeof *seen);
     char *extra_copy = NULL;
@@ -367,15 +425,14 @@ static int parse_and_load(const char *path, const unsigned char *buf, size_t len
                      (unsigned long long)total, (unsigned long long)blocks);
         goto done;
     }
-    if (extra_out) {
-        extra_copy = malloc((size_t)extra_len + 1);
+    if (extra_out || check) {
+        extra_copy = copy_extra(&h);
         if (!extra_copy) {
             rc = mvae_error_set(err, MVAE_ERR_NOMEM, "file %s: out of memory", path);
             goto done;
         }
-        if (extra_len) memcpy(extra_copy, extra, extra_len);
-        extra_copy[extra_len] = '\0';
     }
+    if (check && (rc = check(path, extra_copy, user, err)) != MVAE_OK) goto done;
     bool load_moments = opt && has_moments;
     if (opt && has_moments && (int)kind != opt->kind) {
         rc = mvae_error_set(err, MVAE_ERR_INVALID,
@@ -432,8 +489,9 @@ done:
     return rc;
 }
 
-int mvae_checkpoint_load(const char *path, mvae_params *ps, mvae_optim *opt, mvae_rng *rng,
-                         char **extra_out, mvae_error *err) {
+int mvae_checkpoint_load_checked(const char *path, mvae_params *ps, mvae_optim *opt, mvae_rng *rng,
+                                 mvae_checkpoint_check_fn check, void *user, char **extra_out,
+                                 mvae_error *err) {
     if (!path || !ps)
         return mvae_error_set(err, MVAE_ERR_INVALID, "checkpoint load: path or parameter store is NULL");
     if (!ps->finalized || !ps->data)
@@ -444,7 +502,29 @@ int mvae_checkpoint_load(const char *path, mvae_params *ps, mvae_optim *opt, mva
     size_t len = 0;
     int rc = read_file(path, &buf, &len, err);
     if (rc != MVAE_OK) return rc;
-    rc = parse_and_load(path, buf, len, ps, opt, rng, extra_out, err);
+    rc = parse_and_load(path, buf, len, ps, opt, rng, check, user, extra_out, err);
+    free(buf);
+    return rc;
+}
+
+int mvae_checkpoint_load(const char *path, mvae_params *ps, mvae_optim *opt, mvae_rng *rng,
+                         char **extra_out, mvae_error *err) {
+    return mvae_checkpoint_load_checked(path, ps, opt, rng, NULL, NULL, extra_out, err);
+}
+
+int mvae_checkpoint_read_extra(const char *path, char **extra_out, mvae_error *err) {
+    if (!path || !extra_out)
+        return mvae_error_set(err, MVAE_ERR_INVALID, "checkpoint read: path or output is NULL");
+    *extra_out = NULL;
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    int rc = read_file(path, &buf, &len, err);
+    if (rc != MVAE_OK) return rc;
+    reader r;
+    header h;
+    rc = parse_header(path, buf, len, &r, &h, err);
+    if (!rc && !(*extra_out = copy_extra(&h)))
+        rc = mvae_error_set(err, MVAE_ERR_NOMEM, "file %s: out of memory", path);
     free(buf);
     return rc;
 }

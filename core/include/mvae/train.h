@@ -17,6 +17,7 @@
 #ifndef MVAE_TRAIN_H
 #define MVAE_TRAIN_H
 #include "mvae/model.h"
+#include "mvae/optim.h"
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -70,6 +71,9 @@ typedef struct mvae_train_opts {
     const char *run_dir; /* required: created if missing */
     bool resume;         /* continue from run_dir/last.ckpt */
     bool quiet;          /* no progress output */
+    /* with resume: continue even from a checkpoint whose experiment fingerprint is not this
+     * experiment's (`mvae train --resume DIR --force`); a warning says so */
+    bool force;
 } mvae_train_opts;
 
 typedef struct mvae_eval_result {
@@ -121,8 +125,64 @@ int mvae_train_indices(const mvae_model *m, int64_t valid_size, int64_t **idx, i
 
 /* Train as the config says, writing the run directory: config.yaml, metrics.jsonl (one line per
  * epoch), last.ckpt and best.ckpt (atomic), then evaluate on the test split and write
- * metrics.json and the PNG grids. */
+ * metrics.json and the PNG grids. What a run directory promises after a crash at any point, and
+ * how resume restores it (docs/reliability.md, "Run directories"):
+ *  - run_dir/lock is held (flock) for the whole call: a second trainer on the same directory
+ *    fails at once with MVAE_ERR_IO naming the holder's PID and host;
+ *  - per epoch: the metrics.jsonl line (fsynced), then best.ckpt when the epoch improved, then
+ *    last.ckpt, so a last.ckpt that records a best implies best.ckpt holds it;
+ *  - resume loads last.ckpt (metadata range-checked, fingerprint checked unless o->force),
+ *    takes the best value from best.ckpt's own metadata, trims metrics.jsonl to last.ckpt's
+ *    epoch (dropping a torn line) and removes leftover temporary files.
+ * train.epochs is at most MVAE_MAX_EPOCHS. */
 int mvae_train(mvae_model *m, const mvae_train_opts *o, mvae_train_result *res, mvae_error *err);
+
+/* ---- run directories: lock, checkpoint metadata, experiment fingerprint ---- */
+#define MVAE_MAX_EPOCHS 1000000000 /* train.epochs above this is refused */
+
+/* An exclusive lock on a run directory: the file run_dir/lock, flock'ed for as long as it is
+ * held and holding "pid <PID> host <HOST> started <ISO time>". The kernel drops the lock when
+ * the holder dies, so a lock file left by a killed process never blocks; the file itself stays. */
+typedef struct mvae_run_lock {
+    int fd; /* -1 when not held */
+} mvae_run_lock;
+/* Take the lock or fail at once (MVAE_ERR_IO): "D is in use by PID 1234 on host X (started
+ * ...); wait for it or pick another --out". run_dir must exist. */
+int mvae_run_lock_acquire(const char *run_dir, mvae_run_lock *lk, mvae_error *err);
+void mvae_run_lock_release(mvae_run_lock *lk); /* not held: no-op */
+
+/* The experiment fingerprint: 16 hex digits of a 64-bit FNV-1a hash over the resolved config's
+ * model-defining sections -- dataset, modalities, transforms, fusion, latent_dim, seed -- with
+ * map keys sorted, so key order does not matter. The train: and eval: sections are left out:
+ * the training length and evaluation settings may change on resume. */
+#define MVAE_FINGERPRINT_HEX 16
+void mvae_experiment_fingerprint(const mvae_model *m, char out[MVAE_FINGERPRINT_HEX + 1]);
+
+/* The metadata the trainer writes into every checkpoint (the extra string, JSON):
+ *   {"epoch": 3, "best": 123.4 | null, "best_epoch": 2, "loss": 125.1, "fingerprint": "..."} */
+typedef struct mvae_run_meta {
+    int64_t epoch;      /* epochs completed */
+    bool has_best;      /* false: "best" is null (or inf, as older files wrote it) */
+    double best;        /* the lowest selection criterion so far (finite) */
+    int64_t best_epoch; /* its epoch, 0 when unknown (older files) or no best */
+    bool has_loss;
+    double loss;        /* the epoch's mean training loss */
+    bool has_fingerprint;
+    char fingerprint[MVAE_FINGERPRINT_HEX + 1];
+} mvae_run_meta;
+/* Parse and range-check checkpoint metadata: epoch an integer in [0, max_epochs], best finite
+ * or null/inf, best_epoch in [1, epoch] with a best, loss finite, fingerprint 16 hex digits.
+ * Errors (MVAE_ERR_FORMAT) name the file and the field. */
+int mvae_run_meta_parse(const char *path, const char *extra, int64_t max_epochs, mvae_run_meta *meta,
+                        mvae_error *err);
+/* Load a run's checkpoint into m's parameters (opt, rng: NULL = not restored) after checking its
+ * metadata (max epochs: the config's train.epochs) and that it was written for this experiment:
+ * a different fingerprint is an error (MVAE_ERR_INVALID) unless force, which loads it with a
+ * warning; a file without a fingerprint (older mvae) loads. meta may be NULL. On any error m is
+ * unchanged. `mvae eval|sample|translate RUN --checkpoint W [--force]` call
+ *   mvae_run_checkpoint_load(m, "RUN/W.ckpt", NULL, NULL, force, NULL, &err); */
+int mvae_run_checkpoint_load(mvae_model *m, const char *path, mvae_optim *opt, mvae_rng *rng, bool force,
+                             mvae_run_meta *meta, mvae_error *err);
 
 /* Evaluate on a split as eval: in the config says. */
 int mvae_evaluate(mvae_model *m, int split, mvae_eval_result *r, bool quiet, mvae_error *err);
