@@ -53,7 +53,7 @@ static int env_teardown(void **state) {
 
 /* Run `mvae ARGS` in the temporary directory; returns the exit status, keeps stdout/stderr. */
 __attribute__((format(printf, 2, 3))) static int mvae(env *e, const char *fmt, ...) {
-    char args[2048], cmd[3072];
+    char args[8192], cmd[10240];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(args, sizeof args, fmt, ap);
@@ -437,10 +437,19 @@ static void test_cli_long_out(void **state) {
         run[n] = '\0';
     }
     assert_true(strlen(run) > 1100);
-    expect_rc(e, mvae(e, "train '%s' --set train.epochs=1 --set train.max_batches=1 --set eval.pictures=false --out '%s' --quiet",
-                      e->exp, run),
-              0, "train --out <1150 characters>");
+    expect_rc(e, mvae(e, "train '%s' --set train.epochs=1 --set train.max_batches=1 --out '%s' --quiet", e->exp, run), 0,
+              "train --out <1150 characters>");
     assert_true(file_exists(run, "metrics.json"));
+    assert_true(file_exists(run, "reconstructions.png"));
+    /* beyond what the system takes: refused with the limit, not cut */
+    char *huge = malloc(5000);
+    assert_non_null(huge);
+    memset(huge, 'x', 4500);
+    huge[0] = '/';
+    huge[4500] = '\0';
+    expect_rc(e, mvae(e, "train '%s' --out %s --quiet", e->exp, huge), 1, "train --out <4500 characters>");
+    free(huge);
+    assert_has(e->se, "at most 3900");
 }
 
 int main(int argc, char **argv) {

@@ -291,6 +291,11 @@ static int cmd_train(int argc, char **argv) {
             mvae_error_set(&err, MVAE_ERR_NOMEM, "out of memory");
             goto out;
         }
+        if (strlen(run_dir) > MVAE_RUN_DIR_MAX) {
+            mvae_error_set(&err, MVAE_ERR_INVALID, "--out: the path has %zu characters; at most %d (choose a shorter one)",
+                           strlen(run_dir), MVAE_RUN_DIR_MAX);
+            goto out;
+        }
         struct stat st;
         char *probe = NULL;
         bool exists = asprintf(&probe, "%s/last.ckpt", run_dir) >= 0 && stat(probe, &st) == 0;
@@ -302,8 +307,7 @@ static int cmd_train(int argc, char **argv) {
             goto out;
         }
     }
-    mvae_train_opts o = {.run_dir = run_dir, .resume = resume != NULL, .quiet = quiet};
-    (void)force;
+    mvae_train_opts o = {.run_dir = run_dir, .resume = resume != NULL, .quiet = quiet, .force = force};
     mvae_train_result r;
     if (mvae_train(m, &o, &r, &err)) goto out;
     if (!quiet) {
@@ -324,12 +328,6 @@ out:
 }
 
 /* Rebuild a run's model from its config.yaml and load a checkpoint. */
-/* Load a run's checkpoint into the model. */
-static int load_checkpoint(mvae_model *m, const char *path, bool force, mvae_error *err) {
-    (void)force;
-    return mvae_checkpoint_load(path, m->params, NULL, NULL, NULL, err);
-}
-
 /* Rebuild a run's model from its config.yaml (with eval.* --set overrides) and load a checkpoint. */
 static int open_run(const char *dir, const char *which, char **sets, int nsets, bool force, mvae_registry **reg,
                     mvae_cfg **cfg, mvae_model **m, mvae_error *err) {
@@ -342,7 +340,8 @@ static int open_run(const char *dir, const char *which, char **sets, int nsets, 
     free(path);
     if (rc) return err->status ? err->status : MVAE_ERR_INVALID;
     if (asprintf(&path, "%s/%s.ckpt", dir, which) < 0) return mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
-    rc = load_checkpoint(*m, path, force, err);
+    /* metadata range-checked and the experiment fingerprint compared (unless force) first */
+    rc = mvae_run_checkpoint_load(*m, path, NULL, NULL, force, NULL, err);
     free(path);
     return rc;
 }

@@ -388,7 +388,7 @@ int mvae_eval_coherence(mvae_model *m, int split, const char *run_dir, mvae_eval
         if (!quiet) MVAE_WARN("eval.coherence: the model needs an image and a categorical modality; no coherence computed");
         return MVAE_OK;
     }
-    char cache[1200];
+    char cache[4200];
     mvae_classifier_cache_dir(m, run_dir, cache, sizeof cache);
     mvae_classifier *clf[MVAE_MAX_MODALITIES][4] = {{0}};
     if (nc > 4) nc = 4;

@@ -314,7 +314,7 @@ int mvae_write_cross_pictures(mvae_model *m, const char *dir, bool quiet, mvae_e
             to_rgb(&m->mod[t].info, mean, ncol, grid + tile * (size_t)(ncol * row++));
         }
         if (row < 2) continue;
-        char path[1200];
+        char path[4200];
         snprintf(path, sizeof path, "%s/cross_%s.png", dir, m->mod[f].info.name);
         if ((rc = mvae_png_write_grid(path, grid, row * ncol, 3, (int)H, (int)W, ncol, 2, err))) goto done;
         if (!quiet) {

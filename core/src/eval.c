@@ -7,6 +7,7 @@
 #include "mvae/train.h"
 #include "mvae/translate.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -415,10 +416,14 @@ static void json_str(FILE *f, const char *s) {
 
 int mvae_write_metrics_json(const char *path, const mvae_eval_result *e, const mvae_train_result *t,
                             mvae_error *err) {
-    char tmp[1100];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    char *tmp = NULL;
+    if (asprintf(&tmp, "%s.tmp", path) < 0) return mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
     FILE *f = fopen(tmp, "w");
-    if (!f) return mvae_error_set(err, MVAE_ERR_IO, "cannot write '%s'", tmp);
+    if (!f) {
+        int rc = mvae_error_set(err, MVAE_ERR_IO, "cannot write '%s': %s", tmp, strerror(errno));
+        free(tmp);
+        return rc;
+    }
     fprintf(f, "{\n  \"test\": {\n    \"elbo\": %.6f,\n    \"log_p\": {", e->elbo);
     for (int i = 0; i < e->n_ll; i++) {
         fprintf(f, "%s", i ? ", " : "");
@@ -498,9 +503,14 @@ int mvae_write_metrics_json(const char *path, const mvae_eval_result *e, const m
         fprintf(f, ", \"epochs\": %d, \"last_loss\": %.6f}", t->epochs, t->last_loss);
     }
     fprintf(f, "\n}\n");
-    if (fclose(f) != 0) return mvae_error_set(err, MVAE_ERR_IO, "cannot write '%s'", tmp);
-    if (rename(tmp, path) != 0) return mvae_error_set(err, MVAE_ERR_IO, "cannot rename '%s' to '%s'", tmp, path);
-    return MVAE_OK;
+    int rc = MVAE_OK;
+    if (ferror(f) | (fclose(f) != 0))
+        rc = mvae_error_set(err, MVAE_ERR_IO, "cannot write '%s': %s", tmp, strerror(errno));
+    else if (rename(tmp, path) != 0)
+        rc = mvae_error_set(err, MVAE_ERR_IO, "cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
+    if (rc) unlink(tmp);
+    free(tmp);
+    return rc;
 }
 
 /* ----------------------------------------------------------------------------------- pictures */
@@ -535,7 +545,7 @@ int mvae_write_pictures(mvae_model *m, const char *dir, bool quiet, mvae_error *
     mvae_batch b;
     int rc = mvae_batch_init(&b, m, ncol, err);
     float *buf = malloc((size_t)E * 160 * sizeof(float));
-    char path[1200];
+    char path[4200]; /* run_dir (--out is at most MVAE_RUN_DIR_MAX) + a file name */
     mvae_rng rng;
     mvae_rng_seed(&rng, m->seed + 999);
     mvae_ctx_set_grad(ctx, false);

@@ -1000,8 +1000,9 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
     int64_t nb = N_train / tc.batch_size;
     if (tc.max_batches > 0 && tc.max_batches < nb) nb = tc.max_batches;
 
-    char path[1200], ckpt_last[1200], ckpt_best[1200], metrics_path[1200], extra[512];
-    if (strlen(o->run_dir) > 1100) {
+    char path[MVAE_RUN_DIR_MAX + 200], ckpt_last[MVAE_RUN_DIR_MAX + 200], ckpt_best[MVAE_RUN_DIR_MAX + 200],
+        metrics_path[MVAE_RUN_DIR_MAX + 200], extra[512];
+    if (strlen(o->run_dir) > MVAE_RUN_DIR_MAX) {
         free(train_idx);
         return mvae_error_set(err, MVAE_ERR_INVALID, "run directory name too long (%zu bytes): '%.64s...'",
                               strlen(o->run_dir), o->run_dir);
@@ -1113,7 +1114,7 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
             }
             if (rc) {
                 if (mode == 2) fputc('\n', stderr);
-                char saved[1400];
+                char saved[MVAE_RUN_DIR_MAX + 300];
                 if (access(ckpt_last, F_OK) == 0)
                     snprintf(saved, sizeof saved, "the last good checkpoint is %s (epoch %d)", ckpt_last, epoch - 1);
                 else

@@ -139,6 +139,9 @@ int mvae_train(mvae_model *m, const mvae_train_opts *o, mvae_train_result *res, 
 
 /* ---- run directories: lock, checkpoint metadata, experiment fingerprint ---- */
 #define MVAE_MAX_EPOCHS 1000000000 /* train.epochs above this is refused */
+/* The longest run directory path (`--out`): file paths inside it are built in buffers of
+ * MVAE_RUN_DIR_MAX + 200 bytes, and Linux refuses paths beyond PATH_MAX (4096) anyway. */
+#define MVAE_RUN_DIR_MAX 3900
 
 /* An exclusive lock on a run directory: the file run_dir/lock, flock'ed for as long as it is
  * held and holding "pid <PID> host <HOST> started <ISO time>". The kernel drops the lock when
