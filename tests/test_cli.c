@@ -388,6 +388,21 @@ static void test_cli_resume_eval_sets(void **state) {
     expect_rc(e, mvae(e, "eval '%s' --set eval.log_likelihood.samples=2 --quiet", run), 0, "eval --set eval.*");
     assert_has(e->so, "\"log_p_samples\": 2");
     expect_rc(e, mvae(e, "eval '%s' --set latent_dim=4 --quiet", run), 2, "eval --set latent_dim");
+    /* a checkpoint of another experiment (another seed, same shapes): refused, --force loads it */
+    char other[300];
+    snprintf(other, sizeof other, "%s/run_other_seed", e->dir);
+    expect_rc(e, mvae(e, "train '%s' --set seed=4 --set train.epochs=1 --set eval.pictures=false --out '%s' --quiet", e->exp,
+                      other),
+              0, "train seed 4");
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "cp '%s/last.ckpt' '%s/last.ckpt'", other, run);
+    assert_int_equal(system(cmd), 0);
+    expect_rc(e, mvae(e, "eval '%s' --quiet", run), 1, "eval a foreign checkpoint");
+    assert_has(e->se, "belongs to another experiment");
+    assert_has(e->se, "--force");
+    expect_rc(e, mvae(e, "eval '%s' --force --quiet", run), 0, "eval --force");
+    expect_rc(e, mvae(e, "train --resume '%s' --quiet", run), 1, "resume a foreign checkpoint");
+    assert_has(e->se, "belongs to another experiment");
     expect_rc(e, mvae(e, "eval '%s' --set eval.accuracy.predict=lable --quiet", run), 1, "eval --set bad predict");
     assert_has(e->se, "did you mean 'label'");
 }
