@@ -1,5 +1,6 @@
 /* model.c — experiment schema, model construction from YAML, batches, encode/fuse/decode. */
 #include "mvae/model.h"
+#include "mvae/train.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,7 @@ static const mvae_option objective_schema[] = {
      "with iw_samples > 1: iwae (Burda et al. 2016) or dreg (Tucker et al. 2019) gradients", NULL, false, estimator_choices, NULL},
     {"stack_decoders", MVAE_OPT_BOOL, "true",
      "decode all terms' z as one batch per modality (same result, larger GEMMs)", NULL, false, NULL, NULL},
+    {"supervised", MVAE_OPT_MAP, NULL, "{from: A, to: B}: instead of the ELBO, B's decoder on the mean of q(z | A), supervised (NN baseline)", mvae_objective_supervised_schema, false, NULL, NULL},
     {NULL, 0, NULL, NULL, NULL, false, NULL, NULL},
 };
 static const char *const progress_choices[] = {"auto", "bar", "lines", "none", NULL};

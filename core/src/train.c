@@ -42,6 +42,8 @@ int mvae_objective_from_config(const mvae_model *m, mvae_objective *obj, mvae_er
     if (k < 0 || k > 32)
         return mvae_error_set(err, MVAE_ERR_INVALID, "train.objective.random_subsets must be in 0..32");
     obj->random_subsets = (int)k;
+    mvae_cfg_node *sup = mvae_cfg_get(o, "supervised");
+    if (sup) return mvae_objective_supervised_from_config(m, sup, obj, err); /* replaces the ELBO's terms */
     if (!obj->joint && !obj->unimodal && !obj->random_subsets)
         return mvae_error_set(err, MVAE_ERR_INVALID,
                               "train.objective: every term is switched off (joint, unimodal, random_subsets)");
@@ -179,6 +181,7 @@ static mvae_tensor *iw_term(const mvae_model *m, mvae_ctx *ctx, const mvae_batch
 int mvae_objective_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b,
                         const mvae_objective *obj, float beta, mvae_rng *rng, mvae_tensor **loss,
                         mvae_step_stats *stats) {
+    if (obj->supervised) return mvae_objective_supervised_loss(m, ctx, b, obj, loss, stats);
     const mvae_fusion_vtable *fv = m->fusion_desc->vtable;
     uint32_t all = (m->n_mod >= 32) ? 0xFFFFFFFFu : ((1u << m->n_mod) - 1);
     uint32_t terms[MVAE_MAX_TERMS];

@@ -43,9 +43,19 @@ typedef struct mvae_objective {
     /* with iw_samples > 1: false = the IWAE gradient; true = DReG (Tucker et al. 2019), the same
      * bound with doubly-reparameterised, lower-variance encoder gradients */
     bool dreg;
+    /* objective.supervised {from, to}: instead of the ELBO, the NN baseline of the MVAE paper:
+     * `to`'s decoder on the mean of q(z | from), trained on the samples that have both
+     * (core/src/objective_supervised.c). sup_from: bitmask; sup_to: modality index. */
+    bool supervised;
+    uint32_t sup_from;
+    int sup_to;
 } mvae_objective;
 /* Read train.objective from the model's config. */
 int mvae_objective_from_config(const mvae_model *m, mvae_objective *obj, mvae_error *err);
+/* train.objective.supervised: its keys (from, to), and reading them into obj. */
+extern const mvae_option mvae_objective_supervised_schema[];
+int mvae_objective_supervised_from_config(const mvae_model *m, const mvae_cfg_node *sup, mvae_objective *obj,
+                                          mvae_error *err);
 
 typedef struct mvae_step_stats {
     int n_terms;
@@ -60,6 +70,10 @@ typedef struct mvae_step_stats {
 int mvae_objective_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b,
                         const mvae_objective *obj, float beta, mvae_rng *rng, mvae_tensor **loss,
                         mvae_step_stats *stats);
+/* The supervised objective's loss for one batch (mvae_objective_loss calls it when
+ * obj->supervised): -(1/|P|) sum over the samples P having from and to of log p(x_to | mean q(z | x_from)). */
+int mvae_objective_supervised_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b, const mvae_objective *obj,
+                                   mvae_tensor **loss, mvae_step_stats *stats);
 
 /* Which training samples keep which modalities (weak supervision, dataset.paired_fraction f < 1):
  * a malloc'd [N * n_mod] keep-mask in which round(f * N) samples, chosen by the model's seed, keep

@@ -1,0 +1,89 @@
+/* objective_supervised.c — train.objective.supervised: the MVAE paper's "NN" baseline.
+ *
+ * The model's own networks, trained as a plain supervised predictor: z = the mean of q(z | from)
+ * (the fusion's point estimate; no sampling, no KL), decoded by `to`'s decoder and scored by its
+ * likelihood. Per batch, with P the samples that have both `from` and `to`:
+ *   loss = -(1/|P|) sum_{i in P} log p(x_to(i) | mean q(z | x_from(i)))
+ * (0, with zero gradients, for a batch without such a sample). Unweighted: modality weights
+ * scale the ELBO's terms, not this single term. */
+#include "mvae/train.h"
+
+#include <math.h>
+#include <string.h>
+
+const mvae_option mvae_objective_supervised_schema[] = {
+    {.key = "from", .type = MVAE_OPT_STRING, .help = "modality (or a,b) the predictor reads: z = mean of q(z | from)", .required = true},
+    {.key = "to", .type = MVAE_OPT_STRING, .help = "modality it predicts with its decoder and likelihood", .required = true},
+    {.key = NULL},
+};
+
+int mvae_objective_supervised_from_config(const mvae_model *m, const mvae_cfg_node *sup, mvae_objective *obj,
+                                          mvae_error *err) {
+    char where[256];
+    const char *from = "", *to = "";
+    if (mvae_cfg_string_or(sup, "from", "", &from, err) || mvae_cfg_string_or(sup, "to", "", &to, err))
+        return err->status;
+    uint32_t s = 0;
+    if (!from[0] || !to[0])
+        return mvae_error_set(err, MVAE_ERR_INVALID, "%s: train.objective.supervised needs `from` and `to` (modality names)",
+                              mvae_cfg_where(sup, where, sizeof where));
+    if (mvae_model_parse_subset(m, from, &s, err)) {
+        mvae_error_prefix(err, "%s: train.objective.supervised.from", mvae_cfg_where(mvae_cfg_get(sup, "from"), where, sizeof where));
+        return err->status;
+    }
+    int k = mvae_model_find(m, to);
+    if (k < 0)
+        return mvae_error_set(err, MVAE_ERR_INVALID, "%s: train.objective.supervised.to: '%s' is not a modality of this experiment",
+                              mvae_cfg_where(mvae_cfg_get(sup, "to"), where, sizeof where), to);
+    if (s & (1u << k))
+        return mvae_error_set(err, MVAE_ERR_INVALID, "%s: train.objective.supervised: `to` (%s) must not be one of `from` (%s)",
+                              mvae_cfg_where(sup, where, sizeof where), to, from);
+    obj->supervised = true;
+    obj->sup_from = s;
+    obj->sup_to = k;
+    return MVAE_OK;
+}
+
+int mvae_objective_supervised_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b, const mvae_objective *obj,
+                                   mvae_tensor **loss, mvae_step_stats *stats) {
+    const mvae_fusion_vtable *fv = m->fusion_desc->vtable;
+    const int to = obj->sup_to;
+    const int64_t B = b->n;
+    memset(stats, 0, sizeof *stats);
+    mvae_experts e;
+    int rc = mvae_model_encode(m, ctx, b, obj->sup_from, &e);
+    if (rc) return rc;
+    mvae_posterior q;
+    mvae_tensor *valid;
+    int any;
+    if ((rc = mvae_model_posterior(m, ctx, &e, obj->sup_from, &q, &valid, &any))) return rc;
+    /* which samples count: a `from` modality present (valid) and the target present */
+    mvae_tensor *use = mvae_tensor_new(ctx, 1, (int64_t[]){B});
+    if (!use) return MVAE_ERR_NOMEM;
+    int64_t n_use = 0;
+    for (int64_t i = 0; i < B; i++) {
+        bool ok = any && valid->data[i] > 0 && b->present[i * m->n_mod + to];
+        use->data[i] = ok ? 1.0f : 0.0f;
+        n_use += ok;
+    }
+    /* a batch without such a sample still records the whole path (multiplied by 0), so that
+     * backward reaches the parameters: zero gradients, and Adam then moves nothing */
+    mvae_tensor *z = any ? fv->mean(m->fusion, ctx, &q) /* [B, D] */
+                         : mvae_tensor_zeros(ctx, 2, (int64_t[]){B, m->latent_dim}); /* no `from` in the batch */
+    mvae_tensor *x = mvae_batch_tensor(ctx, m, b, to);
+    const mvae_modality *md = &m->mod[to];
+    mvae_tensor *lp = mvae_likelihood_logp(ctx, md->likelihood, mvae_model_decode_target(m, ctx, to, z, x), x, md->lik_scale);
+    mvae_tensor *total = mvae_scale(ctx, mvae_sum_all(ctx, mvae_mul(ctx, lp, use)), -1.0f / (float)(n_use > 0 ? n_use : 1));
+    if (!total) return MVAE_ERR_INVALID;
+    double v = total->data[0];
+    stats->n_terms = 1;
+    stats->subset[0] = obj->sup_from | (1u << to);
+    stats->term_loss[0] = v;
+    stats->loss = v;
+    if (!isfinite(v)) {
+        mvae_ctx_fail(ctx, "the loss of train.objective.supervised is %s", isnan(v) ? "NaN" : "infinite");
+        return MVAE_ERR_NUMERIC;
+    }
+    *loss = total;
+    return mvae_ctx_failed(ctx) ? MVAE_ERR_INVALID : MVAE_OK;
+}
