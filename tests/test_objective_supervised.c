@@ -96,7 +96,7 @@ static void test_supervised_deterministic(void **state) {
     assert_non_null(m);
     mvae_objective obj;
     assert_int_equal(mvae_objective_from_config(m, &obj, &err), MVAE_OK);
-    assert_true(obj.supervised);
+    assert_string_equal(obj.kind->name, "supervised");
     mvae_batch b;
     int64_t idx[20];
     for (int i = 0; i < 20; i++) idx[i] = i;

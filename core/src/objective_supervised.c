@@ -17,8 +17,7 @@ const mvae_option mvae_objective_supervised_schema[] = {
     {.key = NULL},
 };
 
-int mvae_objective_supervised_from_config(const mvae_model *m, const mvae_cfg_node *sup, mvae_objective *obj,
-                                          mvae_error *err) {
+static int supervised_configure(const mvae_model *m, const mvae_cfg_node *sup, mvae_objective *obj, mvae_error *err) {
     char where[256];
     const char *from = "", *to = "";
     if (mvae_cfg_string_or(sup, "from", "", &from, err) || mvae_cfg_string_or(sup, "to", "", &to, err))
@@ -38,14 +37,14 @@ int mvae_objective_supervised_from_config(const mvae_model *m, const mvae_cfg_no
     if (s & (1u << k))
         return mvae_error_set(err, MVAE_ERR_INVALID, "%s: train.objective.supervised: `to` (%s) must not be one of `from` (%s)",
                               mvae_cfg_where(sup, where, sizeof where), to, from);
-    obj->supervised = true;
     obj->sup_from = s;
     obj->sup_to = k;
     return MVAE_OK;
 }
 
-int mvae_objective_supervised_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b, const mvae_objective *obj,
-                                   mvae_tensor **loss, mvae_step_stats *stats) {
+static int supervised_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b, const mvae_objective *obj,
+                           float beta, mvae_rng *rng, mvae_tensor **loss, mvae_step_stats *stats) {
+    (void)beta, (void)rng; /* no KL, no sampling */
     const mvae_fusion_vtable *fv = m->fusion_desc->vtable;
     const int to = obj->sup_to;
     const int64_t B = b->n;
@@ -87,3 +86,12 @@ int mvae_objective_supervised_loss(const mvae_model *m, mvae_ctx *ctx, const mva
     *loss = total;
     return mvae_ctx_failed(ctx) ? MVAE_ERR_INVALID : MVAE_OK;
 }
+
+const mvae_objective_kind mvae_objective_supervised = {
+    .name = "supervised",
+    .key = "supervised",
+    .schema = mvae_objective_supervised_schema,
+    .configure = supervised_configure,
+    .loss = supervised_loss,
+    .bounds = "nothing: a supervised predictor's cross-entropy (the other objective keys are ignored)",
+};

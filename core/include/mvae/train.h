@@ -29,7 +29,11 @@ extern "C" {
 /* a result's name: a subset of modalities, "->" and one or two modality names */
 #define MVAE_RESULT_NAME_MAX (MVAE_SUBSET_NAME_MAX + 2 * MVAE_NAME_MAX + 4)
 
+typedef struct mvae_objective_kind mvae_objective_kind;
+
 typedef struct mvae_objective {
+    const mvae_objective_kind *kind; /* the row of the objectives table (objective.c) */
+    /* ---- the `mvae` kind (the sub-sampled sum, objective_mvae.c) ---- */
     bool joint, unimodal, cross_reconstruct;
     int random_subsets;
     /* Decode the z's of all terms that reconstruct a modality as one stacked batch (larger GEMMs,
@@ -43,19 +47,12 @@ typedef struct mvae_objective {
     /* with iw_samples > 1: false = the IWAE gradient; true = DReG (Tucker et al. 2019), the same
      * bound with doubly-reparameterised, lower-variance encoder gradients */
     bool dreg;
-    /* objective.supervised {from, to}: instead of the ELBO, the NN baseline of the MVAE paper:
-     * `to`'s decoder on the mean of q(z | from), trained on the samples that have both
-     * (core/src/objective_supervised.c). sup_from: bitmask; sup_to: modality index. */
-    bool supervised;
+    /* ---- the `supervised` kind (objective_supervised.c): the NN baseline of the MVAE paper,
+     * `to`'s decoder on the mean of q(z | from), trained on the samples that have both.
+     * sup_from: bitmask; sup_to: modality index. ---- */
     uint32_t sup_from;
     int sup_to;
 } mvae_objective;
-/* Read train.objective from the model's config. */
-int mvae_objective_from_config(const mvae_model *m, mvae_objective *obj, mvae_error *err);
-/* train.objective.supervised: its keys (from, to), and reading them into obj. */
-extern const mvae_option mvae_objective_supervised_schema[];
-int mvae_objective_supervised_from_config(const mvae_model *m, const mvae_cfg_node *sup, mvae_objective *obj,
-                                          mvae_error *err);
 
 typedef struct mvae_step_stats {
     int n_terms;
@@ -65,15 +62,35 @@ typedef struct mvae_step_stats {
     double loss;
 } mvae_step_stats;
 
-/* Build the objective's loss for one batch in ctx (recording the tape). Returns MVAE_OK, or
- * MVAE_ERR_NUMERIC when a term is not finite (message names the term), or another error. */
+/* One row of the objectives table: the trainer, the validation loss and the docs only go
+ * through these hooks, so a new objective is a new row (core/src/objective_<name>.c plus its
+ * line in objective.c's table), not a case in the trainer.
+ *   key:       the train.objective key whose presence selects this kind (its options are that
+ *              key's map, validated by `schema`); NULL for the default kind (`mvae`)
+ *   configure: read the options into obj (sec: the kind's own map, or train.objective for the
+ *              default); errors name file:line:col
+ *   loss:      one batch's loss (a scalar tensor on ctx's tape, minimised) and its per-term stats
+ *   bounds:    one sentence: what the objective bounds (or that it bounds nothing) */
+struct mvae_objective_kind {
+    const char *name;
+    const char *key;
+    const mvae_option *schema;
+    int (*configure)(const mvae_model *m, const mvae_cfg_node *sec, mvae_objective *obj, mvae_error *err);
+    int (*loss)(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b, const mvae_objective *obj, float beta,
+                mvae_rng *rng, mvae_tensor **loss, mvae_step_stats *stats);
+    const char *bounds;
+};
+/* The table, NULL-terminated (objective.c). */
+extern const mvae_objective_kind *const mvae_objective_kinds[];
+/* Read train.objective from the model's config: picks the kind (at most one kind's key may be
+ * present) and lets it read its options. */
+int mvae_objective_from_config(const mvae_model *m, mvae_objective *obj, mvae_error *err);
+/* One batch's loss under obj's kind. */
 int mvae_objective_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b,
                         const mvae_objective *obj, float beta, mvae_rng *rng, mvae_tensor **loss,
                         mvae_step_stats *stats);
-/* The supervised objective's loss for one batch (mvae_objective_loss calls it when
- * obj->supervised): -(1/|P|) sum over the samples P having from and to of log p(x_to | mean q(z | x_from)). */
-int mvae_objective_supervised_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b, const mvae_objective *obj,
-                                   mvae_tensor **loss, mvae_step_stats *stats);
+/* train.objective.supervised's keys (from, to): the experiment schema nests them. */
+extern const mvae_option mvae_objective_supervised_schema[];
 
 /* Which training samples keep which modalities (weak supervision, dataset.paired_fraction f < 1):
  * a malloc'd [N * n_mod] keep-mask in which round(f * N) samples, chosen by the model's seed, keep

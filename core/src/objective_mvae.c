@@ -1,0 +1,321 @@
+/* objective_mvae.c — the MVAE's sub-sampled objective (Wu & Goodman 2018): a sum of ELBO (or
+ * IWAE / DReG) terms, one per subset of modalities (joint, each modality alone, k random
+ * subsets), each fused by the model's fusion rule. The `mvae` row of the objectives table
+ * (objective.c). */
+#include "mvae/train.h"
+
+#include <math.h>
+#include <string.h>
+
+static int mvae_sum_configure(const mvae_model *m, const mvae_cfg_node *o, mvae_objective *obj, mvae_error *err) {
+    int64_t k = 0, k2 = 1;
+    if (mvae_cfg_bool_or(o, "joint", true, &obj->joint, err) ||
+        mvae_cfg_bool_or(o, "unimodal", true, &obj->unimodal, err) ||
+        mvae_cfg_bool_or(o, "cross_reconstruct", false, &obj->cross_reconstruct, err) ||
+        mvae_cfg_int_or(o, "random_subsets", 0, &k, err) ||
+        mvae_cfg_bool_or(o, "stack_decoders", true, &obj->stack_decoders, err) ||
+        mvae_cfg_int_or(o, "iw_samples", 1, &k2, err))
+        return err->status;
+    if (k2 < 1 || k2 > 1024)
+        return mvae_error_set(err, MVAE_ERR_INVALID, "train.objective.iw_samples must be in 1..1024");
+    obj->iw_samples = (int)k2;
+    const char *est = "iwae";
+    if (mvae_cfg_string_or(o, "estimator", "iwae", &est, err)) return err->status;
+    obj->dreg = strcmp(est, "dreg") == 0;
+    if (obj->dreg && obj->iw_samples < 2)
+        return mvae_error_set(err, MVAE_ERR_INVALID, "train.objective.estimator: dreg needs iw_samples >= 2");
+    if (k < 0 || k > 32)
+        return mvae_error_set(err, MVAE_ERR_INVALID, "train.objective.random_subsets must be in 0..32");
+    obj->random_subsets = (int)k;
+    if (!obj->joint && !obj->unimodal && !obj->random_subsets)
+        return mvae_error_set(err, MVAE_ERR_INVALID,
+                              "train.objective: every term is switched off (joint, unimodal, random_subsets)");
+    return MVAE_OK;
+}
+
+static int add_term(uint32_t *terms, int n, uint32_t s) {
+    for (int i = 0; i < n; i++)
+        if (terms[i] == s) return n;
+    if (n < MVAE_MAX_TERMS) terms[n++] = s;
+    return n;
+}
+
+/* Repeat a tensor's rows k times WITH gradient (a chain of concats): [R, ...] -> [k*R, ...]. */
+static mvae_tensor *repeat_rows(mvae_ctx *ctx, mvae_tensor *t, int k) {
+    if (!t || k == 1) return t;
+    mvae_tensor *acc = NULL;
+    for (int j = 0; j < k;) {
+        mvae_tensor *parts[4];
+        int c = 0;
+        if (acc) parts[c++] = acc;
+        while (c < 4 && j < k) parts[c++] = t, j++;
+        acc = c == 1 ? parts[0] : mvae_concat(ctx, c, parts, 0);
+    }
+    return acc;
+}
+
+/* One importance-weighted term (Burda et al. 2016) for subset S with K samples per data point:
+ *   term(i) = -valid(i) [ logsumexp_{k,d} ( log w_d + sum_{m} w_m present_m log p(x_m | z_kd)
+ *                                           + beta (log p(z_kd) - log q(z_kd | x_S)) ) - log K ]
+ * with d the fusion's draws (one for PoE; one per component for stratified mixtures, w_d their
+ * weights). K = 1 and a Gaussian fusion give the single-sample ELBO with a sampled KL. Returns
+ * (1/B) sum_i term(i), a scalar tensor. */
+static mvae_tensor *iw_term(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b, const mvae_experts *e,
+                            uint32_t S, uint32_t dec, int K, bool dreg, float beta, mvae_rng *rng, int *skipped,
+                            double *value) {
+    const mvae_fusion_vtable *fv = m->fusion_desc->vtable;
+    int64_t B = b->n;
+    mvae_experts et = *e;
+    et.B = B * K;
+    for (int k = 0; k < m->n_mod; k++) {
+        et.mu[k] = repeat_rows(ctx, e->mu[k], K);
+        et.logvar[k] = repeat_rows(ctx, e->logvar[k], K);
+        et.mask[k] = mvae_tile_rows(ctx, e->mask[k], K);
+    }
+    mvae_posterior q;
+    mvae_tensor *valid;
+    int any;
+    *skipped = 0;
+    if (mvae_model_posterior(m, ctx, &et, S, &q, &valid, &any)) return NULL;
+    if (!any) {
+        *skipped = 1;
+        return NULL;
+    }
+    mvae_tensor *z = fv->sample(m->fusion, ctx, &q, rng);
+    if (!z) return NULL;
+    int D = q.n_draws > 1 ? q.n_draws : 1, R = D * K; /* rows of z = R * B, (d, k, i) order */
+    mvae_tensor *zeros = mvae_tensor_zeros(ctx, 2, z->shape);
+    mvae_tensor *lw = mvae_scale(ctx, mvae_sub(ctx, mvae_gaussian_logp(ctx, z, zeros, NULL), fv->log_q(m->fusion, ctx, &q, z)), beta);
+    for (int k = 0; k < m->n_mod; k++) {
+        if (!(dec & (1u << k)) || !e->mu[k]) continue;
+        const mvae_modality *md = &m->mod[k];
+        mvae_tensor *x = mvae_batch_tensor(ctx, m, b, k); /* [B]: the likelihood repeats it per draw */
+        mvae_tensor *lp = mvae_scale(ctx, mvae_likelihood_logp(ctx, md->likelihood, mvae_model_decode_target(m, ctx, k, z, x), x, md->lik_scale), md->weight);
+        if (e->mask[k]) lp = mvae_mul(ctx, lp, mvae_tile_rows(ctx, mvae_reshape(ctx, e->mask[k], 1, (int64_t[]){B}), R));
+        lw = mvae_add(ctx, lw, lp);
+    }
+    /* the log of each draw's weight (a constant); weight 0 (absent component, invalid sample) -> -1e30 */
+    mvae_tensor *dw = mvae_posterior_draw_weights(ctx, &q, B * K);
+    if (!lw || !dw) return NULL;
+    mvae_tensor *ldw = mvae_tensor_new(ctx, 1, (int64_t[]){(int64_t)R * B});
+    for (int64_t r = 0; r < ldw->n; r++) {
+        float v = dw->data[r] * (float)D; /* dw sums to 1 over d: undo the 1/D of the mean over draws */
+        ldw->data[r] = v > 0 ? logf(v) : -1e30f;
+    }
+    mvae_tensor *lse = mvae_logsumexp(ctx, mvae_reshape(ctx, mvae_add(ctx, lw, ldw), 2, (int64_t[]){R, B}), 0, false);
+    /* per sample: -(lse - log(K D)); valid is the first B rows of the tiled validity */
+    mvae_tensor *v0 = mvae_tensor_new(ctx, 1, (int64_t[]){B});
+    for (int64_t i = 0; i < B; i++) v0->data[i] = valid->data[i];
+    mvae_tensor *per = mvae_mul(ctx, mvae_add_scalar(ctx, lse, -logf((float)R)), v0);
+    mvae_tensor *iwae = mvae_scale(ctx, mvae_sum_all(ctx, per), -1.0f / (float)B);
+    if (!iwae) return NULL;
+    *value = iwae->data[0];
+    if (!dreg) return iwae;
+    /* DReG (Tucker et al. 2019): the same bound, lower-variance encoder gradients. With the
+     * normalised weights wt = softmax over the draws of a sample of (lw + log draw weight):
+     *   encoder: sum_r wt_r^2 * lw_r, where log q is evaluated with STOPPED posterior parameters
+     *            (gradients reach the encoder through z only);
+     *   decoder: sum_r wt_r * grad log p(x | z_r), made up as wt^2 (above) + (wt - wt^2) times
+     *            log p(x | stop(z_r)).
+     * Returned as a surrogate for backward; *value keeps the bound. */
+    mvae_experts ed = et; /* the experts with their gradients cut */
+    for (int k = 0; k < m->n_mod; k++) {
+        ed.mu[k] = mvae_tile_rows(ctx, et.mu[k], 1);
+        ed.logvar[k] = mvae_tile_rows(ctx, et.logvar[k], 1);
+    }
+    mvae_posterior qd;
+    mvae_tensor *vd;
+    int anyd;
+    if (mvae_model_posterior(m, ctx, &ed, S, &qd, &vd, &anyd)) return NULL;
+    mvae_tensor *lw_enc = mvae_scale(ctx, mvae_sub(ctx, mvae_gaussian_logp(ctx, z, zeros, NULL), fv->log_q(m->fusion, ctx, &qd, z)), beta);
+    mvae_tensor *zs = mvae_tile_rows(ctx, z, 1); /* stop(z) */
+    mvae_tensor *lp_dec = NULL;
+    for (int k = 0; k < m->n_mod; k++) {
+        if (!(dec & (1u << k)) || !e->mu[k]) continue;
+        const mvae_modality *md = &m->mod[k];
+        mvae_tensor *x = mvae_batch_tensor(ctx, m, b, k);
+        mvae_tensor *mk = e->mask[k] ? mvae_tile_rows(ctx, mvae_reshape(ctx, e->mask[k], 1, (int64_t[]){B}), R) : NULL;
+        mvae_tensor *lp = mvae_scale(ctx, mvae_likelihood_logp(ctx, md->likelihood, mvae_model_decode_target(m, ctx, k, z, x), x, md->lik_scale), md->weight);
+        mvae_tensor *lpd = mvae_scale(ctx, mvae_likelihood_logp(ctx, md->likelihood, mvae_model_decode_target(m, ctx, k, zs, x), x, md->lik_scale), md->weight);
+        if (mk) lp = mvae_mul(ctx, lp, mk), lpd = mvae_mul(ctx, lpd, mk);
+        lw_enc = mvae_add(ctx, lw_enc, lp);
+        lp_dec = lp_dec ? mvae_add(ctx, lp_dec, lpd) : lpd;
+    }
+    if (!lw_enc) return NULL;
+    /* normalised weights from the values (constants) */
+    mvae_tensor *w2 = mvae_tensor_new(ctx, 1, (int64_t[]){(int64_t)R * B});
+    mvae_tensor *wd = mvae_tensor_new(ctx, 1, (int64_t[]){(int64_t)R * B});
+    for (int64_t i = 0; i < B; i++) {
+        double mx = -INFINITY, sum = 0;
+        for (int r = 0; r < R; r++) mx = fmax(mx, (double)lw->data[(int64_t)r * B + i] + ldw->data[(int64_t)r * B + i]);
+        for (int r = 0; r < R; r++) sum += exp((double)lw->data[(int64_t)r * B + i] + ldw->data[(int64_t)r * B + i] - mx);
+        for (int r = 0; r < R; r++) {
+            int64_t j = (int64_t)r * B + i;
+            double wt = exp((double)lw->data[j] + ldw->data[j] - mx) / sum * v0->data[i];
+            w2->data[j] = (float)(wt * wt);
+            wd->data[j] = (float)(wt - wt * wt);
+        }
+    }
+    mvae_tensor *sur = mvae_sum_all(ctx, mvae_mul(ctx, lw_enc, w2));
+    if (lp_dec) sur = mvae_add(ctx, sur, mvae_sum_all(ctx, mvae_mul(ctx, lp_dec, wd)));
+    return mvae_scale(ctx, sur, -1.0f / (float)B);
+}
+
+static int mvae_sum_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b, const mvae_objective *obj,
+                         float beta, mvae_rng *rng, mvae_tensor **loss, mvae_step_stats *stats) {
+    const mvae_fusion_vtable *fv = m->fusion_desc->vtable;
+    uint32_t all = (m->n_mod >= 32) ? 0xFFFFFFFFu : ((1u << m->n_mod) - 1);
+    uint32_t terms[MVAE_MAX_TERMS];
+    int nt = 0;
+    if (obj->joint) nt = add_term(terms, nt, all);
+    if (obj->unimodal)
+        for (int k = 0; k < m->n_mod; k++) nt = add_term(terms, nt, 1u << k);
+    const int n_fixed = nt; /* joint and unimodal; the random subsets come after them */
+    for (int r = 0; r < obj->random_subsets; r++) {
+        uint32_t s = 0;
+        while (!s) s = (uint32_t)mvae_rng_u64(rng) & all;
+        terms[nt < MVAE_MAX_TERMS ? nt++ : nt - 1] = s; /* random subsets may repeat: they are samples */
+    }
+    mvae_experts e;
+    int rc = mvae_model_encode(m, ctx, b, all, &e);
+    if (rc) return rc;
+    memset(stats, 0, sizeof *stats);
+    if (obj->iw_samples > 1) { /* importance-weighted terms */
+        mvae_tensor *total = NULL;
+        char nm[256];
+        for (int t = 0; t < nt; t++) {
+            uint32_t dec = obj->cross_reconstruct && __builtin_popcount(terms[t]) == 1 ? all : terms[t];
+            int skipped;
+            double v = 0;
+            mvae_tensor *term = iw_term(m, ctx, b, &e, terms[t], dec, obj->iw_samples, obj->dreg, beta, rng,
+                                        &skipped, &v);
+            if (skipped) continue;
+            if (!term) return MVAE_ERR_INVALID;
+            stats->subset[stats->n_terms] = terms[t];
+            stats->random[stats->n_terms] = t >= n_fixed;
+            stats->term_loss[stats->n_terms++] = v;
+            if (!isfinite(v)) {
+                mvae_ctx_fail(ctx, "the loss of objective term '%s' is %s",
+                              mvae_model_subset_name(m, terms[t], nm, sizeof nm), isnan(v) ? "NaN" : "infinite");
+                return MVAE_ERR_NUMERIC;
+            }
+            total = total ? mvae_add(ctx, total, term) : term;
+        }
+        if (!total) {
+            mvae_ctx_fail(ctx, "no objective term had any data in this batch");
+            return MVAE_ERR_INVALID;
+        }
+        stats->loss = 0;
+        for (int t = 0; t < stats->n_terms; t++) stats->loss += stats->term_loss[t]; /* the bound, also for DReG */
+        *loss = total;
+        return mvae_ctx_failed(ctx) ? MVAE_ERR_INVALID : MVAE_OK;
+    }
+    float invB = 1.0f / (float)b->n;
+    int64_t B = b->n;
+    mvae_tensor *total = NULL;
+    memset(stats, 0, sizeof *stats);
+    char name[256];
+    /* 1. per term: posterior, z, beta * KL (all z's are drawn before any decoding, so the stacked
+     *    and the per-term paths consume the rng identically) */
+    mvae_tensor *z[MVAE_MAX_TERMS] = {0}, *per[MVAE_MAX_TERMS] = {0}, *w[MVAE_MAX_TERMS] = {0};
+    int S[MVAE_MAX_TERMS] = {0};
+    uint32_t dec[MVAE_MAX_TERMS] = {0};
+    for (int t = 0; t < nt; t++) {
+        mvae_posterior q;
+        mvae_tensor *valid;
+        int any;
+        rc = mvae_model_posterior(m, ctx, &e, terms[t], &q, &valid, &any);
+        if (rc) return rc;
+        if (!any) continue;
+        z[t] = fv->sample(m->fusion, ctx, &q, rng);
+        S[t] = q.n_draws > 1 ? q.n_draws : 1;
+        if (!z[t] || z[t]->shape[0] != S[t] * B) {
+            if (!mvae_ctx_failed(ctx))
+                mvae_ctx_fail(ctx, "fusion '%s': sample returned %lld rows, expected n_draws * B = %lld",
+                              m->fusion_desc->name, z[t] ? (long long)z[t]->shape[0] : 0LL, (long long)S[t] * B);
+            return MVAE_ERR_INVALID;
+        }
+        /* per-draw weights: the draw's weight in the estimate times the sample's validity */
+        w[t] = mvae_posterior_draw_weights(ctx, &q, B); /* [S*B] */
+        mvae_tensor *kl = fv->kl(m->fusion, ctx, &q, z[t]);
+        per[t] = mvae_mul(ctx, mvae_scale(ctx, kl, beta), w[t]);
+        dec[t] = obj->cross_reconstruct && __builtin_popcount(terms[t]) == 1 ? all : terms[t];
+    }
+    /* 2. reconstruction: for each modality, decode the z's of every term that reconstructs it —
+     *    stacked into one batch (one larger GEMM per layer), or term by term */
+    for (int k = 0; k < m->n_mod; k++) {
+        if (!e.mu[k]) continue;
+        const mvae_modality *md = &m->mod[k];
+        int tk[MVAE_MAX_TERMS], n = 0, rows = 0;
+        for (int t = 0; t < nt; t++)
+            if (z[t] && (dec[t] & (1u << k))) tk[n++] = t, rows += S[t];
+        if (!n) continue;
+        mvae_tensor *x = mvae_batch_tensor(ctx, m, b, k);
+        bool stack = obj->stack_decoders && n > 1 && !m->mod[k].dec_has_batch_stats;
+        if (stack) {
+            mvae_tensor *zs = NULL;
+            for (int j = 0; j < n;) { /* concat takes up to 4 tensors at a time */
+                mvae_tensor *parts[4];
+                int c = 0;
+                if (zs) parts[c++] = zs;
+                while (c < 4 && j < n) parts[c++] = z[tk[j++]];
+                zs = c == 1 ? parts[0] : mvae_concat(ctx, c, parts, 0);
+            }
+            mvae_tensor *params = mvae_model_decode_target(m, ctx, k, zs, x);
+            /* the targets are the batch's: the likelihood scores row r against target row r mod B */
+            mvae_tensor *lp = mvae_likelihood_logp(ctx, md->likelihood, params, x, md->lik_scale);
+            mvae_tensor *nll = mvae_scale(ctx, lp, -md->weight); /* [rows*B] */
+            int64_t off = 0;
+            for (int j = 0; j < n; j++) {
+                int t = tk[j];
+                mvae_tensor *nj = mvae_slice(ctx, nll, 0, off, off + S[t] * B);
+                off += S[t] * B;
+                nj = mvae_mul(ctx, nj, w[t]);
+                if (e.mask[k]) nj = mvae_mul(ctx, nj, mvae_tile_rows(ctx, mvae_reshape(ctx, e.mask[k], 1, (int64_t[]){B}), S[t]));
+                per[t] = mvae_add(ctx, per[t], nj);
+            }
+        } else {
+            for (int j = 0; j < n; j++) {
+                int t = tk[j];
+                mvae_tensor *params = mvae_model_decode_target(m, ctx, k, z[t], x);
+                mvae_tensor *lp = mvae_likelihood_logp(ctx, md->likelihood, params, x, md->lik_scale);
+                mvae_tensor *nll = mvae_mul(ctx, mvae_scale(ctx, lp, -md->weight), w[t]);
+                if (e.mask[k]) nll = mvae_mul(ctx, nll, mvae_tile_rows(ctx, mvae_reshape(ctx, e.mask[k], 1, (int64_t[]){B}), S[t]));
+                per[t] = mvae_add(ctx, per[t], nll);
+            }
+        }
+    }
+    /* 3. each term's mean over the batch; the loss is their sum */
+    for (int t = 0; t < nt; t++) {
+        if (!per[t]) continue;
+        mvae_tensor *term = mvae_scale(ctx, mvae_sum_all(ctx, per[t]), invB);
+        if (!term) return MVAE_ERR_INVALID;
+        double v = term->data[0];
+        stats->subset[stats->n_terms] = terms[t];
+        stats->random[stats->n_terms] = t >= n_fixed;
+        stats->term_loss[stats->n_terms++] = v;
+        if (!isfinite(v)) {
+            mvae_ctx_fail(ctx, "the loss of objective term '%s' is %s",
+                          mvae_model_subset_name(m, terms[t], name, sizeof name), isnan(v) ? "NaN" : "infinite");
+            return MVAE_ERR_NUMERIC;
+        }
+        total = total ? mvae_add(ctx, total, term) : term;
+    }
+    if (!total) {
+        mvae_ctx_fail(ctx, "no objective term had any data in this batch");
+        return MVAE_ERR_INVALID;
+    }
+    stats->loss = total->data[0];
+    *loss = total;
+    return mvae_ctx_failed(ctx) ? MVAE_ERR_INVALID : MVAE_OK;
+}
+
+
+const mvae_objective_kind mvae_objective_mvae = {
+    .name = "mvae",
+    .key = NULL, /* the default: selected when no other kind's key is present */
+    .configure = mvae_sum_configure,
+    .loss = mvae_sum_loss,
+    .bounds = "a sum of bounds: each term bounds log p of its own subset (the joint term bounds "
+              "log p(x_1..x_M)); the sum itself is not a bound on one likelihood",
+};
