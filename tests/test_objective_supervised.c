@@ -18,15 +18,7 @@ static int env_teardown(void **state) { return tiny_env_close(state); }
 #define SUP "train.objective.supervised={from: image, to: label}"
 
 static mvae_model *build(env *e, const char *const *sets, mvae_cfg **cfg_out, mvae_error *err) {
-    char *y = tiny_yaml(e->data);
-    mvae_cfg *cfg = NULL;
-    int rc = mvae_cfg_load_string(y, "tiny.yaml", &cfg, err);
-    free(y);
-    for (int i = 0; !rc && sets && sets[i]; i++) rc = mvae_cfg_set(cfg, sets[i], err);
-    mvae_model *m = NULL;
-    if (!rc) rc = mvae_model_build(cfg, e->reg, &m, err);
-    *cfg_out = cfg;
-    return rc ? NULL : m;
+    return tiny_model(e->reg, e->data, sets, cfg_out, err);
 }
 
 /* metrics.json's "<section>": {"image->label": X} */

@@ -30,25 +30,18 @@ static void assert_has(const char *msg, const char *needle) {
 }
 
 static mvae_cfg *load_cfg(const char *data, const char *const *sets) {
-    char *y = tiny_yaml(data);
-    mvae_cfg *cfg = NULL;
     mvae_error err = {0};
-    int rc = mvae_cfg_load_string(y, "tiny.yaml", &cfg, &err);
-    free(y);
-    for (int i = 0; !rc && sets && sets[i]; i++) rc = mvae_cfg_set(cfg, sets[i], &err);
-    if (rc) fprintf(stderr, "%s\n", err.msg);
-    assert_int_equal(rc, MVAE_OK);
+    mvae_cfg *cfg = tiny_cfg(data, sets, &err);
+    if (!cfg) fprintf(stderr, "%s\n", err.msg);
+    assert_non_null(cfg);
     return cfg;
 }
 
 static mvae_model *build_in(env *e, const char *data, const char *const *sets, mvae_cfg **cfg_out) {
-    mvae_cfg *cfg = load_cfg(data, sets);
-    mvae_model *m = NULL;
     mvae_error err = {0};
-    int rc = mvae_model_build(cfg, e->reg, &m, &err);
-    if (rc) fprintf(stderr, "%s\n", err.msg);
-    assert_int_equal(rc, MVAE_OK);
-    *cfg_out = cfg;
+    mvae_model *m = tiny_model(e->reg, data, sets, cfg_out, &err);
+    if (!m) fprintf(stderr, "%s\n", err.msg);
+    assert_non_null(m);
     return m;
 }
 

@@ -22,26 +22,11 @@ static void assert_has(const char *msg, const char *needle) {
 }
 
 /* The tiny experiment with --set style overrides (NULL-terminated). */
-static mvae_cfg *load_cfg(env *e, const char *const *sets) {
-    char *y = tiny_yaml(e->data);
-    mvae_cfg *cfg = NULL;
-    mvae_error err = {0};
-    int rc = mvae_cfg_load_string(y, "tiny.yaml", &cfg, &err);
-    free(y);
-    for (int i = 0; !rc && sets && sets[i]; i++) rc = mvae_cfg_set(cfg, sets[i], &err);
-    if (rc) fprintf(stderr, "%s\n", err.msg);
-    assert_int_equal(rc, MVAE_OK);
-    return cfg;
-}
-
 static mvae_model *build(env *e, const char *const *sets, mvae_cfg **cfg_out) {
-    mvae_cfg *cfg = load_cfg(e, sets);
-    mvae_model *m = NULL;
     mvae_error err = {0};
-    int rc = mvae_model_build(cfg, e->reg, &m, &err);
-    if (rc) fprintf(stderr, "%s\n", err.msg);
-    assert_int_equal(rc, MVAE_OK);
-    *cfg_out = cfg;
+    mvae_model *m = tiny_model(e->reg, e->data, sets, cfg_out, &err);
+    if (!m) fprintf(stderr, "%s\n", err.msg);
+    assert_non_null(m);
     return m;
 }
 

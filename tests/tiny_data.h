@@ -21,6 +21,7 @@
 #include <zlib.h>
 #include <sys/stat.h>
 
+#include "mvae/model.h"
 #include "mvae/plugin.h"
 
 static inline void tiny_be32(uint8_t *p, uint32_t v) {
@@ -171,6 +172,31 @@ static inline char *tiny_slurp(const char *path, size_t *len) {
     if (len) *len = got;
     return b;
 }
+/* The tiny experiment on `data` with --set style overrides (NULL-terminated, may be NULL): the
+ * config, or NULL with err filled. */
+static inline mvae_cfg *tiny_cfg(const char *data, const char *const *sets, mvae_error *err) {
+    char *y = tiny_yaml(data);
+    mvae_cfg *cfg = NULL;
+    int rc = mvae_cfg_load_string(y, "tiny.yaml", &cfg, err);
+    free(y);
+    for (int i = 0; !rc && sets && sets[i]; i++) rc = mvae_cfg_set(cfg, sets[i], err);
+    if (rc) {
+        mvae_cfg_free(cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+/* Its model: NULL with err filled on failure. *cfg_out receives the config (NULL when it did
+ * not load); the caller frees both. */
+static inline mvae_model *tiny_model(const mvae_registry *reg, const char *data, const char *const *sets,
+                                     mvae_cfg **cfg_out, mvae_error *err) {
+    mvae_model *m = NULL;
+    *cfg_out = tiny_cfg(data, sets, err);
+    if (*cfg_out && mvae_model_build(*cfg_out, reg, &m, err)) m = NULL;
+    return m;
+}
+
 /* A test group's environment: a temporary root with the tiny data set in <root>/data and the
  * build tree's plugins loaded. For cmocka group setup/teardown:
  *   static int setup(void **state) { return tiny_env_open(state, "train", 300, 100); }

@@ -377,7 +377,7 @@ int mvae_eval_coherence(mvae_model *m, int split, const char *run_dir, mvae_eval
     for (int k = 0; k < m->n_mod; k++) {
         const mvae_modality_info *mi = &m->mod[k].info;
         if (mi->type == MVAE_MOD_IMAGE && mi->ndim == 3) imgs[ni++] = k;
-        else {
+        else if (m->encodable & (1u << k)) { /* a decoder-only modality cannot be given */
             non_image |= 1u << k;
             sets[nsets++] = 1u << k;
         }

@@ -78,7 +78,7 @@ static int parse_pairs(const mvae_model *m, cross_pair *pairs, int *n, mvae_erro
             return err->status;
         cross_pair *p = &pairs[*n];
         memset(p, 0, sizeof *p);
-        if (mvae_model_parse_subset(m, from, &p->from, err)) {
+        if (mvae_model_parse_subset(m, from, &p->from, err) || mvae_model_check_given(m, p->from, "from", err)) {
             mvae_error_prefix(err, "%s: eval.cross.from", mvae_cfg_where(it, where, sizeof where));
             return err->status;
         }
@@ -295,6 +295,7 @@ int mvae_write_cross_pictures(mvae_model *m, const char *dir, bool quiet, mvae_e
     if ((rc = mvae_batch_fill(&b, m, MVAE_SPLIT_TEST, idx, ncol, NULL, err))) goto done;
     uint32_t all = (1u << m->n_mod) - 1;
     for (int f = 0; f < m->n_mod; f++) {
+        if (!(m->encodable & (1u << f))) continue; /* nothing is generated from a decoder-only modality */
         mvae_ctx_reset(ctx);
         mvae_experts e;
         mvae_posterior q;

@@ -107,6 +107,7 @@ static int parse_terms(const mvae_model *m, ll_term *terms, int *n, mvae_error *
     if (!tn || tn->n_items == 0) {
         /* default: every modality alone and all together */
         for (int k = 0; k < m->n_mod; k++) { /* at most 32 + all: MVAE_MAX_LL_TERMS */
+            if (!(m->encodable & (1u << k))) continue; /* decoder-only: no proposal q(z | x_k) */
             terms[*n].joint = 1u << k;
             terms[*n].cond = 0;
             snprintf(terms[*n].name, sizeof terms[*n].name, "%s", m->mod[k].info.name);
@@ -140,10 +141,16 @@ static int parse_terms(const mvae_model *m, ll_term *terms, int *n, mvae_error *
             snprintf(c, sizeof c, "%s", bar + 1);
         }
         uint32_t A, C = 0;
-        if (mvae_model_parse_subset(m, a, &A, err) || (c[0] && mvae_model_parse_subset(m, c, &C, err))) {
+        if (mvae_model_parse_subset(m, a, &A, err) || (c[0] && mvae_model_parse_subset(m, c, &C, err)) ||
+            mvae_model_check_given(m, C, "the condition (after '|')", err)) {
             mvae_error_prefix(err, "%s: eval.log_likelihood.terms", mvae_cfg_where(tn->items[i], where, sizeof where));
             return err->status;
         }
+        if (!((A | C) & m->encodable))
+            return mvae_error_set(err, MVAE_ERR_INVALID,
+                                  "%s: eval.log_likelihood.terms: '%s' has only decoder-only modalities: its importance "
+                                  "sampling needs q(z | .) of a modality with an encoder (e.g. 'image,%s')",
+                                  mvae_cfg_where(tn->items[i], where, sizeof where), s, s);
         terms[*n].joint = A | C;
         terms[*n].cond = C;
         snprintf(terms[*n].name, sizeof terms[*n].name, "%s", s);
@@ -184,15 +191,15 @@ static int parse_accuracy(const mvae_model *m, int *target_out, uint32_t *froms,
     }
     if (target >= 0) {
         if (from[0]) {
-            if ((rc = mvae_model_parse_subset(m, from, &froms[0], err))) {
-                mvae_error_prefix(err, "%s: eval.accuracy.from",
-                                  mvae_cfg_where(mvae_cfg_get(an, "from"), where, sizeof where));
+            if ((rc = mvae_model_parse_subset(m, from, &froms[0], err)) ||
+                (rc = mvae_model_check_given(m, froms[0], "given", err))) {
+                mvae_error_prefix(err, "%s: eval.accuracy.from", mvae_cfg_where(mvae_cfg_get(an, "from"), where, sizeof where));
                 return rc;
             }
             nfrom = 1;
         } else {
             for (int k = 0; k < m->n_mod && nfrom < 16; k++)
-                if (k != target) froms[nfrom++] = 1u << k;
+                if (k != target && (m->encodable & (1u << k))) froms[nfrom++] = 1u << k;
         }
     }
     *target_out = target;
@@ -581,7 +588,7 @@ int mvae_write_pictures(mvae_model *m, const char *dir, bool quiet, mvae_error *
     if (!quiet) MVAE_INFO("wrote %s (64 %s samples from z ~ N(0, I))", path, mi->name);
     /* 3. generation from each class of each categorical modality: one row per class */
     for (int c = 0; c < m->n_mod; c++) {
-        if (m->mod[c].info.type != MVAE_MOD_CATEGORICAL) continue;
+        if (m->mod[c].info.type != MVAE_MOD_CATEGORICAL || !(m->encodable & (1u << c))) continue;
         int ncls = m->mod[c].info.n_classes > 16 ? 16 : m->mod[c].info.n_classes;
         for (int cls = 0; cls < ncls; cls++) {
             char given[96];
@@ -649,6 +656,7 @@ int mvae_sample_png(mvae_model *m, const char *given, const char *target, int n,
             rc = mvae_error_set(err, MVAE_ERR_INVALID, "sample: --given %s: '%s' is not a categorical modality of this model", given, name);
             goto done;
         }
+        if ((rc = mvae_model_check_given(m, 1u << c, "sample: --given", err))) goto done;
         char *end;
         long v = strtol(eq + 1, &end, 10);
         if (*end) { /* a class name */

@@ -7,7 +7,7 @@
 
 /* ---------------------------------------------------------------------------------- schema */
 static const mvae_option modality_schema[] = {
-    {"encoder", MVAE_OPT_ANY, NULL, "expert: {plugin: NAME, ...plugin options}", NULL, true, NULL, NULL},
+    {"encoder", MVAE_OPT_ANY, NULL, "expert: {plugin: NAME, ...plugin options}, or none (decoder-only: decoded from z, never conditioned on)", NULL, true, NULL, NULL},
     {"decoder", MVAE_OPT_ANY, NULL, "decoder: {plugin: NAME, ...plugin options}", NULL, true, NULL, NULL},
     {"likelihood", MVAE_OPT_STRING, NULL,
      "bernoulli | gaussian | laplace | categorical (default by modality type)", NULL, false,
@@ -41,6 +41,7 @@ static const mvae_option objective_schema[] = {
     {"joint", MVAE_OPT_BOOL, "true", "ELBO of all modalities together", NULL, false, NULL, NULL},
     {"unimodal", MVAE_OPT_BOOL, "true", "ELBO of each modality alone", NULL, false, NULL, NULL},
     {"random_subsets", MVAE_OPT_INT, "0", "k random subsets per batch (Wu & Goodman 2018)", NULL, false, NULL, "[0, 32]"},
+    {"all_subsets", MVAE_OPT_BOOL, "false", "a term for every non-empty subset of the modalities with an encoder (2^M - 1 terms)", NULL, false, NULL, NULL},
     {"cross_reconstruct", MVAE_OPT_BOOL, "false",
      "unimodal terms also reconstruct the other present modalities", NULL, false, NULL, NULL},
     {"iw_samples", MVAE_OPT_INT, "1",
@@ -153,6 +154,11 @@ static const mvae_plugin_desc *plugin_section(mvae_cfg *cfg, const mvae_registry
     return d;
 }
 
+/* `encoder: none`: a decoder-only modality */
+static bool encoder_is_none(const mvae_cfg_node *n) {
+    return n && n->kind == MVAE_CFG_SCALAR && !n->quoted && n->value && strcmp(n->value, "none") == 0;
+}
+
 static int validate_all(mvae_cfg *cfg, const mvae_registry *reg, const mvae_plugin_desc **ds,
                         const mvae_plugin_desc **fusion, mvae_error *err) {
     mvae_cfg_node *root = mvae_cfg_root(cfg);
@@ -218,7 +224,8 @@ static int validate_all(mvae_cfg *cfg, const mvae_registry *reg, const mvae_plug
         mvae_cfg_node *mn = mods->items[i];
         char ctxname[160];
         snprintf(ctxname, sizeof ctxname, "modalities.%s.encoder", mn->key);
-        if (!plugin_section(cfg, reg, mvae_cfg_get(mn, "encoder"), MVAE_PLUGIN_ENCODER, ctxname, NULL, err))
+        if (!encoder_is_none(mvae_cfg_get(mn, "encoder")) &&
+            !plugin_section(cfg, reg, mvae_cfg_get(mn, "encoder"), MVAE_PLUGIN_ENCODER, ctxname, NULL, err))
             return err->status ? err->status : MVAE_ERR_INVALID;
         snprintf(ctxname, sizeof ctxname, "modalities.%s.decoder", mn->key);
         if (!plugin_section(cfg, reg, mvae_cfg_get(mn, "decoder"), MVAE_PLUGIN_DECODER, ctxname, NULL, err))
@@ -425,16 +432,21 @@ int mvae_model_build(mvae_cfg *cfg, const mvae_registry *reg, mvae_model **out, 
         md->lik_scale = (float)d;
         mvae_cfg_node *en = mvae_cfg_get(mn, "encoder"), *dn = mvae_cfg_get(mn, "decoder");
         const char *pn;
-        mvae_cfg_get_string(mvae_cfg_get(en, "plugin"), &pn, err);
-        md->enc_desc = mvae_registry_find(reg, MVAE_PLUGIN_ENCODER, pn);
         mvae_cfg_get_string(mvae_cfg_get(dn, "plugin"), &pn, err);
         md->dec_desc = mvae_registry_find(reg, MVAE_PLUGIN_DECODER, pn);
         char prefix[96];
-        snprintf(prefix, sizeof prefix, "%s.enc", mn->key);
         mvae_module_args a = {en, &md->info, m->latent_dim, prefix, m->params};
-        if ((rc = ((const mvae_encoder_vtable *)md->enc_desc->vtable)->create(&a, &md->enc, err))) {
-            mvae_error_prefix(err, "%s: modalities.%s.encoder (%s)", mvae_cfg_where(en, where, sizeof where), mn->key, md->enc_desc->name);
-            goto fail;
+        if (encoder_is_none(en)) {
+            m->decoder_only |= 1u << i;
+        } else {
+            m->encodable |= 1u << i;
+            mvae_cfg_get_string(mvae_cfg_get(en, "plugin"), &pn, err);
+            md->enc_desc = mvae_registry_find(reg, MVAE_PLUGIN_ENCODER, pn);
+            snprintf(prefix, sizeof prefix, "%s.enc", mn->key);
+            if ((rc = ((const mvae_encoder_vtable *)md->enc_desc->vtable)->create(&a, &md->enc, err))) {
+                mvae_error_prefix(err, "%s: modalities.%s.encoder (%s)", mvae_cfg_where(en, where, sizeof where), mn->key, md->enc_desc->name);
+                goto fail;
+            }
         }
         snprintf(prefix, sizeof prefix, "%s.dec", mn->key);
         a.opts = dn;
@@ -449,6 +461,11 @@ int mvae_model_build(mvae_cfg *cfg, const mvae_registry *reg, mvae_model **out, 
         m->n_mod = i + 1;
     }
 
+    if (!m->encodable) {
+        rc = mvae_error_set(err, MVAE_ERR_INVALID, "%s: every modality has `encoder: none`: at least one needs an encoder, or "
+                            "q(z | .) has nothing to infer z from", mvae_cfg_where(mvae_cfg_get(root, "modalities"), where, sizeof where));
+        goto fail;
+    }
     /* fusion */
     m->fusion_desc = fu_desc;
     if ((rc = ((const mvae_fusion_vtable *)fu_desc->vtable)->create(mvae_cfg_get(root, "fusion"), m->latent_dim, m->n_mod, &m->fusion, err))) {
@@ -490,6 +507,16 @@ int mvae_model_find(const mvae_model *m, const char *name) {
     for (int i = 0; i < m->n_mod; i++)
         if (strcmp(m->mod[i].info.name, name) == 0) return i;
     return -1;
+}
+
+int mvae_model_check_given(const mvae_model *m, uint32_t subset, const char *what, mvae_error *err) {
+    uint32_t bad = subset & m->decoder_only;
+    if (!bad) return MVAE_OK;
+    int k = __builtin_ctz(bad);
+    return mvae_error_set(err, MVAE_ERR_INVALID,
+                          "%s: modality '%s' is decoder-only (`encoder: none`): z can be decoded into it but "
+                          "not inferred from it; give a modality with an encoder",
+                          what, m->mod[k].info.name);
 }
 
 int mvae_model_parse_subset(const mvae_model *m, const char *list, uint32_t *subset, mvae_error *err) {
@@ -598,16 +625,19 @@ int mvae_model_encode(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b, u
         int count = 0;
         for (int i = 0; i < b->n; i++) count += b->present[i * m->n_mod + k];
         if (!count) continue;
+        out->has[k] = true;
+        if (count < b->n) {
+            out->mask[k] = mvae_tensor_new(ctx, 2, (int64_t[]){b->n, 1});
+            if (!out->mask[k]) return MVAE_ERR_NOMEM;
+            for (int i = 0; i < b->n; i++) out->mask[k]->data[i] = b->present[i * m->n_mod + k];
+        }
         const mvae_modality *md = &m->mod[k];
+        if (!md->enc) continue; /* decoder-only: presence only */
         mvae_tensor *x = mvae_batch_tensor(ctx, m, b, k);
         int rc = ((const mvae_encoder_vtable *)md->enc_desc->vtable)->forward(md->enc, ctx, x, &out->mu[k], &out->logvar[k]);
         if (rc || !out->mu[k] || !out->logvar[k]) {
             if (!mvae_ctx_failed(ctx)) mvae_ctx_fail(ctx, "encoder '%s' of modality '%s' returned no output", md->enc_desc->name, md->info.name);
             return MVAE_ERR_INVALID;
-        }
-        if (count < b->n) {
-            out->mask[k] = mvae_tensor_new(ctx, 2, (int64_t[]){b->n, 1});
-            for (int i = 0; i < b->n; i++) out->mask[k]->data[i] = b->present[i * m->n_mod + k];
         }
     }
     return MVAE_OK;

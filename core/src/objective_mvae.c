@@ -12,6 +12,7 @@ static int mvae_sum_configure(const mvae_model *m, const mvae_cfg_node *o, mvae_
     if (mvae_cfg_bool_or(o, "joint", true, &obj->joint, err) ||
         mvae_cfg_bool_or(o, "unimodal", true, &obj->unimodal, err) ||
         mvae_cfg_bool_or(o, "cross_reconstruct", false, &obj->cross_reconstruct, err) ||
+        mvae_cfg_bool_or(o, "all_subsets", false, &obj->all_subsets, err) ||
         mvae_cfg_int_or(o, "random_subsets", 0, &k, err) ||
         mvae_cfg_bool_or(o, "stack_decoders", true, &obj->stack_decoders, err) ||
         mvae_cfg_int_or(o, "iw_samples", 1, &k2, err))
@@ -27,9 +28,18 @@ static int mvae_sum_configure(const mvae_model *m, const mvae_cfg_node *o, mvae_
     if (k < 0 || k > 32)
         return mvae_error_set(err, MVAE_ERR_INVALID, "train.objective.random_subsets must be in 0..32");
     obj->random_subsets = (int)k;
-    if (!obj->joint && !obj->unimodal && !obj->random_subsets)
+    int n_enc = __builtin_popcount(m->encodable);
+    if (obj->all_subsets && (n_enc >= 31 || (1 << n_enc) - 1 > MVAE_MAX_TERMS)) {
+        char where[256];
         return mvae_error_set(err, MVAE_ERR_INVALID,
-                              "train.objective: every term is switched off (joint, unimodal, random_subsets)");
+                              "%s: train.objective.all_subsets: %d modalities with an encoder make 2^%d - 1 terms, more "
+                              "than %d; use random_subsets (k random subsets per batch) instead",
+                              mvae_cfg_where(mvae_cfg_get(o, "all_subsets"), where, sizeof where), n_enc, n_enc,
+                              MVAE_MAX_TERMS);
+    }
+    if (!obj->joint && !obj->unimodal && !obj->random_subsets && !obj->all_subsets)
+        return mvae_error_set(err, MVAE_ERR_INVALID,
+                              "train.objective: every term is switched off (joint, unimodal, all_subsets, random_subsets)");
     return MVAE_OK;
 }
 
@@ -87,7 +97,7 @@ static mvae_tensor *iw_term(const mvae_model *m, mvae_ctx *ctx, const mvae_batch
     mvae_tensor *zeros = mvae_tensor_zeros(ctx, 2, z->shape);
     mvae_tensor *lw = mvae_scale(ctx, mvae_sub(ctx, mvae_gaussian_logp(ctx, z, zeros, NULL), fv->log_q(m->fusion, ctx, &q, z)), beta);
     for (int k = 0; k < m->n_mod; k++) {
-        if (!(dec & (1u << k)) || !e->mu[k]) continue;
+        if (!(dec & (1u << k)) || !e->has[k]) continue;
         const mvae_modality *md = &m->mod[k];
         mvae_tensor *x = mvae_batch_tensor(ctx, m, b, k); /* [B]: the likelihood repeats it per draw */
         mvae_tensor *lp = mvae_scale(ctx, mvae_likelihood_logp(ctx, md->likelihood, mvae_model_decode_target(m, ctx, k, z, x), x, md->lik_scale), md->weight);
@@ -131,7 +141,7 @@ static mvae_tensor *iw_term(const mvae_model *m, mvae_ctx *ctx, const mvae_batch
     mvae_tensor *zs = mvae_tile_rows(ctx, z, 1); /* stop(z) */
     mvae_tensor *lp_dec = NULL;
     for (int k = 0; k < m->n_mod; k++) {
-        if (!(dec & (1u << k)) || !e->mu[k]) continue;
+        if (!(dec & (1u << k)) || !e->has[k]) continue;
         const mvae_modality *md = &m->mod[k];
         mvae_tensor *x = mvae_batch_tensor(ctx, m, b, k);
         mvae_tensor *mk = e->mask[k] ? mvae_tile_rows(ctx, mvae_reshape(ctx, e->mask[k], 1, (int64_t[]){B}), R) : NULL;
@@ -165,15 +175,25 @@ static int mvae_sum_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b
                          float beta, mvae_rng *rng, mvae_tensor **loss, mvae_step_stats *stats) {
     const mvae_fusion_vtable *fv = m->fusion_desc->vtable;
     uint32_t all = (m->n_mod >= 32) ? 0xFFFFFFFFu : ((1u << m->n_mod) - 1);
+    /* terms are subsets of the modalities q can be given; decoder-only modalities are decoded
+     * from every term's z (when present) */
+    const uint32_t enc = m->encodable, dec_only = m->decoder_only;
     uint32_t terms[MVAE_MAX_TERMS];
     int nt = 0;
-    if (obj->joint) nt = add_term(terms, nt, all);
+    if (obj->joint) nt = add_term(terms, nt, enc);
     if (obj->unimodal)
-        for (int k = 0; k < m->n_mod; k++) nt = add_term(terms, nt, 1u << k);
-    const int n_fixed = nt; /* joint and unimodal; the random subsets come after them */
+        for (int k = 0; k < m->n_mod; k++)
+            if (enc & (1u << k)) nt = add_term(terms, nt, 1u << k);
+    if (obj->all_subsets) { /* every non-empty subset, smallest first (configure checked the count) */
+        uint32_t sub[MVAE_MAX_TERMS];
+        int ns = 0;
+        for (uint32_t s = enc; s && ns < MVAE_MAX_TERMS; s = (s - 1) & enc) sub[ns++] = s;
+        for (int i = ns - 1; i >= 0; i--) nt = add_term(terms, nt, sub[i]);
+    }
+    const int n_fixed = nt; /* joint, unimodal, all subsets; the random subsets come after them */
     for (int r = 0; r < obj->random_subsets; r++) {
         uint32_t s = 0;
-        while (!s) s = (uint32_t)mvae_rng_u64(rng) & all;
+        while (!s) s = (uint32_t)mvae_rng_u64(rng) & enc;
         terms[nt < MVAE_MAX_TERMS ? nt++ : nt - 1] = s; /* random subsets may repeat: they are samples */
     }
     mvae_experts e;
@@ -184,7 +204,7 @@ static int mvae_sum_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b
         mvae_tensor *total = NULL;
         char nm[256];
         for (int t = 0; t < nt; t++) {
-            uint32_t dec = obj->cross_reconstruct && __builtin_popcount(terms[t]) == 1 ? all : terms[t];
+            uint32_t dec = (obj->cross_reconstruct && __builtin_popcount(terms[t]) == 1 ? all : terms[t]) | dec_only;
             int skipped;
             double v = 0;
             mvae_tensor *term = iw_term(m, ctx, b, &e, terms[t], dec, obj->iw_samples, obj->dreg, beta, rng,
@@ -239,12 +259,12 @@ static int mvae_sum_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b
         w[t] = mvae_posterior_draw_weights(ctx, &q, B); /* [S*B] */
         mvae_tensor *kl = fv->kl(m->fusion, ctx, &q, z[t]);
         per[t] = mvae_mul(ctx, mvae_scale(ctx, kl, beta), w[t]);
-        dec[t] = obj->cross_reconstruct && __builtin_popcount(terms[t]) == 1 ? all : terms[t];
+        dec[t] = (obj->cross_reconstruct && __builtin_popcount(terms[t]) == 1 ? all : terms[t]) | dec_only;
     }
     /* 2. reconstruction: for each modality, decode the z's of every term that reconstructs it —
      *    stacked into one batch (one larger GEMM per layer), or term by term */
     for (int k = 0; k < m->n_mod; k++) {
-        if (!e.mu[k]) continue;
+        if (!e.has[k]) continue;
         const mvae_modality *md = &m->mod[k];
         int tk[MVAE_MAX_TERMS], n = 0, rows = 0;
         for (int t = 0; t < nt; t++)

@@ -26,7 +26,7 @@ static int supervised_configure(const mvae_model *m, const mvae_cfg_node *sup, m
     if (!from[0] || !to[0])
         return mvae_error_set(err, MVAE_ERR_INVALID, "%s: train.objective.supervised needs `from` and `to` (modality names)",
                               mvae_cfg_where(sup, where, sizeof where));
-    if (mvae_model_parse_subset(m, from, &s, err)) {
+    if (mvae_model_parse_subset(m, from, &s, err) || mvae_model_check_given(m, s, "from", err)) {
         mvae_error_prefix(err, "%s: train.objective.supervised.from", mvae_cfg_where(mvae_cfg_get(sup, "from"), where, sizeof where));
         return err->status;
     }

@@ -58,6 +58,7 @@ int mvae_translate_ids(const mvae_model *m, mvae_ctx *ctx, int from, int to, con
                               mt->info.name, mt->dec_desc->name);
     if (mf->info.type != MVAE_MOD_TOKENS)
         return mvae_error_set(err, MVAE_ERR_INVALID, "modality '%s' is not text", mf->info.name);
+    if (mvae_model_check_given(m, 1u << from, "translate --from", err)) return err->status;
     bool g = mvae_ctx_set_grad(ctx, false), tr = mvae_ctx_set_training(ctx, false);
     int Tf = (int)mf->info.shape[0], Tt = (int)mt->info.shape[0];
     mvae_tensor *x = mvae_tensor_new_i32(ctx, 2, (int64_t[]){n, Tf});

@@ -25,6 +25,8 @@ typedef struct mvae_modality {
     mvae_modality_info info; /* copy of the dataset's (or the transform's) description */
     int ds_index;            /* source index: a dataset modality (< n_ds_modalities) or transform
                                 ds_index - n_ds_modalities */
+    /* enc_desc and enc are NULL for a decoder-only modality (`encoder: none`): it is decoded
+     * from every objective term's z and scored, but never enters q(z | .) */
     const mvae_plugin_desc *enc_desc, *dec_desc;
     void *enc, *dec;
     int likelihood;          /* mvae_likelihood */
@@ -60,6 +62,8 @@ typedef struct mvae_model {
     uint64_t seed;
     mvae_params *params;
     double paired_fraction;  /* dataset.paired_fraction */
+    uint32_t encodable;      /* modalities with an encoder (the ones q(z | .) can be given) */
+    uint32_t decoder_only;   /* modalities with `encoder: none` */
 } mvae_model;
 
 /* Validate cfg against the experiment schema and every named plugin's option table, open the
@@ -72,6 +76,9 @@ void mvae_model_free(mvae_model *m); /* NULL is a no-op */
 const mvae_modality_info *mvae_model_source_info(const mvae_model *m, int k);
 /* Index of a modality by name, or -1. */
 int mvae_model_find(const mvae_model *m, const char *name);
+/* A subset that q(z | .) is asked to condition on (`what` names the setting in messages):
+ * MVAE_OK, or an error naming the decoder-only modality it contains. */
+int mvae_model_check_given(const mvae_model *m, uint32_t subset, const char *what, mvae_error *err);
 /* Check the eval: section against the model's modalities and the data (log-likelihood terms,
  * accuracy from/predict, eval.cross; non-empty training and test splits), so that nothing a
  * file says fails after training. mvae_model_build calls it; defined in eval.c. */
@@ -102,10 +109,12 @@ mvae_tensor *mvae_batch_tensor(mvae_ctx *ctx, const mvae_model *m, const mvae_ba
 typedef struct mvae_experts {
     mvae_tensor *mu[MVAE_MAX_MODALITIES], *logvar[MVAE_MAX_MODALITIES]; /* NULL if not run */
     mvae_tensor *mask[MVAE_MAX_MODALITIES]; /* [B,1] presence, NULL if all present */
+    bool has[MVAE_MAX_MODALITIES]; /* the modality is in the subset and present for >= 1 sample
+                                     * (also for decoder-only modalities, whose mu stays NULL) */
     int64_t B;
 } mvae_experts;
 /* Run the expert of every modality in `subset` (bitmask over model modalities) that is present
- * for at least one sample. */
+ * for at least one sample; decoder-only modalities get only their presence (has, mask). */
 int mvae_model_encode(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b, uint32_t subset,
                       mvae_experts *out);
 /* q(z | x_S) for the modalities in `subset` (and present per sample). valid_out (may be NULL)

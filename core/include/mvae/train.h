@@ -35,6 +35,7 @@ typedef struct mvae_objective {
     const mvae_objective_kind *kind; /* the row of the objectives table (objective.c) */
     /* ---- the `mvae` kind (the sub-sampled sum, objective_mvae.c) ---- */
     bool joint, unimodal, cross_reconstruct;
+    bool all_subsets; /* every non-empty subset of the modalities with an encoder (2^M - 1 terms) */
     int random_subsets;
     /* Decode the z's of all terms that reconstruct a modality as one stacked batch (larger GEMMs,
      * same loss and gradients). Off: one decoder call per term (the reference path). Decoders
