@@ -256,6 +256,55 @@ static void test_decoder_only_errors(void **state) {
     mvae_cfg_free(cfg);
 }
 
+/* eval.subsets: a row per given subset, a column per modality; the row `image` and column `label`
+ * is the accuracy of the label decoded from the mean of q(z | image), which the evaluation also
+ * reports as accuracy_mean_z: the two must agree exactly. With a decoder-only label its rows
+ * disappear (it cannot be given) but its column stays. */
+static void test_subset_table(void **state) {
+    env *e = *state;
+    for (int dec_only = 0; dec_only < 2; dec_only++) {
+        char dir[300];
+        snprintf(dir, sizeof dir, "%s/run_subsets_%d", e->dir, dec_only);
+        mvae_cfg *cfg;
+        mvae_model *m = build(e, dec_only ? (const char *const[]){LABEL_DECODER_ONLY, "train.epochs=2", "eval.pictures=false",
+                                                                  "eval.subsets=true", NULL}
+                                          : (const char *const[]){"train.epochs=2", "eval.pictures=false", "eval.subsets=true", NULL},
+                              &cfg);
+        mvae_train_opts o = {.run_dir = dir, .quiet = true};
+        mvae_train_result r;
+        mvae_error err = {0};
+        int rc = mvae_train(m, &o, &r, &err);
+        if (rc) fprintf(stderr, "%s\n", err.msg);
+        assert_int_equal(rc, MVAE_OK);
+        const mvae_eval_result *ev = &r.eval;
+        int img = mvae_model_find(m, "image"), lab = mvae_model_find(m, "label");
+        assert_int_equal(ev->n_sub, dec_only ? 1 : 3);
+        assert_int_equal(ev->n_sub_mod, 2);
+        assert_string_equal(ev->sub_name[0], "image");
+        for (int ri = 0; ri < ev->n_sub; ri++) {
+            assert_true(isfinite(ev->sub_nll[ri][img]) && ev->sub_nll[ri][img] > 0);
+            assert_true(isfinite(ev->sub_nll[ri][lab]) && ev->sub_nll[ri][lab] > 0);
+            assert_true(ev->sub_acc[ri][lab] >= 0 && ev->sub_acc[ri][lab] <= 1);
+            assert_false(isfinite(ev->sub_acc[ri][img])); /* not categorical */
+        }
+        assert_int_equal(ev->n_acc, 1);
+        assert_true(fabs(ev->sub_acc[0][lab] - ev->acc_mean[0]) < 1e-12);
+        if (!dec_only) { /* singletons first, then pairs */
+            assert_string_equal(ev->sub_name[1], "label");
+            assert_string_equal(ev->sub_name[2], "image,label");
+        }
+        char p[400];
+        snprintf(p, sizeof p, "%s/metrics.json", dir);
+        char *js = tiny_slurp(p, NULL);
+        assert_non_null(js);
+        assert_has(js, "\"subsets\": {");
+        assert_has(js, "\"image\": {\"nll\": {\"image\": ");
+        free(js);
+        mvae_model_free(m);
+        mvae_cfg_free(cfg);
+    }
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kinds_table),
@@ -263,6 +312,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_decoder_only),
         cmocka_unit_test(test_decoder_only_trains),
         cmocka_unit_test(test_decoder_only_errors),
+        cmocka_unit_test(test_subset_table),
     };
     return cmocka_run_group_tests_name("objective", tests, env_setup, env_teardown);
 }

@@ -396,6 +396,7 @@ int mvae_evaluate_in(mvae_model *m, int split, const char *run_dir, mvae_eval_re
         fprintf(stderr, "  [K=%d, %lld samples for log p, %.1f s]\n", r->ll_samples, (long long)N_ll, r->seconds);
     }
     if ((rc = mvae_evaluate_cross(m, split, r, quiet, err))) goto done;
+    if ((rc = mvae_evaluate_subsets(m, split, r, quiet, err))) goto done;
     r->seconds = mvae_time_sec() - t0;
     rc = MVAE_OK;
     goto done;
@@ -490,6 +491,31 @@ int mvae_write_metrics_json(const char *path, const mvae_eval_result *e, const m
                 }
             }
             fprintf(f, "}");
+        }
+        fprintf(f, "}");
+    }
+    if (e->n_sub) { /* "subsets": {"given": {"nll": {"k": v, ...}, "accuracy": {"label": v}}, ...} */
+        fprintf(f, ",\n    \"subsets\": {");
+        for (int ri = 0; ri < e->n_sub; ri++) {
+            fprintf(f, "%s\n      ", ri ? "," : "");
+            json_str(f, e->sub_name[ri]);
+            fprintf(f, ": {\"nll\": {");
+            int k2 = 0;
+            for (int k = 0; k < e->n_sub_mod; k++) {
+                if (!isfinite(e->sub_nll[ri][k])) continue;
+                fprintf(f, "%s", k2++ ? ", " : "");
+                json_str(f, e->sub_mod_name[k]);
+                fprintf(f, ": %.6f", e->sub_nll[ri][k]);
+            }
+            fprintf(f, "}, \"accuracy\": {");
+            k2 = 0;
+            for (int k = 0; k < e->n_sub_mod; k++) {
+                if (!isfinite(e->sub_acc[ri][k])) continue;
+                fprintf(f, "%s", k2++ ? ", " : "");
+                json_str(f, e->sub_mod_name[k]);
+                fprintf(f, ": %.6f", e->sub_acc[ri][k]);
+            }
+            fprintf(f, "}}");
         }
         fprintf(f, "}");
     }

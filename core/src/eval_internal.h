@@ -8,4 +8,6 @@ mvae_tensor *mvae_eval_one_draw(mvae_ctx *ctx, const mvae_posterior *q, mvae_ten
                                 mvae_rng *rng);
 /* Check eval.cross against the model's modalities (crossgen.c), without evaluating anything. */
 int mvae_eval_check_cross(const mvae_model *m, mvae_error *err);
+/* eval.subsets: the given-subset table into r (eval_subsets.c); nothing when off. */
+int mvae_evaluate_subsets(mvae_model *m, int split, mvae_eval_result *r, bool quiet, mvae_error *err);
 #endif

@@ -105,6 +105,7 @@ static const mvae_option eval_schema[] = {
     {"log_likelihood", MVAE_OPT_MAP, NULL, "importance-sampled log-likelihoods", loglik_schema, false, NULL, NULL},
     {"accuracy", MVAE_OPT_MAP, NULL, "cross-modal prediction accuracy", accuracy_schema, false, NULL, NULL},
     {"pictures", MVAE_OPT_BOOL, "true", "write PNG grids into the run directory", NULL, false, NULL, NULL},
+    {"subsets", MVAE_OPT_BOOL, "false", "the given-subset table: -log p(x_k | mean q(z | x_S)) and accuracy for every subset S and modality k", NULL, false, NULL, NULL},
     {"coherence", MVAE_OPT_MAP, NULL, "coherence of conditional generation (docs/metrics.md)", coherence_schema, false, NULL, NULL},
     {"probe", MVAE_OPT_MAP, NULL, "linear probe of the latent space (docs/metrics.md)", probe_schema, false, NULL, NULL},
     {"cross", MVAE_OPT_ANY, "[]", "cross-modal generation metrics: [{from: A, to: B, metric: psnr|iou|f1|accuracy|mse}, ...]", NULL, false, NULL, NULL},

@@ -25,6 +25,8 @@ extern "C" {
 #define MVAE_MAX_TERMS 64
 /* eval.cross entries: room for image -> each of 30 single-attribute modalities and back */
 #define MVAE_MAX_CROSS 32
+#define MVAE_MAX_SUBSET_ROWS 63   /* eval.subsets: 2^6 - 1 given subsets */
+#define MVAE_SUBSET_TABLE_MODS 8  /* eval.subsets: columns (the first 8 modalities) */
 #define MVAE_MAX_LL_TERMS (MVAE_MAX_MODALITIES + 2) /* eval.log_likelihood.terms: each modality + all */
 /* a result's name: a subset of modalities, "->" and one or two modality names */
 #define MVAE_RESULT_NAME_MAX (MVAE_SUBSET_NAME_MAX + 2 * MVAE_NAME_MAX + 4)
@@ -140,6 +142,16 @@ typedef struct mvae_eval_result {
     char cross_name[MVAE_MAX_CROSS][MVAE_SUBSET_NAME_MAX + MVAE_NAME_MAX]; /* "gray->image"; from may list many */
     char cross_metric[MVAE_MAX_CROSS][16]; /* psnr | iou | f1 | accuracy | mse */
     double cross[MVAE_MAX_CROSS][3];       /* the value; f1: {f1_macro, f1_micro, accuracy} */
+    /* eval.subsets (n_sub = 0 when off): for every non-empty subset of the modalities with an
+     * encoder (row) and each of the first MVAE_SUBSET_TABLE_MODS modalities (column), the mean
+     * -log p(x_k | z = mean q(z | x_given)) and, for a categorical k, the arg-max accuracy; NaN
+     * where no test sample has both */
+    int n_sub, n_sub_mod;
+    uint32_t sub_given[MVAE_MAX_SUBSET_ROWS];
+    char sub_name[MVAE_MAX_SUBSET_ROWS][6 * (MVAE_NAME_MAX + 1)]; /* the given subset, "a,b" (<= 6 names) */
+    char sub_mod_name[MVAE_SUBSET_TABLE_MODS][MVAE_NAME_MAX];  /* the columns */
+    double sub_nll[MVAE_MAX_SUBSET_ROWS][MVAE_SUBSET_TABLE_MODS];
+    double sub_acc[MVAE_MAX_SUBSET_ROWS][MVAE_SUBSET_TABLE_MODS];
 } mvae_eval_result;
 
 typedef struct mvae_train_result {
