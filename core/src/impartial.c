@@ -487,11 +487,13 @@ static void gradnorm_weights(int K, const float *theta, double *w, double *dws) 
 }
 
 double mvae_impartial_gradnorm_loss(int K, const float *theta, const double *norms, const float *v0,
-                                    double alpha, double *dtheta) {
-    double w[MAXK], d[MAXK], vt[MAXK], avg = 0, m = 0, L = 0, sgn[MAXK];
+                                    double alpha, double m, double *dtheta) {
+    double w[MAXK], d[MAXK], vt[MAXK], avg = 0, L = 0, sgn[MAXK];
     gradnorm_weights(K, theta, w, d);
+    bool own_m = m < 0;
+    if (own_m) m = 0;
     for (int k = 0; k < K; k++) {
-        m += w[k] * norms[k] / K;
+        if (own_m) m += w[k] * norms[k] / K;
         vt[k] = norms[k] / fmax(v0[k], 1e-5);
         avg += vt[k] / K;
     }
@@ -522,7 +524,7 @@ static int combine_gradnorm(const mvae_impartial_job *j, double *w, float *out) 
         for (int k = 0; k < K; k++) s[GN_V0 * K + k] = (float)n[k];
     if (*cnt <= (float)upd) *cnt += 1;
     gradnorm_weights(K, &s[GN_THETA * K], w, NULL);
-    mvae_impartial_gradnorm_loss(K, &s[GN_THETA * K], n, &s[GN_V0 * K], alpha, dth);
+    mvae_impartial_gradnorm_loss(K, &s[GN_THETA * K], n, &s[GN_V0 * K], alpha, -1, dth);
     /* Adam / AMSGrad as torch.optim.Adam (betas 0.9, 0.999, eps 1e-8, no weight decay) */
     if (*t < 1e7f) *t += 1;
     double b1 = 0.9, b2 = 0.999, bc1 = 1 - pow(b1, *t), bc2 = 1 - pow(b2, *t);

@@ -4,10 +4,10 @@
 #include "mvae/impartial.h"
 
 /* GradNorm's balancing loss L = sum_i |w_i n_i - m r_i^alpha| (w = K softmax(theta) with the
- * reference's clamp, m = mean(w n) held constant, r_i = (n_i / v0_i) / mean(n / v0)) and its
- * gradient dtheta[K] (may be NULL). */
+ * reference's clamp, r_i = (n_i / v0_i) / mean(n / v0)) and its gradient dtheta[K] (may be NULL)
+ * with m = mean(w n) held constant (detached, as the reference): m < 0 computes it at theta. */
 double mvae_impartial_gradnorm_loss(int K, const float *theta, const double *norms, const float *v0,
-                                    double alpha, double *dtheta);
+                                    double alpha, double m, double *dtheta);
 
 /* Eigen-decomposition of a symmetric n x n matrix (cyclic Jacobi): a is destroyed, lambda[n]
  * eigenvalues, V[n*n] eigenvectors in columns (V[i*n+j] = component i of vector j). */
