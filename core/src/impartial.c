@@ -420,7 +420,7 @@ static int combine_cagrad(const mvae_impartial_job *j, double *w, float *out) {
         memcpy(x, xn, (size_t)K * sizeof *x);
         f = cagrad_f(K, G, x, cp, gr, tmp);
         step *= 2;
-        if (change < 1e-12) break;
+        if (change < 1e-10) break;
     }
     double gw = sqrt(fmax(quad(K, G, x), 0));
     double lam = cp / (gw + 1e-8);
@@ -1067,18 +1067,21 @@ void mvae_impartial_last_weights(const mvae_impartial *b, double *w, double *sca
  * the engine
  * ============================================================================================== */
 
-/* Sum of x[i]*y[i] in double, 4 independent accumulators. */
+/* Sum of x[i]*y[i]: blocks of 256 products summed in 16 float lanes (vectorised; 16 terms per lane,
+ * so a block's sum is within ~1e-6 of exact), the blocks' sums added in double. */
 static double dot(const float *x, const float *y, int64_t n) {
-    double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    double s = 0;
     int64_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        a0 += (double)x[i] * y[i];
-        a1 += (double)x[i + 1] * y[i + 1];
-        a2 += (double)x[i + 2] * y[i + 2];
-        a3 += (double)x[i + 3] * y[i + 3];
+    for (; i + 256 <= n; i += 256) {
+        float acc[16] = {0};
+        for (int b = 0; b < 256; b += 16)
+            for (int l = 0; l < 16; l++) acc[l] += x[i + b + l] * y[i + b + l];
+        double bs = 0;
+        for (int l = 0; l < 16; l++) bs += acc[l];
+        s += bs;
     }
-    for (; i < n; i++) a0 += (double)x[i] * y[i];
-    return (a0 + a1) + (a2 + a3);
+    for (; i < n; i++) s += (double)x[i] * y[i];
+    return s;
 }
 
 static void record_stats(mvae_impartial *b, const double *G, double scale) {
