@@ -545,7 +545,8 @@ static void test_norm_restoration(void **state) {
 /* ---- state: saved and restored, the same results --------------------------------------------- */
 static void test_state_roundtrip(void **state) {
     (void)state;
-    static const char *const specs[] = {"gradvac:beta=0.1", "nsgd:update_at=3", "gradnorm:update_at=3,lr=0.05"};
+    static const char *const specs[] = {"gradvac:beta=0.1", "nsgd:update_at=3", "gradnorm:update_at=3,lr=0.05",
+                                        "gradnorm:update_at=3+gradvac:beta=0.2"};
     enum { K = 3, N = 20 };
     for (size_t s = 0; s < sizeof specs / sizeof *specs; s++) {
         mvae_rng r, data;
@@ -659,6 +660,7 @@ static void test_errors(void **state) {
     mvae_ctx_free(ctx);
 }
 
+static void expect_new_error(const char *spec, int K, mvae_rng *rng, const char *part);
 static void test_yaml(void **state) {
     (void)state;
     const char *text = "impartial:\n  method: cagrad\n  norm_restore: false\n  cagrad: {c: 0.4}\n";
@@ -675,18 +677,83 @@ static void test_yaml(void **state) {
     assert_true(mvae_impartial_setting(b, "norm_restore") == 0);
     mvae_impartial_free(b);
     mvae_cfg_free(cfg);
-    /* a typo in the method and a value out of range, with file:line:col */
-    const char *bad[] = {"impartial:\n  method: pcgard\n", "impartial:\n  method: cagrad\n  cagrad: {c: -2}\n"};
-    const char *want[] = {"did you mean 'pcgrad'?", "t.yaml:3"};
-    for (int i = 0; i < 2; i++) {
+    /* a chain with per-method settings */
+    text = "impartial:\n  method: gradnorm+pcgrad\n  gradnorm: {alpha: 0}\n";
+    assert_int_equal(mvae_cfg_load_string(text, "t.yaml", &cfg, &err), MVAE_OK);
+    sec = mvae_cfg_get(mvae_cfg_root(cfg), "impartial");
+    assert_int_equal(mvae_cfg_validate(cfg, sec, mvae_impartial_schema, "train.impartial", NULL, &err), MVAE_OK);
+    assert_int_equal(mvae_impartial_check_cfg(sec, &err), MVAE_OK);
+    mvae_rng r;
+    mvae_rng_seed(&r, 1);
+    assert_int_equal(mvae_impartial_new_cfg(sec, 3, &r, &b, &err), MVAE_OK);
+    assert_string_equal(mvae_impartial_name(b), "gradnorm+pcgrad");
+    assert_true(mvae_impartial_setting(b, "gradnorm.alpha") == 0);
+    assert_true(mvae_impartial_setting(b, "alpha") == 0);
+    mvae_impartial_free(b);
+    mvae_cfg_free(cfg);
+    /* a typo in the method (caught by check_cfg), a value out of range (by the schema), a setting
+     * of another method, each with file:line:col */
+    const char *bad[] = {"impartial:\n  method: pcgard\n", "impartial:\n  method: cagrad\n  cagrad: {c: -2}\n",
+                         "impartial:\n  method: gradnorm+pcgard\n",
+                         "impartial:\n  method: nsgd\n  nsgd: {update_at: 3}\n  gradnorm: {alph: 1}\n"};
+    const char *want[] = {"t.yaml:2:11: impartial: unknown method 'pcgard' (did you mean 'pcgrad'?)", "t.yaml:3",
+                          "did you mean 'pcgrad'?", "did you mean 'alpha'?"};
+    for (int i = 0; i < 4; i++) {
         mvae_error_clear(&err);
         assert_int_equal(mvae_cfg_load_string(bad[i], "t.yaml", &cfg, &err), MVAE_OK);
         sec = mvae_cfg_get(mvae_cfg_root(cfg), "impartial");
-        assert_int_not_equal(mvae_cfg_validate(cfg, sec, mvae_impartial_schema, "train.impartial", NULL, &err), MVAE_OK);
+        int rc = mvae_cfg_validate(cfg, sec, mvae_impartial_schema, "train.impartial", NULL, &err);
+        if (!rc) rc = mvae_impartial_check_cfg(sec, &err);
+        assert_int_not_equal(rc, MVAE_OK);
         if (!strstr(err.msg, want[i])) fprintf(stderr, "'%s' lacks '%s'\n", err.msg, want[i]);
         assert_non_null(strstr(err.msg, want[i]));
         mvae_cfg_free(cfg);
     }
+}
+
+/* ---- chains (the reference's Compose) ------------------------------------------------------ */
+static void test_chains(void **state) {
+    (void)state;
+    /* gradnorm (alpha 0, at its fixed point) then pcgrad = pcgrad on the reweighted gradients */
+    mvae_rng r;
+    mvae_rng_seed(&r, 1);
+    mvae_impartial *b = mk("gradnorm:alpha=0+pcgrad:norm_restore=false", 2, &r);
+    assert_int_equal(mvae_impartial_state_size(b), 12);
+    float *st = mvae_impartial_state(b);
+    st[0] = (float)log(1.1846606);
+    st[1] = (float)log(0.8153394);
+    float out[3], h1[3], h2[3], want[3];
+    comb(b, 2, 3, (const float *[]){J1, J2}, out);
+    mvae_impartial_free(b);
+    for (int i = 0; i < 3; i++) {
+        h1[i] = (float)(1.1846606 * J1[i]);
+        h2[i] = (float)(0.8153394 * J2[i]);
+    }
+    b = mk("pcgrad:norm_restore=false", 2, &r);
+    comb(b, 2, 3, (const float *[]){h1, h2}, want);
+    mvae_impartial_free(b);
+    near(out, (double[]){want[0], want[1], want[2]}, 3, 1e-5);
+    /* nsgd then pcgrad, restored: pcgrad on the unit gradients, restored */
+    on_J("nsgd+pcgrad", out, NULL);
+    float u1[3], u2[3];
+    for (int i = 0; i < 3; i++) {
+        u1[i] = J1[i] / (float)sqrt(18.0);
+        u2[i] = J2[i] / (float)sqrt(38.0);
+    }
+    b = mk("pcgrad", 2, &r);
+    comb(b, 2, 3, (const float *[]){u1, u2}, want);
+    mvae_impartial_free(b);
+    double n = normf(want, 3);
+    for (int i = 0; i < 3; i++) want[i] = (float)(want[i] / n * sqrt(12.0)); /* ||g1 + g2|| = sqrt(12) */
+    near(out, (double[]){want[0], want[1], want[2]}, 3, 1e-5);
+    /* a one-method chain is the method; none in a chain is the identity */
+    float a[3], c[3];
+    on_J("none+imtl_g", a, NULL);
+    on_J("imtl_g", c, NULL);
+    near(a, (double[]){c[0], c[1], c[2]}, 3, 1e-6);
+    expect_new_error("graddrop+pcgrad", 2, &r, "cannot be chained");
+    expect_new_error("gradnorm+pcgrd", 2, &r, "did you mean 'pcgrad'?");
+    expect_new_error("nsgd+gradnorm:update_at=3.5", 2, &r, "gradnorm.update_at");
 }
 
 /* ---- the op in a graph ---------------------------------------------------------------------- */
@@ -859,6 +926,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_diagnostics),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_yaml),
+        cmocka_unit_test(test_chains),
         cmocka_unit_test(test_graph_none_equals_plain),
         cmocka_unit_test(test_graph_outside_reader),
         cmocka_unit_test(test_graph_recycle_and_repeat),

@@ -15,15 +15,20 @@
 
 #define MAXK MVAE_IMPARTIAL_MAX_K
 
+/* doubles of scratch a method's combine may use */
+#define WORK_METHOD(K) (8 * (K) * (K) + 8 * (K))
+
 struct mvae_impartial {
-    const mvae_impartial_method *m;
-    int K;
-    double opt[16];  /* the method's settings, options-table order */
+    const mvae_impartial_method *m[MVAE_IMPARTIAL_MAX_CHAIN]; /* applied in order */
+    int n_m, K;
+    char name[256];  /* "gradnorm+pcgrad" */
+    double opt[MVAE_IMPARTIAL_MAX_CHAIN][16]; /* each method's settings, options-table order */
+    size_t state_off[MVAE_IMPARTIAL_MAX_CHAIN];
     bool norm_restore, diagnostics;
     mvae_rng *rng;   /* caller-owned */
-    float *state;
+    float *state;    /* the methods' states end to end */
     size_t n_state;
-    double *work;    /* 8K^2 + 8K doubles + the Gram (K^2) */
+    double *work;    /* WORK_METHOD(K), then G, the current Gram, W_m, W_total, a temporary (K^2 each) */
     float *fbuf;     /* direct methods: out[N] + (K+2) * cols, grown on demand */
     size_t fbuf_cap;
     double last_w[MAXK], last_scale;
@@ -170,6 +175,13 @@ static void ones(int K, double *w) {
     for (int k = 0; k < K; k++) w[k] = 1;
 }
 
+/* A method that weights each task: task k's output is w_k g_k, W = diag(w). */
+static int diag_result(int K, const double *w, double *W) {
+    memset(W, 0, (size_t)K * K * sizeof *W);
+    for (int k = 0; k < K; k++) W[k * K + k] = w[k];
+    return MVAE_IMPARTIAL_WEIGHTS;
+}
+
 /* A random order of {0..K-1} \ {skip} into perm (K-1 entries). */
 static void others_in_random_order(mvae_rng *rng, int K, int skip, int *perm) {
     int n = 0;
@@ -188,17 +200,17 @@ static void others_in_random_order(mvae_rng *rng, int K, int skip, int *perm) {
  * ============================================================================================== */
 
 /* ---- none: the plain sum (the engine sums in a fixed order, bit for bit) ---- */
-static int combine_none(const mvae_impartial_job *j, double *w, float *out) {
+static int combine_none(const mvae_impartial_job *j, double *W, float *out) {
+    double w[MAXK];
     ones(j->K, w);
-    return MVAE_IMPARTIAL_WEIGHTS;
+    return diag_result(j->K, w, W);
 }
 
 /* ---- PCGrad (Yu et al. 2020): g_i' = g_i projected off every g_j it conflicts with, j in a
  * random order, onto the ORIGINAL g_j; result sum_i g_i'. Row i of W holds g_i' = sum_l W_il g_l. */
-static int combine_pcgrad(const mvae_impartial_job *j, double *w, float *out) {
+static int combine_pcgrad(const mvae_impartial_job *j, double *W, float *out) {
     int K = j->K;
     const double *G = j->gram;
-    double *W = j->work;
     int perm[MAXK];
     for (int i = 0; i < K; i++) {
         for (int l = 0; l < K; l++) W[i * K + l] = l == i;
@@ -210,11 +222,6 @@ static int combine_pcgrad(const mvae_impartial_job *j, double *w, float *out) {
             if (ip < 0) W[i * K + q] -= ip / fmax(G[q * K + q], 1e-15);
         }
     }
-    for (int l = 0; l < K; l++) {
-        double s = 0;
-        for (int i = 0; i < K; i++) s += W[i * K + l];
-        w[l] = s;
-    }
     return MVAE_IMPARTIAL_WEIGHTS;
 }
 
@@ -224,12 +231,12 @@ static int combine_pcgrad(const mvae_impartial_job *j, double *w, float *out) {
  * opt: beta, reset (the reference's zeros-every-call EMA, = PCGrad's projection). state: phi[K*K]. */
 static int gradvac_state(int K) { return K * K; }
 static void gradvac_init(float *s, int K, const double *opt) { memset(s, 0, (size_t)K * K * sizeof *s); }
-static int combine_gradvac(const mvae_impartial_job *j, double *w, float *out) {
+static int combine_gradvac(const mvae_impartial_job *j, double *W, float *out) {
     int K = j->K;
     const double *G = j->gram;
     double beta = j->opt[0];
     bool reset = j->opt[1] != 0;
-    double *W = j->work, *u = W + K * K;
+    double *u = j->work;
     int perm[MAXK];
     for (int i = 0; i < K; i++) {
         for (int l = 0; l < K; l++) W[i * K + l] = l == i;
@@ -251,11 +258,6 @@ static int combine_gradvac(const mvae_impartial_job *j, double *w, float *out) {
             if (!reset) j->state[i * K + q] = (float)((1 - beta) * phi + beta * c);
         }
     }
-    for (int l = 0; l < K; l++) {
-        double s = 0;
-        for (int i = 0; i < K; i++) s += W[i * K + l];
-        w[l] = s;
-    }
     return MVAE_IMPARTIAL_WEIGHTS;
 }
 
@@ -264,7 +266,8 @@ static int combine_gradvac(const mvae_impartial_job *j, double *w, float *out) {
  * steps (Lacoste-Julien & Jaggi 2015: linear convergence when the point lies on a face), stopped
  * when the duality gap is below tol * max_k ||g_k||^2. opt: max_iter, tol, ref_cap (the
  * reference's weights = min(w, 1e-3)). */
-static int combine_mgda(const mvae_impartial_job *j, double *w, float *out) {
+static int combine_mgda(const mvae_impartial_job *j, double *W, float *out) {
+    double w[MAXK];
     int K = j->K;
     const double *G = j->gram;
     int max_iter = (int)j->opt[0];
@@ -325,17 +328,18 @@ static int combine_mgda(const mvae_impartial_job *j, double *w, float *out) {
     if (!ok) {
         (*j->fallbacks)++;
         ones(K, w);
-        return MVAE_IMPARTIAL_WEIGHTS;
+        return diag_result(j->K, w, W);
     }
     if (cap)
         for (int k = 0; k < K; k++) w[k] = fmin(w[k], 1e-3);
-    return MVAE_IMPARTIAL_WEIGHTS;
+    return diag_result(j->K, w, W);
 }
 
 /* ---- IMTL-G (Liu et al. 2021): weights a with sum a = 1 such that the result has equal
  * projections on every unit task gradient u_k: with D_k = g_1 - g_k, U_k = u_1 - u_k (k >= 2),
  * a_{2..K} = (g_1 U^T) pinv(D U^T), a_1 = 1 - sum. In Gram form. */
-static int combine_imtl_g(const mvae_impartial_job *j, double *w, float *out) {
+static int combine_imtl_g(const mvae_impartial_job *j, double *W, float *out) {
+    double w[MAXK];
     int K = j->K, n = K - 1;
     const double *G = j->gram;
     double inv[MAXK];
@@ -356,7 +360,7 @@ static int combine_imtl_g(const mvae_impartial_job *j, double *w, float *out) {
         sum += s;
     }
     w[0] = 1 - sum;
-    return MVAE_IMPARTIAL_WEIGHTS;
+    return diag_result(j->K, w, W);
 }
 
 /* ---- CAGrad (Liu et al. 2021): x* = argmin_{x in simplex} x^T G b + c' sqrt(x^T G x), b = 1/K,
@@ -381,7 +385,7 @@ static double cagrad_f(int K, const double *G, const double *x, double cp, doubl
     return xGb + cp * r;
 }
 
-static int combine_cagrad(const mvae_impartial_job *j, double *w, float *out) {
+static int combine_cagrad(const mvae_impartial_job *j, double *W, float *out) {
     int K = j->K;
     const double *G = j->gram;
     double c = j->opt[0];
@@ -425,7 +429,9 @@ static int combine_cagrad(const mvae_impartial_job *j, double *w, float *out) {
     double gw = sqrt(fmax(quad(K, G, x), 0));
     double lam = cp / (gw + 1e-8);
     double div = rescale == 1 ? 1 + c * c : rescale == 2 ? 1 + c : 1;
-    for (int k = 0; k < K; k++) w[k] = (1.0 / K + lam * x[k]) / div;
+    /* task k's output (g_k + lam g_x*) / K / div, as the reference's per-task gradients */
+    for (int k = 0; k < K; k++)
+        for (int l = 0; l < K; l++) W[k * K + l] = ((k == l) + lam * x[l]) / K / div;
     return MVAE_IMPARTIAL_WEIGHTS;
 }
 
@@ -437,7 +443,8 @@ static void nsgd_init(float *s, int K, const double *opt) {
     for (int k = 0; k < K; k++) s[k] = 1;
     s[K] = 0;
 }
-static int combine_nsgd(const mvae_impartial_job *j, double *w, float *out) {
+static int combine_nsgd(const mvae_impartial_job *j, double *W, float *out) {
+    double w[MAXK];
     int K = j->K;
     double n[MAXK], r[MAXK], rs = 0;
     for (int k = 0; k < K; k++) n[k] = sqrt(fmax(j->gram[k * K + k], 0));
@@ -456,7 +463,7 @@ static int combine_nsgd(const mvae_impartial_job *j, double *w, float *out) {
     }
     for (int k = 0; k < K; k++) S += (as > 0 ? a[k] / as : 0) * n[k];
     for (int k = 0; k < K; k++) w[k] = S / fmax(n[k], 1e-15);
-    return MVAE_IMPARTIAL_WEIGHTS;
+    return diag_result(j->K, w, W);
 }
 
 /* ---- GradNorm (Chen et al. 2018), the reference's gradient-norm variant: learned task weights
@@ -512,7 +519,8 @@ double mvae_impartial_gradnorm_loss(int K, const float *theta, const double *nor
     return L;
 }
 
-static int combine_gradnorm(const mvae_impartial_job *j, double *w, float *out) {
+static int combine_gradnorm(const mvae_impartial_job *j, double *W, float *out) {
+    double w[MAXK];
     int K = j->K;
     float *s = j->state;
     double alpha = j->opt[0], lr = j->opt[1], upd = j->opt[2];
@@ -537,14 +545,14 @@ static int combine_gradnorm(const mvae_impartial_job *j, double *w, float *out) 
         double den = sqrt((double)(ams ? *vm : *v)) / sqrt(bc2) + 1e-8;
         s[GN_THETA * K + k] -= (float)(lr / bc1 * *m / den);
     }
-    return MVAE_IMPARTIAL_WEIGHTS;
+    return diag_result(j->K, w, W);
 }
 
 /* ---- GradDrop (Chen et al. 2020): per element of the non-batch shape, sign purity
  * P = (1 + sum_k s_k / sum_k |s_k|) / 2 with s_k = sum over the batch (dim 0) of sign(input) g_k
  * (input_sign; the reference drops the input's sign); U ~ U(0,1); task k keeps its gradient where
  * (P > U and s_k > 0) or (P < U and s_k < 0), else drops it (times leak). opt: leak, input_sign. */
-static int combine_graddrop(const mvae_impartial_job *j, double *w, float *out) {
+static int combine_graddrop(const mvae_impartial_job *j, double *W, float *out) {
     int K = j->K;
     int64_t rows = j->rows, cols = j->N / rows;
     float leak = (float)j->opt[0];
@@ -587,7 +595,6 @@ static int combine_graddrop(const mvae_impartial_job *j, double *w, float *out) 
         for (int64_t r = 0; r < rows; r++)
             for (int64_t c = 0; c < cols; c++) out[r * cols + c] += mk[c] * g[r * cols + c];
     }
-    ones(K, w);
     return MVAE_IMPARTIAL_DIRECT;
 }
 
@@ -595,7 +602,8 @@ static int combine_graddrop(const mvae_impartial_job *j, double *w, float *out) 
  * alpha_i (G alpha)_i = 1 for every i; result sum alpha_k g_k. Damped Newton on the K equations
  * (G scaled by its largest diagonal entry, alpha rescaled back), from alpha_i = 1/||g_i||.
  * opt: max_iter, tol. */
-static int combine_nash(const mvae_impartial_job *j, double *w, float *out) {
+static int combine_nash(const mvae_impartial_job *j, double *W, float *out) {
+    double w[MAXK];
     int K = j->K;
     int max_iter = (int)j->opt[0];
     double tol = j->opt[1];
@@ -654,16 +662,17 @@ static int combine_nash(const mvae_impartial_job *j, double *w, float *out) {
     if (!ok) {
         (*j->fallbacks)++;
         ones(K, w);
-        return MVAE_IMPARTIAL_WEIGHTS;
+        return diag_result(j->K, w, W);
     }
     for (int k = 0; k < K; k++) w[k] = a[k] / sqrt(sc);
-    return MVAE_IMPARTIAL_WEIGHTS;
+    return diag_result(j->K, w, W);
 }
 
 /* ---- Aligned-MTL (Senushkin et al. 2023): G = V L V^T; on the eigenvalues above
  * l_max K eps_float, B = sigma V L^(-1/2) V^T aligns the task gradients' principal components to
  * equal magnitudes sigma (min: sqrt(l_min), median, rmse); weights B (1/K). opt: scale. */
-static int combine_aligned(const mvae_impartial_job *j, double *w, float *out) {
+static int combine_aligned(const mvae_impartial_job *j, double *W, float *out) {
+    double w[MAXK];
     int K = j->K;
     double *A = j->work, *V = A + K * K, lam[MAXK];
     memcpy(A, j->gram, (size_t)K * K * sizeof *A);
@@ -676,7 +685,7 @@ static int combine_aligned(const mvae_impartial_job *j, double *w, float *out) {
         if (lam[k] > tol) kept[r++] = lam[k];
     if (r == 0) {
         for (int k = 0; k < K; k++) w[k] = 0;
-        return MVAE_IMPARTIAL_WEIGHTS;
+        return diag_result(j->K, w, W);
     }
     for (int i = 1; i < r; i++) { /* sort ascending */
         double v = kept[i];
@@ -702,7 +711,7 @@ static int combine_aligned(const mvae_impartial_job *j, double *w, float *out) {
         }
         w[i] = sig * s;
     }
-    return MVAE_IMPARTIAL_WEIGHTS;
+    return diag_result(j->K, w, W);
 }
 
 /* ================================================================================================
@@ -794,8 +803,11 @@ _Static_assert(sizeof method_names / sizeof method_names[0] - 1 ==
                "method_names out of sync with the methods table");
 
 const mvae_option mvae_impartial_schema[] = {
-    {"method", MVAE_OPT_STRING, "none", "how the branch gradients are combined", NULL, false,
-     method_names, NULL},
+    {"method", MVAE_OPT_STRING, "none",
+     "how the branch gradients are combined: none, pcgrad, mgda, imtl_g, cagrad, gradvac, nsgd, gradnorm, "
+     "graddrop, nash_mtl, aligned_mtl, or a chain such as gradnorm+pcgrad (checked by "
+     "mvae_impartial_check_cfg)",
+     NULL, false, NULL, NULL},
     {"norm_restore", MVAE_OPT_BOOL, "true",
      "scale the combined gradient to the L2 norm of the plain sum (the reference)", NULL, false, NULL, NULL},
     {"diagnostics", MVAE_OPT_BOOL, "true", "record cosines and norms of the branch gradients", NULL,
@@ -866,6 +878,7 @@ static int parse_value(const mvae_option *o, const char *where, const char *text
 }
 
 static int unknown_key(const mvae_impartial_method *m, const char *key, mvae_error *err) {
+    if (!m) return mvae_error_set(err, MVAE_ERR_INVALID, "impartial: unknown setting '%s'", key);
     const char *cand[32];
     int n = 0;
     for (const mvae_option *o = m->options; o && o->key && n < 30; o++) cand[n++] = o->key;
@@ -881,22 +894,48 @@ static int unknown_key(const mvae_impartial_method *m, const char *key, mvae_err
                           key, m->name, near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "", list);
 }
 
-/* Set one setting by key. */
-static int set_key(mvae_impartial *b, const char *key, const char *text, mvae_error *err) {
+/* Which method of the chain a key belongs to: "name.key" names it; a bare key goes to the first
+ * method that has it. Returns the option index, or -1 (and *c = -1) when no method has it. */
+static int find_key(const mvae_impartial *b, const char *key, int *c) {
+    const char *dot = strchr(key, '.');
+    for (int i = 0; i < b->n_m; i++) {
+        const char *k = key;
+        if (dot) {
+            size_t ln = (size_t)(dot - key);
+            if (strlen(b->m[i]->name) != ln || strncmp(b->m[i]->name, key, ln) != 0) continue;
+            k = dot + 1;
+        }
+        int o = 0;
+        for (const mvae_option *op = b->m[i]->options; op && op->key; op++, o++)
+            if (strcmp(op->key, k) == 0) return *c = i, o;
+    }
+    return *c = -1, -1;
+}
+
+/* Set one setting by key ("key" or "method.key"); `prefer` >= 0: a bare key of that method. */
+static int set_key(mvae_impartial *b, int prefer, const char *key, const char *text, mvae_error *err) {
     char where[200];
-    snprintf(where, sizeof where, "impartial: %s.%s", b->m->name, key);
-    int i = 0;
-    for (const mvae_option *o = b->m->options; o && o->key; o++, i++)
-        if (strcmp(o->key, key) == 0) return parse_value(o, where, text, &b->opt[i], err);
-    for (int c = 0; c < 2; c++)
-        if (strcmp(opt_common[c].key, key) == 0) {
+    int c = -1, o = -1;
+    if (prefer >= 0 && !strchr(key, '.')) {
+        int i = 0;
+        for (const mvae_option *op = b->m[prefer]->options; op && op->key; op++, i++)
+            if (strcmp(op->key, key) == 0) c = prefer, o = i;
+    }
+    if (c < 0) o = find_key(b, key, &c);
+    if (c >= 0) {
+        snprintf(where, sizeof where, "impartial: %s.%s", b->m[c]->name, b->m[c]->options[o].key);
+        return parse_value(&b->m[c]->options[o], where, text, &b->opt[c][o], err);
+    }
+    for (int k = 0; k < 2; k++)
+        if (strcmp(opt_common[k].key, key) == 0) {
             double v;
-            if (parse_value(&opt_common[c], where, text, &v, err)) return MVAE_ERR_INVALID;
-            if (c == 0) b->norm_restore = v != 0;
+            snprintf(where, sizeof where, "impartial: %s", key);
+            if (parse_value(&opt_common[k], where, text, &v, err)) return MVAE_ERR_INVALID;
+            if (k == 0) b->norm_restore = v != 0;
             else b->diagnostics = v != 0;
             return MVAE_OK;
         }
-    return unknown_key(b->m, key, err);
+    return unknown_key(b->m[prefer >= 0 ? prefer : 0], key, err);
 }
 
 static int method_error(const char *name, mvae_error *err) {
@@ -906,41 +945,70 @@ static int method_error(const char *name, mvae_error *err) {
         strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
         strncat(list, method_names[i], sizeof list - strlen(list) - 1);
     }
-    return mvae_error_set(err, MVAE_ERR_INVALID, "impartial: unknown method '%s'%s%s%s (methods: %s)", name,
-                          near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "", list);
+    return mvae_error_set(err, MVAE_ERR_INVALID,
+                          "impartial: unknown method '%s'%s%s%s (methods: %s; chain them with '+', e.g. "
+                          "gradnorm+pcgrad)",
+                          name, near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "", list);
 }
 
-/* A block with the method's defaults. */
-static int block_alloc(const char *name, int K, mvae_rng *rng, mvae_impartial **out, mvae_error *err) {
+/* A block for the chain "a+b+..." (names only, settings at their defaults). */
+static int block_alloc(const char *chain, int K, mvae_rng *rng, mvae_impartial **out, mvae_error *err) {
     *out = NULL;
-    const mvae_impartial_method *m = mvae_impartial_find_method(name);
-    if (!m) return method_error(name, err);
+    char buf[256];
+    if (strlen(chain) >= sizeof buf) return mvae_error_set(err, MVAE_ERR_INVALID, "impartial: method too long");
+    strcpy(buf, chain);
+    const mvae_impartial_method *ms[MVAE_IMPARTIAL_MAX_CHAIN];
+    int n = 0;
+    for (char *save = NULL, *t = strtok_r(buf, "+", &save); t; t = strtok_r(NULL, "+", &save)) {
+        while (*t == ' ') t++;
+        for (char *e = t + strlen(t); e > t && e[-1] == ' ';) *--e = '\0';
+        const mvae_impartial_method *m = mvae_impartial_find_method(t);
+        if (!m) return method_error(t, err);
+        if (n == MVAE_IMPARTIAL_MAX_CHAIN)
+            return mvae_error_set(err, MVAE_ERR_INVALID, "impartial: '%s' chains more than %d methods", chain,
+                                  MVAE_IMPARTIAL_MAX_CHAIN);
+        ms[n++] = m;
+    }
+    if (n == 0) return mvae_error_set(err, MVAE_ERR_INVALID, "impartial: no method given");
+    for (int i = 0; i < n && n > 1; i++)
+        if (ms[i]->combine == combine_graddrop)
+            return mvae_error_set(err, MVAE_ERR_INVALID,
+                                  "impartial: graddrop masks the gradients element by element and cannot be "
+                                  "chained with other methods ('%s'); use it alone", chain);
     if (K < 2 || K > MAXK)
         return mvae_error_set(err, MVAE_ERR_INVALID,
                               "impartial: K = %d branches: a block needs 2 to %d (with one branch use the "
                               "tensor itself; more than %d: raise MVAE_IMPARTIAL_MAX_K)",
                               K, MAXK, MAXK);
-    if (m->needs_rng && !rng)
-        return mvae_error_set(err, MVAE_ERR_INVALID,
-                              "impartial: method %s draws random numbers: pass an mvae_rng (the trainer's, "
-                              "so that a checkpoint resumes it)", m->name);
+    for (int i = 0; i < n; i++)
+        if (ms[i]->needs_rng && !rng)
+            return mvae_error_set(err, MVAE_ERR_INVALID,
+                                  "impartial: method %s draws random numbers: pass an mvae_rng (the trainer's, "
+                                  "so that a checkpoint resumes it)", ms[i]->name);
     mvae_impartial *b = calloc(1, sizeof *b);
     if (!b) return mvae_error_set(err, MVAE_ERR_NOMEM, "impartial: out of memory");
-    b->m = m;
+    b->n_m = n;
     b->K = K;
     b->rng = rng;
     b->norm_restore = true;
     b->diagnostics = true;
-    int no = n_options(m->options);
-    MVAE_ASSERT(no <= 16);
-    for (int i = 0; i < no; i++) {
-        char where[200];
-        snprintf(where, sizeof where, "impartial: default of %s.%s", m->name, m->options[i].key);
-        int rc = parse_value(&m->options[i], where, m->options[i].default_value, &b->opt[i], err);
-        MVAE_ASSERT_MSG(rc == MVAE_OK, "bad default in an impartial options table");
+    size_t off = 0;
+    for (int c = 0; c < n; c++) {
+        const mvae_impartial_method *m = b->m[c] = ms[c];
+        int no = n_options(m->options);
+        MVAE_ASSERT(no <= 16);
+        for (int i = 0; i < no; i++) {
+            char where[200];
+            snprintf(where, sizeof where, "impartial: default of %s.%s", m->name, m->options[i].key);
+            int rc = parse_value(&m->options[i], where, m->options[i].default_value, &b->opt[c][i], err);
+            MVAE_ASSERT_MSG(rc == MVAE_OK, "bad default in an impartial options table");
+        }
+        b->state_off[c] = off;
+        off += m->state_floats ? (size_t)m->state_floats(K) : 0;
     }
-    b->work = malloc((size_t)(9 * K * K + 8 * K) * sizeof *b->work);
-    b->n_state = m->state_floats ? (size_t)m->state_floats(K) : 0;
+    b->n_state = off;
+    snprintf(b->name, sizeof b->name, "%s", chain);
+    b->work = malloc((size_t)(WORK_METHOD(K) + 5 * K * K) * sizeof *b->work);
     b->state = b->n_state ? malloc(b->n_state * sizeof *b->state) : NULL;
     if (!b->work || (b->n_state && !b->state)) {
         mvae_impartial_free(b);
@@ -953,38 +1021,59 @@ static int block_alloc(const char *name, int K, mvae_rng *rng, mvae_impartial **
 }
 
 static void block_ready(mvae_impartial *b) {
-    if (b->m->state_init) b->m->state_init(b->state, b->K, b->opt);
+    for (int c = 0; c < b->n_m; c++)
+        if (b->m[c]->state_init) b->m[c]->state_init(b->state + b->state_off[c], b->K, b->opt[c]);
+}
+
+/* Apply "key=value,key=value" (destroyed) to method `prefer` of the chain (or any, with -1). */
+static int apply_settings(mvae_impartial *b, int prefer, char *kv, const char *spec, mvae_error *err) {
+    while (kv && *kv) {
+        char *next = strchr(kv, ',');
+        if (next) *next++ = '\0';
+        while (*kv == ' ') kv++;
+        char *eq = strchr(kv, '=');
+        if (!eq) return mvae_error_set(err, MVAE_ERR_INVALID, "impartial: '%s' in '%s' is not key=value", kv, spec);
+        *eq = '\0';
+        for (char *ke = eq; ke > kv && ke[-1] == ' ';) *--ke = '\0';
+        char *val = eq + 1;
+        while (*val == ' ') val++;
+        if (set_key(b, prefer, kv, val, err)) return MVAE_ERR_INVALID;
+        kv = next;
+    }
+    return MVAE_OK;
 }
 
 int mvae_impartial_new(const char *spec, int K, mvae_rng *rng, mvae_impartial **out, mvae_error *err) {
     *out = NULL;
     if (!spec) return mvae_error_set(err, MVAE_ERR_INVALID, "impartial: no method given");
-    char buf[512];
+    char buf[512], chain[256] = "";
     if (strlen(spec) >= sizeof buf) return mvae_error_set(err, MVAE_ERR_INVALID, "impartial: spec too long");
+    /* the chain of names: each '+'-part up to its ':' */
     strcpy(buf, spec);
-    char *colon = strchr(buf, ':');
-    if (colon) *colon = '\0';
+    char *parts[MVAE_IMPARTIAL_MAX_CHAIN + 1];
+    int np = 0;
+    for (char *p = buf; p && np <= MVAE_IMPARTIAL_MAX_CHAIN;) {
+        parts[np++] = p;
+        char *plus = strchr(p, '+');
+        if (plus) *plus++ = '\0';
+        p = plus;
+    }
+    for (int i = 0; i < np; i++) {
+        char *colon = strchr(parts[i], ':');
+        size_t ln = colon ? (size_t)(colon - parts[i]) : strlen(parts[i]);
+        if (strlen(chain) + ln + 2 >= sizeof chain)
+            return mvae_error_set(err, MVAE_ERR_INVALID, "impartial: spec too long");
+        if (i) strcat(chain, "+");
+        strncat(chain, parts[i], ln);
+    }
     mvae_impartial *b;
-    if (block_alloc(buf, K, rng, &b, err)) return MVAE_ERR_INVALID;
-    for (char *kv = colon ? colon + 1 : NULL; kv && *kv;) {
-        char *next = strchr(kv, ',');
-        if (next) *next++ = '\0';
-        while (*kv == ' ') kv++;
-        char *eq = strchr(kv, '=');
-        if (!eq) {
-            mvae_impartial_free(b);
-            return mvae_error_set(err, MVAE_ERR_INVALID, "impartial: '%s' in '%s' is not key=value", kv, spec);
-        }
-        *eq = '\0';
-        char *ke = eq;
-        while (ke > kv && ke[-1] == ' ') *--ke = '\0';
-        char *val = eq + 1;
-        while (*val == ' ') val++;
-        if (set_key(b, kv, val, err)) {
+    if (block_alloc(chain, K, rng, &b, err)) return MVAE_ERR_INVALID;
+    for (int i = 0; i < np; i++) {
+        char *colon = strchr(parts[i], ':');
+        if (colon && apply_settings(b, i, colon + 1, spec, err)) {
             mvae_impartial_free(b);
             return MVAE_ERR_INVALID;
         }
-        kv = next;
     }
     block_ready(b);
     *out = b;
@@ -997,25 +1086,32 @@ int mvae_impartial_new_cfg(const mvae_cfg_node *section, int K, mvae_rng *rng, m
     const char *method = "none";
     if (mvae_cfg_string_or(section, "method", "none", &method, err)) return MVAE_ERR_INVALID;
     mvae_impartial *b;
-    if (block_alloc(method, K, rng, &b, err)) return MVAE_ERR_INVALID;
+    if (block_alloc(method, K, rng, &b, err)) {
+        const mvae_cfg_node *mn = mvae_cfg_get(section, "method");
+        char w[300];
+        if (mn) mvae_error_prefix(err, "%s", mvae_cfg_where(mn, w, sizeof w));
+        return MVAE_ERR_INVALID;
+    }
     bool v;
     if (mvae_cfg_bool_or(section, "norm_restore", true, &v, err)) goto fail;
     b->norm_restore = v;
     if (mvae_cfg_bool_or(section, "diagnostics", true, &v, err)) goto fail;
     b->diagnostics = v;
-    const mvae_cfg_node *ms = section ? mvae_cfg_get(section, b->m->name) : NULL;
-    for (int i = 0; ms && ms->kind == MVAE_CFG_MAP && i < ms->n_items; i++) {
-        const mvae_cfg_node *c = ms->items[i];
-        if (c->kind != MVAE_CFG_SCALAR) {
+    for (int c = 0; c < b->n_m; c++) {
+        const mvae_cfg_node *ms = section ? mvae_cfg_get(section, b->m[c]->name) : NULL;
+        for (int i = 0; ms && ms->kind == MVAE_CFG_MAP && i < ms->n_items; i++) {
+            const mvae_cfg_node *n = ms->items[i];
             char w[300];
-            mvae_error_set(err, MVAE_ERR_INVALID, "%s: impartial.%s.%s must be a single value",
-                           mvae_cfg_where(c, w, sizeof w), b->m->name, c->key);
-            goto fail;
-        }
-        if (set_key(b, c->key, c->value, err)) {
-            char w[300];
-            mvae_error_prefix(err, "%s", mvae_cfg_where(c, w, sizeof w));
-            goto fail;
+            if (n->kind != MVAE_CFG_SCALAR) {
+                mvae_error_set(err, MVAE_ERR_INVALID, "%s: impartial.%s.%s must be a single value",
+                               mvae_cfg_where(n, w, sizeof w), b->m[c]->name, n->key);
+                goto fail;
+            }
+            if (strchr(n->key, '.') || set_key(b, c, n->key, n->value, err)) {
+                if (strchr(n->key, '.')) unknown_key(b->m[c], n->key, err);
+                mvae_error_prefix(err, "%s", mvae_cfg_where(n, w, sizeof w));
+                goto fail;
+            }
         }
     }
     block_ready(b);
@@ -1024,6 +1120,15 @@ int mvae_impartial_new_cfg(const mvae_cfg_node *section, int K, mvae_rng *rng, m
 fail:
     mvae_impartial_free(b);
     return MVAE_ERR_INVALID;
+}
+
+int mvae_impartial_check_cfg(const mvae_cfg_node *section, mvae_error *err) {
+    mvae_rng r;
+    mvae_rng_seed(&r, 0);
+    mvae_impartial *b;
+    int rc = mvae_impartial_new_cfg(section, 2, &r, &b, err);
+    mvae_impartial_free(b);
+    return rc;
 }
 
 void mvae_impartial_free(mvae_impartial *b) {
@@ -1035,12 +1140,12 @@ void mvae_impartial_free(mvae_impartial *b) {
 }
 
 int mvae_impartial_k(const mvae_impartial *b) { return b->K; }
-const mvae_impartial_method *mvae_impartial_method_of(const mvae_impartial *b) { return b->m; }
+const mvae_impartial_method *mvae_impartial_method_of(const mvae_impartial *b) { return b->m[0]; }
+const char *mvae_impartial_name(const mvae_impartial *b) { return b->name; }
 
 double mvae_impartial_setting(const mvae_impartial *b, const char *key) {
-    int i = 0;
-    for (const mvae_option *o = b->m->options; o && o->key; o++, i++)
-        if (strcmp(o->key, key) == 0) return b->opt[i];
+    int c, o = find_key(b, key, &c);
+    if (c >= 0) return b->opt[c][o];
     if (strcmp(key, "norm_restore") == 0) return b->norm_restore;
     if (strcmp(key, "diagnostics") == 0) return b->diagnostics;
     return NAN;
@@ -1053,7 +1158,7 @@ int mvae_impartial_set_state(mvae_impartial *b, const float *s, size_t n, mvae_e
         return mvae_error_set(err, MVAE_ERR_FORMAT,
                               "impartial: state of %zu floats for method %s with K = %d, which keeps %zu "
                               "(a checkpoint of another method or number of branches?)",
-                              n, b->m->name, b->K, b->n_state);
+                              n, b->name, b->K, b->n_state);
     if (n) memcpy(b->state, s, n * sizeof *s);
     return MVAE_OK;
 }
@@ -1114,9 +1219,10 @@ int mvae_impartial_combine(mvae_impartial *b, int K, int64_t N, const float *con
         return mvae_error_set(err, MVAE_ERR_INVALID,
                               "impartial: %lld elements do not split into %lld rows", (long long)N,
                               (long long)rows);
-    const mvae_impartial_method *m = b->m;
-    bool is_none = m->combine == combine_none;
-    double *G = b->work + 8 * K * K + 8 * K;
+    bool is_none = b->n_m == 1 && b->m[0]->combine == combine_none;
+    bool direct = b->n_m == 1 && b->m[0]->combine == combine_graddrop;
+    double *G = b->work + WORK_METHOD(K), *Gc = G + K * K, *Wm = Gc + K * K, *Wt = Wm + K * K,
+           *T = Wt + K * K;
     bool need_gram = !is_none || b->diagnostics;
     if (need_gram)
         for (int i = 0; i < K; i++)
@@ -1143,7 +1249,6 @@ int mvae_impartial_combine(mvae_impartial *b, int K, int64_t N, const float *con
         return MVAE_OK;
     }
     int64_t cols = N / rows;
-    bool direct = m->combine == combine_graddrop;
     if (direct) {
         size_t need = (size_t)N + (size_t)(K + 2) * (size_t)cols;
         if (need > b->fbuf_cap) {
@@ -1152,22 +1257,59 @@ int mvae_impartial_combine(mvae_impartial *b, int K, int64_t N, const float *con
             b->fbuf = p;
             b->fbuf_cap = need;
         }
-        if (m->options && b->opt[1] != 0 && !input)
+        if (b->opt[0][1] != 0 && !input)
             return mvae_error_set(err, MVAE_ERR_INVALID,
                                   "impartial: graddrop with input_sign needs the shared tensor's values");
     }
-    mvae_impartial_job job = {K, N, rows, g, G, b->opt, b->state, b->rng, input, b->work,
-                              direct ? b->fbuf + N : NULL, &b->st.fallbacks};
+    /* the chain: method c sees the Gram of the previous one's per-task outputs D = W_total g and
+     * returns W_m (D'_i = sum_l (W_m)_il D_l); W_total <- W_m W_total */
     double w[MAXK];
     float *res = direct ? b->fbuf : NULL;
-    int kind = m->combine(&job, w, res);
-    bool finite = true;
-    for (int k = 0; k < K; k++) finite &= isfinite(w[k]) != 0;
-    if (!finite) { /* a method must not produce NaN: count it as a fallback */
-        b->st.fallbacks++;
-        ones(K, w);
-        kind = MVAE_IMPARTIAL_WEIGHTS;
+    int kind = MVAE_IMPARTIAL_WEIGHTS;
+    memcpy(Gc, G, (size_t)K * K * sizeof *G);
+    for (int i = 0; i < K * K; i++) Wt[i] = i % (K + 1) == 0;
+    for (int c = 0; c < b->n_m; c++) {
+        mvae_impartial_job job = {K, N, rows, c == 0 ? g : NULL, Gc, b->opt[c],
+                                  b->state ? b->state + b->state_off[c] : NULL, b->rng, input, b->work,
+                                  direct ? b->fbuf + N : NULL, &b->st.fallbacks};
+        kind = b->m[c]->combine(&job, Wm, res);
+        if (kind == MVAE_IMPARTIAL_DIRECT) break;
+        bool finite = true;
+        for (int i = 0; i < K * K; i++) finite &= isfinite(Wm[i]) != 0;
+        if (!finite) { /* a method must not produce NaN: count it, leave the gradients as they are */
+            b->st.fallbacks++;
+            for (int i = 0; i < K * K; i++) Wm[i] = i % (K + 1) == 0;
+        }
+        for (int i = 0; i < K; i++) /* T = W_m W_total */
+            for (int l = 0; l < K; l++) {
+                double s = 0;
+                for (int q = 0; q < K; q++) s += Wm[i * K + q] * Wt[q * K + l];
+                T[i * K + l] = s;
+            }
+        memcpy(Wt, T, (size_t)K * K * sizeof *T);
+        if (c + 1 < b->n_m) { /* Gc <- W_m Gc W_m^T */
+            for (int i = 0; i < K; i++)
+                for (int l = 0; l < K; l++) {
+                    double s = 0;
+                    for (int q = 0; q < K; q++) s += Wm[i * K + q] * Gc[q * K + l];
+                    T[i * K + l] = s;
+                }
+            for (int i = 0; i < K; i++)
+                for (int l = 0; l < K; l++) {
+                    double s = 0;
+                    for (int q = 0; q < K; q++) s += T[i * K + q] * Wm[l * K + q];
+                    Gc[i * K + l] = s;
+                }
+        }
     }
+    if (kind == MVAE_IMPARTIAL_DIRECT)
+        ones(K, w);
+    else
+        for (int l = 0; l < K; l++) { /* the sum over tasks of their outputs */
+            double s = 0;
+            for (int i = 0; i < K; i++) s += Wt[i * K + l];
+            w[l] = s;
+        }
     double n0 = 0; /* ||sum_k g_k|| from the Gram */
     for (int k = 0; k < K * K; k++) n0 += G[k];
     n0 = sqrt(fmax(n0, 0));

@@ -55,13 +55,15 @@ extern "C" {
 #endif
 
 #define MVAE_IMPARTIAL_MAX_K 32
+#define MVAE_IMPARTIAL_MAX_CHAIN 4 /* methods applied one after the other: "gradnorm+pcgrad" */
 
 typedef struct mvae_impartial mvae_impartial;
 
 /* ---- the methods table ---- */
 
 /* What a method's combine sees. g[k] is branch k's gradient (N floats; NULL = zero: the branch
- * got no gradient); gram[i*K+j] = g_i . g_j in double. opt[] holds the method's settings in the
+ * got no gradient; all NULL for the second and later methods of a chain, which see only the Gram
+ * of the previous method's per-task outputs); gram[i*K+j] = g_i . g_j in double. opt[] holds the method's settings in the
  * order of its options table (bools 0/1, string choices as their index). state is the method's
  * persistent state (state_floats(K) floats; NULL when 0). input/rows: the shared tensor's values
  * and leading dimension (GradDrop only; input may be NULL otherwise). work: scratch of
@@ -81,8 +83,10 @@ typedef struct mvae_impartial_job {
 } mvae_impartial_job;
 
 enum {
-    MVAE_IMPARTIAL_WEIGHTS = 0, /* combine filled w[K]: the result is sum_k w_k g_k */
-    MVAE_IMPARTIAL_DIRECT = 1,  /* combine wrote out[N] itself (element-wise methods) */
+    MVAE_IMPARTIAL_WEIGHTS = 0, /* combine filled W[K*K]: task i's output is sum_l W_il g_l (a
+                                 * diagonal W for methods that weight tasks; PCGrad's projections,
+                                 * CAGrad's shared term fill the rest); the result is the sum over i */
+    MVAE_IMPARTIAL_DIRECT = 1,  /* combine wrote out[N] itself (element-wise methods; not chainable) */
 };
 
 typedef struct mvae_impartial_method {
@@ -92,9 +96,10 @@ typedef struct mvae_impartial_method {
     int (*state_floats)(int K); /* NULL = stateless */
     void (*state_init)(float *state, int K, const double *opt);
     bool needs_rng;
-    /* Returns MVAE_IMPARTIAL_WEIGHTS (w filled, finite) or MVAE_IMPARTIAL_DIRECT (out filled).
-     * Never fails: a solver that does not converge falls back to w = 1 and counts it. */
-    int (*combine)(const mvae_impartial_job *job, double *w, float *out);
+    /* Returns MVAE_IMPARTIAL_WEIGHTS (W filled) or MVAE_IMPARTIAL_DIRECT (out filled). Never
+     * fails: a solver that does not converge uses W = I (the plain sum) and counts it; the engine
+     * does the same with a non-finite W. */
+    int (*combine)(const mvae_impartial_job *job, double *W, float *out);
 } mvae_impartial_method;
 
 extern const mvae_impartial_method mvae_impartial_methods[];
@@ -102,15 +107,23 @@ extern const int mvae_impartial_method_count;
 /* The row named `name`, or NULL. */
 const mvae_impartial_method *mvae_impartial_find_method(const char *name);
 
-/* Schema of the `train.impartial` YAML section: method (default none), norm_restore (default
- * true), diagnostics (default true), and one map per method with settings, keyed by the method's
- * name (e.g. `cagrad: {c: 0.4}`), each with defaults and ranges. */
+/* Schema of the `train.impartial` YAML section: method (default none; a method or a chain
+ * "gradnorm+pcgrad"), norm_restore (default true), diagnostics (default true), and one map per
+ * method with settings, keyed by the method's name (e.g. `cagrad: {c: 0.4}`), each with defaults
+ * and ranges. The method names are not in the schema's choices (chains); mvae_impartial_check_cfg
+ * checks them, with "did you mean" and file:line:col. */
 extern const mvae_option mvae_impartial_schema[];
+/* Check a section validated against the schema: method names, chains, every setting. For
+ * `mvae validate`, before any data is read. */
+int mvae_impartial_check_cfg(const mvae_cfg_node *section, mvae_error *err);
 
 /* ---- blocks ---- */
 
 /* spec: "method" or "method:key=value,key=value" with the method's settings and the common
- * ones (norm_restore, diagnostics), e.g. "cagrad:c=0.4", "mgda:max_iter=100,norm_restore=false".
+ * ones (norm_restore, diagnostics), e.g. "cagrad:c=0.4", "mgda:max_iter=100,norm_restore=false";
+ * or a chain of up to MVAE_IMPARTIAL_MAX_CHAIN methods applied in order, as the reference's
+ * Compose: "gradnorm:alpha=0+pcgrad" (each method transforms the per-task gradients the previous
+ * one produced; graddrop only alone). The chain's state is the methods' states end to end.
  * K in [2, MVAE_IMPARTIAL_MAX_K]. rng: caller-owned, required by pcgrad, gradvac and graddrop.
  * Errors name the fix ("unknown method 'pcgard' (did you mean 'pcgrad'?)", "K = 1: ..."). */
 int mvae_impartial_new(const char *spec, int K, mvae_rng *rng, mvae_impartial **out, mvae_error *err);
@@ -120,8 +133,10 @@ int mvae_impartial_new_cfg(const mvae_cfg_node *section, int K, mvae_rng *rng, m
                            mvae_error *err);
 void mvae_impartial_free(mvae_impartial *blk); /* NULL is a no-op */
 int mvae_impartial_k(const mvae_impartial *blk);
-const mvae_impartial_method *mvae_impartial_method_of(const mvae_impartial *blk);
-/* Setting `key` of the block's method (or norm_restore / diagnostics) as a double; NAN if unknown. */
+const mvae_impartial_method *mvae_impartial_method_of(const mvae_impartial *blk); /* the first */
+const char *mvae_impartial_name(const mvae_impartial *blk); /* "pcgrad", "gradnorm+pcgrad" */
+/* Setting `key` ("alpha", or "gradnorm.alpha" in a chain; norm_restore / diagnostics) as a
+ * double; NAN if unknown. */
 double mvae_impartial_setting(const mvae_impartial *blk, const char *key);
 
 /* The op. Returns an arena array of K tensors of x's shape that share x's values (no copy), each
@@ -139,8 +154,8 @@ mvae_tensor **mvae_impartial_fanout(mvae_ctx *ctx, mvae_impartial *blk, mvae_ten
 int mvae_impartial_combine(mvae_impartial *blk, int K, int64_t N, const float *const *g,
                            const float *input, int64_t rows, float *out, bool accumulate,
                            mvae_error *err);
-/* The weights of the last combine (before norm restoration; K doubles; all 1 for none and for a
- * fallback, undefined for graddrop) and the norm-restoration factor applied (1 when off). */
+/* The weights of the last combine: the result before norm restoration is sum_k w_k g_k (K
+ * doubles; all 1 for none and for a fallback and graddrop) and the norm-restoration factor applied (1 when off). */
 void mvae_impartial_last_weights(const mvae_impartial *blk, double *w, double *scale);
 
 /* ---- state for checkpoints ---- */
