@@ -57,7 +57,9 @@ static double dotf(const float *a, const float *b, int n) {
     for (int i = 0; i < n; i++) s += (double)a[i] * b[i];
     return s;
 }
-static double normf(const float *a, int n) { return sqrt(dotf(a, a, n)); }
+static double normf(const float *a, int n) {
+    return sqrt(dotf(a, a, n));
+}
 
 static void rand_rows(mvae_rng *r, int K, int N, float *buf, const float **g) {
     mvae_rng_uniform_fill(r, buf, (size_t)K * N, -1, 1);
@@ -172,7 +174,8 @@ static void test_imtl_g_values(void **state) {
     b = mk("imtl_g", 4, NULL);
     comb(b, 4, N, g, o);
     double p0 = dotf(o, g[0], N) / normf(g[0], N);
-    for (int k = 1; k < 4; k++) assert_true(fabs(dotf(o, g[k], N) / normf(g[k], N) - p0) <= 1e-5 * fabs(p0) + 1e-6);
+    for (int k = 1; k < 4; k++)
+        assert_true(fabs(dotf(o, g[k], N) / normf(g[k], N) - p0) <= 1e-5 * fabs(p0) + 1e-6);
     mvae_impartial_free(b);
 }
 
@@ -189,7 +192,8 @@ static void test_nsgd_values(void **state) {
 
 static void test_gradnorm(void **state) {
     (void)state;
-    /* alpha = 0 fixed point: w = K (1/n) / sum(1/n) = (1.1846606, 0.8153394); the loss is 0 there */
+    /* alpha = 0 fixed point: w = K (1/n) / sum(1/n) = (1.1846606, 0.8153394); the loss is 0 there
+     */
     mvae_impartial *b = mk("gradnorm:alpha=0", 2, NULL);
     float *st = mvae_impartial_state(b);
     assert_int_equal(mvae_impartial_state_size(b), 12);
@@ -238,7 +242,8 @@ static void test_gradnorm(void **state) {
                 th[k] = t0;
                 nums[hi] = (lp - lm) / ((double)tp - tm);
             }
-            if (fabs(nums[0] - nums[1]) > 0.05 * fabs(nums[1]) + 1e-3) continue; /* |.| kink nearby */
+            if (fabs(nums[0] - nums[1]) > 0.05 * fabs(nums[1]) + 1e-3)
+                continue; /* |.| kink nearby */
             checked++;
             assert_true(fabs(nums[1] - dth[k]) <= 2e-3 + 1e-2 * fabs(nums[1]));
         }
@@ -258,7 +263,8 @@ static double brute_min_norm(int K, int N, const float *const *g, int steps) {
     double best = INFINITY;
     for (int i = 0; i <= steps; i++)
         for (int j = 0; j <= (K == 3 ? steps - i : 0); j++) {
-            double a[3] = {(double)i / steps, K == 3 ? (double)j / steps : 1 - (double)i / steps, 0};
+            double a[3] = {(double)i / steps, K == 3 ? (double)j / steps : 1 - (double)i / steps,
+                           0};
             if (K == 3) a[2] = 1 - a[0] - a[1];
             double s = 0;
             for (int n = 0; n < N; n++) {
@@ -369,7 +375,9 @@ static void test_cagrad(void **state) {
     double f = cagrad_objective(G, cp, x), best = INFINITY;
     for (int i = 0; i <= 100; i++)
         for (int j = 0; j <= 100 - i; j++)
-            best = fmin(best, cagrad_objective(G, cp, (double[]){i / 100.0, j / 100.0, 1 - i / 100.0 - j / 100.0}));
+            best =
+                fmin(best, cagrad_objective(
+                               G, cp, (double[]){i / 100.0, j / 100.0, 1 - i / 100.0 - j / 100.0}));
     assert_true(f <= best + 1e-6);
     mvae_impartial_free(b);
 }
@@ -421,11 +429,13 @@ static void test_graddrop(void **state) {
     mvae_rng_seed(&r, 21);
     /* leak 1: identity */
     enum { K = 2, ROWS = 2, COLS = 3, N = ROWS * COLS };
-    float g1[N] = {1, -2, 3, 0.5f, 1, -1}, g2[N] = {2, 1, -1, 0.5f, -3, 2}, x[N] = {1, 1, 1, 1, 1, 1};
+    float g1[N] = {1, -2, 3, 0.5f, 1, -1}, g2[N] = {2, 1, -1, 0.5f, -3, 2},
+          x[N] = {1, 1, 1, 1, 1, 1};
     float out[N];
     mvae_impartial *b = mk("graddrop:leak=1,norm_restore=false", K, &r);
     mvae_error err = {0};
-    assert_int_equal(mvae_impartial_combine(b, K, N, (const float *[]){g1, g2}, x, ROWS, out, false, &err), 0);
+    assert_int_equal(
+        mvae_impartial_combine(b, K, N, (const float *[]){g1, g2}, x, ROWS, out, false, &err), 0);
     for (int n = 0; n < N; n++) assert_true(out[n] == g1[n] + g2[n]);
     mvae_impartial_free(b);
     /* leak 0 with the draws replayed: s_k = column sums (input all positive) */
@@ -433,7 +443,8 @@ static void test_graddrop(void **state) {
     mvae_rng copy = r;
     float U[COLS];
     mvae_rng_uniform_fill(&copy, U, COLS, 0, 1);
-    assert_int_equal(mvae_impartial_combine(b, K, N, (const float *[]){g1, g2}, x, ROWS, out, false, &err), 0);
+    assert_int_equal(
+        mvae_impartial_combine(b, K, N, (const float *[]){g1, g2}, x, ROWS, out, false, &err), 0);
     float s1[COLS], s2[COLS];
     for (int c = 0; c < COLS; c++) {
         s1[c] = g1[c] + g1[COLS + c];
@@ -444,7 +455,8 @@ static void test_graddrop(void **state) {
         float m1 = (P > U[c] && s1[c] > 0) || (P < U[c] && s1[c] < 0);
         float m2 = (P > U[c] && s2[c] > 0) || (P < U[c] && s2[c] < 0);
         for (int rr = 0; rr < ROWS; rr++)
-            assert_true(fabsf(out[rr * COLS + c] - (m1 * g1[rr * COLS + c] + m2 * g2[rr * COLS + c])) < 1e-6f);
+            assert_true(fabsf(out[rr * COLS + c] -
+                              (m1 * g1[rr * COLS + c] + m2 * g2[rr * COLS + c])) < 1e-6f);
     }
     /* column 0: both sums positive (P = 1): kept by both whatever U */
     assert_true(out[0] == g1[0] + g2[0] && out[COLS] == g1[COLS] + g2[COLS]);
@@ -452,7 +464,8 @@ static void test_graddrop(void **state) {
     float xn[N] = {-1, -1, -1, -1, -1, -1};
     mvae_impartial_free(b);
     b = mk("graddrop:norm_restore=false", K, &r);
-    assert_int_equal(mvae_impartial_combine(b, K, N, (const float *[]){g1, g2}, xn, ROWS, out, false, &err), 0);
+    assert_int_equal(
+        mvae_impartial_combine(b, K, N, (const float *[]){g1, g2}, xn, ROWS, out, false, &err), 0);
     assert_true(out[0] == g1[0] + g2[0]); /* both -s > 0... both negative: P = 0 < U: kept */
     mvae_impartial_free(b);
 }
@@ -535,7 +548,8 @@ static void test_norm_restoration(void **state) {
             }
             double want = normf(sum, N), got = normf(out, N);
             if (fabs(got - want) > 1e-5 * want)
-                fprintf(stderr, "%s: norm %.8g, plain sum's %.8g\n", mvae_impartial_methods[m].name, got, want);
+                fprintf(stderr, "%s: norm %.8g, plain sum's %.8g\n", mvae_impartial_methods[m].name,
+                        got, want);
             assert_true(fabs(got - want) <= 1e-5 * want);
         }
         mvae_impartial_free(b);
@@ -545,7 +559,8 @@ static void test_norm_restoration(void **state) {
 /* ---- state: saved and restored, the same results --------------------------------------------- */
 static void test_state_roundtrip(void **state) {
     (void)state;
-    static const char *const specs[] = {"gradvac:beta=0.1", "nsgd:update_at=3", "gradnorm:update_at=3,lr=0.05",
+    static const char *const specs[] = {"gradvac:beta=0.1", "nsgd:update_at=3",
+                                        "gradnorm:update_at=3,lr=0.05",
                                         "gradnorm:update_at=3+gradvac:beta=0.2"};
     enum { K = 3, N = 20 };
     for (size_t s = 0; s < sizeof specs / sizeof *specs; s++) {
@@ -596,10 +611,12 @@ static void test_diagnostics(void **state) {
     mvae_impartial_stats_get(b, &st);
     assert_int_equal(st.calls, 4);
     assert_true(fabs(st.cos_mean[1] - (-22 / sqrt(18.0 * 38.0))) < 1e-9);
-    assert_true(fabs(st.norm_mean[0] - sqrt(18.0)) < 1e-9 && fabs(st.norm_mean[1] - sqrt(38.0)) < 1e-9);
+    assert_true(fabs(st.norm_mean[0] - sqrt(18.0)) < 1e-9 &&
+                fabs(st.norm_mean[1] - sqrt(38.0)) < 1e-9);
     assert_true(st.conflict_frac == 1);
     char json[512];
-    mvae_impartial_stats_json(&st, "impartial.", (const char *const[]){"image", "label"}, json, sizeof json);
+    mvae_impartial_stats_json(&st, "impartial.", (const char *const[]){"image", "label"}, json,
+                              sizeof json);
     assert_non_null(strstr(json, "\"impartial.cos.image-label\": -0.841"));
     assert_non_null(strstr(json, "\"impartial.calls\": 4"));
     mvae_impartial_stats_reset(b);
@@ -637,10 +654,12 @@ static void test_errors(void **state) {
     float out[4];
     const float a[4] = {1, 2, 3, 4};
     mvae_error err = {0};
-    assert_int_not_equal(mvae_impartial_combine(b, 2, 4, (const float *[]){a, a}, NULL, 1, out, false, &err), 0);
+    assert_int_not_equal(
+        mvae_impartial_combine(b, 2, 4, (const float *[]){a, a}, NULL, 1, out, false, &err), 0);
     assert_non_null(strstr(err.msg, "K = 3"));
     mvae_error_clear(&err);
-    assert_int_not_equal(mvae_impartial_combine(b, 3, 4, (const float *[]){a, a, a}, NULL, 3, out, false, &err), 0);
+    assert_int_not_equal(
+        mvae_impartial_combine(b, 3, 4, (const float *[]){a, a, a}, NULL, 3, out, false, &err), 0);
     assert_non_null(strstr(err.msg, "rows"));
     mvae_impartial_free(b);
     /* the op: NULL, int32, no block */
@@ -668,7 +687,8 @@ static void test_yaml(void **state) {
     mvae_error err = {0};
     assert_int_equal(mvae_cfg_load_string(text, "t.yaml", &cfg, &err), MVAE_OK);
     mvae_cfg_node *sec = mvae_cfg_get(mvae_cfg_root(cfg), "impartial");
-    assert_int_equal(mvae_cfg_validate(cfg, sec, mvae_impartial_schema, "train.impartial", NULL, &err), MVAE_OK);
+    assert_int_equal(
+        mvae_cfg_validate(cfg, sec, mvae_impartial_schema, "train.impartial", NULL, &err), MVAE_OK);
     mvae_impartial *b = NULL;
     assert_int_equal(mvae_impartial_new_cfg(sec, 3, NULL, &b, &err), MVAE_OK);
     assert_string_equal(mvae_impartial_method_of(b)->name, "cagrad");
@@ -681,7 +701,8 @@ static void test_yaml(void **state) {
     text = "impartial:\n  method: gradnorm+pcgrad\n  gradnorm: {alpha: 0}\n";
     assert_int_equal(mvae_cfg_load_string(text, "t.yaml", &cfg, &err), MVAE_OK);
     sec = mvae_cfg_get(mvae_cfg_root(cfg), "impartial");
-    assert_int_equal(mvae_cfg_validate(cfg, sec, mvae_impartial_schema, "train.impartial", NULL, &err), MVAE_OK);
+    assert_int_equal(
+        mvae_cfg_validate(cfg, sec, mvae_impartial_schema, "train.impartial", NULL, &err), MVAE_OK);
     assert_int_equal(mvae_impartial_check_cfg(sec, &err), MVAE_OK);
     mvae_rng r;
     mvae_rng_seed(&r, 1);
@@ -693,11 +714,13 @@ static void test_yaml(void **state) {
     mvae_cfg_free(cfg);
     /* a typo in the method (caught by check_cfg), a value out of range (by the schema), a setting
      * of another method, each with file:line:col */
-    const char *bad[] = {"impartial:\n  method: pcgard\n", "impartial:\n  method: cagrad\n  cagrad: {c: -2}\n",
-                         "impartial:\n  method: gradnorm+pcgard\n",
-                         "impartial:\n  method: nsgd\n  nsgd: {update_at: 3}\n  gradnorm: {alph: 1}\n"};
-    const char *want[] = {"t.yaml:2:11: impartial: unknown method 'pcgard' (did you mean 'pcgrad'?)", "t.yaml:3",
-                          "did you mean 'pcgrad'?", "did you mean 'alpha'?"};
+    const char *bad[] = {
+        "impartial:\n  method: pcgard\n", "impartial:\n  method: cagrad\n  cagrad: {c: -2}\n",
+        "impartial:\n  method: gradnorm+pcgard\n",
+        "impartial:\n  method: nsgd\n  nsgd: {update_at: 3}\n  gradnorm: {alph: 1}\n"};
+    const char *want[] = {
+        "t.yaml:2:11: impartial: unknown method 'pcgard' (did you mean 'pcgrad'?)", "t.yaml:3",
+        "did you mean 'pcgrad'?", "did you mean 'alpha'?"};
     for (int i = 0; i < 4; i++) {
         mvae_error_clear(&err);
         assert_int_equal(mvae_cfg_load_string(bad[i], "t.yaml", &cfg, &err), MVAE_OK);
@@ -744,7 +767,8 @@ static void test_chains(void **state) {
     comb(b, 2, 3, (const float *[]){u1, u2}, want);
     mvae_impartial_free(b);
     double n = normf(want, 3);
-    for (int i = 0; i < 3; i++) want[i] = (float)(want[i] / n * sqrt(12.0)); /* ||g1 + g2|| = sqrt(12) */
+    for (int i = 0; i < 3; i++)
+        want[i] = (float)(want[i] / n * sqrt(12.0)); /* ||g1 + g2|| = sqrt(12) */
     near(out, (double[]){want[0], want[1], want[2]}, 3, 1e-5);
     /* a one-method chain is the method; none in a chain is the identity */
     float a[3], c[3];
@@ -866,15 +890,17 @@ static void test_graph_recycle_and_repeat(void **state) {
         mvae_impartial *blk = mk("imtl_g", 2, NULL);
         mvae_tensor *h = mvae_linear(ctx, x, W, NULL);
         mvae_tensor **br = mvae_impartial_fanout(ctx, blk, h);
-        mvae_tensor *loss = mvae_add(ctx, mvae_sum_all(ctx, mvae_square(ctx, mvae_linear(ctx, br[0], V[0], NULL))),
-                                     mvae_mean_all(ctx, mvae_tanh(ctx, mvae_linear(ctx, br[1], V[1], NULL))));
+        mvae_tensor *loss =
+            mvae_add(ctx, mvae_sum_all(ctx, mvae_square(ctx, mvae_linear(ctx, br[0], V[0], NULL))),
+                     mvae_mean_all(ctx, mvae_tanh(ctx, mvae_linear(ctx, br[1], V[1], NULL))));
         loss = mvae_add(ctx, loss, mvae_mean_all(ctx, mvae_square(ctx, h)));
         assert_non_null(loss);
         assert_int_equal(mvae_backward(ctx, loss), MVAE_OK);
         memcpy(gW[rec], W->grad, sizeof gW[rec]);
         if (!rec) { /* second pass: the seed is added again (loss grad 2), so W's grad triples */
             assert_int_equal(mvae_backward(ctx, loss), MVAE_OK);
-            for (int i = 0; i < 24; i++) assert_true(fabsf(W->grad[i] - 3 * gW[0][i]) <= 1e-5f * (1 + fabsf(gW[0][i])));
+            for (int i = 0; i < 24; i++)
+                assert_true(fabsf(W->grad[i] - 3 * gW[0][i]) <= 1e-5f * (1 + fabsf(gW[0][i])));
         }
         mvae_impartial_free(blk);
         mvae_ctx_free(ctx);

@@ -21,15 +21,16 @@
 struct mvae_impartial {
     const mvae_impartial_method *m[MVAE_IMPARTIAL_MAX_CHAIN]; /* applied in order */
     int n_m, K;
-    char name[256];  /* "gradnorm+pcgrad" */
+    char name[256];                           /* "gradnorm+pcgrad" */
     double opt[MVAE_IMPARTIAL_MAX_CHAIN][16]; /* each method's settings, options-table order */
     size_t state_off[MVAE_IMPARTIAL_MAX_CHAIN];
     bool norm_restore, diagnostics;
-    mvae_rng *rng;   /* caller-owned */
-    float *state;    /* the methods' states end to end */
+    mvae_rng *rng; /* caller-owned */
+    float *state;  /* the methods' states end to end */
     size_t n_state;
-    double *work;    /* WORK_METHOD(K), then G, the current Gram, W_m, W_total, a temporary (K^2 each) */
-    float *fbuf;     /* direct methods: out[N] + (K+2) * cols, grown on demand */
+    double
+        *work; /* WORK_METHOD(K), then G, the current Gram, W_m, W_total, a temporary (K^2 each) */
+    float *fbuf; /* direct methods: out[N] + (K+2) * cols, grown on demand */
     size_t fbuf_cap;
     double last_w[MAXK], last_scale;
     mvae_impartial_stats st;
@@ -207,7 +208,8 @@ static int combine_none(const mvae_impartial_job *j, double *W, float *out) {
 }
 
 /* ---- PCGrad (Yu et al. 2020): g_i' = g_i projected off every g_j it conflicts with, j in a
- * random order, onto the ORIGINAL g_j; result sum_i g_i'. Row i of W holds g_i' = sum_l W_il g_l. */
+ * random order, onto the ORIGINAL g_j; result sum_i g_i'. Row i of W holds g_i' = sum_l W_il g_l.
+ */
 static int combine_pcgrad(const mvae_impartial_job *j, double *W, float *out) {
     int K = j->K;
     const double *G = j->gram;
@@ -227,10 +229,15 @@ static int combine_pcgrad(const mvae_impartial_job *j, double *W, float *out) {
 
 /* ---- GradVac (Wang et al. 2021): per pair an EMA target phi_ij of the cosine; when
  * cos(g_i', g_j) < phi_ij, g_i' += ||g_i'|| (phi sqrt(1-c^2) - c sqrt(1-phi^2)) /
- * (||g_j|| sqrt(1-phi^2)) g_j, which sets the cosine to phi; then phi_ij <- (1-beta) phi_ij + beta c.
- * opt: beta, reset (the reference's zeros-every-call EMA, = PCGrad's projection). state: phi[K*K]. */
-static int gradvac_state(int K) { return K * K; }
-static void gradvac_init(float *s, int K, const double *opt) { memset(s, 0, (size_t)K * K * sizeof *s); }
+ * (||g_j|| sqrt(1-phi^2)) g_j, which sets the cosine to phi; then phi_ij <- (1-beta) phi_ij + beta
+ * c. opt: beta, reset (the reference's zeros-every-call EMA, = PCGrad's projection). state:
+ * phi[K*K]. */
+static int gradvac_state(int K) {
+    return K * K;
+}
+static void gradvac_init(float *s, int K, const double *opt) {
+    memset(s, 0, (size_t)K * K * sizeof *s);
+}
 static int combine_gradvac(const mvae_impartial_job *j, double *W, float *out) {
     int K = j->K;
     const double *G = j->gram;
@@ -251,7 +258,8 @@ static int combine_gradvac(const mvae_impartial_job *j, double *W, float *out) {
             c = fmin(fmax(c, -1), 1);
             double phi = reset ? 0 : j->state[i * K + q];
             if (c < phi) {
-                double num = ni * (phi * sqrt(fmax(1 - c * c, 0)) - c * sqrt(fmax(1 - phi * phi, 0)));
+                double num =
+                    ni * (phi * sqrt(fmax(1 - c * c, 0)) - c * sqrt(fmax(1 - phi * phi, 0)));
                 double den = nq * sqrt(fmax(1 - phi * phi, 0));
                 W[i * K + q] += num / fmax(den, 1e-15);
             }
@@ -347,7 +355,7 @@ static int combine_imtl_g(const mvae_impartial_job *j, double *W, float *out) {
     double *M = j->work, *P = M + n * n, *ws = P + n * n, gu[MAXK];
     for (int a = 1; a < K; a++) {
         gu[a - 1] = G[0] * inv[0] - G[a] * inv[a]; /* g_1 . (u_1 - u_a) */
-        for (int b = 1; b < K; b++)               /* (g_1 - g_a) . (u_1 - u_b) */
+        for (int b = 1; b < K; b++)                /* (g_1 - g_a) . (u_1 - u_b) */
             M[(a - 1) * n + (b - 1)] =
                 G[0] * inv[0] - G[b] * inv[b] - G[a * K] * inv[0] + G[a * K + b] * inv[b];
     }
@@ -367,7 +375,8 @@ static int combine_imtl_g(const mvae_impartial_job *j, double *W, float *out) {
  * c' = c ||g_0|| (g_0 the mean gradient); result g_0 + (c' / ||g_x*||) g_x*, divided by 1 + c^2
  * (rescale 1) or 1 + c (rescale 2). Projected gradient descent with backtracking. opt: c, rescale,
  * max_iter. */
-static double cagrad_f(int K, const double *G, const double *x, double cp, double *grad, double *tmp) {
+static double cagrad_f(int K, const double *G, const double *x, double cp, double *grad,
+                       double *tmp) {
     matvec(K, G, x, tmp);
     double xGx = 0, xGb = 0;
     for (int k = 0; k < K; k++) {
@@ -436,9 +445,11 @@ static int combine_cagrad(const mvae_impartial_job *j, double *W, float *out) {
 }
 
 /* ---- NSGD (the reference's torchmoo): n_k = ||g_k||, n0 = ones until call number update_at,
- * then the norms of that call; r = n / n0, a = r / sum r, S = sum a_k n_k; g_k <- g_k S / n_k: every
- * task gradient gets the same norm S. opt: update_at. state: n0[K], counter. */
-static int nsgd_state(int K) { return K + 1; }
+ * then the norms of that call; r = n / n0, a = r / sum r, S = sum a_k n_k; g_k <- g_k S / n_k:
+ * every task gradient gets the same norm S. opt: update_at. state: n0[K], counter. */
+static int nsgd_state(int K) {
+    return K + 1;
+}
 static void nsgd_init(float *s, int K, const double *opt) {
     for (int k = 0; k < K; k++) s[k] = 1;
     s[K] = 0;
@@ -473,7 +484,9 @@ static int combine_nsgd(const mvae_impartial_job *j, double *W, float *out) {
  * on dL/dtheta. opt: alpha, lr, update_at, amsgrad. state: theta, m, v, vmax, v0 (K each), counter,
  * adam step. */
 enum { GN_THETA = 0, GN_M = 1, GN_V = 2, GN_VMAX = 3, GN_V0 = 4 };
-static int gradnorm_state(int K) { return 5 * K + 2; }
+static int gradnorm_state(int K) {
+    return 5 * K + 2;
+}
 static void gradnorm_init(float *s, int K, const double *opt) {
     memset(s, 0, (size_t)(5 * K + 2) * sizeof *s);
     for (int k = 0; k < K; k++) {
@@ -513,7 +526,8 @@ double mvae_impartial_gradnorm_loss(int K, const float *theta, const double *nor
     if (dtheta) /* dw_i/dtheta_j = (delta_ij w_i - w_i w_j / K) d_j */
         for (int jj = 0; jj < K; jj++) {
             double s = 0;
-            for (int i = 0; i < K; i++) s += sgn[i] * norms[i] * ((i == jj) * w[i] - w[i] * w[jj] / K);
+            for (int i = 0; i < K; i++)
+                s += sgn[i] * norms[i] * ((i == jj) * w[i] - w[i] * w[jj] / K);
             dtheta[jj] = s * d[jj];
         }
     return L;
@@ -614,8 +628,10 @@ static int combine_nash(const mvae_impartial_job *j, double *W, float *out) {
     bool ok = sc > 0;
     for (int k = 0; k < K * K && ok; k++) Gh[k] = j->gram[k] / sc;
     for (int k = 0; k < K && ok; k++) {
-        if (!(Gh[k * K + k] > 1e-12)) ok = false; /* a zero task gradient: no solution */
-        else a[k] = 1 / sqrt(Gh[k * K + k]);
+        if (!(Gh[k * K + k] > 1e-12))
+            ok = false; /* a zero task gradient: no solution */
+        else
+            a[k] = 1 / sqrt(Gh[k * K + k]);
     }
     double res = INFINITY;
     if (ok) {
@@ -721,7 +737,8 @@ static int combine_aligned(const mvae_impartial_job *j, double *W, float *out) {
 static const mvae_option opt_gradvac[] = {
     {"beta", MVAE_OPT_FLOAT, "0.01", "EMA rate of the target cosines", NULL, false, NULL, "[0, 1]"},
     {"reset", MVAE_OPT_BOOL, "false",
-     "targets zero at every call, as the reference code (= PCGrad's projection)", NULL, false, NULL, NULL},
+     "targets zero at every call, as the reference code (= PCGrad's projection)", NULL, false, NULL,
+     NULL},
     {0}};
 static const mvae_option opt_mgda[] = {
     {"max_iter", MVAE_OPT_INT, "250", "Frank-Wolfe iterations before falling back to the plain sum",
@@ -734,82 +751,89 @@ static const mvae_option opt_mgda[] = {
 static const mvae_option opt_cagrad[] = {
     {"c", MVAE_OPT_FLOAT, "0.5", "radius of the ball around the mean gradient, in its norms", NULL,
      false, NULL, "[0, inf)"},
-    {"rescale", MVAE_OPT_INT, "0", "divide the result by 1 (0, the reference), 1 + c^2 (1) or 1 + c (2)",
-     NULL, false, NULL, "[0, 2]"},
+    {"rescale", MVAE_OPT_INT, "0",
+     "divide the result by 1 (0, the reference), 1 + c^2 (1) or 1 + c (2)", NULL, false, NULL,
+     "[0, 2]"},
     {"max_iter", MVAE_OPT_INT, "500", "projected-gradient iterations of the inner problem", NULL,
      false, NULL, "[1, 1000000]"},
     {0}};
-static const mvae_option opt_nsgd[] = {
-    {"update_at", MVAE_OPT_INT, "20", "call whose norms become the reference norms", NULL, false,
-     NULL, "[0, 1000000]"},
-    {0}};
+static const mvae_option opt_nsgd[] = {{"update_at", MVAE_OPT_INT, "20",
+                                        "call whose norms become the reference norms", NULL, false,
+                                        NULL, "[0, 1000000]"},
+                                       {0}};
 static const mvae_option opt_gradnorm[] = {
     {"alpha", MVAE_OPT_FLOAT, "1.5", "asymmetry: 0 targets equal weighted norms", NULL, false, NULL,
      "[0, inf)"},
-    {"lr", MVAE_OPT_FLOAT, "1e-3", "Adam learning rate of the task weights", NULL, false, NULL, "(0, inf)"},
+    {"lr", MVAE_OPT_FLOAT, "1e-3", "Adam learning rate of the task weights", NULL, false, NULL,
+     "(0, inf)"},
     {"update_at", MVAE_OPT_INT, "20", "call whose norms become the reference norms", NULL, false,
      NULL, "[0, 1000000]"},
-    {"amsgrad", MVAE_OPT_BOOL, "true", "AMSGrad, as the reference's optimizer", NULL, false, NULL, NULL},
+    {"amsgrad", MVAE_OPT_BOOL, "true", "AMSGrad, as the reference's optimizer", NULL, false, NULL,
+     NULL},
     {0}};
 static const mvae_option opt_graddrop[] = {
     {"leak", MVAE_OPT_FLOAT, "0", "fraction of a dropped gradient that passes anyway", NULL, false,
      NULL, "[0, 1]"},
     {"input_sign", MVAE_OPT_BOOL, "true",
-     "purity from sign(input) * gradient, as the paper (false: the reference)", NULL, false, NULL, NULL},
+     "purity from sign(input) * gradient, as the paper (false: the reference)", NULL, false, NULL,
+     NULL},
     {0}};
 static const mvae_option opt_nash[] = {
-    {"max_iter", MVAE_OPT_INT, "100", "Newton iterations before falling back to the plain sum", NULL,
-     false, NULL, "[1, 100000]"},
+    {"max_iter", MVAE_OPT_INT, "100", "Newton iterations before falling back to the plain sum",
+     NULL, false, NULL, "[1, 100000]"},
     {"tol", MVAE_OPT_FLOAT, "1e-6", "max |alpha_i (G alpha)_i - 1| on the normalised Gram", NULL,
      false, NULL, "(0, 1)"},
     {0}};
 static const char *const aligned_scales[] = {"min", "median", "rmse", NULL};
-static const mvae_option opt_aligned[] = {
-    {"scale", MVAE_OPT_STRING, "min", "magnitude of the aligned components", NULL, false,
-     aligned_scales, NULL},
-    {0}};
+static const mvae_option opt_aligned[] = {{"scale", MVAE_OPT_STRING, "min",
+                                           "magnitude of the aligned components", NULL, false,
+                                           aligned_scales, NULL},
+                                          {0}};
 
 const mvae_impartial_method mvae_impartial_methods[] = {
     {"none", "plain sum", NULL, NULL, NULL, false, combine_none},
-    {"pcgrad", "Yu et al. 2020, Gradient Surgery for Multi-Task Learning (NeurIPS)", NULL, NULL, NULL,
-     true, combine_pcgrad},
+    {"pcgrad", "Yu et al. 2020, Gradient Surgery for Multi-Task Learning (NeurIPS)", NULL, NULL,
+     NULL, true, combine_pcgrad},
     {"mgda", "Sener & Koltun 2018, Multi-Task Learning as Multi-Objective Optimization (NeurIPS)",
      opt_mgda, NULL, NULL, false, combine_mgda},
     {"imtl_g", "Liu et al. 2021, Towards Impartial Multi-task Learning (ICLR)", NULL, NULL, NULL,
      false, combine_imtl_g},
-    {"cagrad", "Liu et al. 2021, Conflict-Averse Gradient Descent for Multi-task Learning (NeurIPS)",
+    {"cagrad",
+     "Liu et al. 2021, Conflict-Averse Gradient Descent for Multi-task Learning (NeurIPS)",
      opt_cagrad, NULL, NULL, false, combine_cagrad},
-    {"gradvac", "Wang et al. 2021, Gradient Vaccine (ICLR)", opt_gradvac, gradvac_state, gradvac_init,
-     true, combine_gradvac},
+    {"gradvac", "Wang et al. 2021, Gradient Vaccine (ICLR)", opt_gradvac, gradvac_state,
+     gradvac_init, true, combine_gradvac},
     {"nsgd", "Javaloy et al. 2022, impartial-vaes torchmoo NSGD (ICML)", opt_nsgd, nsgd_state,
      nsgd_init, false, combine_nsgd},
     {"gradnorm", "Chen et al. 2018, GradNorm (ICML); gradient-norm variant of Javaloy et al. 2022",
      opt_gradnorm, gradnorm_state, gradnorm_init, false, combine_gradnorm},
-    {"graddrop", "Chen et al. 2020, Just Pick a Sign: Gradient Sign Dropout (NeurIPS)", opt_graddrop,
-     NULL, NULL, true, combine_graddrop},
-    {"nash_mtl", "Navon et al. 2022, Multi-Task Learning as a Bargaining Game (ICML)", opt_nash, NULL,
-     NULL, false, combine_nash},
+    {"graddrop", "Chen et al. 2020, Just Pick a Sign: Gradient Sign Dropout (NeurIPS)",
+     opt_graddrop, NULL, NULL, true, combine_graddrop},
+    {"nash_mtl", "Navon et al. 2022, Multi-Task Learning as a Bargaining Game (ICML)", opt_nash,
+     NULL, NULL, false, combine_nash},
     {"aligned_mtl", "Senushkin et al. 2023, Independent Component Alignment for MTL (CVPR)",
      opt_aligned, NULL, NULL, false, combine_aligned},
 };
 const int mvae_impartial_method_count =
     (int)(sizeof mvae_impartial_methods / sizeof mvae_impartial_methods[0]);
 
-static const char *const method_names[] = {"none", "pcgrad", "mgda", "imtl_g", "cagrad", "gradvac",
-                                           "nsgd", "gradnorm", "graddrop", "nash_mtl", "aligned_mtl",
-                                           NULL};
+static const char *const method_names[] = {"none",     "pcgrad",   "mgda",        "imtl_g",
+                                           "cagrad",   "gradvac",  "nsgd",        "gradnorm",
+                                           "graddrop", "nash_mtl", "aligned_mtl", NULL};
 _Static_assert(sizeof method_names / sizeof method_names[0] - 1 ==
                    sizeof mvae_impartial_methods / sizeof mvae_impartial_methods[0],
                "method_names out of sync with the methods table");
 
 const mvae_option mvae_impartial_schema[] = {
     {"method", MVAE_OPT_STRING, "none",
-     "how the branch gradients are combined: none, pcgrad, mgda, imtl_g, cagrad, gradvac, nsgd, gradnorm, "
+     "how the branch gradients are combined: none, pcgrad, mgda, imtl_g, cagrad, gradvac, nsgd, "
+     "gradnorm, "
      "graddrop, nash_mtl, aligned_mtl, or a chain such as gradnorm+pcgrad (checked by "
      "mvae_impartial_check_cfg)",
      NULL, false, NULL, NULL},
     {"norm_restore", MVAE_OPT_BOOL, "true",
-     "scale the combined gradient to the L2 norm of the plain sum (the reference)", NULL, false, NULL, NULL},
+     "scale the combined gradient to the L2 norm of the plain sum (the reference)", NULL, false,
+     NULL, NULL},
     {"diagnostics", MVAE_OPT_BOOL, "true", "record cosines and norms of the branch gradients", NULL,
      false, NULL, NULL},
     {"mgda", MVAE_OPT_MAP, NULL, "MGDA-UB settings", opt_mgda, false, NULL, NULL},
@@ -839,7 +863,8 @@ const mvae_impartial_method *mvae_impartial_find_method(const char *name) {
 
 static int n_options(const mvae_option *o) {
     int n = 0;
-    for (; o && o[n].key; n++) {}
+    for (; o && o[n].key; n++) {
+    }
     return n;
 }
 
@@ -847,7 +872,8 @@ static int n_options(const mvae_option *o) {
 static int parse_value(const mvae_option *o, const char *where, const char *text, double *v,
                        mvae_error *err) {
     if (o->type == MVAE_OPT_BOOL) {
-        static const char *const t[] = {"true", "yes", "on", "1"}, *const f[] = {"false", "no", "off", "0"};
+        static const char *const t[] = {"true", "yes", "on", "1"}, *const f[] = {"false", "no",
+                                                                                 "off", "0"};
         for (int i = 0; i < 4; i++) {
             if (strcmp(text, t[i]) == 0) return *v = 1, MVAE_OK;
             if (strcmp(text, f[i]) == 0) return *v = 0, MVAE_OK;
@@ -859,8 +885,9 @@ static int parse_value(const mvae_option *o, const char *where, const char *text
         for (; o->choices && o->choices[k]; k++)
             if (strcmp(o->choices[k], text) == 0) return *v = k, MVAE_OK;
         const char *near = mvae_nearest(text, o->choices, k);
-        return mvae_error_set(err, MVAE_ERR_INVALID, "%s: '%s' is not one of the choices%s%s%s", where,
-                              text, near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "");
+        return mvae_error_set(err, MVAE_ERR_INVALID, "%s: '%s' is not one of the choices%s%s%s",
+                              where, text, near ? " (did you mean '" : "", near ? near : "",
+                              near ? "'?)" : "");
     }
     char *end = NULL;
     double x = strtod(text, &end);
@@ -890,8 +917,9 @@ static int unknown_key(const mvae_impartial_method *m, const char *key, mvae_err
         strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
         strncat(list, cand[i], sizeof list - strlen(list) - 1);
     }
-    return mvae_error_set(err, MVAE_ERR_INVALID, "impartial: unknown setting '%s' for method %s%s%s%s (settings: %s)",
-                          key, m->name, near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "", list);
+    return mvae_error_set(
+        err, MVAE_ERR_INVALID, "impartial: unknown setting '%s' for method %s%s%s%s (settings: %s)",
+        key, m->name, near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "", list);
 }
 
 /* Which method of the chain a key belongs to: "name.key" names it; a bare key goes to the first
@@ -913,7 +941,8 @@ static int find_key(const mvae_impartial *b, const char *key, int *c) {
 }
 
 /* Set one setting by key ("key" or "method.key"); `prefer` >= 0: a bare key of that method. */
-static int set_key(mvae_impartial *b, int prefer, const char *key, const char *text, mvae_error *err) {
+static int set_key(mvae_impartial *b, int prefer, const char *key, const char *text,
+                   mvae_error *err) {
     char where[200];
     int c = -1, o = -1;
     if (prefer >= 0 && !strchr(key, '.')) {
@@ -931,8 +960,10 @@ static int set_key(mvae_impartial *b, int prefer, const char *key, const char *t
             double v;
             snprintf(where, sizeof where, "impartial: %s", key);
             if (parse_value(&opt_common[k], where, text, &v, err)) return MVAE_ERR_INVALID;
-            if (k == 0) b->norm_restore = v != 0;
-            else b->diagnostics = v != 0;
+            if (k == 0)
+                b->norm_restore = v != 0;
+            else
+                b->diagnostics = v != 0;
             return MVAE_OK;
         }
     return unknown_key(b->m[prefer >= 0 ? prefer : 0], key, err);
@@ -945,17 +976,20 @@ static int method_error(const char *name, mvae_error *err) {
         strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
         strncat(list, method_names[i], sizeof list - strlen(list) - 1);
     }
-    return mvae_error_set(err, MVAE_ERR_INVALID,
-                          "impartial: unknown method '%s'%s%s%s (methods: %s; chain them with '+', e.g. "
-                          "gradnorm+pcgrad)",
-                          name, near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "", list);
+    return mvae_error_set(
+        err, MVAE_ERR_INVALID,
+        "impartial: unknown method '%s'%s%s%s (methods: %s; chain them with '+', e.g. "
+        "gradnorm+pcgrad)",
+        name, near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "", list);
 }
 
 /* A block for the chain "a+b+..." (names only, settings at their defaults). */
-static int block_alloc(const char *chain, int K, mvae_rng *rng, mvae_impartial **out, mvae_error *err) {
+static int block_alloc(const char *chain, int K, mvae_rng *rng, mvae_impartial **out,
+                       mvae_error *err) {
     *out = NULL;
     char buf[256];
-    if (strlen(chain) >= sizeof buf) return mvae_error_set(err, MVAE_ERR_INVALID, "impartial: method too long");
+    if (strlen(chain) >= sizeof buf)
+        return mvae_error_set(err, MVAE_ERR_INVALID, "impartial: method too long");
     strcpy(buf, chain);
     const mvae_impartial_method *ms[MVAE_IMPARTIAL_MAX_CHAIN];
     int n = 0;
@@ -965,26 +999,32 @@ static int block_alloc(const char *chain, int K, mvae_rng *rng, mvae_impartial *
         const mvae_impartial_method *m = mvae_impartial_find_method(t);
         if (!m) return method_error(t, err);
         if (n == MVAE_IMPARTIAL_MAX_CHAIN)
-            return mvae_error_set(err, MVAE_ERR_INVALID, "impartial: '%s' chains more than %d methods", chain,
+            return mvae_error_set(err, MVAE_ERR_INVALID,
+                                  "impartial: '%s' chains more than %d methods", chain,
                                   MVAE_IMPARTIAL_MAX_CHAIN);
         ms[n++] = m;
     }
     if (n == 0) return mvae_error_set(err, MVAE_ERR_INVALID, "impartial: no method given");
     for (int i = 0; i < n && n > 1; i++)
         if (ms[i]->combine == combine_graddrop)
-            return mvae_error_set(err, MVAE_ERR_INVALID,
-                                  "impartial: graddrop masks the gradients element by element and cannot be "
-                                  "chained with other methods ('%s'); use it alone", chain);
+            return mvae_error_set(
+                err, MVAE_ERR_INVALID,
+                "impartial: graddrop masks the gradients element by element and cannot be "
+                "chained with other methods ('%s'); use it alone",
+                chain);
     if (K < 2 || K > MAXK)
-        return mvae_error_set(err, MVAE_ERR_INVALID,
-                              "impartial: K = %d branches: a block needs 2 to %d (with one branch use the "
-                              "tensor itself; more than %d: raise MVAE_IMPARTIAL_MAX_K)",
-                              K, MAXK, MAXK);
+        return mvae_error_set(
+            err, MVAE_ERR_INVALID,
+            "impartial: K = %d branches: a block needs 2 to %d (with one branch use the "
+            "tensor itself; more than %d: raise MVAE_IMPARTIAL_MAX_K)",
+            K, MAXK, MAXK);
     for (int i = 0; i < n; i++)
         if (ms[i]->needs_rng && !rng)
-            return mvae_error_set(err, MVAE_ERR_INVALID,
-                                  "impartial: method %s draws random numbers: pass an mvae_rng (the trainer's, "
-                                  "so that a checkpoint resumes it)", ms[i]->name);
+            return mvae_error_set(
+                err, MVAE_ERR_INVALID,
+                "impartial: method %s draws random numbers: pass an mvae_rng (the trainer's, "
+                "so that a checkpoint resumes it)",
+                ms[i]->name);
     mvae_impartial *b = calloc(1, sizeof *b);
     if (!b) return mvae_error_set(err, MVAE_ERR_NOMEM, "impartial: out of memory");
     b->n_m = n;
@@ -999,8 +1039,10 @@ static int block_alloc(const char *chain, int K, mvae_rng *rng, mvae_impartial *
         MVAE_ASSERT(no <= 16);
         for (int i = 0; i < no; i++) {
             char where[200];
-            snprintf(where, sizeof where, "impartial: default of %s.%s", m->name, m->options[i].key);
-            int rc = parse_value(&m->options[i], where, m->options[i].default_value, &b->opt[c][i], err);
+            snprintf(where, sizeof where, "impartial: default of %s.%s", m->name,
+                     m->options[i].key);
+            int rc =
+                parse_value(&m->options[i], where, m->options[i].default_value, &b->opt[c][i], err);
             MVAE_ASSERT_MSG(rc == MVAE_OK, "bad default in an impartial options table");
         }
         b->state_off[c] = off;
@@ -1026,13 +1068,16 @@ static void block_ready(mvae_impartial *b) {
 }
 
 /* Apply "key=value,key=value" (destroyed) to method `prefer` of the chain (or any, with -1). */
-static int apply_settings(mvae_impartial *b, int prefer, char *kv, const char *spec, mvae_error *err) {
+static int apply_settings(mvae_impartial *b, int prefer, char *kv, const char *spec,
+                          mvae_error *err) {
     while (kv && *kv) {
         char *next = strchr(kv, ',');
         if (next) *next++ = '\0';
         while (*kv == ' ') kv++;
         char *eq = strchr(kv, '=');
-        if (!eq) return mvae_error_set(err, MVAE_ERR_INVALID, "impartial: '%s' in '%s' is not key=value", kv, spec);
+        if (!eq)
+            return mvae_error_set(err, MVAE_ERR_INVALID, "impartial: '%s' in '%s' is not key=value",
+                                  kv, spec);
         *eq = '\0';
         for (char *ke = eq; ke > kv && ke[-1] == ' ';) *--ke = '\0';
         char *val = eq + 1;
@@ -1043,11 +1088,13 @@ static int apply_settings(mvae_impartial *b, int prefer, char *kv, const char *s
     return MVAE_OK;
 }
 
-int mvae_impartial_new(const char *spec, int K, mvae_rng *rng, mvae_impartial **out, mvae_error *err) {
+int mvae_impartial_new(const char *spec, int K, mvae_rng *rng, mvae_impartial **out,
+                       mvae_error *err) {
     *out = NULL;
     if (!spec) return mvae_error_set(err, MVAE_ERR_INVALID, "impartial: no method given");
     char buf[512], chain[256] = "";
-    if (strlen(spec) >= sizeof buf) return mvae_error_set(err, MVAE_ERR_INVALID, "impartial: spec too long");
+    if (strlen(spec) >= sizeof buf)
+        return mvae_error_set(err, MVAE_ERR_INVALID, "impartial: spec too long");
     /* the chain of names: each '+'-part up to its ':' */
     strcpy(buf, spec);
     char *parts[MVAE_IMPARTIAL_MAX_CHAIN + 1];
@@ -1139,9 +1186,15 @@ void mvae_impartial_free(mvae_impartial *b) {
     free(b);
 }
 
-int mvae_impartial_k(const mvae_impartial *b) { return b->K; }
-const mvae_impartial_method *mvae_impartial_method_of(const mvae_impartial *b) { return b->m[0]; }
-const char *mvae_impartial_name(const mvae_impartial *b) { return b->name; }
+int mvae_impartial_k(const mvae_impartial *b) {
+    return b->K;
+}
+const mvae_impartial_method *mvae_impartial_method_of(const mvae_impartial *b) {
+    return b->m[0];
+}
+const char *mvae_impartial_name(const mvae_impartial *b) {
+    return b->name;
+}
 
 double mvae_impartial_setting(const mvae_impartial *b, const char *key) {
     int c, o = find_key(b, key, &c);
@@ -1151,14 +1204,19 @@ double mvae_impartial_setting(const mvae_impartial *b, const char *key) {
     return NAN;
 }
 
-size_t mvae_impartial_state_size(const mvae_impartial *b) { return b->n_state; }
-float *mvae_impartial_state(mvae_impartial *b) { return b->state; }
+size_t mvae_impartial_state_size(const mvae_impartial *b) {
+    return b->n_state;
+}
+float *mvae_impartial_state(mvae_impartial *b) {
+    return b->state;
+}
 int mvae_impartial_set_state(mvae_impartial *b, const float *s, size_t n, mvae_error *err) {
     if (n != b->n_state)
-        return mvae_error_set(err, MVAE_ERR_FORMAT,
-                              "impartial: state of %zu floats for method %s with K = %d, which keeps %zu "
-                              "(a checkpoint of another method or number of branches?)",
-                              n, b->name, b->K, b->n_state);
+        return mvae_error_set(
+            err, MVAE_ERR_FORMAT,
+            "impartial: state of %zu floats for method %s with K = %d, which keeps %zu "
+            "(a checkpoint of another method or number of branches?)",
+            n, b->name, b->K, b->n_state);
     if (n) memcpy(b->state, s, n * sizeof *s);
     return MVAE_OK;
 }
@@ -1258,8 +1316,9 @@ int mvae_impartial_combine(mvae_impartial *b, int K, int64_t N, const float *con
             b->fbuf_cap = need;
         }
         if (b->opt[0][1] != 0 && !input)
-            return mvae_error_set(err, MVAE_ERR_INVALID,
-                                  "impartial: graddrop with input_sign needs the shared tensor's values");
+            return mvae_error_set(
+                err, MVAE_ERR_INVALID,
+                "impartial: graddrop with input_sign needs the shared tensor's values");
     }
     /* the chain: method c sees the Gram of the previous one's per-task outputs D = W_total g and
      * returns W_m (D'_i = sum_l (W_m)_il D_l); W_total <- W_m W_total */
@@ -1269,14 +1328,24 @@ int mvae_impartial_combine(mvae_impartial *b, int K, int64_t N, const float *con
     memcpy(Gc, G, (size_t)K * K * sizeof *G);
     for (int i = 0; i < K * K; i++) Wt[i] = i % (K + 1) == 0;
     for (int c = 0; c < b->n_m; c++) {
-        mvae_impartial_job job = {K, N, rows, c == 0 ? g : NULL, Gc, b->opt[c],
-                                  b->state ? b->state + b->state_off[c] : NULL, b->rng, input, b->work,
-                                  direct ? b->fbuf + N : NULL, &b->st.fallbacks};
+        mvae_impartial_job job = {K,
+                                  N,
+                                  rows,
+                                  c == 0 ? g : NULL,
+                                  Gc,
+                                  b->opt[c],
+                                  b->state ? b->state + b->state_off[c] : NULL,
+                                  b->rng,
+                                  input,
+                                  b->work,
+                                  direct ? b->fbuf + N : NULL,
+                                  &b->st.fallbacks};
         kind = b->m[c]->combine(&job, Wm, res);
         if (kind == MVAE_IMPARTIAL_DIRECT) break;
         bool finite = true;
         for (int i = 0; i < K * K; i++) finite &= isfinite(Wm[i]) != 0;
-        if (!finite) { /* a method must not produce NaN: count it, leave the gradients as they are */
+        if (!finite) { /* a method must not produce NaN: count it, leave the gradients as they are
+                        */
             b->st.fallbacks++;
             for (int i = 0; i < K * K; i++) Wm[i] = i % (K + 1) == 0;
         }
@@ -1394,11 +1463,12 @@ int mvae_impartial_stats_json(const mvae_impartial_stats *s, const char *prefix,
     char a[32], c[32];
 #define PUT(...)                                                                                   \
     do {                                                                                           \
-        int r_ = snprintf(buf + (k < len ? k : len), k < len ? len - k : 0, __VA_ARGS__);         \
+        int r_ = snprintf(buf + (k < len ? k : len), k < len ? len - k : 0, __VA_ARGS__);          \
         if (r_ > 0) k += (size_t)r_;                                                               \
     } while (0)
     if (len) buf[0] = '\0';
-    PUT("\"%scalls\": %lld, \"%sfallbacks\": %lld, \"%sdegenerate\": %lld, \"%sconflict_frac\": %.6g, "
+    PUT("\"%scalls\": %lld, \"%sfallbacks\": %lld, \"%sdegenerate\": %lld, \"%sconflict_frac\": "
+        "%.6g, "
         "\"%sscale\": %.6g",
         p, (long long)s->calls, p, (long long)s->fallbacks, p, (long long)s->degenerate, p,
         s->conflict_frac, p, s->scale_mean);

@@ -1,6 +1,6 @@
-/* ops_impartial.c — the impartiality block as an op: a fan-out of x into K branch tensors that share
- * x's values and have their own gradients, and the backward that combines the K branch gradients
- * (impartial.c) into x's gradient.
+/* ops_impartial.c — the impartiality block as an op: a fan-out of x into K branch tensors that
+ * share x's values and have their own gradients, and the backward that combines the K branch
+ * gradients (impartial.c) into x's gradient.
  *
  * Tape layout: the K branches are K tape nodes of this op, recorded one after the other when the
  * block is built, each a view of x (op MVAE_OP_IMPARTIAL, src[0] = x, ip[0] = k). Every consumer of
@@ -66,7 +66,8 @@ void mvae_bw_impartial(mvae_ctx *ctx, mvae_tensor *out) {
         float *gx = mvae_grad_fresh(ctx, x, &fresh);
         if (gx) {
             mvae_error err = {0};
-            if (mvae_impartial_combine(rec->blk, rec->K, x->n, g, x->data, x->shape[0], gx, !fresh, &err)) {
+            if (mvae_impartial_combine(rec->blk, rec->K, x->n, g, x->data, x->shape[0], gx, !fresh,
+                                       &err)) {
                 mvae_ctx_fail(ctx, "%s", err.msg);
                 if (fresh) memset(gx, 0, (size_t)x->n * sizeof *gx);
             }

@@ -5,15 +5,15 @@
  * 2022, "Mitigating Modality Collapse in Multimodal VAEs via Impartial Optimization". The op knows
  * nothing of VAEs. Methods, citations, deviations from the reference code: docs/impartial.md.
  *
- *   mvae_impartial *blk;                                       // once, before training
- *   if (mvae_impartial_new("pcgrad", K, &rng, &blk, &err)) ...  // or mvae_impartial_new_cfg
+ *   mvae_impartial *blk;                                  // once, before training
+ *   mvae_impartial_new("pcgrad", K, &rng, &blk, &err);     // or mvae_impartial_new_cfg
  *   for (step...) {
- *       mvae_tensor *z = ...;                                   // the shared tensor (latent sample)
- *       mvae_tensor **zk = mvae_impartial_fanout(ctx, blk, z);  // K branches: z's values, no copy
- *       for (k...) loss += decode_and_score(modality k, zk[k]); // branch k -> decoder/likelihood k
- *       loss += kl_or_prior(z);                                 // outside readers use z itself
- *       mvae_backward(ctx, loss);                               // one pass; z's gradient = combined
- *   }                                                           // branch gradients + outside ones
+ *       mvae_tensor *z = ...;                              // the shared tensor (latent sample)
+ *       mvae_tensor **zk = mvae_impartial_fanout(ctx, blk, z); // K branches, z's values
+ *       for (k...) loss += score(modality k, zk[k]);      // branch k: decoder + likelihood k
+ *       loss += kl_or_prior(z);                            // outside readers use z itself
+ *       mvae_backward(ctx, loss);                          // one pass: z's gradient = the
+ *   }                                                      // combination + the outside ones
  *   mvae_impartial_free(blk);
  *
  * Trainer contract (how train.c wires it; nothing in the core calls this yet)
@@ -33,12 +33,13 @@
  *  - Checkpoint: mvae_impartial_state_size() floats from mvae_impartial_state() per block (0 for
  *    stateless methods); restore with mvae_impartial_set_state(), which checks the size. The
  *    diagnostics below are not state (they are per-epoch means).
- *  - Metrics: once per epoch, mvae_impartial_stats() then mvae_impartial_stats_reset(); write the
- *    mean cosine per pair, mean norm per branch, fallbacks and degenerate counts to metrics.jsonl
+ *  - Metrics: once per epoch, mvae_impartial_stats_get(), then mvae_impartial_stats_reset(); write
+ *    the mean cosine per pair, mean norm per branch, fallbacks and degenerate counts to metrics.jsonl
  *    (mvae_impartial_stats_json formats them).
- *  - YAML: validate the `train.impartial` section against mvae_impartial_schema, then
- *    mvae_impartial_new_cfg(section, K, rng, &blk, &err) per block. Absent section = no block
- *    (or method none, which is the plain sum bit for bit).
+ *  - YAML: validate the `train.impartial` section against mvae_impartial_schema and
+ *    mvae_impartial_check_cfg (method names and chains; also from `mvae validate`), then
+ *    mvae_impartial_new_cfg(section, K, rng, &blk, &err) per block. `method: gradnorm+pcgrad`
+ *    chains methods. Absent section = no block (or method none: the plain sum bit for bit).
  *
  * Memory: the K branch gradients (K x z's size) are alive together only while the sweep is
  * between the branches' first consumer and the block; they are ordinary gradient blocks and are
@@ -63,11 +64,11 @@ typedef struct mvae_impartial mvae_impartial;
 
 /* What a method's combine sees. g[k] is branch k's gradient (N floats; NULL = zero: the branch
  * got no gradient; all NULL for the second and later methods of a chain, which see only the Gram
- * of the previous method's per-task outputs); gram[i*K+j] = g_i . g_j in double. opt[] holds the method's settings in the
- * order of its options table (bools 0/1, string choices as their index). state is the method's
- * persistent state (state_floats(K) floats; NULL when 0). input/rows: the shared tensor's values
- * and leading dimension (GradDrop only; input may be NULL otherwise). work: scratch of
- * 8*K*K + 8*K doubles. */
+ * of the previous method's per-task outputs); gram[i*K+j] = g_i . g_j in double. opt[] holds the
+ * method's settings in the order of its options table (bools 0/1, string choices as their index).
+ * state is the method's persistent state (state_floats(K) floats; NULL when 0). input/rows: the
+ * shared tensor's values and leading dimension (GradDrop only; input may be NULL otherwise). work:
+ * scratch of 8*K*K + 8*K doubles. */
 typedef struct mvae_impartial_job {
     int K;
     int64_t N, rows;
@@ -78,21 +79,24 @@ typedef struct mvae_impartial_job {
     mvae_rng *rng;
     const float *input;
     double *work;
-    float *fwork;     /* GradDrop: (K + 2) * (N / rows) floats */
+    float *fwork;       /* GradDrop: (K + 2) * (N / rows) floats */
     int64_t *fallbacks; /* incremented when a solver gives up and the plain sum is used */
 } mvae_impartial_job;
 
 enum {
-    MVAE_IMPARTIAL_WEIGHTS = 0, /* combine filled W[K*K]: task i's output is sum_l W_il g_l (a
-                                 * diagonal W for methods that weight tasks; PCGrad's projections,
-                                 * CAGrad's shared term fill the rest); the result is the sum over i */
-    MVAE_IMPARTIAL_DIRECT = 1,  /* combine wrote out[N] itself (element-wise methods; not chainable) */
+    MVAE_IMPARTIAL_WEIGHTS =
+        0, /* combine filled W[K*K]: task i's output is sum_l W_il g_l (a
+            * diagonal W for methods that weight tasks; PCGrad's projections,
+            * CAGrad's shared term fill the rest); the result is the sum over i */
+    MVAE_IMPARTIAL_DIRECT =
+        1, /* combine wrote out[N] itself (element-wise methods; not chainable) */
 };
 
 typedef struct mvae_impartial_method {
     const char *name;     /* YAML/spec name: "pcgrad" */
     const char *citation; /* "Yu et al. 2020, Gradient Surgery for Multi-Task Learning (NeurIPS)" */
-    const mvae_option *options; /* settings with defaults and ranges, NULL-terminated (may be NULL) */
+    const mvae_option
+        *options; /* settings with defaults and ranges, NULL-terminated (may be NULL) */
     int (*state_floats)(int K); /* NULL = stateless */
     void (*state_init)(float *state, int K, const double *opt);
     bool needs_rng;
@@ -126,7 +130,8 @@ int mvae_impartial_check_cfg(const mvae_cfg_node *section, mvae_error *err);
  * one produced; graddrop only alone). The chain's state is the methods' states end to end.
  * K in [2, MVAE_IMPARTIAL_MAX_K]. rng: caller-owned, required by pcgrad, gradvac and graddrop.
  * Errors name the fix ("unknown method 'pcgard' (did you mean 'pcgrad'?)", "K = 1: ..."). */
-int mvae_impartial_new(const char *spec, int K, mvae_rng *rng, mvae_impartial **out, mvae_error *err);
+int mvae_impartial_new(const char *spec, int K, mvae_rng *rng, mvae_impartial **out,
+                       mvae_error *err);
 /* The same from a `train.impartial` section validated against mvae_impartial_schema (absent keys
  * take the defaults). */
 int mvae_impartial_new_cfg(const mvae_cfg_node *section, int K, mvae_rng *rng, mvae_impartial **out,
@@ -155,7 +160,8 @@ int mvae_impartial_combine(mvae_impartial *blk, int K, int64_t N, const float *c
                            const float *input, int64_t rows, float *out, bool accumulate,
                            mvae_error *err);
 /* The weights of the last combine: the result before norm restoration is sum_k w_k g_k (K
- * doubles; all 1 for none and for a fallback and graddrop) and the norm-restoration factor applied (1 when off). */
+ * doubles; all 1 for none and for a fallback and graddrop) and the norm-restoration factor applied
+ * (1 when off). */
 void mvae_impartial_last_weights(const mvae_impartial *blk, double *w, double *scale);
 
 /* ---- state for checkpoints ---- */
@@ -170,7 +176,7 @@ typedef struct mvae_impartial_stats {
     int64_t calls;      /* combines since the last reset */
     int64_t fallbacks;  /* solver failures that used the plain sum (mgda, nash_mtl) */
     int64_t degenerate; /* combined direction numerically zero: not rescaled to the sum's norm */
-    double norm_mean[MVAE_IMPARTIAL_MAX_K];                        /* mean ||g_k|| */
+    double norm_mean[MVAE_IMPARTIAL_MAX_K];                       /* mean ||g_k|| */
     double cos_mean[MVAE_IMPARTIAL_MAX_K * MVAE_IMPARTIAL_MAX_K]; /* mean cos(g_i, g_j), [i*K+j] */
     double conflict_frac; /* mean fraction of pairs with cos < 0 */
     double scale_mean;    /* mean norm-restoration factor */
