@@ -34,7 +34,7 @@
  *    stateless methods); restore with mvae_impartial_set_state(), which checks the size. The
  *    diagnostics below are not state (they are per-epoch means).
  *  - Metrics: once per epoch, mvae_impartial_stats_get(), then mvae_impartial_stats_reset(); write
- *    the mean cosine per pair, mean norm per branch, fallbacks and degenerate counts to metrics.jsonl
+ *    the mean cosine per pair, norm per branch, fallbacks and degenerate counts to metrics.jsonl
  *    (mvae_impartial_stats_json formats them).
  *  - YAML: validate the `train.impartial` section against mvae_impartial_schema and
  *    mvae_impartial_check_cfg (method names and chains; also from `mvae validate`), then
