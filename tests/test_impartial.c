@@ -776,6 +776,10 @@ static void test_chains(void **state) {
     on_J("imtl_g", c, NULL);
     near(a, (double[]){c[0], c[1], c[2]}, 3, 1e-6);
     expect_new_error("graddrop+pcgrad", 2, &r, "cannot be chained");
+    b = mk("cagrad:c=1e+1+pcgrad", 2, &r); /* an exponent's sign is not a '+' of the chain */
+    assert_true(mvae_impartial_setting(b, "c") == 10);
+    assert_string_equal(mvae_impartial_name(b), "cagrad+pcgrad");
+    mvae_impartial_free(b);
     expect_new_error("gradnorm+pcgrd", 2, &r, "did you mean 'pcgrad'?");
     expect_new_error("nsgd+gradnorm:update_at=3.5", 2, &r, "gradnorm.update_at");
 }

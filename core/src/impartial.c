@@ -1088,6 +1088,13 @@ static int apply_settings(mvae_impartial *b, int prefer, char *kv, const char *s
     return MVAE_OK;
 }
 
+/* The next '+' that starts a method name (not the sign of an exponent: "c=1e+3"). */
+static char *method_plus(char *p) {
+    for (char *q = strchr(p, '+'); q; q = strchr(q + 1, '+'))
+        if (!(q[1] >= '0' && q[1] <= '9') && q[1] != '.') return q;
+    return NULL;
+}
+
 int mvae_impartial_new(const char *spec, int K, mvae_rng *rng, mvae_impartial **out,
                        mvae_error *err) {
     *out = NULL;
@@ -1101,7 +1108,7 @@ int mvae_impartial_new(const char *spec, int K, mvae_rng *rng, mvae_impartial **
     int np = 0;
     for (char *p = buf; p && np <= MVAE_IMPARTIAL_MAX_CHAIN;) {
         parts[np++] = p;
-        char *plus = strchr(p, '+');
+        char *plus = method_plus(p);
         if (plus) *plus++ = '\0';
         p = plus;
     }
