@@ -78,6 +78,7 @@ typedef enum mvae_op {
     MVAE_OP_GAUSSIAN_LOGP,
     MVAE_OP_LAPLACE_LOGP,
     MVAE_OP_CATEGORICAL_LOGP,
+    MVAE_OP_IMPARTIAL, /* impartiality block (mvae/impartial.h): K branches of a shared tensor */
     MVAE_OP_COUNT
 } mvae_op;
 
