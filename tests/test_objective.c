@@ -305,6 +305,117 @@ static void test_subset_table(void **state) {
     }
 }
 
+/* ------------------------------------------------------------------- train.impartial wiring */
+/* Gradients of one step with the given settings (fixed batch and rng) into a malloc'd copy. */
+static float *step_grads(env *e, const char *const *sets, double *loss, mvae_model **keep, mvae_cfg **keep_cfg) {
+    mvae_cfg *cfg;
+    mvae_model *m = build(e, sets, &cfg);
+    mvae_objective obj;
+    mvae_error err = {0};
+    assert_int_equal(mvae_objective_from_config(m, &obj, &err), MVAE_OK);
+    mvae_step_stats st;
+    one_step(m, &obj, &st, loss);
+    float *g = malloc(m->params->n_floats * sizeof(float));
+    memcpy(g, m->params->grad, m->params->n_floats * sizeof(float));
+    if (keep) {
+        *keep = m;
+        *keep_cfg = cfg;
+    } else {
+        mvae_model_free(m);
+        mvae_cfg_free(cfg);
+    }
+    return g;
+}
+
+static void test_impartial_wiring(void **state) {
+    env *e = *state;
+    /* method none: no block at all, the same loss and gradients bit for bit */
+    double l0, l1, l2;
+    size_t n;
+    mvae_cfg *cfg;
+    mvae_model *m;
+    float *g0 = step_grads(e, (const char *const[]){NULL}, &l0, &m, &cfg);
+    n = m->params->n_floats;
+    mvae_model_free(m);
+    mvae_cfg_free(cfg);
+    float *g1 = step_grads(e, (const char *const[]){"train.impartial={method: none}", NULL}, &l1, &m, &cfg);
+    assert_null(m->impartial);
+    mvae_model_free(m);
+    mvae_cfg_free(cfg);
+    assert_true(l0 == l1);
+    assert_memory_equal(g0, g1, n * sizeof(float));
+    /* mgda: a block on the joint term (two branches); the loss is the same (blocks change only
+     * gradients), the encoders' gradients differ, the decoders' do not (they are below the block) */
+    float *g2 = step_grads(e, (const char *const[]){"train.impartial={method: mgda}", NULL}, &l2, &m, &cfg);
+    assert_non_null(m->impartial);
+    assert_true(l2 == l0);
+    bool enc_differs = false;
+    for (int i = 0; i < m->params->count; i++) {
+        const mvae_param_entry *p = &m->params->entries[i];
+        bool dec = strstr(p->name, ".dec.") != NULL;
+        for (int64_t j = 0; j < p->t->n; j++) {
+            size_t o = p->offset + (size_t)j;
+            if (dec) assert_true(g0[o] == g2[o]);
+            else enc_differs = enc_differs || g0[o] != g2[o];
+        }
+    }
+    assert_true(enc_differs);
+    mvae_model_free(m);
+    mvae_cfg_free(cfg);
+    free(g0);
+    free(g1);
+    free(g2);
+}
+
+/* Stateful and random methods resume exactly: 2 epochs in one go equal 1 epoch + resume, and
+ * metrics.jsonl has the blocks' diagnostics. gradnorm+pcgrad: GradNorm's weights are state in
+ * the checkpoint, PCGrad draws its order. */
+static void test_impartial_resume(void **state) {
+    env *e = *state;
+    char a[300], b[300];
+    snprintf(a, sizeof a, "%s/run_imp_a", e->dir);
+    snprintf(b, sizeof b, "%s/run_imp_b", e->dir);
+    const char *imp = "train.impartial={method: gradnorm+pcgrad}";
+    double loss[2];
+    for (int run = 0; run < 2; run++) {
+        for (int part = 0; part < (run ? 2 : 1); part++) {
+            mvae_cfg *cfg;
+            mvae_model *m = build(e, (const char *const[]){imp, run && !part ? "train.epochs=1" : "train.epochs=2",
+                                                          "eval.pictures=false", "eval.probe.enabled=false", NULL},
+                                  &cfg);
+            assert_non_null(mvae_params_find(m->params, "impartial.image+label.state"));
+            mvae_train_opts o = {.run_dir = run ? b : a, .resume = part == 1, .quiet = true};
+            mvae_train_result r;
+            mvae_error err = {0};
+            int rc = mvae_train(m, &o, &r, &err);
+            if (rc) fprintf(stderr, "%s\n", err.msg);
+            assert_int_equal(rc, MVAE_OK);
+            loss[run] = r.last_loss;
+            mvae_model_free(m);
+            mvae_cfg_free(cfg);
+        }
+    }
+    assert_true(loss[0] == loss[1]);
+    char p[400];
+    snprintf(p, sizeof p, "%s/metrics.jsonl", a);
+    char *js = tiny_slurp(p, NULL);
+    assert_non_null(js);
+    assert_has(js, "\"impartial.image,label.cos.image-label\": ");
+    assert_has(js, "\"impartial.image,label.norm.label\": ");
+    free(js);
+}
+
+static void test_impartial_errors(void **state) {
+    env *e = *state;
+    const char *msg = build_fails(e, (const char *const[]){"train.impartial={method: pcgard}", NULL});
+    assert_has(msg, "did you mean 'pcgrad'");
+    msg = build_fails(e, (const char *const[]){"train.impartial={method: pcgrad}",
+                                                "train.objective.supervised={from: image, to: label}", NULL});
+    assert_has(msg, "supervised objective");
+    msg = build_fails(e, (const char *const[]){"train.impartial={method: cagrad, cagrad: {c: -1}}", NULL});
+    assert_has(msg, "out of range");
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kinds_table),
@@ -313,6 +424,9 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_decoder_only_trains),
         cmocka_unit_test(test_decoder_only_errors),
         cmocka_unit_test(test_subset_table),
+        cmocka_unit_test(test_impartial_wiring),
+        cmocka_unit_test(test_impartial_resume),
+        cmocka_unit_test(test_impartial_errors),
     };
     return cmocka_run_group_tests_name("objective", tests, env_setup, env_teardown);
 }

@@ -28,6 +28,7 @@ struct mvae_impartial {
     mvae_rng *rng; /* caller-owned */
     float *state;  /* the methods' states end to end */
     size_t n_state;
+    bool state_bound; /* state is caller memory (mvae_impartial_bind_state), not ours to free */
     double
         *work; /* WORK_METHOD(K), then G, the current Gram, W_m, W_total, a temporary (K^2 each) */
     float *fbuf; /* direct methods: out[N] + (K+2) * cols, grown on demand */
@@ -1188,7 +1189,7 @@ int mvae_impartial_check_cfg(const mvae_cfg_node *section, mvae_error *err) {
 void mvae_impartial_free(mvae_impartial *b) {
     if (!b) return;
     free(b->work);
-    free(b->state);
+    if (!b->state_bound) free(b->state);
     free(b->fbuf);
     free(b);
 }
@@ -1209,6 +1210,14 @@ double mvae_impartial_setting(const mvae_impartial *b, const char *key) {
     if (strcmp(key, "norm_restore") == 0) return b->norm_restore;
     if (strcmp(key, "diagnostics") == 0) return b->diagnostics;
     return NAN;
+}
+
+void mvae_impartial_bind_state(mvae_impartial *b, float *mem) {
+    if (!b->n_state || !mem || mem == b->state) return;
+    memcpy(mem, b->state, b->n_state * sizeof *mem);
+    if (!b->state_bound) free(b->state);
+    b->state = mem;
+    b->state_bound = true;
 }
 
 size_t mvae_impartial_state_size(const mvae_impartial *b) {

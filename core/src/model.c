@@ -1,5 +1,6 @@
 /* model.c — experiment schema, model construction from YAML, batches, encode/fuse/decode. */
 #include "mvae/model.h"
+#include "mvae/impartial.h"
 #include "mvae/train.h"
 
 #include <stdlib.h>
@@ -66,6 +67,7 @@ static const mvae_option train_schema[] = {
     {"threads", MVAE_OPT_INT, "0", "OpenBLAS threads (0 = OPENBLAS_NUM_THREADS or all cores)", NULL, false, NULL, "[0, 64]"},
     {"valid_size", MVAE_OPT_INT, "0", "hold out this many training samples to pick the best checkpoint", NULL, false, NULL, "[0, inf)"},
     {"progress", MVAE_OPT_STRING, "auto", "auto | bar | lines | none", NULL, false, progress_choices, NULL},
+    {"impartial", MVAE_OPT_MAP, NULL, "impartiality blocks on each term's z: {method: pcgrad, ...} (docs/impartial.md)", mvae_impartial_schema, false, NULL, NULL},
     {NULL, 0, NULL, NULL, NULL, false, NULL, NULL},
 };
 static const mvae_option loglik_schema[] = {
@@ -183,6 +185,8 @@ static int validate_all(mvae_cfg *cfg, const mvae_registry *reg, const mvae_plug
     }
     if (mvae_cfg_validate(cfg, root, mvae_experiment_schema, "experiment", NULL, err)) return err->status;
     char where[256];
+    mvae_cfg_node *imp = mvae_cfg_path(root, "train.impartial");
+    if (imp && mvae_impartial_check_cfg(imp, err)) return err->status;
     /* the name becomes a directory name under runs/: one plain path component */
     const char *name = "";
     mvae_cfg_node *nn = mvae_cfg_get(root, "name");
@@ -473,9 +477,11 @@ int mvae_model_build(mvae_cfg *cfg, const mvae_registry *reg, mvae_model **out, 
         mvae_error_prefix(err, "fusion '%s'", fu_desc->name);
         goto fail;
     }
+    if ((rc = mvae_impartial_set_declare(m, err))) goto fail;
     mvae_rng init_rng;
     mvae_rng_seed(&init_rng, m->seed);
     if ((rc = mvae_params_finalize(m->params, &init_rng, err))) goto fail;
+    mvae_impartial_set_bind(m);
     if ((rc = mvae_model_check_eval(m, err))) goto fail;
     *out = m;
     return MVAE_OK;
@@ -495,6 +501,7 @@ void mvae_model_free(mvae_model *m) {
         if (m->tf[t].self) ((const mvae_transform_vtable *)m->tf[t].desc->vtable)->destroy(m->tf[t].self);
     if (m->fusion) ((const mvae_fusion_vtable *)m->fusion_desc->vtable)->destroy(m->fusion);
     if (m->ds) ((const mvae_dataset_vtable *)m->ds_desc->vtable)->close(m->ds);
+    mvae_impartial_set_free(m->impartial);
     mvae_params_free(m->params);
     free(m);
 }

@@ -96,11 +96,13 @@ static mvae_tensor *iw_term(const mvae_model *m, mvae_ctx *ctx, const mvae_batch
     int D = q.n_draws > 1 ? q.n_draws : 1, R = D * K; /* rows of z = R * B, (d, k, i) order */
     mvae_tensor *zeros = mvae_tensor_zeros(ctx, 2, z->shape);
     mvae_tensor *lw = mvae_scale(ctx, mvae_sub(ctx, mvae_gaussian_logp(ctx, z, zeros, NULL), fv->log_q(m->fusion, ctx, &q, z)), beta);
+    mvae_tensor *zb[MVAE_MAX_MODALITIES]; /* each modality's branch of z (train.impartial) */
+    if (mvae_impartial_set_branches(m, ctx, S, dec, z, zb)) return NULL;
     for (int k = 0; k < m->n_mod; k++) {
         if (!(dec & (1u << k)) || !e->has[k]) continue;
         const mvae_modality *md = &m->mod[k];
         mvae_tensor *x = mvae_batch_tensor(ctx, m, b, k); /* [B]: the likelihood repeats it per draw */
-        mvae_tensor *lp = mvae_scale(ctx, mvae_likelihood_logp(ctx, md->likelihood, mvae_model_decode_target(m, ctx, k, z, x), x, md->lik_scale), md->weight);
+        mvae_tensor *lp = mvae_scale(ctx, mvae_likelihood_logp(ctx, md->likelihood, mvae_model_decode_target(m, ctx, k, zb[k], x), x, md->lik_scale), md->weight);
         if (e->mask[k]) lp = mvae_mul(ctx, lp, mvae_tile_rows(ctx, mvae_reshape(ctx, e->mask[k], 1, (int64_t[]){B}), R));
         lw = mvae_add(ctx, lw, lp);
     }
@@ -200,6 +202,7 @@ static int mvae_sum_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b
     int rc = mvae_model_encode(m, ctx, b, all, &e);
     if (rc) return rc;
     memset(stats, 0, sizeof *stats);
+    mvae_impartial_set_reseed(m, rng);
     if (obj->iw_samples > 1) { /* importance-weighted terms */
         mvae_tensor *total = NULL;
         char nm[256];
@@ -238,6 +241,7 @@ static int mvae_sum_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b
     /* 1. per term: posterior, z, beta * KL (all z's are drawn before any decoding, so the stacked
      *    and the per-term paths consume the rng identically) */
     mvae_tensor *z[MVAE_MAX_TERMS] = {0}, *per[MVAE_MAX_TERMS] = {0}, *w[MVAE_MAX_TERMS] = {0};
+    mvae_tensor *zb[MVAE_MAX_TERMS][MVAE_MAX_MODALITIES]; /* term t's z as modality k's decoder reads it */
     int S[MVAE_MAX_TERMS] = {0};
     uint32_t dec[MVAE_MAX_TERMS] = {0};
     for (int t = 0; t < nt; t++) {
@@ -260,6 +264,9 @@ static int mvae_sum_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b
         mvae_tensor *kl = fv->kl(m->fusion, ctx, &q, z[t]);
         per[t] = mvae_mul(ctx, mvae_scale(ctx, kl, beta), w[t]);
         dec[t] = (obj->cross_reconstruct && __builtin_popcount(terms[t]) == 1 ? all : terms[t]) | dec_only;
+        /* with train.impartial, each decoded modality reads its own branch of z (the KL above
+         * read z itself); the block combines their gradients at z */
+        if ((rc = mvae_impartial_set_branches(m, ctx, terms[t], dec[t], z[t], zb[t]))) return rc;
     }
     /* 2. reconstruction: for each modality, decode the z's of every term that reconstructs it —
      *    stacked into one batch (one larger GEMM per layer), or term by term */
@@ -278,7 +285,7 @@ static int mvae_sum_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b
                 mvae_tensor *parts[4];
                 int c = 0;
                 if (zs) parts[c++] = zs;
-                while (c < 4 && j < n) parts[c++] = z[tk[j++]];
+                while (c < 4 && j < n) parts[c++] = zb[tk[j]][k], j++;
                 zs = c == 1 ? parts[0] : mvae_concat(ctx, c, parts, 0);
             }
             mvae_tensor *params = mvae_model_decode_target(m, ctx, k, zs, x);
@@ -297,7 +304,7 @@ static int mvae_sum_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b
         } else {
             for (int j = 0; j < n; j++) {
                 int t = tk[j];
-                mvae_tensor *params = mvae_model_decode_target(m, ctx, k, z[t], x);
+                mvae_tensor *params = mvae_model_decode_target(m, ctx, k, zb[t][k], x);
                 mvae_tensor *lp = mvae_likelihood_logp(ctx, md->likelihood, params, x, md->lik_scale);
                 mvae_tensor *nll = mvae_mul(ctx, mvae_scale(ctx, lp, -md->weight), w[t]);
                 if (e.mask[k]) nll = mvae_mul(ctx, nll, mvae_tile_rows(ctx, mvae_reshape(ctx, e.mask[k], 1, (int64_t[]){B}), S[t]));

@@ -903,7 +903,13 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
             fprintf(f, "%s\"%s\": %.6f", j ? ", " : "", mvae_model_subset_name(m, term_sub[j], tname, sizeof tname),
                     term_sum[j] / (double)nb);
         if (obj.random_subsets) fprintf(f, "%s\"random_subsets\": %.6f", n_term ? ", " : "", random_sum / (double)nb);
-        fprintf(f, "}}\n");
+        fprintf(f, "}");
+        if (m->impartial) { /* the impartiality blocks' epoch: cosines and norms of the branch gradients */
+            char *js = malloc(1 << 17);
+            if (js && mvae_impartial_set_stats_json(m, js, 1 << 17) > 0) fprintf(f, ", %s", js);
+            free(js);
+        }
+        fprintf(f, "}\n");
         if (fclose(f) != 0) {
             rc = mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
             goto done;

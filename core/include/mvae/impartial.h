@@ -167,6 +167,10 @@ void mvae_impartial_last_weights(const mvae_impartial *blk, double *w, double *s
 /* ---- state for checkpoints ---- */
 size_t mvae_impartial_state_size(const mvae_impartial *blk); /* floats; 0 = stateless */
 float *mvae_impartial_state(mvae_impartial *blk);            /* the block's own buffer, or NULL */
+/* Keep the state in caller memory from now on (state_size floats, which receive the current
+ * state): e.g. a buffer of the parameter store, so that checkpoints save and restore it with the
+ * parameters and nothing has to be copied around a save or a load. mem must outlive the block. */
+void mvae_impartial_bind_state(mvae_impartial *blk, float *mem);
 /* Copy n floats in; error if n differs from the state size (a checkpoint of another method/K). */
 int mvae_impartial_set_state(mvae_impartial *blk, const float *state, size_t n, mvae_error *err);
 

@@ -62,6 +62,7 @@ typedef struct mvae_model {
     uint64_t seed;
     mvae_params *params;
     double paired_fraction;  /* dataset.paired_fraction */
+    struct mvae_impartial_set *impartial; /* train.impartial's blocks (objective_impartial.c); NULL = none */
     uint32_t encodable;      /* modalities with an encoder (the ones q(z | .) can be given) */
     uint32_t decoder_only;   /* modalities with `encoder: none` */
 } mvae_model;

@@ -92,6 +92,23 @@ int mvae_objective_from_config(const mvae_model *m, mvae_objective *obj, mvae_er
 int mvae_objective_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b,
                         const mvae_objective *obj, float beta, mvae_rng *rng, mvae_tensor **loss,
                         mvae_step_stats *stats);
+/* train.impartial (objective_impartial.c): impartiality blocks on each term's latent sample.
+ * The model owns them: mvae_model_build declares their state buffers before the parameters are
+ * finalised (declare) and binds the blocks to them after (bind); mvae_model_free frees them. */
+int mvae_impartial_set_declare(mvae_model *m, mvae_error *err);
+void mvae_impartial_set_bind(mvae_model *m);
+void mvae_impartial_set_free(struct mvae_impartial_set *set);
+/* Once per step, before the first fan-out: the blocks' draws follow the trainer's rng state
+ * (read, not advanced). */
+void mvae_impartial_set_reseed(const mvae_model *m, mvae_rng *rng);
+/* branch[k] = the tensor modality k's decoder reads for this term: its branch of z's block, or z
+ * itself without a block (set off, or a term with one branch). */
+int mvae_impartial_set_branches(const mvae_model *m, mvae_ctx *ctx, uint32_t subset, uint32_t dec, mvae_tensor *z,
+                                mvae_tensor **branch);
+/* The blocks' diagnostics since the last call as JSON members ("impartial.<term>.cos.a-b": ..),
+ * then reset; "" without blocks. Returns the length. */
+int mvae_impartial_set_stats_json(const mvae_model *m, char *buf, size_t len);
+
 /* train.objective.supervised's keys (from, to): the experiment schema nests them. */
 extern const mvae_option mvae_objective_supervised_schema[];
 
