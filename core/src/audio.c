@@ -241,8 +241,9 @@ int mvae_logmel_to_audio(const mvae_logmel_cfg *c, const float *logmel, int fram
     double *sre = malloc((size_t)T * K * sizeof(double)), *sim = malloc((size_t)T * K * sizeof(double));
     double *acc = malloc((size_t)n * sizeof(double)), *norm = malloc((size_t)n * sizeof(double));
     double *mp = malloc((size_t)M * sizeof(double));
+    double *pre = malloc((size_t)T * K * sizeof(double)), *pim = malloc((size_t)T * K * sizeof(double));
     int rc = MVAE_OK;
-    if (!A || !Ai || !mag || !sre || !sim || !acc || !norm || !mp) {
+    if (!A || !Ai || !mag || !sre || !sim || !acc || !norm || !mp || !pre || !pim) {
         rc = mvae_error_set(err, MVAE_ERR_NOMEM, "log-mel inverse: out of memory");
         goto done;
     }
@@ -280,14 +281,24 @@ int mvae_logmel_to_audio(const mvae_logmel_cfg *c, const float *logmel, int fram
         sre[i] = mag[i] * cos(ph);
         sim[i] = mag[i] * sin(ph);
     }
+    /* fast Griffin-Lim (Perraudin, Balazs & Sondergaard 2013): the consistent spectrogram S_k
+     * extrapolated by 0.99 (S_k - S_{k-1}) before the magnitude is imposed again */
     istft(&p, sre, sim, T, wav, n, acc, norm);
     for (int it = 0; it < iters; it++) {
         for (int t = 0; t < T; t++) {
             stft_frame(&p, wav, n, t);
             for (int k = 0; k < K; k++) {
-                double r = hypot(p.re[k], p.im[k]), m = mag[(size_t)t * K + k];
-                sre[(size_t)t * K + k] = r > 1e-12 ? m * p.re[k] / r : m;
-                sim[(size_t)t * K + k] = r > 1e-12 ? m * p.im[k] / r : 0.0;
+                size_t q = (size_t)t * K + k;
+                double xr = p.re[k], xi = p.im[k];
+                if (it > 0) {
+                    xr += 0.99 * (p.re[k] - pre[q]);
+                    xi += 0.99 * (p.im[k] - pim[q]);
+                }
+                pre[q] = p.re[k];
+                pim[q] = p.im[k];
+                double r = hypot(xr, xi), m = mag[q];
+                sre[q] = r > 1e-12 ? m * xr / r : m;
+                sim[q] = r > 1e-12 ? m * xi / r : 0.0;
             }
         }
         istft(&p, sre, sim, T, wav, n, acc, norm);
@@ -297,7 +308,7 @@ int mvae_logmel_to_audio(const mvae_logmel_cfg *c, const float *logmel, int fram
     if (peak > 0.0f)
         for (int64_t s = 0; s < n; s++) wav[s] *= 0.9f / peak;
 done:
-    free(A); free(Ai); free(mag); free(sre); free(sim); free(acc); free(norm); free(mp);
+    free(A); free(Ai); free(mag); free(sre); free(sim); free(acc); free(norm); free(mp); free(pre); free(pim);
     plan_free(&p);
     return rc;
 }

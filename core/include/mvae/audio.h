@@ -51,7 +51,8 @@ void mvae_logmel_denormalize(float *x, int64_t n, float floor_db);
 
 /* A waveform whose log-mel is close to logmel [n_mels, frames] (ln power, as mvae_logmel makes
  * it): power spectrum from the mel pseudo-inverse (ridge-regularised, clamped at 0), phase by
- * Griffin-Lim (Griffin & Lim 1984) from a seeded random start. wav [n] gets n samples (n should
+ * fast Griffin-Lim (Griffin & Lim 1984; momentum 0.99, Perraudin et al. 2013) from a seeded
+ * random start. wav [n] gets n samples (n should
  * be about (frames - 1) * hop); it is scaled to a peak of 0.9. iters: 0..10000. */
 int mvae_logmel_to_audio(const mvae_logmel_cfg *c, const float *logmel, int frames, int iters,
                          uint64_t seed, float *wav, int64_t n, mvae_error *err);

@@ -639,7 +639,13 @@ static int generate_part(kfs_ds *d, int part, int64_t n, uint64_t seed, mvae_err
         if (kfs_variant_unseen[v] == role) vars[n_vars++] = v;
     mvae_rng base;
     mvae_rng_seed(&base, seed);
-    float mel[KFS_AU];
+    kfs_voice_params *vps = malloc((size_t)n * sizeof *vps);
+    int *digits = malloc((size_t)n * sizeof *digits);
+    if (!vps || !digits) {
+        free(vps);
+        free(digits);
+        return mvae_error_set(err, MVAE_ERR_NOMEM, "kfs_digits: out of memory for %lld samples", (long long)n);
+    }
     for (int64_t i = 0; i < n; i++) {
         mvae_rng r = mvae_rng_fork(&base, ((uint64_t)(part + 1) << 40) + (uint64_t)i);
         mvae_rng rk = mvae_rng_fork(&r, 1), rf = mvae_rng_fork(&r, 2), ra = mvae_rng_fork(&r, 3);
@@ -648,30 +654,34 @@ static int generate_part(kfs_ds *d, int part, int64_t n, uint64_t seed, mvae_err
         m[META_LABEL] = label;
         int fk = pick_face(&d->fonts, SCRIPT_KN, role, &rk), ff = pick_face(&d->fonts, SCRIPT_FA, role, &rf);
         if (render_digit(&d->fonts.f[fk], label, &rk, p->kn + i * KFS_PIX) ||
-            render_digit(&d->fonts.f[ff], label, &rf, p->fa + i * KFS_PIX))
+            render_digit(&d->fonts.f[ff], label, &rf, p->fa + i * KFS_PIX)) {
+            free(vps);
+            free(digits);
             return mvae_error_set(err, MVAE_ERR_FORMAT, "kfs_digits: cannot render digit %d from %s or %s", label,
                                   d->fonts.f[fk].path, d->fonts.f[ff].path);
+        }
         m[META_KN_FONT] = d->fonts.f[fk].family;
         m[META_FA_FONT] = d->fonts.f[ff].family;
         m[META_KN_FACE] = fk;
         m[META_FA_FACE] = ff;
-        kfs_voice_params vp;
-        vp.accent = (int)mvae_rng_below(&ra, KFS_N_ACCENTS);
-        vp.variant = vars[mvae_rng_below(&ra, (uint64_t)n_vars)];
-        vp.speed = 120 + (int)mvae_rng_below(&ra, 101); /* U{120..220} wpm */
-        vp.pitch = 20 + (int)mvae_rng_below(&ra, 61);   /* U{20..80} */
-        vp.range = 30 + (int)mvae_rng_below(&ra, 61);   /* U{30..90} */
-        vp.shift = (int)mvae_rng_below(&ra, 1601) - 800; /* +/- 100 ms */
-        int rc = kfs_speak(label, &vp, mel, NULL, err);
-        if (rc) return rc;
-        for (int j = 0; j < KFS_AU; j++) p->au[i * KFS_AU + j] = (uint8_t)lrintf(mel[j] * 255.0f);
-        m[META_VOICE] = vp.variant;
-        m[META_ACCENT] = vp.accent;
-        m[META_SPEED] = vp.speed;
-        m[META_PITCH] = vp.pitch;
-        m[META_RANGE] = vp.range;
+        kfs_voice_params *vp = &vps[i];
+        digits[i] = label;
+        vp->accent = (int)mvae_rng_below(&ra, KFS_N_ACCENTS);
+        vp->variant = vars[mvae_rng_below(&ra, (uint64_t)n_vars)];
+        vp->speed = 120 + (int)mvae_rng_below(&ra, 101); /* U{120..220} wpm */
+        vp->pitch = 20 + (int)mvae_rng_below(&ra, 61);   /* U{20..80} */
+        vp->range = 30 + (int)mvae_rng_below(&ra, 61);   /* U{30..90} */
+        vp->shift = (int)mvae_rng_below(&ra, 1601) - 800; /* +/- 100 ms */
+        m[META_VOICE] = vp->variant;
+        m[META_ACCENT] = vp->accent;
+        m[META_SPEED] = vp->speed;
+        m[META_PITCH] = vp->pitch;
+        m[META_RANGE] = vp->range;
     }
-    return MVAE_OK;
+    int rc = kfs_speak_batch(digits, vps, n, p->au, err);
+    free(vps);
+    free(digits);
+    return rc;
 }
 
 /* The cache key: everything the generated data depend on. */
@@ -803,7 +813,7 @@ static int kfs_open(const mvae_cfg_node *opts, void **self, mvae_error *err) {
     kfs_ds *d = calloc(1, sizeof *d);
     if (!d) return mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
     d->test_part = strcmp(test_split, "unseen") == 0 ? PART_UNSEEN : PART_TEST;
-    if ((rc = kfs_speech_init(err)) || (rc = fonts_load(&d->fonts, err))) goto fail;
+    if ((rc = fonts_load(&d->fonts, err))) goto fail;
     int n_face[2][2] = {{0, 0}, {0, 0}};
     for (int i = 0; i < d->fonts.n; i++) n_face[d->fonts.f[i].script][d->fonts.f[i].role]++;
     MVAE_INFO("kfs_digits: fonts: Kannada %d faces (%d train, %d unseen) in %d families, Persian %d faces (%d train, "

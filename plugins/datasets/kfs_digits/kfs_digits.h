@@ -28,13 +28,11 @@ extern const char *const kfs_variants[];   /* NULL-terminated */
 extern const int kfs_variant_unseen[];     /* 1 = held out for test-unseen, same order */
 int kfs_n_variants(void);
 
-/* Start espeak-ng (once per process) and check that every accent and variant exists. A missing
- * library data or voice names the Debian package (espeak-ng-data). */
-int kfs_speech_init(mvae_error *err);
-/* Speak the English word of `digit` with p, and make the normalised log-mel
- * out [KFS_MELS, KFS_FRAMES] in [0, 1] (mel 0 = lowest band); wav8k, when not NULL, gets the
- * 1 s waveform [KFS_AUDIO_LEN] at 8 kHz. Not thread-safe (espeak-ng is one global state). */
-int kfs_speak(int digit, const kfs_voice_params *p, float *out, float *wav8k, mvae_error *err);
+/* Speak the English words of digits[0..n) with p[0..n) and store their normalised log-mels
+ * (KFS_MELS x KFS_FRAMES each, mel 0 = lowest band, [0, 1] quantised to 8 bits) in out. Runs
+ * espeak-ng in a fresh child process (kfs_speech.c says why), so the result depends only on the
+ * arguments. A missing library data or voice names the Debian package (espeak-ng-data). */
+int kfs_speak_batch(const int *digits, const kfs_voice_params *p, int64_t n, uint8_t *out, mvae_error *err);
 /* The espeak-ng version string (part of the cache key). */
 const char *kfs_speech_version(void);
 

@@ -6,7 +6,7 @@
  * "Speakers" are accent x variant pairs; each utterance also draws speed, pitch and intonation
  * range (docs/kfs_digits.md). espeak-ng output is deterministic for given parameters.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE
 #include "kfs_digits.h"
 #include "mvae/audio.h"
 
@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 /* espeak-ng voice names: British English is "en" (espeak_SetVoiceByName refuses "en-gb", which is
  * only its language tag) */
@@ -43,7 +45,6 @@ static const char *const words[10] = {"zero", "one", "two", "three", "four",
                                       "five", "six", "seven", "eight", "nine"};
 
 static int g_rate = 0;             /* espeak's sample rate once started */
-static const char *g_version = ""; /* espeak's version string */
 
 /* The synthesis callback appends to this buffer. */
 typedef struct pcm_buf {
@@ -72,19 +73,19 @@ static int synth_cb(short *wav, int n, espeak_EVENT *ev) {
     return 0;
 }
 
-const char *kfs_speech_version(void) { return g_version; }
+const char *kfs_speech_version(void) {
+    const char *path = NULL;
+    return espeak_Info(&path); /* the version string; needs no running synthesiser */
+}
 
-int kfs_speech_init(mvae_error *err) {
-    if (g_rate <= 0) {
-        int rate = espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, NULL, espeakINITIALIZE_DONT_EXIT);
-        if (rate <= 0)
-            return mvae_error_set(err, MVAE_ERR_IO, "kfs_digits: espeak-ng cannot start (its data is missing?): "
-                                  "install it with `sudo apt-get install espeak-ng-data libespeak-ng1`");
-        espeak_SetSynthCallback(synth_cb);
-        const char *path = NULL;
-        g_version = espeak_Info(&path);
-        g_rate = rate;
-    }
+/* Start espeak-ng in this (child) process and check every accent and variant. */
+static int speech_start(mvae_error *err) {
+    int rate = espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, NULL, espeakINITIALIZE_DONT_EXIT);
+    if (rate <= 0)
+        return mvae_error_set(err, MVAE_ERR_IO, "kfs_digits: espeak-ng cannot start (its data is missing?): "
+                              "install it with `sudo apt-get install espeak-ng-data libespeak-ng1`");
+    espeak_SetSynthCallback(synth_cb);
+    g_rate = rate;
     const char *path = NULL;
     espeak_Info(&path);
     for (int a = 0; a < KFS_N_ACCENTS; a++)
@@ -102,7 +103,7 @@ int kfs_speech_init(mvae_error *err) {
     return MVAE_OK;
 }
 
-int kfs_speak(int digit, const kfs_voice_params *p, float *out, float *wav8k, mvae_error *err) {
+static int speak_one(int digit, const kfs_voice_params *p, float *out, float *wav8k, mvae_error *err) {
     char voice[64];
     snprintf(voice, sizeof voice, "%s+%s", kfs_accents[p->accent], kfs_variants[p->variant]);
     if (espeak_SetVoiceByName(voice) != EE_OK)
@@ -168,4 +169,71 @@ done:
     free(x);
     free(clip);
     return rc;
+}
+
+/* espeak-ng keeps state from one utterance to the next (its output for the same text and
+ * parameters changes with what was said before, and espeak_Terminate + espeak_Initialize does not
+ * return in this version), so a batch is synthesised in a child process that starts espeak-ng
+ * fresh: the audio then depends only on the batch's parameters and order. The child sends a
+ * status, a message and the batch through a pipe. */
+static int write_all(int fd, const void *p, size_t n) {
+    const char *c = p;
+    while (n > 0) {
+        ssize_t w = write(fd, c, n);
+        if (w <= 0) return -1;
+        c += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+static int read_all(int fd, void *p, size_t n) {
+    char *c = p;
+    while (n > 0) {
+        ssize_t r = read(fd, c, n);
+        if (r <= 0) return -1;
+        c += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+int kfs_speak_batch(const int *digits, const kfs_voice_params *p, int64_t n, uint8_t *out, mvae_error *err) {
+    int fd[2];
+    if (pipe(fd)) return mvae_error_set(err, MVAE_ERR_IO, "kfs_digits: pipe failed");
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fd[0]);
+        close(fd[1]);
+        return mvae_error_set(err, MVAE_ERR_IO, "kfs_digits: fork failed");
+    }
+    if (pid == 0) { /* the child: synthesise, send, leave without running the parent's atexit */
+        close(fd[0]);
+        mvae_error e = {0};
+        int rc = speech_start(&e);
+        float mel[KFS_MELS * KFS_FRAMES];
+        uint8_t *q = malloc((size_t)KFS_MELS * KFS_FRAMES * (size_t)(n > 0 ? n : 1));
+        if (!rc && !q) rc = mvae_error_set(&e, MVAE_ERR_NOMEM, "kfs_digits: out of memory");
+        for (int64_t i = 0; !rc && i < n; i++) {
+            rc = speak_one(digits[i], &p[i], mel, NULL, &e);
+            for (int j = 0; !rc && j < KFS_MELS * KFS_FRAMES; j++) q[i * KFS_MELS * KFS_FRAMES + j] = (uint8_t)lrintf(mel[j] * 255.0f);
+        }
+        int32_t st = rc;
+        int bad = write_all(fd[1], &st, sizeof st) || write_all(fd[1], e.msg, sizeof e.msg);
+        if (!rc && !bad) bad = write_all(fd[1], q, (size_t)KFS_MELS * KFS_FRAMES * (size_t)n);
+        close(fd[1]);
+        _exit(bad ? 1 : 0);
+    }
+    close(fd[1]);
+    int32_t st = -1;
+    char msg[MVAE_ERROR_MSG_MAX] = "";
+    int bad = read_all(fd[0], &st, sizeof st) || read_all(fd[0], msg, sizeof msg);
+    if (!bad && st == 0) bad = read_all(fd[0], out, (size_t)KFS_MELS * KFS_FRAMES * (size_t)n);
+    close(fd[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (!bad && st != 0) return mvae_error_set(err, st, "%s", msg);
+    if (bad || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return mvae_error_set(err, MVAE_ERR_IO, "kfs_digits: the speech synthesis process failed (exit status %d)", status);
+    return MVAE_OK;
 }
