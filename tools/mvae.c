@@ -53,10 +53,13 @@ static const char *usage_eval =
 
 static const char *usage_sample =
     "usage: mvae sample RUN_DIR [--given MODALITY=VALUE] [-n N] [-o FILE.png] [--modality NAME]\n"
-    "                   [--seed S] [--checkpoint last|best] [--force]\n"
+    "                   [--wav DIR] [--seed S] [--checkpoint last|best] [--force]\n"
     "\n"
-    "Generates N images (default 64) into a PNG grid (default samples.png): from z ~ q(z | given),\n"
-    "e.g. --given label=3 or --given label=Sneaker, or from the prior N(0, I) without --given.\n";
+    "Generates N images or spectrograms (default 64) of --modality (default: the first image) into a\n"
+    "PNG grid (default samples.png): from z ~ q(z | given), e.g. --given label=3, --given\n"
+    "label=Sneaker, or --given kannada=test:17 (that modality of test sample 17), or from the prior\n"
+    "N(0, I) without --given. --wav DIR also turns each generated spectrogram back into sound\n"
+    "(DIR/<modality>_<i>.wav; Griffin-Lim, docs/kfs_digits.md).\n";
 
 static const char *usage_translate =
     "usage: mvae translate RUN_DIR --from MOD --to MOD [--beam K] [--checkpoint last|best] [TEXT ...]\n"
@@ -469,7 +472,7 @@ out:
 
 static int cmd_sample(int argc, char **argv) {
     if (has_help(argc, argv)) return fputs(usage_sample, stdout), 0;
-    const char *dir = NULL, *given = NULL, *outp = "samples.png", *mod = NULL, *which = "last";
+    const char *dir = NULL, *given = NULL, *outp = "samples.png", *mod = NULL, *which = "last", *wav = NULL;
     const char *n_s = "64", *seed_s = "1";
     const char *posv[1];
     pos_list pos = {posv, 0, 1};
@@ -477,7 +480,8 @@ static int cmd_sample(int argc, char **argv) {
     const arg_spec specs[] = {{"--given", NULL, ARG_STR, &given},   {"-n", NULL, ARG_STR, &n_s},
                               {"-o", "--output", ARG_STR, &outp},   {"--modality", NULL, ARG_STR, &mod},
                               {"--seed", NULL, ARG_STR, &seed_s},   {"--checkpoint", NULL, ARG_STR, &which},
-                              {"--force", NULL, ARG_BOOL, &force},  {NULL, NULL, 0, NULL}};
+                              {"--force", NULL, ARG_BOOL, &force},  {"--wav", NULL, ARG_STR, &wav},
+                              {NULL, NULL, 0, NULL}};
     long long n = 64, seed = 1;
     int prc = parse_args("sample", usage_sample, argc, argv, specs, &pos);
     if (!prc && !pos.n) prc = 2, fputs(usage_sample, stderr);
@@ -494,7 +498,8 @@ static int cmd_sample(int argc, char **argv) {
     mvae_model *m = NULL;
     int rc = 1;
     if (open_run(dir, which, NULL, 0, force, &reg, &cfg, &m, &err)) goto out;
-    if (mvae_sample_png(m, given, mod, (int)n, (uint64_t)seed, outp, &err)) goto out;
+    if (mvae_sample(m, given, mod, (int)n, (uint64_t)seed, outp, wav, &err)) goto out;
+    if (wav) printf("wrote %lld WAV files into %s\n", n, wav);
     printf("wrote %s (%lld samples%s%s)\n", outp, n, given ? " given " : " from the prior", given ? given : "");
     rc = 0;
 out:

@@ -2,6 +2,7 @@
  * pictures (reconstructions, prior samples, conditional generation). Definitions: docs/metrics.md. */
 #define _GNU_SOURCE
 #include "eval_internal.h"
+#include "mvae/audio.h"
 #include "mvae/coherence.h"
 #include "mvae/image.h"
 #include "mvae/train.h"
@@ -649,14 +650,40 @@ done:
     return rc;
 }
 
+/* A spectrogram [1, mels, frames] shown as a picture: rows flipped so that low frequencies are
+ * at the bottom, as people read spectrograms. */
+static void flip_rows(float *x, int64_t n, int64_t H, int64_t W) {
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t r = 0; r < H / 2; r++) {
+            float *a = x + i * H * W + r * W, *c = x + i * H * W + (H - 1 - r) * W;
+            for (int64_t j = 0; j < W; j++) {
+                float t = a[j];
+                a[j] = c[j];
+                c[j] = t;
+            }
+        }
+}
+
 int mvae_sample_png(mvae_model *m, const char *given, const char *target, int n, uint64_t seed,
                     const char *png_path, mvae_error *err) {
+    return mvae_sample(m, given, target, n, seed, png_path, NULL, err);
+}
+
+int mvae_sample(mvae_model *m, const char *given, const char *target, int n, uint64_t seed, const char *png_path,
+                const char *wav_dir, mvae_error *err) {
     int img = target ? mvae_model_find(m, target) : first_image(m);
-    if (img < 0 || m->mod[img].info.type != MVAE_MOD_IMAGE)
-        return mvae_error_set(err, MVAE_ERR_INVALID, "sample: %s is not an image modality of this model", target ? target : "(none)");
+    if (img < 0 || (m->mod[img].info.type != MVAE_MOD_IMAGE && m->mod[img].info.type != MVAE_MOD_AUDIO) ||
+        m->mod[img].info.ndim != 3)
+        return mvae_error_set(err, MVAE_ERR_INVALID, "sample: %s is not an image or spectrogram modality of this model",
+                              target ? target : "(none)");
+    const bool audio = m->mod[img].info.type == MVAE_MOD_AUDIO;
+    if (wav_dir && !audio)
+        return mvae_error_set(err, MVAE_ERR_INVALID, "sample: --wav needs a spectrogram modality (--modality NAME); '%s' is an image",
+                              m->mod[img].info.name);
     if (n < 1 || n > 4096) return mvae_error_set(err, MVAE_ERR_INVALID, "sample: -n must be in 1..4096");
     const mvae_fusion_vtable *fv = m->fusion_desc->vtable;
-    int64_t E = mvae_modality_numel(&m->mod[img].info);
+    const mvae_modality_info *mi = &m->mod[img].info;
+    int64_t E = mvae_modality_numel(mi);
     mvae_ctx *ctx = mvae_ctx_new(0);
     mvae_batch b;
     memset(&b, 0, sizeof b);
@@ -666,40 +693,77 @@ int mvae_sample_png(mvae_model *m, const char *given, const char *target, int n,
     mvae_ctx_set_grad(ctx, false);
     mvae_ctx_set_training(ctx, false);
     int rc = mvae_batch_init(&b, m, n, err);
-    if (rc || !ctx || !buf) goto done;
+    if (rc || !ctx || !buf) {
+        rc = rc ? rc : mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
+        goto done;
+    }
     mvae_tensor *z;
     if (given) {
         char name[64];
         const char *eq = strchr(given, '=');
         if (!eq || eq == given || (size_t)(eq - given) >= sizeof name) {
-            rc = mvae_error_set(err, MVAE_ERR_INVALID, "sample: --given wants MODALITY=VALUE, e.g. label=3; got '%s'", given);
+            rc = mvae_error_set(err, MVAE_ERR_INVALID, "sample: --given wants MODALITY=VALUE, e.g. label=3 or image=test:17; got '%s'", given);
             goto done;
         }
         memcpy(name, given, (size_t)(eq - given));
         name[eq - given] = '\0';
         int c = mvae_model_find(m, name);
-        if (c < 0 || m->mod[c].info.type != MVAE_MOD_CATEGORICAL) {
-            rc = mvae_error_set(err, MVAE_ERR_INVALID, "sample: --given %s: '%s' is not a categorical modality of this model", given, name);
+        if (c < 0) {
+            rc = mvae_error_set(err, MVAE_ERR_INVALID, "sample: --given %s: '%s' is not a modality of this model", given, name);
             goto done;
         }
         if ((rc = mvae_model_check_given(m, 1u << c, "sample: --given", err))) goto done;
-        char *end;
-        long v = strtol(eq + 1, &end, 10);
-        if (*end) { /* a class name */
-            v = -1;
-            for (int k = 0; m->mod[c].info.class_names && k < m->mod[c].info.n_classes; k++)
-                if (strcasecmp(m->mod[c].info.class_names[k], eq + 1) == 0) v = k;
-        }
-        if (v < 0 || v >= m->mod[c].info.n_classes) {
-            rc = mvae_error_set(err, MVAE_ERR_INVALID, "sample: --given %s: value must be a class index in 0..%d or a class name",
-                                given, m->mod[c].info.n_classes - 1);
-            goto done;
-        }
-        b.n = n;
-        memset(b.present, 0, (size_t)n * (size_t)m->n_mod);
-        for (int i = 0; i < n; i++) {
-            ((int32_t *)(void *)b.x[c])[i] = (int32_t)v;
-            b.present[i * m->n_mod + c] = 1;
+        const char *val = eq + 1;
+        if (strncmp(val, "test:", 5) == 0) { /* the modality of one test sample, n times */
+            char *end;
+            errno = 0;
+            long long t = strtoll(val + 5, &end, 10);
+            int64_t N = ((const mvae_dataset_vtable *)m->ds_desc->vtable)->size(m->ds, MVAE_SPLIT_TEST);
+            if (!val[5] || *end || errno || t < 0 || t >= N) {
+                rc = mvae_error_set(err, MVAE_ERR_INVALID, "sample: --given %s: test:N needs N in 0..%lld (the test split)", given,
+                                    (long long)N - 1);
+                goto done;
+            }
+            int64_t *idx = malloc((size_t)n * sizeof *idx);
+            if (!idx) {
+                rc = mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
+                goto done;
+            }
+            for (int i = 0; i < n; i++) idx[i] = t;
+            rc = mvae_batch_fill(&b, m, MVAE_SPLIT_TEST, idx, n, NULL, err);
+            free(idx);
+            if (rc) goto done;
+            for (int i = 0; i < n; i++)
+                for (int k = 0; k < m->n_mod; k++) b.present[i * m->n_mod + k] = b.present[i * m->n_mod + k] && k == c;
+            if (!b.present[c]) {
+                rc = mvae_error_set(err, MVAE_ERR_INVALID, "sample: --given %s: test sample %lld has no '%s'", given, t, name);
+                goto done;
+            }
+        } else {
+            if (m->mod[c].info.type != MVAE_MOD_CATEGORICAL) {
+                rc = mvae_error_set(err, MVAE_ERR_INVALID,
+                                    "sample: --given %s: '%s' is not categorical: give one of its test samples, %s=test:N", given,
+                                    name, name);
+                goto done;
+            }
+            char *end;
+            long v = strtol(val, &end, 10);
+            if (*end || !*val) { /* a class name */
+                v = -1;
+                for (int k = 0; m->mod[c].info.class_names && k < m->mod[c].info.n_classes; k++)
+                    if (strcasecmp(m->mod[c].info.class_names[k], val) == 0) v = k;
+            }
+            if (v < 0 || v >= m->mod[c].info.n_classes) {
+                rc = mvae_error_set(err, MVAE_ERR_INVALID, "sample: --given %s: value must be a class index in 0..%d, a class name or test:N",
+                                    given, m->mod[c].info.n_classes - 1);
+                goto done;
+            }
+            b.n = n;
+            memset(b.present, 0, (size_t)n * (size_t)m->n_mod);
+            for (int i = 0; i < n; i++) {
+                ((int32_t *)(void *)b.x[c])[i] = (int32_t)v;
+                b.present[i * m->n_mod + c] = 1;
+            }
         }
         mvae_experts e;
         mvae_posterior q;
@@ -712,6 +776,32 @@ int mvae_sample_png(mvae_model *m, const char *given, const char *target, int n,
         mvae_rng_normal_fill(&rng, z->data, (size_t)z->n);
     }
     if (decode_mean(m, ctx, img, z, buf)) goto ctxfail;
+    if (wav_dir) { /* each spectrogram back to sound: the audio helpers' default framing (8 kHz, 32 x 32) */
+        mvae_logmel_cfg lc;
+        mvae_logmel_default(&lc);
+        int mels = (int)mi->shape[1], frames = (int)mi->shape[2];
+        if (mels != lc.n_mels) {
+            rc = mvae_error_set(err, MVAE_ERR_INVALID, "sample: --wav: '%s' has %d mel bands; the audio helpers' framing has %d",
+                                mi->name, mels, lc.n_mels);
+            goto done;
+        }
+        if ((rc = mvae_mkdir_p(wav_dir, err))) goto done;
+        int64_t ns = (int64_t)(frames - 1) * lc.hop;
+        float *spec = malloc((size_t)E * sizeof *spec), *wav = malloc((size_t)ns * sizeof *wav);
+        for (int i = 0; !rc && i < n && spec && wav; i++) {
+            memcpy(spec, buf + (size_t)i * (size_t)E, (size_t)E * sizeof *spec);
+            mvae_logmel_denormalize(spec, E, 80.0f);
+            char path[4200];
+            snprintf(path, sizeof path, "%s/%s_%03d.wav", wav_dir, mi->name, i);
+            if (!(rc = mvae_logmel_to_audio(&lc, spec, frames, 64, seed + (uint64_t)i, wav, ns, err)))
+                rc = mvae_wav_write(path, wav, ns, lc.sample_rate, err);
+        }
+        if (!rc && (!spec || !wav)) rc = mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
+        free(spec);
+        free(wav);
+        if (rc) goto done;
+    }
+    if (audio) flip_rows(buf, n, mi->shape[1], mi->shape[2]);
     int cols = 1;
     while (cols * cols < n) cols++;
     rc = grid(m, img, png_path, buf, n, cols, err);

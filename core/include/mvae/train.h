@@ -283,6 +283,13 @@ int mvae_write_pictures(mvae_model *m, const char *dir, bool quiet, mvae_error *
  * `given` ("label=3"; NULL = from the prior) into a PNG grid. */
 int mvae_sample_png(mvae_model *m, const char *given, const char *target, int n, uint64_t seed,
                     const char *png_path, mvae_error *err);
+/* The same, generalised: target may be an image or a spectrogram ([1, mels, frames], drawn with
+ * low frequencies at the bottom); given may also be MODALITY=test:N (that modality of test sample
+ * N, for any modality with an encoder); wav_dir (may be NULL): each generated spectrogram
+ * turned back into sound (mvae/audio.h's default framing, Griffin-Lim) as
+ * wav_dir/<modality>_<i>.wav. */
+int mvae_sample(mvae_model *m, const char *given, const char *target, int n, uint64_t seed, const char *png_path,
+                const char *wav_dir, mvae_error *err);
 
 #ifdef __cplusplus
 }

@@ -374,7 +374,7 @@ static int fonts_load(kfs_fonts *F, mvae_error *err) {
             }
             int ok = script == SCRIPT_FA ? persian_check(F->lib, refs, face, why, sizeof why) : 1;
             if (ok != 1) {
-                MVAE_INFO("kfs_digits: Persian font %s (%s) rejected: %s", path, fam, why);
+                MVAE_DEBUG("kfs_digits: Persian font %s (%s) rejected: %s", path, fam, why);
                 F->rejected[script]++;
                 FT_Done_Face(face);
                 continue;
@@ -387,7 +387,7 @@ static int fonts_load(kfs_fonts *F, mvae_error *err) {
             k->face = face;
             k->script = script;
             if (!face_measure(k)) {
-                MVAE_INFO("kfs_digits: %s font %s (%s) rejected: a digit has no outline", script_name[script], path, fam);
+                MVAE_DEBUG("kfs_digits: %s font %s (%s) rejected: a digit has no outline", script_name[script], path, fam);
                 F->rejected[script]++;
                 FT_Done_Face(face);
                 k->face = NULL;
