@@ -416,6 +416,33 @@ static void test_impartial_errors(void **state) {
     assert_has(msg, "out of range");
 }
 
+/* The training curves: terms.png for every run with pictures, conflict.png with blocks. */
+static void test_training_plots(void **state) {
+    env *e = *state;
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/run_plots", e->dir);
+    mvae_cfg *cfg;
+    mvae_model *m = build(e, (const char *const[]){"train.impartial={method: pcgrad}", "train.epochs=3",
+                                                  "eval.probe.enabled=false", NULL},
+                          &cfg);
+    mvae_train_opts o = {.run_dir = dir, .quiet = true};
+    mvae_train_result r;
+    mvae_error err = {0};
+    int rc = mvae_train(m, &o, &r, &err);
+    if (rc) fprintf(stderr, "%s\n", err.msg);
+    assert_int_equal(rc, MVAE_OK);
+    const char *files[] = {"terms.png", "conflict.png"};
+    for (int i = 0; i < 2; i++) {
+        char p[400];
+        snprintf(p, sizeof p, "%s/%s", dir, files[i]);
+        struct stat st;
+        assert_int_equal(stat(p, &st), 0);
+        assert_true(st.st_size > 1000);
+    }
+    mvae_model_free(m);
+    mvae_cfg_free(cfg);
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kinds_table),
@@ -427,6 +454,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_impartial_wiring),
         cmocka_unit_test(test_impartial_resume),
         cmocka_unit_test(test_impartial_errors),
+        cmocka_unit_test(test_training_plots),
     };
     return cmocka_run_group_tests_name("objective", tests, env_setup, env_teardown);
 }

@@ -947,6 +947,7 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
     mvae_cfg_bool_or(mvae_cfg_path(mvae_cfg_root(m->cfg), "eval"), "pictures", true, &pics, err);
     mvae_test_crash_point("pictures"); /* metrics.json written, the pictures not */
     if (pics && (rc = mvae_write_pictures(m, o->run_dir, o->quiet, err))) goto done;
+    if (pics && (rc = mvae_plot_training(o->run_dir, o->quiet, err))) goto done;
 done:
     mvae_batch_free(&b);
     mvae_ctx_free(ctx);

@@ -279,6 +279,10 @@ int mvae_write_metrics_json(const char *path, const mvae_eval_result *e, const m
 /* PNG grids into dir: reconstructions, prior samples, generation from each class. Prints each
  * path written unless quiet. */
 int mvae_write_pictures(mvae_model *m, const char *dir, bool quiet, mvae_error *err);
+/* The run's training curves from its metrics.jsonl (plot_training.c): terms.png (each objective
+ * term's loss per epoch) and, with train.impartial, conflict.png (the mean cosine between the
+ * modalities' gradients at each block's z per epoch). No metrics.jsonl: nothing. */
+int mvae_plot_training(const char *run_dir, bool quiet, mvae_error *err);
 /* Generate n samples of image modality `target` (NULL = the first image modality) conditioned on
  * `given` ("label=3"; NULL = from the prior) into a PNG grid. */
 int mvae_sample_png(mvae_model *m, const char *given, const char *target, int n, uint64_t seed,
