@@ -411,7 +411,9 @@ static void test_sample_audio(void **state) {
              "  kannada: {encoder: {plugin: mlp, hidden: [16]}, decoder: {plugin: mlp, hidden: [16]}}\n"
              "  audio: {encoder: {plugin: mlp, hidden: [16]}, decoder: {plugin: mlp, hidden: [16]}, likelihood: laplace, likelihood_scale: 0.1}\n"
              "  label: {encoder: none, decoder: {plugin: mlp, hidden: []}, likelihood: categorical}\n"
-             "eval: {log_likelihood: {terms: [kannada]}}\n",
+             "  meta_voice: {encoder: none, decoder: {plugin: mlp, hidden: []}, likelihood: categorical, weight: 0}\n"
+             "eval: {log_likelihood: {terms: [kannada], samples: 4}, accuracy: {predict: label},\n"
+             "       probe: {targets: [meta_voice], iterations: 20}, pictures: false}\n",
              g_dir);
     mvae_error err = {0};
     mvae_registry *reg = mvae_registry_new();
@@ -448,8 +450,30 @@ static void test_sample_audio(void **state) {
     memset(&err, 0, sizeof err);
     assert_int_not_equal(mvae_sample(m, "kannada=test:10", "audio", 2, 1, png, NULL, &err), MVAE_OK);
     assert_non_null(strstr(err.msg, "test:N needs N in 0..9"));
+    /* eval.probe.targets: the style metadata probed from the same modalities as the label */
+    mvae_eval_result ev;
+    memset(&err, 0, sizeof err);
+    if (mvae_evaluate(m, MVAE_SPLIT_TEST, &ev, true, &err)) fail_with("evaluate", err.msg);
+    int found = 0;
+    for (int i = 0; i < ev.n_probe; i++) {
+        found += strcmp(ev.probe_name[i], "kannada->meta_voice") == 0 || strcmp(ev.probe_name[i], "audio->meta_voice") == 0;
+        assert_true(ev.probe[i] >= 0 && ev.probe[i] <= 1);
+    }
+    assert_int_equal(found, 2);
     mvae_model_free(m);
     mvae_cfg_free(cfg);
+    /* a target that is not a categorical modality: refused when the model is built */
+    mvae_cfg *c2 = NULL;
+    mvae_model *m2 = NULL;
+    memset(&err, 0, sizeof err);
+    char *y2 = strdup(yaml);
+    char *at = strstr(y2, "targets: [meta_voice]");
+    memcpy(at, "targets: [kannada]   ", strlen("targets: [meta_voice]"));
+    assert_int_equal(mvae_cfg_load_string(y2, "kfs.yaml", &c2, &err), MVAE_OK);
+    assert_int_not_equal(mvae_model_build(c2, reg, &m2, &err), MVAE_OK);
+    assert_non_null(strstr(err.msg, "eval.probe.targets: 'kannada' is not a categorical modality"));
+    free(y2);
+    mvae_cfg_free(c2);
     mvae_registry_free(reg);
 }
 

@@ -215,6 +215,18 @@ int mvae_model_check_eval(const mvae_model *m, mvae_error *err) {
     if ((rc = parse_terms(m, terms, &n, err)) || (rc = parse_accuracy(m, &target, froms, &nfrom, err)) ||
         (rc = mvae_eval_check_cross(m, err)))
         return rc;
+    mvae_cfg_node *pt = mvae_cfg_path(mvae_cfg_root(m->cfg), "eval.probe.targets");
+    for (int i = 0; pt && pt->kind == MVAE_CFG_SEQ && i < pt->n_items; i++) {
+        const char *name = pt->items[i]->value ? pt->items[i]->value : "";
+        int t = mvae_model_find(m, name);
+        if (t < 0 || m->mod[t].info.type != MVAE_MOD_CATEGORICAL) {
+            char where[256];
+            return mvae_error_set(err, MVAE_ERR_INVALID,
+                                  "%s: eval.probe.targets: '%s' is not a categorical modality of this experiment (add it "
+                                  "to modalities, e.g. as decoder-only with weight 0)",
+                                  mvae_cfg_where(pt->items[i], where, sizeof where), name);
+        }
+    }
     const mvae_dataset_vtable *dv = m->ds_desc->vtable;
     if (dv->size(m->ds, MVAE_SPLIT_TEST) < 1)
         return mvae_error_set(err, MVAE_ERR_INVALID,
@@ -300,6 +312,7 @@ int mvae_evaluate_in(mvae_model *m, int split, const char *run_dir, mvae_eval_re
         mvae_tensor *z = fv->sample(m->fusion, ctx, &q, &rng);
         mvae_tensor *el = mvae_scale(ctx, fv->kl(m->fusion, ctx, &q, z), -1.0f);
         for (int k = 0; k < m->n_mod; k++) {
+            if (m->mod[k].weight == 0.0f) continue; /* weight 0: probed, not modelled (docs/metrics.md) */
             mvae_tensor *x = mvae_batch_tensor(ctx, m, &b, k); /* repeated per draw by the likelihood */
             el = mvae_add(ctx, el, mvae_likelihood_logp(ctx, m->mod[k].likelihood, mvae_model_decode_target(m, ctx, k, z, x), x, m->mod[k].lik_scale));
         }
@@ -368,6 +381,19 @@ int mvae_evaluate_in(mvae_model *m, int split, const char *run_dir, mvae_eval_re
     }
     /* linear probe on the same pairs, then coherence (each reads its own eval: section) */
     if (target >= 0 && nfrom > 0 && (rc = mvae_eval_probe(m, split, target, froms, nfrom, r, quiet, err))) goto done;
+    /* eval.probe.targets: what else z holds (style metadata, say), from the same modalities */
+    bool probe_on = true;
+    mvae_cfg_node *pt = mvae_cfg_path(mvae_cfg_root(m->cfg), "eval.probe.targets");
+    if ((rc = mvae_cfg_bool_or(mvae_cfg_path(mvae_cfg_root(m->cfg), "eval.probe"), "enabled", true, &probe_on, err))) goto done;
+    for (int i = 0; probe_on && nfrom > 0 && pt && pt->kind == MVAE_CFG_SEQ && i < pt->n_items; i++) {
+        int t = mvae_model_find(m, pt->items[i]->value ? pt->items[i]->value : "");
+        if (t < 0 || t == target) continue; /* checked when the model was built */
+        uint32_t fr[16];
+        int nf = 0;
+        for (int a = 0; a < nfrom; a++)
+            if (!(froms[a] & (1u << t))) fr[nf++] = froms[a];
+        if (nf && (rc = mvae_eval_probe(m, split, t, fr, nf, r, quiet, err))) goto done;
+    }
     if ((rc = mvae_eval_coherence(m, split, run_dir, r, quiet, err))) goto done;
     /* BLEU between every two text modalities whose target decoder can generate */
     {

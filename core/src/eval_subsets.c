@@ -1,6 +1,7 @@
 /* eval_subsets.c — eval.subsets: the table of what each combination of given modalities tells
  * about every modality. For every non-empty subset S of the modalities with an encoder (a row)
- * and every modality k (a column, decoder-only ones included):
+ * and every modality k the model is fitted to (a column, decoder-only ones included; weight 0 =
+ * probed only, left out):
  *   nll[S][k] = mean over test samples that have all of S and k of -log p(x_k | z = mean q(z | x_S))
  *   acc[S][k] = for a categorical k, the fraction of those samples whose arg-max class is right
  * (docs/metrics.md, "Given-subset table"). The mean of q makes the table deterministic. */
@@ -32,7 +33,10 @@ int mvae_evaluate_subsets(mvae_model *m, int split, mvae_eval_result *r, bool qu
     for (int size = 1; size <= __builtin_popcount(enc); size++)
         for (uint32_t s = 1; s <= enc; s++)
             if ((s & ~enc) == 0 && __builtin_popcount(s) == size && nr < MVAE_MAX_SUBSET_ROWS) rows[nr++] = s;
-    const int nc = m->n_mod < MVAE_SUBSET_TABLE_MODS ? m->n_mod : MVAE_SUBSET_TABLE_MODS;
+    /* columns: the modalities the model is fitted to (weight 0 = probed only), the first 8 */
+    int col[MVAE_SUBSET_TABLE_MODS], nc = 0;
+    for (int k = 0; k < m->n_mod && nc < MVAE_SUBSET_TABLE_MODS; k++)
+        if (m->mod[k].weight != 0.0f) col[nc++] = k;
     const mvae_dataset_vtable *dv = m->ds_desc->vtable;
     const int64_t N = dv->size(m->ds, split);
     double sum[MVAE_MAX_SUBSET_ROWS][MVAE_SUBSET_TABLE_MODS] = {{0}}, cnt[MVAE_MAX_SUBSET_ROWS][MVAE_SUBSET_TABLE_MODS] = {{0}};
@@ -71,7 +75,8 @@ int mvae_evaluate_subsets(mvae_model *m, int split, mvae_eval_result *r, bool qu
             if ((rc = mvae_model_posterior(m, ctx, &e, rows[ri], &q, &valid, &any))) goto ctxfail;
             if (!any) continue;
             mvae_tensor *z = fv->mean(m->fusion, ctx, &q);
-            for (int k = 0; k < nc; k++) {
+            for (int ci = 0; ci < nc; ci++) {
+                const int k = col[ci];
                 if (!e.has[k]) continue;
                 const mvae_modality *md = &m->mod[k];
                 mvae_tensor *x = mvae_batch_tensor(ctx, m, &b, k);
@@ -86,9 +91,9 @@ int mvae_evaluate_subsets(mvae_model *m, int split, mvae_eval_result *r, bool qu
                     for (int j = 0; j < m->n_mod && ok; j++)
                         if (rows[ri] & (1u << j)) ok = b.present[i * m->n_mod + j] != 0;
                     if (!ok) continue;
-                    sum[ri][k] -= lp->data[i];
-                    cnt[ri][k] += 1;
-                    if (cat) hit[ri][k] += pred[i] == lab[i];
+                    sum[ri][ci] -= lp->data[i];
+                    cnt[ri][ci] += 1;
+                    if (cat) hit[ri][ci] += pred[i] == lab[i];
                 }
             }
         }
@@ -100,23 +105,24 @@ int mvae_evaluate_subsets(mvae_model *m, int split, mvae_eval_result *r, bool qu
     if (!quiet && isatty(2)) fputc('\n', stderr);
     r->n_sub = nr;
     r->n_sub_mod = nc;
-    for (int k = 0; k < nc; k++) snprintf(r->sub_mod_name[k], sizeof r->sub_mod_name[k], "%s", m->mod[k].info.name);
+    for (int ci = 0; ci < nc; ci++) snprintf(r->sub_mod_name[ci], sizeof r->sub_mod_name[ci], "%s", m->mod[col[ci]].info.name);
     for (int ri = 0; ri < nr; ri++) {
         r->sub_given[ri] = rows[ri];
         mvae_model_subset_name(m, rows[ri], r->sub_name[ri], sizeof r->sub_name[ri]);
-        for (int k = 0; k < nc; k++) {
-            r->sub_nll[ri][k] = cnt[ri][k] > 0 ? sum[ri][k] / cnt[ri][k] : NAN;
-            r->sub_acc[ri][k] = (cnt[ri][k] > 0 && m->mod[k].info.type == MVAE_MOD_CATEGORICAL) ? hit[ri][k] / cnt[ri][k] : NAN;
+        for (int ci = 0; ci < nc; ci++) {
+            bool cat = m->mod[col[ci]].info.type == MVAE_MOD_CATEGORICAL;
+            r->sub_nll[ri][ci] = cnt[ri][ci] > 0 ? sum[ri][ci] / cnt[ri][ci] : NAN;
+            r->sub_acc[ri][ci] = (cnt[ri][ci] > 0 && cat) ? hit[ri][ci] / cnt[ri][ci] : NAN;
         }
     }
     if (!quiet) { /* the table, as it would be read */
         char nm[256];
         fprintf(stderr, "given-subset table (-log p(x_k | mean q(z | given)); accuracy of categorical k):\n  %-28s", "given");
-        for (int k = 0; k < nc; k++) fprintf(stderr, " %12.12s", m->mod[k].info.name);
+        for (int ci = 0; ci < nc; ci++) fprintf(stderr, " %12.12s", r->sub_mod_name[ci]);
         fputc('\n', stderr);
         for (int ri = 0; ri < nr; ri++) {
             fprintf(stderr, "  %-28.28s", mvae_model_subset_name(m, rows[ri], nm, sizeof nm));
-            for (int k = 0; k < nc; k++) {
+            for (int k = 0; k < nc; k++) { /* k: the column */
                 if (isfinite(r->sub_acc[ri][k])) fprintf(stderr, "  %5.3f acc   ", r->sub_acc[ri][k]);
                 else if (isfinite(r->sub_nll[ri][k])) fprintf(stderr, " %12.3f", r->sub_nll[ri][k]);
                 else fprintf(stderr, " %12s", "-");

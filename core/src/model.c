@@ -94,6 +94,7 @@ static const mvae_option probe_schema[] = {
     {"max_train", MVAE_OPT_INT, "10000", "fit on the first N training samples (0 = all)", NULL, false, NULL, "[0, inf)"},
     {"iterations", MVAE_OPT_INT, "500", "at most this many L-BFGS iterations (full batch)", NULL, false, NULL, "[1, 1000000]"},
     {"l2", MVAE_OPT_FLOAT, "1.0e-4", "L2 penalty (l2/2) ||W||^2", NULL, false, NULL, "[0, inf)"},
+    {"targets", MVAE_OPT_STRING_LIST, "[]", "more categorical modalities to probe for, from the same modalities (e.g. style metadata: [meta_voice, meta_font])", NULL, false, NULL, NULL},
     {NULL, 0, NULL, NULL, NULL, false, NULL, NULL},
 };
 static const mvae_option bleu_schema[] = {

@@ -160,7 +160,8 @@ typedef struct mvae_eval_result {
     char cross_metric[MVAE_MAX_CROSS][16]; /* psnr | iou | f1 | accuracy | mse */
     double cross[MVAE_MAX_CROSS][3];       /* the value; f1: {f1_macro, f1_micro, accuracy} */
     /* eval.subsets (n_sub = 0 when off): for every non-empty subset of the modalities with an
-     * encoder (row) and each of the first MVAE_SUBSET_TABLE_MODS modalities (column), the mean
+     * encoder (row) and each of the first MVAE_SUBSET_TABLE_MODS modalities of nonzero weight
+     * (column, named by sub_mod_name), the mean
      * -log p(x_k | z = mean q(z | x_given)) and, for a categorical k, the arg-max accuracy; NaN
      * where no test sample has both */
     int n_sub, n_sub_mod;
