@@ -2,7 +2,7 @@
  * -Dmain=mvae_cli_main and called with argv = "mvae" followed by the input split on NUL bytes
  * (at most 32 arguments).
  *
- * The sandbox: the process runs in <scratch>/a/b, which holds exp.yaml (a valid experiment),
+ * The sandbox: each input runs in <scratch>/a/b (and returns to libFuzzer's directory after it), which holds exp.yaml (a valid experiment),
  * bad.yaml (an unknown key), notyaml.yaml and run/ (a run directory whose config.yaml fails
  * validation); stdin is /dev/null, stdout goes to /dev/null. Inputs that could leave the sandbox
  * or do real work are skipped, not run:
@@ -16,11 +16,15 @@
  * errors of eval/sample/translate/report. */
 #include "fuzz_util.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 
 int mvae_cli_main(int argc, char **argv);
 
 #define MAX_ARGS 32
+
+static char sandbox[700];
+static int home_fd = -1; /* libFuzzer's working directory: its corpus and artifact paths are relative */
 
 static void put(const char *path, const char *text) {
     fuzz_write_file(path, (const uint8_t *)text, strlen(text));
@@ -37,8 +41,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
         fprintf(stderr, "fuzz_cli: %s\n", err.msg);
         abort();
     }
-    snprintf(d, sizeof d, "%s/a/b", fuzz_scratch("cli"));
-    if (chdir(d)) abort();
+    snprintf(sandbox, sizeof sandbox, "%s/a/b", fuzz_scratch("cli"));
+    home_fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (home_fd < 0 || chdir(sandbox)) abort();
     put("exp.yaml", "name: fuzz\ndataset: {plugin: fashion_mnist, path: nowhere, train_limit: 10}\n"
                     "latent_dim: 8\nmodalities:\n  image:\n    encoder: {plugin: mlp, hidden: [16]}\n"
                     "    decoder: {plugin: mlp, hidden: [16]}\n  label:\n    encoder: {plugin: mlp, hidden: [16]}\n"
@@ -46,6 +51,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     put("bad.yaml", "name: fuzz\nlaten_dim: 8\n");
     put("notyaml.yaml", "{[: \"\n");
     put("run/config.yaml", "name: run\nlaten_dim: 3\n");
+    if (fchdir(home_fd)) abort();
     if (!freopen("/dev/null", "r", stdin) || !freopen("/dev/null", "w", stdout)) abort();
     return 0;
 }
@@ -72,8 +78,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (strchr(argv[i], '/')) skip = 1;
     if (argc > 1 && (!strcmp(argv[1], "train") || !strcmp(argv[1], "sweep")) && !has_help(argc, argv)) skip = 1;
     if (!skip) {
+        if (chdir(sandbox)) abort();
         mvae_cli_main(argc, argv);
         fflush(stdout);
+        if (fchdir(home_fd)) abort();
     }
     free(buf);
     return 0;
