@@ -103,6 +103,10 @@ put("png", "gray2x2_1bit.png", png(2, 2, 0, 1, [b"\x80", b"\x40"]))
 put("png", "rgb2x2.png", png(2, 2, 2, 8, [b"\xff\0\0\0\xff\0", b"\0\0\xff\xff\xff\xff"]))
 put("png", "rgba2x1_16bit.png", png(2, 1, 6, 16, [bytes(range(16))]))
 put("png", "gray_alpha.png", png(1, 2, 4, 8, [b"\x10\x20", b"\x30\x40"]))
+# regression: the header claims 30000x30000 RGBA (fuzz/crashes-found/, tests/test_image.c)
+put("png", "regress-30000x30000-header.png", b"\x89PNG\r\n\x1a\n" + png(30000, 30000, 6, 8, [])[8:33]
+    + (lambda d: struct.pack(">I", len(d)) + b"IDAT" + d + struct.pack(">I", zlib.crc32(b"IDAT" + d) & 0xFFFFFFFF))(zlib.compress(b"\0" * 100))
+    + struct.pack(">I", 0) + b"IEND" + struct.pack(">I", zlib.crc32(b"IEND")))
 put("png", "palette_trns.png", png(3, 1, 3, 8, [b"\0\1\2"], plte=b"\xff\0\0\0\xff\0\0\0\xff", trns=b"\x80"))
 
 # cli: argv after "mvae", NUL-separated
