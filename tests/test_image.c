@@ -60,8 +60,9 @@ static void put_chunk(FILE *f, const char *type, const uint8_t *data, uint32_t n
     fwrite(cb, 1, 4, f);
 }
 
-/* Found by fuzz/fuzz_png: a 70-byte PNG whose header says 30000x30000 RGBA made the reader ask
- * for 3.6 GB before decoding a row; sizes over what the writer makes are refused up front. */
+/* Seen while writing fuzz/fuzz_png, which reports it as libFuzzer's out-of-memory: a 69-byte PNG
+ * whose header says 30000x30000 RGBA made the reader ask for 3.6 GB before decoding a row; sizes
+ * over what the writer makes are refused up front. */
 static void test_png_read_refuses_huge_header(void **state) {
     (void)state;
     char path[256];
