@@ -5,6 +5,7 @@
 #include "mvae/image.h"
 
 #include <unistd.h>
+#include <zlib.h>
 
 static void tmp_png(char *buf, size_t len, const char *tag) {
     snprintf(buf, len, "/tmp/mvae_test_image_%ld_%s.png", (long)getpid(), tag);
@@ -47,6 +48,44 @@ static void test_png_errors(void **state) {
     assert_int_not_equal(mvae_png_read("/nonexistent/x.png", &back, &w, &h, &c, &err), MVAE_OK);
     assert_null(back);
     assert_non_null(strstr(err.msg, "/nonexistent/x.png"));
+}
+
+static void put_chunk(FILE *f, const char *type, const uint8_t *data, uint32_t n) {
+    uint8_t be[4] = {n >> 24, n >> 16 & 255, n >> 8 & 255, n & 255};
+    fwrite(be, 1, 4, f);
+    fwrite(type, 1, 4, f);
+    if (n) fwrite(data, 1, n, f);
+    uint32_t crc = (uint32_t)crc32(crc32(0L, (const Bytef *)type, 4), data, n);
+    uint8_t cb[4] = {crc >> 24, crc >> 16 & 255, crc >> 8 & 255, crc & 255};
+    fwrite(cb, 1, 4, f);
+}
+
+/* Seen while writing fuzz/fuzz_png, which reports it as libFuzzer's out-of-memory: a 69-byte PNG
+ * whose header says 30000x30000 RGBA made the reader ask for 3.6 GB before decoding a row; sizes
+ * over what the writer makes are refused up front. */
+static void test_png_read_refuses_huge_header(void **state) {
+    (void)state;
+    char path[256];
+    tmp_png(path, sizeof path, "huge");
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    /* width and height 30000 (0x7530), 8-bit RGBA; one row of zeros compressed */
+    static const uint8_t ihdr[13] = {0, 0, 0x75, 0x30, 0, 0, 0x75, 0x30, 8, 6, 0, 0, 0};
+    uint8_t row[64] = {0}, idat[128];
+    uLongf n = sizeof idat;
+    assert_int_equal(compress(idat, &n, row, sizeof row), Z_OK);
+    fwrite("\x89PNG\r\n\x1a\n", 1, 8, f);
+    put_chunk(f, "IHDR", ihdr, sizeof ihdr);
+    put_chunk(f, "IDAT", idat, (uint32_t)n);
+    put_chunk(f, "IEND", NULL, 0);
+    fclose(f);
+    uint8_t *back;
+    int w, h, c;
+    mvae_error err = {0};
+    assert_int_equal(mvae_png_read(path, &back, &w, &h, &c, &err), MVAE_ERR_FORMAT);
+    assert_null(back);
+    if (!strstr(err.msg, "30000x30000: too large")) fail_msg("%s", err.msg);
+    unlink(path);
 }
 
 static void test_grid_gray(void **state) {
@@ -112,6 +151,7 @@ int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_png_roundtrip_rgba),
         cmocka_unit_test(test_png_errors),
+        cmocka_unit_test(test_png_read_refuses_huge_header),
         cmocka_unit_test(test_grid_gray),
         cmocka_unit_test(test_grid_rgb),
     };

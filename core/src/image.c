@@ -106,6 +106,11 @@ int mvae_png_read(const char *path, uint8_t **pixels, int *width, int *height, i
     img.format &= PNG_FORMAT_FLAG_COLOR | PNG_FORMAT_FLAG_ALPHA; /* 8-bit, no colormap */
     int c = (int)PNG_IMAGE_SAMPLE_CHANNELS(img.format);
     size_t bytes = (size_t)img.width * img.height * (size_t)c;
+    if (bytes > ((size_t)1 << 31)) { /* more than mvae_png_write_grid writes: a lying header */
+        png_image_free(&img);
+        return mvae_error_set(err, MVAE_ERR_FORMAT, "PNG '%s' is %ux%u: too large (over 2 GiB "
+                              "decoded)", path, img.width, img.height);
+    }
     uint8_t *buf = malloc(bytes ? bytes : 1);
     if (!buf) {
         png_image_free(&img);
