@@ -1,24 +1,32 @@
 #!/usr/bin/env bash
 # Install what mvae needs from Debian's packages (only the missing ones), then configure and
-# build into the given build directory. Sourced by quickstart.sh and test.sh.
+# build into the given build directory. Run by quickstart.sh and test.sh.
 #   deps.sh BUILD_DIR [extra cmake args...]
+#   source scripts/deps.sh --functions-only     (scripts/fuzz.sh: the package list and installer)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-PKGS=(build-essential cmake pkg-config libopenblas-dev libyaml-dev libcmocka-dev zlib1g-dev
+# The Debian packages mvae builds against and its data sets (scripts/fuzz.sh adds clang).
+MVAE_PKGS=(build-essential cmake pkg-config libopenblas-dev libyaml-dev libcmocka-dev zlib1g-dev
       libpng-dev dataset-fashion-mnist libfreetype-dev libharfbuzz-dev fonts-noto-color-emoji unicode-data
       libespeak-ng-dev espeak-ng-data fonts-knda fonts-noto-core fonts-farsiweb fonts-freefarsi fonts-sil-lateef fonts-sil-scheherazade fonts-sil-harmattan fonts-hosny-amiri fonts-hosny-thabit fonts-lemonada fonts-kacst-one fonts-paktype fonts-ukij-uyghur fonts-freefont-ttf fonts-dejavu-core)
-missing=()
-for p in "${PKGS[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
+
+# Install those of the given packages that are missing (apt-get, through sudo when not root).
+mvae_install_missing() {
+  local missing=() p SUDO=""
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
   echo "mvae: installing Debian packages: ${missing[*]}"
-  SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+}
+# `source scripts/deps.sh --functions-only`: the list and the function, nothing installed or built
+[ "${1:-}" = "--functions-only" ] && return 0
+
+mvae_install_missing "${MVAE_PKGS[@]}"
 
 BUILD=${1:-build}
 shift || true

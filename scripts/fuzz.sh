@@ -19,20 +19,9 @@ ALL=(experiment cfg_set json checkpoint idx mo png cli)
 if [ $# -gt 0 ]; then HARNESSES=("$@"); else HARNESSES=("${ALL[@]}"); fi
 case "$SECONDS_PER" in '' | *[!0-9]*) echo "usage: scripts/fuzz.sh [SECONDS_PER_HARNESS] [HARNESS ...]" >&2; exit 2 ;; esac
 
-# clang with the fuzzer runtime, and what mvae itself builds against (as scripts/deps.sh)
-PKGS=(clang libclang-rt-dev cmake pkg-config libopenblas-dev libyaml-dev zlib1g-dev libpng-dev
-      libfreetype-dev libharfbuzz-dev)
-missing=()
-for p in "${PKGS[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "fuzz: installing Debian packages: ${missing[*]}"
-  SUDO=""
-  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+# clang with the fuzzer runtime, and what mvae itself builds against (scripts/deps.sh's list)
+source scripts/deps.sh --functions-only
+mvae_install_missing clang libclang-rt-dev "${MVAE_PKGS[@]}"
 
 BUILD=build-fuzz
 CC=clang cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DMVAE_FUZZ=ON -DMVAE_BUILD_TESTS=OFF \
