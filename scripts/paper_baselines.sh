@@ -10,8 +10,8 @@ cd "$(dirname "$0")/.."
 out=runs/paper-weak-supervision
 fracs=("$@")
 [ ${#fracs[@]} -gt 0 ] || fracs=(0.001 0.01 0.1 1.0)
-common=(--set train.epochs=100 --set train.threads=1 --set eval.log_likelihood.samples=100
-        --set eval.log_likelihood.max_test=1000 --set eval.coherence.max_test=2000 --set eval.pictures=false
+common=(--set train.epochs=100 --set train.threads=1 --set eval.log_likelihood.samples=10
+        --set eval.log_likelihood.max_test=100 --set eval.coherence.max_test=2000 --set eval.pictures=false
         --set "train.objective.supervised={from: image, to: label}" --set dataset.paired_only=true
         --set eval.coherence.enabled=false)
 logreg=(--set "modalities.image.encoder.hidden=[]" --set "modalities.label.decoder.hidden=[]"
