@@ -13,9 +13,8 @@ fracs=("$@")
 common=(--set train.epochs=100 --set train.threads=1 --set eval.log_likelihood.samples=10
         --set eval.log_likelihood.max_test=100 --set eval.coherence.max_test=2000 --set eval.pictures=false
         --set "train.objective.supervised={from: image, to: label}" --set dataset.paired_only=true
-        --set eval.coherence.enabled=false)
-logreg=(--set "modalities.image.encoder.hidden=[]" --set "modalities.label.decoder.hidden=[]"
-        --set fusion.prior_expert=false)
+        --set eval.coherence.enabled=false --set fusion.prior_expert=false)
+logreg=(--set "modalities.image.encoder.hidden=[]" --set "modalities.label.decoder.hidden=[]")
 for v in nn logreg; do
   for f in "${fracs[@]}"; do
     dir="$out/dataset.paired_fraction=$f,seed=1,variant=$v"

@@ -43,7 +43,7 @@ typedef struct mvae_objective {
      * bound with doubly-reparameterised, lower-variance encoder gradients */
     bool dreg;
     /* objective.supervised {from, to}: instead of the ELBO, the NN baseline of the MVAE paper:
-     * `to`'s decoder on the mean of q(z | from), trained on the samples that have both
+     * `to`'s decoder on the mean head of `from`'s expert, trained on the samples that have both
      * (core/src/objective_supervised.c). sup_from: bitmask; sup_to: modality index. */
     bool supervised;
     uint32_t sup_from;
@@ -70,7 +70,7 @@ int mvae_objective_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b,
                         const mvae_objective *obj, float beta, mvae_rng *rng, mvae_tensor **loss,
                         mvae_step_stats *stats);
 /* The supervised objective's loss for one batch (mvae_objective_loss calls it when
- * obj->supervised): -(1/|P|) sum over the samples P having from and to of log p(x_to | mean q(z | x_from)). */
+ * obj->supervised): -(1/|P|) sum over the samples P having from and to of log p(x_to | mu_from(x_from)). */
 int mvae_objective_supervised_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b, const mvae_objective *obj,
                                    mvae_tensor **loss, mvae_step_stats *stats);
 
