@@ -69,12 +69,12 @@ static void expected(const float *m1, const float *l1, const float *k1, const fl
     double p1 = k1 ? k1[i] : 1.0, p2 = k2 ? k2[i] : 1.0;
     int64_t j = i * D + d;
     if (m1) {
-        double t = p1 * exp(-(double)l1[j]);
+        double t = p1 / (exp((double)l1[j]) + 1e-8);
         T += t;
         num += (double)m1[j] * t;
     }
     if (m2) {
-        double t = p2 * exp(-(double)l2[j]);
+        double t = p2 / (exp((double)l2[j]) + 1e-8);
         T += t;
         num += (double)m2[j] * t;
     }
@@ -187,6 +187,28 @@ static void test_poe_no_expert_fails(void **state) {
     mvae_posterior q;
     assert_int_not_equal(e->vt->fuse(p, ctx, 2, mu, lv, mask, &q), MVAE_OK);
     assert_non_null(strstr(mvae_ctx_error(ctx), "poe"));
+    mvae_ctx_free(ctx);
+    e->vt->destroy(p);
+}
+
+/* A collapsing expert (logvar far below -88, where exp(-logvar) overflows a float) gives a
+ * finite posterior: precision capped at 1e8 as in the original code, the mean that expert's. */
+static void test_poe_tiny_variance(void **state) {
+    poe_env *e = *state;
+    void *p = make_poe(e, NULL, 2);
+    mvae_ctx *ctx = mvae_ctx_new(0);
+    float lv1[B * D];
+    for (int j = 0; j < B * D; j++) lv1[j] = j % 2 ? -100.0f : -30.0f;
+    mvae_tensor *mu[2] = {from(ctx, MU1, B, D), from(ctx, MU2, B, D)};
+    mvae_tensor *lv[2] = {from(ctx, lv1, B, D), from(ctx, LV2, B, D)};
+    mvae_tensor *mask[2] = {NULL, NULL};
+    mvae_posterior q;
+    assert_int_equal(e->vt->fuse(p, ctx, 2, mu, lv, mask, &q), MVAE_OK);
+    for (int j = 0; j < B * D; j++) {
+        assert_true(isfinite(q.mu->data[j]) && isfinite(q.logvar->data[j]));
+        assert_true(fabs(q.mu->data[j] - MU1[j]) < 1e-5 * (1 + fabs(MU1[j])));
+        assert_true(fabsf(q.logvar->data[j] - (float)-log(1e8)) < 1e-3f);
+    }
     mvae_ctx_free(ctx);
     e->vt->destroy(p);
 }
@@ -333,7 +355,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_poe_two_experts),    cmocka_unit_test(test_poe_masks),
         cmocka_unit_test(test_poe_no_prior),       cmocka_unit_test(test_poe_no_expert_fails),
         cmocka_unit_test(test_poe_options),        cmocka_unit_test(test_poe_sample_kl_logq),
-        cmocka_unit_test(test_poe_gradient),
+        cmocka_unit_test(test_poe_gradient),       cmocka_unit_test(test_poe_tiny_variance),
     };
     mvae_test_filters_(argc, argv);
     return cmocka_run_group_tests_name("poe", tests, env_setup, env_teardown);
