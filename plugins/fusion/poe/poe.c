@@ -46,8 +46,11 @@ static int poe_fuse(void *self, mvae_ctx *ctx, int n, mvae_tensor *const *mu,
         B = mu[m]->shape[0];
         /* precision of expert m: 1 / (exp(logvar) + 1e-8), as in the original code, zeroed where
          * the modality is absent. The eps caps it at 1e8: exp(-logvar) overflowed to inf once an
-         * expert's logvar passed -88, and inf / inf made the 1 % run of the recipe NaN at epoch 75 */
-        mvae_tensor *t = mvae_reciprocal(ctx, mvae_add_scalar(ctx, mvae_exp(ctx, logvar[m]), 1e-8f));
+         * expert's logvar passed -88, and inf / inf made the 1 % run of the recipe NaN at epoch
+         * 75. Written as 1e8 * sigmoid(ln(1e-8) - logvar), the same function, so that neither
+         * the value nor the gradient meets inf for any finite logvar (the reciprocal of exp + eps
+         * gave 0 * inf = NaN gradients once logvar passed +88) */
+        mvae_tensor *t = mvae_scale(ctx, mvae_sigmoid(ctx, mvae_add_scalar(ctx, mvae_scale(ctx, logvar[m], -1.0f), -18.420681f)), 1e8f);
         if (mask && mask[m]) t = mvae_mul(ctx, t, mask[m]); /* mask [B,1] broadcasts over D */
         mvae_tensor *mt = mvae_mul(ctx, mu[m], t);
         T = T ? mvae_add(ctx, T, t) : t;
