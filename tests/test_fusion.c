@@ -431,8 +431,9 @@ static void test_poe_no_prior_all_absent_row(void **state) {
     for (int j = 0; j < D2; j++) {
         assert_float_equal(q.mu->data[1 * D2 + j], 0, 0); /* no expert: mu 0, logvar 0 */
         assert_float_equal(q.logvar->data[1 * D2 + j], 0, 0);
-        assert_float_equal(q.mu->data[2 * D2 + j], MU1[2 * D2 + j], 1e-6); /* expert 1 alone */
-        assert_float_equal(q.logvar->data[2 * D2 + j], LV1[2 * D2 + j], 1e-6);
+        /* expert 1 alone (its precision 1e8 * sigmoid(ln 1e-8 - logvar) is exact to a few ulp) */
+        assert_float_equal(q.mu->data[2 * D2 + j], MU1[2 * D2 + j], 1e-6);
+        assert_float_equal(q.logvar->data[2 * D2 + j], LV1[2 * D2 + j], 1e-5);
     }
     mvae_rng rng;
     mvae_rng_seed(&rng, 1);

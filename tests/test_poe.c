@@ -8,6 +8,7 @@
 #include "mvae/config.h"
 #include "mvae/interfaces.h"
 #include "mvae/plugin.h"
+#include "mvae/ops.h"
 
 #define B 4
 #define D 3
@@ -69,12 +70,12 @@ static void expected(const float *m1, const float *l1, const float *k1, const fl
     double p1 = k1 ? k1[i] : 1.0, p2 = k2 ? k2[i] : 1.0;
     int64_t j = i * D + d;
     if (m1) {
-        double t = p1 * exp(-(double)l1[j]);
+        double t = p1 / (exp((double)l1[j]) + 1e-8);
         T += t;
         num += (double)m1[j] * t;
     }
     if (m2) {
-        double t = p2 * exp(-(double)l2[j]);
+        double t = p2 / (exp((double)l2[j]) + 1e-8);
         T += t;
         num += (double)m2[j] * t;
     }
@@ -187,6 +188,54 @@ static void test_poe_no_expert_fails(void **state) {
     mvae_posterior q;
     assert_int_not_equal(e->vt->fuse(p, ctx, 2, mu, lv, mask, &q), MVAE_OK);
     assert_non_null(strstr(mvae_ctx_error(ctx), "poe"));
+    mvae_ctx_free(ctx);
+    e->vt->destroy(p);
+}
+
+/* A collapsing expert (logvar far below -88, where exp(-logvar) overflows a float) gives a
+ * finite posterior: precision capped at 1e8 as in the original code, the mean that expert's. */
+static void test_poe_tiny_variance(void **state) {
+    poe_env *e = *state;
+    void *p = make_poe(e, NULL, 2);
+    mvae_ctx *ctx = mvae_ctx_new(0);
+    float lv1[B * D];
+    for (int j = 0; j < B * D; j++) lv1[j] = j % 2 ? -100.0f : -30.0f;
+    mvae_tensor *mu[2] = {from(ctx, MU1, B, D), from(ctx, MU2, B, D)};
+    mvae_tensor *lv[2] = {from(ctx, lv1, B, D), from(ctx, LV2, B, D)};
+    mvae_tensor *mask[2] = {NULL, NULL};
+    mvae_posterior q;
+    assert_int_equal(e->vt->fuse(p, ctx, 2, mu, lv, mask, &q), MVAE_OK);
+    for (int j = 0; j < B * D; j++) {
+        assert_true(isfinite(q.mu->data[j]) && isfinite(q.logvar->data[j]));
+        assert_true(fabs(q.mu->data[j] - MU1[j]) < 1e-5 * (1 + fabs(MU1[j])));
+        assert_true(fabsf(q.logvar->data[j] - (float)-log(1e8)) < 1e-3f);
+    }
+    mvae_ctx_free(ctx);
+    e->vt->destroy(p);
+}
+
+/* ... and finite gradients for any finite logvar, also for a masked-out expert whose logvar is
+ * huge (its encoder ran on an absent input): 0 * inf must not appear in backward. */
+static void test_poe_extreme_logvar_gradient(void **state) {
+    poe_env *e = *state;
+    void *p = make_poe(e, NULL, 2);
+    mvae_ctx *ctx = mvae_ctx_new(0);
+    float lv1[B * D], lv2[B * D];
+    for (int j = 0; j < B * D; j++) lv1[j] = j % 2 ? -100.0f : 100.0f, lv2[j] = j % 3 ? 95.0f : -95.0f;
+    const float k2[B] = {1, 0, 1, 0};
+    mvae_tensor *mu[2] = {from(ctx, MU1, B, D), from(ctx, MU2, B, D)};
+    mvae_tensor *lv[2] = {from(ctx, lv1, B, D), from(ctx, lv2, B, D)};
+    mvae_tensor *mask[2] = {NULL, from(ctx, k2, B, 1)};
+    for (int k = 0; k < 2; k++) mvae_tensor_requires_grad(mu[k]), mvae_tensor_requires_grad(lv[k]);
+    mvae_posterior q;
+    assert_int_equal(e->vt->fuse(p, ctx, 2, mu, lv, mask, &q), MVAE_OK);
+    mvae_tensor *loss = mvae_add(ctx, mvae_sum_all(ctx, q.mu), mvae_sum_all(ctx, q.logvar));
+    assert_int_equal(mvae_backward(ctx, loss), MVAE_OK);
+    for (int k = 0; k < 2; k++)
+        for (int j = 0; j < B * D; j++) {
+            assert_true(isfinite(q.mu->data[j]) && isfinite(q.logvar->data[j]));
+            assert_true(isfinite(mu[k]->grad[j]) && isfinite(lv[k]->grad[j]));
+        }
     mvae_ctx_free(ctx);
     e->vt->destroy(p);
 }
@@ -333,7 +382,8 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_poe_two_experts),    cmocka_unit_test(test_poe_masks),
         cmocka_unit_test(test_poe_no_prior),       cmocka_unit_test(test_poe_no_expert_fails),
         cmocka_unit_test(test_poe_options),        cmocka_unit_test(test_poe_sample_kl_logq),
-        cmocka_unit_test(test_poe_gradient),
+        cmocka_unit_test(test_poe_gradient),       cmocka_unit_test(test_poe_tiny_variance),
+        cmocka_unit_test(test_poe_extreme_logvar_gradient),
     };
     mvae_test_filters_(argc, argv);
     return cmocka_run_group_tests_name("poe", tests, env_setup, env_teardown);

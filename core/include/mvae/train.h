@@ -51,7 +51,7 @@ typedef struct mvae_objective {
      * bound with doubly-reparameterised, lower-variance encoder gradients */
     bool dreg;
     /* ---- the `supervised` kind (objective_supervised.c): the NN baseline of the MVAE paper,
-     * `to`'s decoder on the mean of q(z | from), trained on the samples that have both.
+     * `to`'s decoder on the mean head of `from`'s expert, trained on the samples that have both.
      * sup_from: bitmask; sup_to: modality index. ---- */
     uint32_t sup_from;
     int sup_to;

@@ -2,7 +2,8 @@
  * Scalable Weakly-Supervised Learning", section 2).
  *
  * q(z | x_S) is proportional to p(z) * prod_{m in S} q(z | x_m) with diagonal Gaussians:
- *   T_m = mask_m / var_m      (precision; an absent expert contributes zero)
+ *   T_m = mask_m / (var_m + 1e-8)   (precision, capped at 1e8 as in the original code; an absent
+ *                                     expert contributes zero)
  *   T   = 1 + sum_m T_m       (the N(0, I) prior expert has precision 1; without it T = sum T_m)
  *   mu  = (sum_m mu_m T_m) / T,   var = 1 / T
  * computed per sample and per latent dimension. Without the prior expert, a sample with no expert
@@ -43,8 +44,13 @@ static int poe_fuse(void *self, mvae_ctx *ctx, int n, mvae_tensor *const *mu,
     for (int m = 0; m < n; m++) {
         if (!mu[m]) continue;
         B = mu[m]->shape[0];
-        /* precision of expert m: exp(-logvar), zeroed where the modality is absent */
-        mvae_tensor *t = mvae_exp(ctx, mvae_scale(ctx, logvar[m], -1.0f));
+        /* precision of expert m: 1 / (exp(logvar) + 1e-8), as in the original code, zeroed where
+         * the modality is absent. The eps caps it at 1e8: exp(-logvar) overflowed to inf once an
+         * expert's logvar passed -88, and inf / inf made the 1 % run of the recipe NaN at epoch
+         * 75. Written as 1e8 * sigmoid(ln(1e-8) - logvar), the same function, so that neither
+         * the value nor the gradient meets inf for any finite logvar (the reciprocal of exp + eps
+         * gave 0 * inf = NaN gradients once logvar passed +88) */
+        mvae_tensor *t = mvae_scale(ctx, mvae_sigmoid(ctx, mvae_add_scalar(ctx, mvae_scale(ctx, logvar[m], -1.0f), -18.420681f)), 1e8f);
         if (mask && mask[m]) t = mvae_mul(ctx, t, mask[m]); /* mask [B,1] broadcasts over D */
         mvae_tensor *mt = mvae_mul(ctx, mu[m], t);
         T = T ? mvae_add(ctx, T, t) : t;
