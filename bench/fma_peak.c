@@ -12,10 +12,12 @@ static double now(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+#if defined(__x86_64__) && defined(__AVX512F__)
 static int cmp(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
 }
+#endif
 
 int main(void) {
 #if defined(__x86_64__) && defined(__AVX512F__)
