@@ -6,13 +6,13 @@
 #include <stdlib.h>
 #include <time.h>
 
+#if defined(__x86_64__) && defined(__AVX512F__)
 static double now(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-#if defined(__x86_64__) && defined(__AVX512F__)
 static int cmp(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
