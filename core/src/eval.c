@@ -2,6 +2,7 @@
  * pictures (reconstructions, prior samples, conditional generation). Definitions: docs/metrics.md. */
 #define _GNU_SOURCE
 #include "eval_internal.h"
+#include "gemm_internal.h"
 #include "mvae/audio.h"
 #include "mvae/coherence.h"
 #include "mvae/image.h"
@@ -249,6 +250,7 @@ int mvae_evaluate(mvae_model *m, int split, mvae_eval_result *r, bool quiet, mva
 int mvae_evaluate_in(mvae_model *m, int split, const char *run_dir, mvae_eval_result *r, bool quiet,
                      mvae_error *err) {
     memset(r, 0, sizeof *r);
+    mvae_gemm_auto_threads(); /* `mvae eval` alone: as training's threads: 0 */
     double t0 = mvae_time_sec();
     mvae_cfg_node *ev = mvae_cfg_path(mvae_cfg_root(m->cfg), "eval");
     int64_t bs = 100, K = 1000, max_test = 0;

@@ -35,6 +35,7 @@ void openblas_set_num_threads(int num_threads);
 
 static int g_backend = -1; /* -1 unknown, 0 blas, 1 avx512 */
 static int g_threads = 1;
+static bool g_threads_chosen; /* mvae_gemm_set_threads was called (train.threads > 0) */
 
 int mvae_gemm_backend(void) {
     if (g_backend < 0) {
@@ -55,10 +56,20 @@ const char *mvae_gemm_backend_name(void) { return mvae_gemm_backend() ? "mvae-av
 void mvae_gemm_force_backend(int backend) { g_backend = backend; }
 
 void mvae_gemm_set_threads(int n) {
+    g_threads_chosen = true;
     g_threads = n < 1 ? 1 : (n > 64 ? 64 : n);
     openblas_set_num_threads(g_threads);
 }
 int mvae_gemm_threads(void) { return g_threads; }
+
+void mvae_gemm_auto_threads(void) {
+    /* OpenBLAS's own threads do not speed up the MVAE's small GEMMs (100-300 rows) and, spinning
+     * and yielding, make a step 2.6x slower as soon as any other process wants a core (measured:
+     * docs/design.md). Unless the user asked for them (OPENBLAS_NUM_THREADS), use one. */
+    if (g_threads_chosen || mvae_gemm_backend() != 0 || getenv("OPENBLAS_NUM_THREADS")) return;
+    g_threads = 1;
+    openblas_set_num_threads(1);
+}
 
 #if MVAE_HAVE_AVX512
 #define MR 12

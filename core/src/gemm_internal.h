@@ -14,6 +14,9 @@ const char *mvae_gemm_backend_name(void);
 void mvae_gemm_force_backend(int backend); /* tests */
 /* Threads for GEMM (mvae's pool and OpenBLAS's) */
 void mvae_gemm_set_threads(int n);
+/* train.threads: 0 (automatic): with the OpenBLAS backend one thread unless OPENBLAS_NUM_THREADS
+ * is set or a thread count was chosen (mvae_gemm_set_threads); with mvae's own GEMM unchanged. */
+void mvae_gemm_auto_threads(void);
 int mvae_gemm_threads(void);
 /* Run fn(arg, begin, end) over ranges that split [0, n) between the GEMM threads (at most one range
  * per `grain` items; one thread runs fn(arg, 0, n) directly). Ranges must be independent. Calls

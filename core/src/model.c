@@ -64,7 +64,7 @@ static const mvae_option train_schema[] = {
     {"objective", MVAE_OPT_MAP, NULL, "terms of the sub-sampled ELBO", objective_schema, false, NULL, NULL},
     {"clip_grad_norm", MVAE_OPT_FLOAT, "0", "clip the global gradient norm (0 = off)", NULL, false, NULL, "[0, inf)"},
     {"max_batches", MVAE_OPT_INT, "0", "limit batches per epoch (0 = the whole split)", NULL, false, NULL, "[0, inf)"},
-    {"threads", MVAE_OPT_INT, "0", "OpenBLAS threads (0 = OPENBLAS_NUM_THREADS or all cores)", NULL, false, NULL, "[0, 64]"},
+    {"threads", MVAE_OPT_INT, "0", "threads (0 = automatic: with the OpenBLAS backend 1 unless OPENBLAS_NUM_THREADS is set)", NULL, false, NULL, "[0, 64]"},
     {"valid_size", MVAE_OPT_INT, "0", "hold out this many training samples to pick the best checkpoint", NULL, false, NULL, "[0, inf)"},
     {"progress", MVAE_OPT_STRING, "auto", "auto | bar | lines | none", NULL, false, progress_choices, NULL},
     {"impartial", MVAE_OPT_MAP, NULL, "impartiality blocks on each term's z: {method: pcgrad, ...} (docs/impartial.md)", mvae_impartial_schema, false, NULL, NULL},

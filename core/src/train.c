@@ -664,6 +664,7 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
     const mvae_objective obj = *objp;
     int rc;
     if (tc.threads > 0) mvae_gemm_set_threads((int)tc.threads);
+    else mvae_gemm_auto_threads();
     const mvae_dataset_vtable *dv = m->ds_desc->vtable;
     int64_t N_all = dv->size(m->ds, MVAE_SPLIT_TRAIN);
     int64_t N = N_all - tc.valid_size;
