@@ -69,6 +69,15 @@ static void one_step(mvae_model *m, const mvae_objective *obj, mvae_step_stats *
     mvae_batch_free(&b);
 }
 
+/* Train m into dir (resume: continue it); the run must succeed. */
+static void train_ok(mvae_model *m, const char *dir, bool resume, mvae_train_result *r) {
+    mvae_train_opts o = {.run_dir = dir, .resume = resume, .quiet = true};
+    mvae_error err = {0};
+    int rc = mvae_train(m, &o, r, &err);
+    if (rc) fprintf(stderr, "%s\n", err.msg);
+    assert_int_equal(rc, MVAE_OK);
+}
+
 /* Sum of |grad| over the parameters whose names start with prefix; -1 if there are none. */
 static double grad_mass(const mvae_model *m, const char *prefix) {
     double s = -1;
@@ -206,12 +215,8 @@ static void test_decoder_only_trains(void **state) {
     snprintf(dir, sizeof dir, "%s/run_dec_only", e->dir);
     mvae_cfg *cfg;
     mvae_model *m = build(e, (const char *const[]){LABEL_DECODER_ONLY, "train.epochs=4", "eval.pictures=true", NULL}, &cfg);
-    mvae_train_opts o = {.run_dir = dir, .quiet = true};
     mvae_train_result r;
-    mvae_error err = {0};
-    int rc = mvae_train(m, &o, &r, &err);
-    if (rc) fprintf(stderr, "%s\n", err.msg);
-    assert_int_equal(rc, MVAE_OK);
+    train_ok(m, dir, false, &r);
     assert_true(r.eval.n_acc >= 1);
     assert_true(r.eval.acc_mean[0] > 0.3); /* 10 classes: chance 0.1 */
     mvae_model_free(m);
@@ -270,12 +275,8 @@ static void test_subset_table(void **state) {
                                                                   "eval.subsets=true", NULL}
                                           : (const char *const[]){"train.epochs=2", "eval.pictures=false", "eval.subsets=true", NULL},
                               &cfg);
-        mvae_train_opts o = {.run_dir = dir, .quiet = true};
         mvae_train_result r;
-        mvae_error err = {0};
-        int rc = mvae_train(m, &o, &r, &err);
-        if (rc) fprintf(stderr, "%s\n", err.msg);
-        assert_int_equal(rc, MVAE_OK);
+        train_ok(m, dir, false, &r);
         const mvae_eval_result *ev = &r.eval;
         int img = mvae_model_find(m, "image"), lab = mvae_model_find(m, "label");
         assert_int_equal(ev->n_sub, dec_only ? 1 : 3);
@@ -384,12 +385,8 @@ static void test_impartial_resume(void **state) {
                                                           "eval.pictures=false", "eval.probe.enabled=false", NULL},
                                   &cfg);
             assert_non_null(mvae_params_find(m->params, "impartial.image+label.state"));
-            mvae_train_opts o = {.run_dir = run ? b : a, .resume = part == 1, .quiet = true};
             mvae_train_result r;
-            mvae_error err = {0};
-            int rc = mvae_train(m, &o, &r, &err);
-            if (rc) fprintf(stderr, "%s\n", err.msg);
-            assert_int_equal(rc, MVAE_OK);
+            train_ok(m, run ? b : a, part == 1, &r);
             loss[run] = r.last_loss;
             mvae_model_free(m);
             mvae_cfg_free(cfg);
@@ -425,12 +422,8 @@ static void test_training_plots(void **state) {
     mvae_model *m = build(e, (const char *const[]){"train.impartial={method: pcgrad}", "train.epochs=3",
                                                   "eval.probe.enabled=false", NULL},
                           &cfg);
-    mvae_train_opts o = {.run_dir = dir, .quiet = true};
     mvae_train_result r;
-    mvae_error err = {0};
-    int rc = mvae_train(m, &o, &r, &err);
-    if (rc) fprintf(stderr, "%s\n", err.msg);
-    assert_int_equal(rc, MVAE_OK);
+    train_ok(m, dir, false, &r);
     const char *files[] = {"terms.png", "conflict.png"};
     for (int i = 0; i < 2; i++) {
         char p[400];
