@@ -137,11 +137,33 @@ static void test_gemm_backend_reported(void **state) {
     mvae_gemm_force_backend(old);
 }
 
+/* threads: 0 on the OpenBLAS backend is one OpenBLAS thread, unless OPENBLAS_NUM_THREADS is set or
+ * a thread count was chosen (docs/design.md: its threads only slowed the MVAE's small GEMMs). */
+int openblas_get_num_threads(void);
+static void test_gemm_auto_threads(void **state) {
+    (void)state;
+    int old = mvae_gemm_backend();
+    mvae_gemm_force_backend(0);
+    if (!getenv("OPENBLAS_NUM_THREADS")) {
+        mvae_gemm_forget_threads();
+        openblas_set_num_threads(2);
+        mvae_gemm_auto_threads();
+        assert_int_equal(openblas_get_num_threads(), 1);
+        assert_int_equal(mvae_gemm_threads(), 1);
+    }
+    mvae_gemm_set_threads(2); /* chosen: auto leaves it */
+    mvae_gemm_auto_threads();
+    assert_int_equal(mvae_gemm_threads(), 2);
+    mvae_gemm_set_threads(1);
+    mvae_gemm_force_backend(old);
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gemm_matches_blas),
         cmocka_unit_test(test_gemm_concurrent_callers),
         cmocka_unit_test(test_gemm_backend_reported),
+        cmocka_unit_test(test_gemm_auto_threads),
     };
     return mvae_test_run("gemm", tests, argc, argv);
 }

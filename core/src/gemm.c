@@ -62,6 +62,8 @@ void mvae_gemm_set_threads(int n) {
 }
 int mvae_gemm_threads(void) { return g_threads; }
 
+void mvae_gemm_forget_threads(void) { g_threads_chosen = false; }
+
 void mvae_gemm_auto_threads(void) {
     /* OpenBLAS's own threads do not speed up the MVAE's small GEMMs (100-300 rows) and, spinning
      * and yielding, make a step 2.6x slower as soon as any other process wants a core (measured:

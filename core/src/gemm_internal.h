@@ -17,6 +17,7 @@ void mvae_gemm_set_threads(int n);
 /* train.threads: 0 (automatic): with the OpenBLAS backend one thread unless OPENBLAS_NUM_THREADS
  * is set or a thread count was chosen (mvae_gemm_set_threads); with mvae's own GEMM unchanged. */
 void mvae_gemm_auto_threads(void);
+void mvae_gemm_forget_threads(void); /* tests: as if no thread count had been chosen */
 int mvae_gemm_threads(void);
 /* Run fn(arg, begin, end) over ranges that split [0, n) between the GEMM threads (at most one range
  * per `grain` items; one thread runs fn(arg, 0, n) directly). Ranges must be independent. Calls
