@@ -127,7 +127,7 @@ static void check_all_subsets(env *e, const char *const *sets, int n_mod) {
     mvae_objective obj;
     mvae_error err = {0};
     assert_int_equal(mvae_objective_from_config(m, &obj, &err), MVAE_OK);
-    assert_true(obj.all_subsets);
+    assert_true(obj.mvae.all_subsets);
     mvae_step_stats st;
     one_step(m, &obj, &st, NULL);
     int want = (1 << n_mod) - 1;

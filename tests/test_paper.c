@@ -58,11 +58,11 @@ static void test_quickstart_options(void **state) {
     assert_non_null(kl);
     assert_true(atof(kl->value) <= 1.0);
     mvae_objective obj = build_objective(e, cfg);
-    assert_true(obj.cross_reconstruct);
-    assert_true(obj.joint && obj.unimodal);
+    assert_true(obj.mvae.cross_reconstruct);
+    assert_true(obj.mvae.joint && obj.mvae.unimodal);
     /* the original objective, kept beside it */
     obj = build_objective(e, load("experiments/quickstart_recipe.yaml"));
-    assert_false(obj.cross_reconstruct);
+    assert_false(obj.mvae.cross_reconstruct);
 }
 
 static void test_paper_sweep(void **state) {

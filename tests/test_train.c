@@ -677,10 +677,10 @@ static void test_iwae_dreg(void **state) {
         mvae_objective obj;
         mvae_error err = {0};
         assert_int_equal(mvae_objective_from_config(m, &obj, &err), MVAE_OK);
-        assert_int_equal(obj.iw_samples, 4);
+        assert_int_equal(obj.mvae.iw_samples, 4);
         double v_iwae, v_dreg;
         float *g_iwae = objective_grads(m, &b, &obj, &v_iwae);
-        obj.dreg = true;
+        obj.mvae.dreg = true;
         float *g_dreg = objective_grads(m, &b, &obj, &v_dreg);
         assert_true(isfinite(v_iwae));
         assert_true(fabs(v_iwae - v_dreg) <= 1e-5 * fabs(v_iwae));

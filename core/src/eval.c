@@ -564,6 +564,19 @@ int mvae_write_metrics_json(const char *path, const mvae_eval_result *e, const m
         if (isfinite(t->samples_per_sec)) fprintf(f, "%.1f", t->samples_per_sec); else fprintf(f, "null");
         fprintf(f, ", \"epochs\": %d, \"last_loss\": %.6f}", t->epochs, t->last_loss);
     }
+    if (t && t->has_bound) { /* what the training objective bounds, and what breaks it (docs/objectives.md) */
+        static const char *const kinds[] = {"nothing", "log p(X)", "composite"};
+        const mvae_bound_report *b = &t->bound;
+        fprintf(f, ",\n  \"bound\": {\"bounds\": \"%s\", \"what\": ", kinds[b->kind]);
+        json_str(f, b->what);
+        fprintf(f, ", \"valid\": %s, \"broken_by\": [", b->valid ? "true" : "false");
+        for (int i = 0, n = 0; i < b->n_flags; i++)
+            if (b->breaks[i]) fprintf(f, "%s", n++ ? ", " : ""), json_str(f, b->flag[i]);
+        fprintf(f, "], \"notes\": [");
+        for (int i = 0, n = 0; i < b->n_flags; i++)
+            if (!b->breaks[i]) fprintf(f, "%s", n++ ? ", " : ""), json_str(f, b->flag[i]);
+        fprintf(f, "]}");
+    }
     fprintf(f, "\n}\n");
     int rc = MVAE_OK;
     if (ferror(f) | (fclose(f) != 0))

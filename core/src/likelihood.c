@@ -5,7 +5,7 @@
 #include <string.h>
 
 
-const char *const mvae_likelihood_names[] = {"bernoulli", "gaussian", "laplace", "categorical", NULL};
+const char *const mvae_likelihood_names[] = {"bernoulli", "gaussian", "laplace", "categorical", "continuous_bernoulli", NULL};
 
 int mvae_likelihood_parse(const char *name, int *lik, mvae_error *err) {
     for (int i = 0; mvae_likelihood_names[i]; i++)
@@ -16,12 +16,12 @@ int mvae_likelihood_parse(const char *name, int *lik, mvae_error *err) {
     const char *near = mvae_nearest(name, mvae_likelihood_names, 4);
     return mvae_error_set(err, MVAE_ERR_INVALID,
                           "unknown likelihood '%s'%s%s%s; choose one of bernoulli, gaussian, laplace, "
-                          "categorical", name, near ? " (did you mean '" : "", near ? near : "",
+                          "categorical, continuous_bernoulli", name, near ? " (did you mean '" : "", near ? near : "",
                           near ? "'?)" : "");
 }
 
 const char *mvae_likelihood_name(int lik) {
-    return (lik >= 1 && lik <= 4) ? mvae_likelihood_names[lik - 1] : "?";
+    return (lik >= 1 && lik <= MVAE_LIK_CONTINUOUS_BERNOULLI) ? mvae_likelihood_names[lik - 1] : "?";
 }
 
 mvae_tensor *mvae_likelihood_logp(mvae_ctx *ctx, int lik, mvae_tensor *params, mvae_tensor *x,
@@ -34,14 +34,16 @@ mvae_tensor *mvae_likelihood_logp(mvae_ctx *ctx, int lik, mvae_tensor *params, m
         return mvae_ctx_fail(ctx, "likelihood: %lld parameter rows for %lld target rows", (long long)Rp, (long long)Rx);
     int64_t per = params->n / Rp;
     switch (lik) {
-    case MVAE_LIK_BERNOULLI: {
+    case MVAE_LIK_BERNOULLI:
+    case MVAE_LIK_CONTINUOUS_BERNOULLI: {
         if (x->n / Rx != per)
-            return mvae_ctx_fail(ctx, "bernoulli likelihood: targets have %lld values per row, the decoder "
-                                 "gives %lld", (long long)(x->n / Rx), (long long)per);
+            return mvae_ctx_fail(ctx, "%s likelihood: targets have %lld values per row, the decoder "
+                                 "gives %lld", mvae_likelihood_name(lik), (long long)(x->n / Rx), (long long)per);
         int64_t shape[4];
         for (int d = 0; d < params->ndim; d++) shape[d] = params->shape[d];
         shape[0] = Rx;
-        return mvae_bernoulli_logp(ctx, params, mvae_tensor_wrap(ctx, params->ndim, shape, x->data));
+        mvae_tensor *xv = mvae_tensor_wrap(ctx, params->ndim, shape, x->data);
+        return lik == MVAE_LIK_BERNOULLI ? mvae_bernoulli_logp(ctx, params, xv) : mvae_cbernoulli_logp(ctx, params, xv);
     }
     case MVAE_LIK_GAUSSIAN:
     case MVAE_LIK_LAPLACE: {
@@ -77,6 +79,9 @@ void mvae_likelihood_mean(int lik, const mvae_tensor *params, float *out, bool c
     switch (lik) {
     case MVAE_LIK_BERNOULLI:
         for (int64_t i = 0; i < n; i++) out[i] = 1.0f / (1.0f + expf(-p[i]));
+        break;
+    case MVAE_LIK_CONTINUOUS_BERNOULLI: /* its mean is not sigmoid(l): lambda is not the mean */
+        for (int64_t i = 0; i < n; i++) out[i] = (float)mvae_cbernoulli_mean(p[i]);
         break;
     case MVAE_LIK_CATEGORICAL: {
         int64_t k = params->shape[params->ndim - 1], rows = n / k;

@@ -11,7 +11,7 @@ static const mvae_option modality_schema[] = {
     {"encoder", MVAE_OPT_ANY, NULL, "expert: {plugin: NAME, ...plugin options}, or none (decoder-only: decoded from z, never conditioned on)", NULL, true, NULL, NULL},
     {"decoder", MVAE_OPT_ANY, NULL, "decoder: {plugin: NAME, ...plugin options}", NULL, true, NULL, NULL},
     {"likelihood", MVAE_OPT_STRING, NULL,
-     "bernoulli | gaussian | laplace | categorical (default by modality type)", NULL, false,
+     "bernoulli | gaussian | laplace | categorical | continuous_bernoulli (default by modality type)", NULL, false,
      mvae_likelihood_names, NULL},
     {"likelihood_scale", MVAE_OPT_FLOAT, "1.0", "standard deviation (gaussian) or scale (laplace)", NULL, false, NULL, "(0, inf)"},
     {"weight", MVAE_OPT_FLOAT, "1.0", "lambda_m: weight of this modality's log-likelihood", NULL, false, NULL, "[0, inf)"},
@@ -52,6 +52,8 @@ static const mvae_option objective_schema[] = {
     {"stack_decoders", MVAE_OPT_BOOL, "true",
      "decode all terms' z as one batch per modality (same result, larger GEMMs)", NULL, false, NULL, NULL},
     {"supervised", MVAE_OPT_MAP, NULL, "{from: A, to: B}: instead of the ELBO, B's decoder on the mean of q(z | A), supervised (NN baseline)", mvae_objective_supervised_schema, false, NULL, NULL},
+    {"jmvae", MVAE_OPT_MAP, NULL, "{alpha: 0.1}: instead of the sub-sampled sum, JMVAE-kl (docs/objectives.md)", mvae_objective_jmvae_schema, false, NULL, NULL},
+    {"vaevae", MVAE_OPT_MAP, NULL, "{cond_kl: 1.0}: instead of the sub-sampled sum, VAEVAE (two modalities; docs/objectives.md)", mvae_objective_vaevae_schema, false, NULL, NULL},
     {NULL, 0, NULL, NULL, NULL, false, NULL, NULL},
 };
 static const char *const progress_choices[] = {"auto", "bar", "lines", "none", NULL};

@@ -4,11 +4,14 @@
 
 #include <string.h>
 
-extern const mvae_objective_kind mvae_objective_mvae, mvae_objective_supervised;
+extern const mvae_objective_kind mvae_objective_mvae, mvae_objective_supervised, mvae_objective_jmvae,
+    mvae_objective_vaevae;
 
 const mvae_objective_kind *const mvae_objective_kinds[] = {
     &mvae_objective_mvae,       /* default: the MVAE's sub-sampled sum of ELBO / IWAE / DReG terms */
     &mvae_objective_supervised, /* train.objective.supervised: the NN baseline */
+    &mvae_objective_jmvae,      /* train.objective.jmvae: JMVAE-kl (Suzuki et al. 2016) */
+    &mvae_objective_vaevae,     /* train.objective.vaevae: VAEVAE (Wu & Goodman 2019, as implemented by others) */
     NULL,
 };
 

@@ -2,34 +2,34 @@
  * IWAE / DReG) terms, one per subset of modalities (joint, each modality alone, k random
  * subsets), each fused by the model's fusion rule. The `mvae` row of the objectives table
  * (objective.c). */
-#include "mvae/train.h"
+#include "objective_internal.h"
 
 #include <math.h>
 #include <string.h>
 
 static int mvae_sum_configure(const mvae_model *m, const mvae_cfg_node *o, mvae_objective *obj, mvae_error *err) {
     int64_t k = 0, k2 = 1;
-    if (mvae_cfg_bool_or(o, "joint", true, &obj->joint, err) ||
-        mvae_cfg_bool_or(o, "unimodal", true, &obj->unimodal, err) ||
-        mvae_cfg_bool_or(o, "cross_reconstruct", false, &obj->cross_reconstruct, err) ||
-        mvae_cfg_bool_or(o, "all_subsets", false, &obj->all_subsets, err) ||
+    if (mvae_cfg_bool_or(o, "joint", true, &obj->mvae.joint, err) ||
+        mvae_cfg_bool_or(o, "unimodal", true, &obj->mvae.unimodal, err) ||
+        mvae_cfg_bool_or(o, "cross_reconstruct", false, &obj->mvae.cross_reconstruct, err) ||
+        mvae_cfg_bool_or(o, "all_subsets", false, &obj->mvae.all_subsets, err) ||
         mvae_cfg_int_or(o, "random_subsets", 0, &k, err) ||
-        mvae_cfg_bool_or(o, "stack_decoders", true, &obj->stack_decoders, err) ||
+        mvae_cfg_bool_or(o, "stack_decoders", true, &obj->mvae.stack_decoders, err) ||
         mvae_cfg_int_or(o, "iw_samples", 1, &k2, err))
         return err->status;
     if (k2 < 1 || k2 > 1024)
         return mvae_error_set(err, MVAE_ERR_INVALID, "train.objective.iw_samples must be in 1..1024");
-    obj->iw_samples = (int)k2;
+    obj->mvae.iw_samples = (int)k2;
     const char *est = "iwae";
     if (mvae_cfg_string_or(o, "estimator", "iwae", &est, err)) return err->status;
-    obj->dreg = strcmp(est, "dreg") == 0;
-    if (obj->dreg && obj->iw_samples < 2)
+    obj->mvae.dreg = strcmp(est, "dreg") == 0;
+    if (obj->mvae.dreg && obj->mvae.iw_samples < 2)
         return mvae_error_set(err, MVAE_ERR_INVALID, "train.objective.estimator: dreg needs iw_samples >= 2");
     if (k < 0 || k > 32)
         return mvae_error_set(err, MVAE_ERR_INVALID, "train.objective.random_subsets must be in 0..32");
-    obj->random_subsets = (int)k;
+    obj->mvae.random_subsets = (int)k;
     int n_enc = __builtin_popcount(m->encodable);
-    if (obj->all_subsets && (n_enc >= 31 || (1 << n_enc) - 1 > MVAE_MAX_TERMS)) {
+    if (obj->mvae.all_subsets && (n_enc >= 31 || (1 << n_enc) - 1 > MVAE_MAX_TERMS)) {
         char where[256];
         return mvae_error_set(err, MVAE_ERR_INVALID,
                               "%s: train.objective.all_subsets: %d modalities with an encoder make 2^%d - 1 terms, more "
@@ -37,7 +37,7 @@ static int mvae_sum_configure(const mvae_model *m, const mvae_cfg_node *o, mvae_
                               mvae_cfg_where(mvae_cfg_get(o, "all_subsets"), where, sizeof where), n_enc, n_enc,
                               MVAE_MAX_TERMS);
     }
-    if (!obj->joint && !obj->unimodal && !obj->random_subsets && !obj->all_subsets)
+    if (!obj->mvae.joint && !obj->mvae.unimodal && !obj->mvae.random_subsets && !obj->mvae.all_subsets)
         return mvae_error_set(err, MVAE_ERR_INVALID,
                               "train.objective: every term is switched off (joint, unimodal, all_subsets, random_subsets)");
     return MVAE_OK;
@@ -70,9 +70,9 @@ static mvae_tensor *repeat_rows(mvae_ctx *ctx, mvae_tensor *t, int k) {
  * with d the fusion's draws (one for PoE; one per component for stratified mixtures, w_d their
  * weights). K = 1 and a Gaussian fusion give the single-sample ELBO with a sampled KL. Returns
  * (1/B) sum_i term(i), a scalar tensor. */
-static mvae_tensor *iw_term(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b, const mvae_experts *e,
-                            uint32_t S, uint32_t dec, int K, bool dreg, float beta, mvae_rng *rng, int *skipped,
-                            double *value) {
+mvae_tensor *mvae_objective_iw_term(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b, const mvae_experts *e,
+                                    uint32_t S, uint32_t dec, int K, bool dreg, float beta, mvae_rng *rng,
+                                    int *skipped, double *value) {
     const mvae_fusion_vtable *fv = m->fusion_desc->vtable;
     int64_t B = b->n;
     mvae_experts et = *e;
@@ -182,18 +182,18 @@ static int mvae_sum_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b
     const uint32_t enc = m->encodable, dec_only = m->decoder_only;
     uint32_t terms[MVAE_MAX_TERMS];
     int nt = 0;
-    if (obj->joint) nt = add_term(terms, nt, enc);
-    if (obj->unimodal)
+    if (obj->mvae.joint) nt = add_term(terms, nt, enc);
+    if (obj->mvae.unimodal)
         for (int k = 0; k < m->n_mod; k++)
             if (enc & (1u << k)) nt = add_term(terms, nt, 1u << k);
-    if (obj->all_subsets) { /* every non-empty subset, smallest first (configure checked the count) */
+    if (obj->mvae.all_subsets) { /* every non-empty subset, smallest first (configure checked the count) */
         uint32_t sub[MVAE_MAX_TERMS];
         int ns = 0;
         for (uint32_t s = enc; s && ns < MVAE_MAX_TERMS; s = (s - 1) & enc) sub[ns++] = s;
         for (int i = ns - 1; i >= 0; i--) nt = add_term(terms, nt, sub[i]);
     }
     const int n_fixed = nt; /* joint, unimodal, all subsets; the random subsets come after them */
-    for (int r = 0; r < obj->random_subsets; r++) {
+    for (int r = 0; r < obj->mvae.random_subsets; r++) {
         uint32_t s = 0;
         while (!s) s = (uint32_t)mvae_rng_u64(rng) & enc;
         terms[nt < MVAE_MAX_TERMS ? nt++ : nt - 1] = s; /* random subsets may repeat: they are samples */
@@ -203,14 +203,14 @@ static int mvae_sum_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b
     if (rc) return rc;
     memset(stats, 0, sizeof *stats);
     mvae_impartial_set_reseed(m, rng);
-    if (obj->iw_samples > 1) { /* importance-weighted terms */
+    if (obj->mvae.iw_samples > 1) { /* importance-weighted terms */
         mvae_tensor *total = NULL;
         char nm[256];
         for (int t = 0; t < nt; t++) {
-            uint32_t dec = (obj->cross_reconstruct && __builtin_popcount(terms[t]) == 1 ? all : terms[t]) | dec_only;
+            uint32_t dec = (obj->mvae.cross_reconstruct && __builtin_popcount(terms[t]) == 1 ? all : terms[t]) | dec_only;
             int skipped;
             double v = 0;
-            mvae_tensor *term = iw_term(m, ctx, b, &e, terms[t], dec, obj->iw_samples, obj->dreg, beta, rng,
+            mvae_tensor *term = mvae_objective_iw_term(m, ctx, b, &e, terms[t], dec, obj->mvae.iw_samples, obj->mvae.dreg, beta, rng,
                                         &skipped, &v);
             if (skipped) continue;
             if (!term) return MVAE_ERR_INVALID;
@@ -263,7 +263,7 @@ static int mvae_sum_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b
         w[t] = mvae_posterior_draw_weights(ctx, &q, B); /* [S*B] */
         mvae_tensor *kl = fv->kl(m->fusion, ctx, &q, z[t]);
         per[t] = mvae_mul(ctx, mvae_scale(ctx, kl, beta), w[t]);
-        dec[t] = (obj->cross_reconstruct && __builtin_popcount(terms[t]) == 1 ? all : terms[t]) | dec_only;
+        dec[t] = (obj->mvae.cross_reconstruct && __builtin_popcount(terms[t]) == 1 ? all : terms[t]) | dec_only;
         /* with train.impartial, each decoded modality reads its own branch of z (the KL above
          * read z itself); the block combines their gradients at z */
         if ((rc = mvae_impartial_set_branches(m, ctx, terms[t], dec[t], z[t], zb[t]))) return rc;
@@ -278,7 +278,7 @@ static int mvae_sum_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b
             if (z[t] && (dec[t] & (1u << k))) tk[n++] = t, rows += S[t];
         if (!n) continue;
         mvae_tensor *x = mvae_batch_tensor(ctx, m, b, k);
-        bool stack = obj->stack_decoders && n > 1 && !m->mod[k].dec_has_batch_stats;
+        bool stack = obj->mvae.stack_decoders && n > 1 && !m->mod[k].dec_has_batch_stats;
         if (stack) {
             mvae_tensor *zs = NULL;
             for (int j = 0; j < n;) { /* concat takes up to 4 tensors at a time */
@@ -338,11 +338,48 @@ static int mvae_sum_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b
 }
 
 
+/* Each term S is an ELBO (or IWAE) of log p(x_dec(S)), the modalities it reconstructs: the joint
+ * term bounds log p(X); the sum bounds the sum of its terms' log-likelihoods (a composite
+ * likelihood) -- one likelihood only when the joint term is the only one. */
+static void mvae_sum_bounds(const mvae_model *m, const mvae_objective *obj, mvae_bound_report *r) {
+    const mvae_objective_mvae_opts *o = &obj->mvae;
+    uint32_t all = (1u << m->n_mod) - 1, enc = m->encodable, dec_only = m->decoder_only;
+    uint32_t terms[MVAE_MAX_TERMS];
+    int nt = 0;
+    if (o->joint) nt = add_term(terms, nt, enc);
+    if (o->unimodal)
+        for (int k = 0; k < m->n_mod; k++)
+            if (enc & (1u << k)) nt = add_term(terms, nt, 1u << k);
+    if (o->all_subsets)
+        for (uint32_t s = enc; s; s = (s - 1) & enc) nt = add_term(terms, nt, s);
+    uint32_t scored = 0;
+    for (int t = 0; t < nt; t++) {
+        uint32_t dec = (o->cross_reconstruct && __builtin_popcount(terms[t]) == 1 ? all : terms[t]) | dec_only;
+        scored |= dec;
+        mvae_bound_append_logp(m, dec, "", r->what, sizeof r->what);
+    }
+    if (o->random_subsets) {
+        size_t n = strlen(r->what);
+        snprintf(r->what + n, sizeof r->what - n, "%s%d x E_S[log p(x_S)] over random subsets S", n ? " + " : "",
+                 o->random_subsets);
+        scored |= enc | dec_only;
+    }
+    r->kind = (nt == 1 && !o->random_subsets) ? MVAE_BOUND_LOG_P : MVAE_BOUND_COMPOSITE;
+    if (r->kind == MVAE_BOUND_COMPOSITE)
+        mvae_bound_flag(r, false, "a composite likelihood: the sum of the terms' log-likelihoods, not log p of all "
+                                  "modalities (Wu & Goodman 2018's sub-sampled sum)");
+    if (m->paired_fraction < 1)
+        mvae_bound_flag(r, false, "dataset.paired_fraction %g: each unpaired sample's terms bound the log-likelihood "
+                                  "of the modalities it has", m->paired_fraction);
+    mvae_bound_check_settings(m, scored, true, r);
+}
+
 const mvae_objective_kind mvae_objective_mvae = {
     .name = "mvae",
     .key = NULL, /* the default: selected when no other kind's key is present */
     .configure = mvae_sum_configure,
     .loss = mvae_sum_loss,
-    .bounds = "a sum of bounds: each term bounds log p of its own subset (the joint term bounds "
-              "log p(x_1..x_M)); the sum itself is not a bound on one likelihood",
+    .bounds = mvae_sum_bounds,
+    .summary = "a sum of bounds: each term bounds log p of the modalities it reconstructs (the joint term bounds "
+               "log p(x_1..x_M)); the sum bounds a composite likelihood, not one log p",
 };

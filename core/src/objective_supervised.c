@@ -37,8 +37,8 @@ static int supervised_configure(const mvae_model *m, const mvae_cfg_node *sup, m
     if (s & (1u << k))
         return mvae_error_set(err, MVAE_ERR_INVALID, "%s: train.objective.supervised: `to` (%s) must not be one of `from` (%s)",
                               mvae_cfg_where(sup, where, sizeof where), to, from);
-    obj->sup_from = s;
-    obj->sup_to = k;
+    obj->supervised.from = s;
+    obj->supervised.to = k;
     return MVAE_OK;
 }
 
@@ -46,16 +46,16 @@ static int supervised_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch 
                            float beta, mvae_rng *rng, mvae_tensor **loss, mvae_step_stats *stats) {
     (void)beta, (void)rng; /* no KL, no sampling */
     const mvae_fusion_vtable *fv = m->fusion_desc->vtable;
-    const int to = obj->sup_to;
+    const int to = obj->supervised.to;
     const int64_t B = b->n;
     memset(stats, 0, sizeof *stats);
     mvae_experts e;
-    int rc = mvae_model_encode(m, ctx, b, obj->sup_from, &e);
+    int rc = mvae_model_encode(m, ctx, b, obj->supervised.from, &e);
     if (rc) return rc;
     mvae_posterior q;
     mvae_tensor *valid;
     int any;
-    if ((rc = mvae_model_posterior(m, ctx, &e, obj->sup_from, &q, &valid, &any))) return rc;
+    if ((rc = mvae_model_posterior(m, ctx, &e, obj->supervised.from, &q, &valid, &any))) return rc;
     /* which samples count: a `from` modality present (valid) and the target present */
     mvae_tensor *use = mvae_tensor_new(ctx, 1, (int64_t[]){B});
     if (!use) return MVAE_ERR_NOMEM;
@@ -71,7 +71,7 @@ static int supervised_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch 
      * that is mu * sigmoid(-logvar), whose gate the loss drives open until exp(-logvar) overflows
      * (a NaN after ~5,000 steps on Fashion-MNIST); use fusion.prior_expert: false so that the
      * evaluation's mean z is the same z. Several: the fusion's mean. */
-    int one = __builtin_popcount(obj->sup_from) == 1 ? __builtin_ctz(obj->sup_from) : -1;
+    int one = __builtin_popcount(obj->supervised.from) == 1 ? __builtin_ctz(obj->supervised.from) : -1;
     mvae_tensor *z = !any     ? mvae_tensor_zeros(ctx, 2, (int64_t[]){B, m->latent_dim}) /* no `from` in the batch */
                      : one >= 0 ? e.mu[one]
                                 : fv->mean(m->fusion, ctx, &q); /* [B, D] */
@@ -82,7 +82,7 @@ static int supervised_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch 
     if (!total) return MVAE_ERR_INVALID;
     double v = total->data[0];
     stats->n_terms = 1;
-    stats->subset[0] = obj->sup_from | (1u << to);
+    stats->subset[0] = obj->supervised.from | (1u << to);
     stats->term_loss[0] = v;
     stats->loss = v;
     if (!isfinite(v)) {
@@ -93,11 +93,20 @@ static int supervised_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch 
     return mvae_ctx_failed(ctx) ? MVAE_ERR_INVALID : MVAE_OK;
 }
 
+static void supervised_bounds(const mvae_model *m, const mvae_objective *obj, mvae_bound_report *r) {
+    char f[MVAE_SUBSET_NAME_MAX];
+    r->kind = MVAE_BOUND_NOTHING;
+    snprintf(r->what, sizeof r->what, "nothing: log p(%s | mean of q(z | %s)) of a deterministic predictor",
+             m->mod[obj->supervised.to].info.name, mvae_model_subset_name(m, obj->supervised.from, f, sizeof f));
+    r->valid = false;
+}
+
 const mvae_objective_kind mvae_objective_supervised = {
     .name = "supervised",
     .key = "supervised",
     .schema = mvae_objective_supervised_schema,
     .configure = supervised_configure,
     .loss = supervised_loss,
-    .bounds = "nothing: a supervised predictor's cross-entropy (the other objective keys are ignored)",
+    .bounds = supervised_bounds,
+    .summary = "nothing: a supervised predictor's cross-entropy (the other objective keys are ignored)",
 };

@@ -48,7 +48,9 @@ const mvae_op_info mvae_op_table[MVAE_OP_COUNT] = {
     ROW(laplace_logp, LAPLACE_LOGP),
     ROW(categorical_logp, CATEGORICAL_LOGP),
     ROW(impartial, IMPARTIAL),
+    ROW(kl_gaussians, KL_GAUSSIANS),
+    ROW(cbernoulli_logp, CBERNOULLI_LOGP),
 };
 _Static_assert(sizeof(mvae_op_table) / sizeof(mvae_op_table[0]) == MVAE_OP_COUNT,
                "op table out of sync with enum mvae_op");
-_Static_assert(MVAE_OP_COUNT == 45, "an op was added: add its row above and its gradcheck");
+_Static_assert(MVAE_OP_COUNT == 47, "an op was added: add its row above and its gradcheck");

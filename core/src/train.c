@@ -767,10 +767,15 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
     mvae_rng_seed(&base, m->seed);
     int64_t nb_per_epoch_full = N_train / tc.batch_size;
     char tname[MVAE_SUBSET_NAME_MAX];
-    if (mode && start_epoch <= tc.epochs)
+    mvae_objective_bounds(m, &obj, &res->bound); /* what the objective bounds (metrics.json "bound") */
+    res->has_bound = true;
+    if (mode && start_epoch <= tc.epochs) {
         MVAE_INFO("training %s: %lld epochs x %lld batches of %lld, %zu parameters, run directory %s",
                   m->cfg ? mvae_cfg_filename(m->cfg) : "", (long long)tc.epochs, (long long)nb,
                   (long long)tc.batch_size, mvae_params_count_trainable(m->params), o->run_dir);
+        char bs[2048];
+        MVAE_INFO("objective %s %s", obj.kind->name, mvae_bound_summary(&res->bound, bs, sizeof bs));
+    }
     tc.opt.zero_grad = true; /* each update leaves the gradients zero for the next step */
     bool grads_zero = false; /* set by such an update */
     for (int epoch = start_epoch; epoch <= tc.epochs; epoch++) {
@@ -780,7 +785,9 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
         double t_ep = mvae_time_sec(), sum_loss = 0;
         double term_sum[MVAE_MAX_TERMS] = {0}, random_sum = 0; /* random subsets: one sum, not one per subset */
         uint32_t term_sub[MVAE_MAX_TERMS] = {0};
-        int n_term = 0;
+        const char *term_name[MVAE_MAX_TERMS] = {0}; /* "" or the objective's own name for the term */
+        char term_names[MVAE_MAX_TERMS][40];
+        int n_term = 0, n_random = 0;
         float beta = (float)tc.beta;
         for (int64_t bi = 0; bi < nb; bi++) {
             double t0 = mvae_time_sec();
@@ -823,14 +830,20 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
             if ((rc = mvae_optim_step(&tc.opt, m->params, err))) goto done;
             grads_zero = true;
             sum_loss += st.loss;
-            for (int t = 0; t < st.n_terms; t++) {
+            for (int t = 0, nr = 0; t < st.n_terms; t++) {
                 if (st.random[t]) {
                     random_sum += st.term_loss[t];
+                    if (++nr > n_random) n_random = nr;
                     continue;
                 }
                 int j = 0;
-                while (j < n_term && term_sub[j] != st.subset[t]) j++;
-                if (j == n_term && n_term < MVAE_MAX_TERMS) term_sub[n_term++] = st.subset[t];
+                while (j < n_term && (term_sub[j] != st.subset[t] || strcmp(term_name[j], st.name[t]) != 0)) j++;
+                if (j == n_term && n_term < MVAE_MAX_TERMS) {
+                    term_sub[n_term] = st.subset[t];
+                    memcpy(term_names[n_term], st.name[t], sizeof term_names[0]);
+                    term_name[n_term] = term_names[n_term];
+                    n_term++;
+                }
                 if (j < MVAE_MAX_TERMS) term_sum[j] += st.term_loss[t];
             }
             times[bi] = mvae_time_sec() - t0;
@@ -881,10 +894,11 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
             char terms[4096] = "";
             for (int j = 0; j < n_term; j++)
                 snprintf(terms + strlen(terms), sizeof terms - strlen(terms), " [%s]=%.2f",
-                         mvae_model_subset_name(m, term_sub[j], tname, sizeof tname), term_sum[j] / (double)nb);
-            if (obj.random_subsets)
+                         term_name[j][0] ? term_name[j] : mvae_model_subset_name(m, term_sub[j], tname, sizeof tname),
+                         term_sum[j] / (double)nb);
+            if (n_random)
                 snprintf(terms + strlen(terms), sizeof terms - strlen(terms), " [%d random subsets]=%.2f",
-                         obj.random_subsets, random_sum / (double)nb);
+                         n_random, random_sum / (double)nb);
             fprintf(stderr, "epoch %d/%lld loss %.4f%s beta %.3f  %.1f s  %.0f samples/s%s\n", epoch, (long long)tc.epochs,
                     ep_loss, terms, beta, sec, rate, tc.valid_size > 0 ? "" : "");
             if (tc.valid_size > 0) fprintf(stderr, "  valid loss %.4f\n", vl);
@@ -901,9 +915,10 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
         if (tc.valid_size > 0) fprintf(f, ", \"valid_loss\": %.6f", vl);
         fprintf(f, ", \"terms\": {");
         for (int j = 0; j < n_term; j++)
-            fprintf(f, "%s\"%s\": %.6f", j ? ", " : "", mvae_model_subset_name(m, term_sub[j], tname, sizeof tname),
+            fprintf(f, "%s\"%s\": %.6f", j ? ", " : "",
+                    term_name[j][0] ? term_name[j] : mvae_model_subset_name(m, term_sub[j], tname, sizeof tname),
                     term_sum[j] / (double)nb);
-        if (obj.random_subsets) fprintf(f, "%s\"random_subsets\": %.6f", n_term ? ", " : "", random_sum / (double)nb);
+        if (n_random) fprintf(f, "%s\"random_subsets\": %.6f", n_term ? ", " : "", random_sum / (double)nb);
         fprintf(f, "}");
         if (m->impartial) { /* the impartiality blocks' epoch: cosines and norms of the branch gradients */
             char *js = malloc(1 << 17);

@@ -79,6 +79,8 @@ typedef enum mvae_op {
     MVAE_OP_LAPLACE_LOGP,
     MVAE_OP_CATEGORICAL_LOGP,
     MVAE_OP_IMPARTIAL, /* impartiality block (mvae/impartial.h): K branches of a shared tensor */
+    MVAE_OP_KL_GAUSSIANS,
+    MVAE_OP_CBERNOULLI_LOGP,
     MVAE_OP_COUNT
 } mvae_op;
 
@@ -212,6 +214,22 @@ mvae_tensor *mvae_laplace_logp(mvae_ctx *ctx, mvae_tensor *x, mvae_tensor *loc,
 /* log softmax(logits)[idx] -> [B] for logits [B,K], idx I32 [B]; also logits [B,T,K] with idx
  * [B,T] summed over T, positions with idx < 0 skipped (padding). Gradient to logits. */
 mvae_tensor *mvae_categorical_logp(mvae_ctx *ctx, mvae_tensor *logits, mvae_tensor *idx);
+/* KL(N(mu1, exp(lv1)) || N(mu2, exp(lv2))) = 0.5 sum(lv2 - lv1 + (exp(lv1) + (mu1 - mu2)^2) exp(-lv2) - 1)
+ * -> [B]; all four of the same shape. Gradient to all four (JMVAE-kl and VAEVAE's KL between a
+ * joint and a unimodal posterior). */
+mvae_tensor *mvae_kl_gaussians(mvae_ctx *ctx, mvae_tensor *mu1, mvae_tensor *lv1, mvae_tensor *mu2,
+                               mvae_tensor *lv2);
+/* log ContinuousBernoulli(x | sigmoid(logits)) (Loaiza-Ganem & Cunningham 2019) summed -> [B]:
+ * sum(x*l - softplus(l) + log C(l)), with the log-normaliser in logits
+ *   log C(l) = log(l / tanh(l / 2))   (= log 2 at l = 0, i.e. lambda = 1/2),
+ * a Taylor series near l = 0. x in [0,1], with the logits' shape or fewer rows (as bernoulli_logp).
+ * Gradient to logits only. */
+mvae_tensor *mvae_cbernoulli_logp(mvae_ctx *ctx, mvae_tensor *logits, mvae_tensor *x);
+/* The scalar pieces, in double (tests, the likelihood's mean): log C(l) and d log C / dl. */
+double mvae_cbernoulli_log_norm(double l);
+double mvae_cbernoulli_log_norm_grad(double l);
+/* The mean of ContinuousBernoulli(sigmoid(l)): 1/2 + (coth(l/2) - 2/l) / 2 (Taylor near l = 0). */
+double mvae_cbernoulli_mean(double l);
 
 #ifdef __cplusplus
 }

@@ -9,6 +9,9 @@
  *                 PyTorch's binary_cross_entropy_with_logits)
  *   gaussian    : mean; fixed standard deviation `scale`
  *   laplace     : location; fixed scale `scale`
+ *   continuous_bernoulli : logits; the continuous Bernoulli density on [0,1] (Loaiza-Ganem &
+ *                 Cunningham 2019): bernoulli's terms plus the log-normaliser log C(lambda) per
+ *                 value, so grey levels get a proper density; its mean is not sigmoid(logits)
  *   categorical : logits [B, K] over K classes; x holds class indices (int32). For token
  *                 sequences, logits [B, T, V] and x [B, T] with -1 padding (summed over T).
  */
@@ -23,6 +26,7 @@ typedef enum mvae_likelihood {
     MVAE_LIK_GAUSSIAN = 2,
     MVAE_LIK_LAPLACE = 3,
     MVAE_LIK_CATEGORICAL = 4,
+    MVAE_LIK_CONTINUOUS_BERNOULLI = 5,
 } mvae_likelihood;
 extern const char *const mvae_likelihood_names[]; /* NULL-terminated */
 int mvae_likelihood_parse(const char *name, int *lik, mvae_error *err);
@@ -31,7 +35,7 @@ const char *mvae_likelihood_name(int lik);
  * I32 indices (categorical). */
 mvae_tensor *mvae_likelihood_logp(mvae_ctx *ctx, int lik, mvae_tensor *params, mvae_tensor *x,
                                   float scale);
-/* The distribution's mean, for pictures: sigmoid(logits) for bernoulli, the mean/location for
+/* The distribution's mean, for pictures: sigmoid(logits) for bernoulli, the continuous Bernoulli's mean, the mean/location for
  * gaussian/laplace (clamped to [0,1] when clamp), softmax probabilities for categorical.
  * out has params->n elements. */
 void mvae_likelihood_mean(int lik, const mvae_tensor *params, float *out, bool clamp);

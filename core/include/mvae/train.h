@@ -33,9 +33,8 @@ extern "C" {
 
 typedef struct mvae_objective_kind mvae_objective_kind;
 
-typedef struct mvae_objective {
-    const mvae_objective_kind *kind; /* the row of the objectives table (objective.c) */
-    /* ---- the `mvae` kind (the sub-sampled sum, objective_mvae.c) ---- */
+/* Each kind's own settings (the union member named after the kind). */
+typedef struct mvae_objective_mvae_opts { /* the `mvae` kind: the sub-sampled sum (objective_mvae.c) */
     bool joint, unimodal, cross_reconstruct;
     bool all_subsets; /* every non-empty subset of the modalities with an encoder (2^M - 1 terms) */
     int random_subsets;
@@ -50,11 +49,31 @@ typedef struct mvae_objective {
     /* with iw_samples > 1: false = the IWAE gradient; true = DReG (Tucker et al. 2019), the same
      * bound with doubly-reparameterised, lower-variance encoder gradients */
     bool dreg;
-    /* ---- the `supervised` kind (objective_supervised.c): the NN baseline of the MVAE paper,
-     * `to`'s decoder on the mean head of `from`'s expert, trained on the samples that have both.
-     * sup_from: bitmask; sup_to: modality index. ---- */
-    uint32_t sup_from;
-    int sup_to;
+} mvae_objective_mvae_opts;
+typedef struct mvae_objective_supervised_opts { /* the NN baseline (objective_supervised.c) */
+    uint32_t from; /* bitmask of the modalities the predictor reads */
+    int to;        /* the modality it predicts */
+} mvae_objective_supervised_opts;
+typedef struct mvae_objective_jmvae_opts { /* JMVAE-kl (objective_jmvae.c) */
+    float alpha;    /* weight of sum_m KL(q(z | X) || q(z | x_m)) */
+    int iw_samples; /* > 1: the joint term is IWAE-K (or DReG) instead of the ELBO */
+    bool dreg;
+} mvae_objective_jmvae_opts;
+typedef struct mvae_objective_vaevae_opts { /* VAEVAE (objective_vaevae.c) */
+    float cond_kl;  /* weight of KL(q(z | x,y) || q(z | x)) + KL(q(z | x,y) || q(z | y)), times beta */
+    int iw_samples; /* > 1: the unimodal terms are IWAE-K (or DReG) instead of ELBOs */
+    bool dreg;
+    int x, y;       /* the two modalities */
+} mvae_objective_vaevae_opts;
+
+typedef struct mvae_objective {
+    const mvae_objective_kind *kind; /* the row of the objectives table (objective.c) */
+    union { /* the settings of `kind` only */
+        mvae_objective_mvae_opts mvae;
+        mvae_objective_supervised_opts supervised;
+        mvae_objective_jmvae_opts jmvae;
+        mvae_objective_vaevae_opts vaevae;
+    };
 } mvae_objective;
 
 typedef struct mvae_step_stats {
@@ -62,18 +81,50 @@ typedef struct mvae_step_stats {
     uint32_t subset[MVAE_MAX_TERMS];
     double term_loss[MVAE_MAX_TERMS]; /* (1/B) sum_i term_S(i) */
     bool random[MVAE_MAX_TERMS];      /* the term is one of the objective's random subsets */
+    char name[MVAE_MAX_TERMS][40];    /* the term's name in logs and metrics.jsonl; "" = the subset's */
     double loss;
 } mvae_step_stats;
+
+/* What a training objective bounds, given the settings (metrics.json's "bound", docs/objectives.md).
+ * Filled by the kind's `bounds` hook. */
+typedef enum mvae_bound_kind {
+    MVAE_BOUND_NOTHING = 0,   /* not a likelihood bound at all (the supervised baseline) */
+    MVAE_BOUND_LOG_P = 1,     /* a lower bound on log p(X) of the model (one likelihood) */
+    MVAE_BOUND_COMPOSITE = 2, /* a lower bound on a sum of log-likelihoods (a composite likelihood) */
+} mvae_bound_kind;
+#define MVAE_BOUND_MAX_FLAGS 12
+typedef struct mvae_bound_report {
+    int kind;          /* mvae_bound_kind, with every setting as it should be */
+    char what[512];    /* the quantity bounded, e.g. "log p(image,label)" */
+    bool valid;        /* no flag breaks the bound */
+    int n_flags;
+    bool breaks[MVAE_BOUND_MAX_FLAGS]; /* true: breaks the bound; false: a note (looser, or unchecked) */
+    char flag[MVAE_BOUND_MAX_FLAGS][256];
+} mvae_bound_report;
+/* Add a flag (breaks: the bound no longer holds) to r; beyond MVAE_BOUND_MAX_FLAGS they are dropped. */
+void mvae_bound_flag(mvae_bound_report *r, bool breaks, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The checks every likelihood-based objective shares, for the modalities in `scored` (those whose
+ * log-likelihood enters the objective): a weight != 1 (>= 1 on a discrete likelihood only
+ * loosens), beta at the end of training (< 1 breaks, > 1 loosens), train.impartial (gradients
+ * changed), and -- when check_data and the dataset is open -- bernoulli on data that are not
+ * binary (the first training samples are read). */
+void mvae_bound_check_settings(const mvae_model *m, uint32_t scored, bool check_data, mvae_bound_report *r);
+/* The report of obj for model m (the kind's hook). */
+void mvae_objective_bounds(const mvae_model *m, const mvae_objective *obj, mvae_bound_report *r);
+/* One line: "bounds log p(image,label) (valid)" or "... (NOT valid: why; why)". */
+const char *mvae_bound_summary(const mvae_bound_report *r, char *buf, size_t len);
 
 /* One row of the objectives table: the trainer, the validation loss and the docs only go
  * through these hooks, so a new objective is a new row (core/src/objective_<name>.c plus its
  * line in objective.c's table), not a case in the trainer.
  *   key:       the train.objective key whose presence selects this kind (its options are that
  *              key's map, validated by `schema`); NULL for the default kind (`mvae`)
- *   configure: read the options into obj (sec: the kind's own map, or train.objective for the
- *              default); errors name file:line:col
+ *   configure: read the options into obj's member for this kind (sec: the kind's own map, or
+ *              train.objective for the default); errors name file:line:col
  *   loss:      one batch's loss (a scalar tensor on ctx's tape, minimised) and its per-term stats
- *   bounds:    one sentence: what the objective bounds (or that it bounds nothing) */
+ *   bounds:    fill r: what the objective bounds with obj's settings and the model's, and what
+ *              breaks it (mvae_bound_check_settings does the shared checks)
+ *   summary:   one sentence for the docs and `mvae` help: what it bounds in general */
 struct mvae_objective_kind {
     const char *name;
     const char *key;
@@ -81,7 +132,8 @@ struct mvae_objective_kind {
     int (*configure)(const mvae_model *m, const mvae_cfg_node *sec, mvae_objective *obj, mvae_error *err);
     int (*loss)(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b, const mvae_objective *obj, float beta,
                 mvae_rng *rng, mvae_tensor **loss, mvae_step_stats *stats);
-    const char *bounds;
+    void (*bounds)(const mvae_model *m, const mvae_objective *obj, mvae_bound_report *r);
+    const char *summary;
 };
 /* The table, NULL-terminated (objective.c). */
 extern const mvae_objective_kind *const mvae_objective_kinds[];
@@ -109,8 +161,10 @@ int mvae_impartial_set_branches(const mvae_model *m, mvae_ctx *ctx, uint32_t sub
  * then reset; "" without blocks. Returns the length. */
 int mvae_impartial_set_stats_json(const mvae_model *m, char *buf, size_t len);
 
-/* train.objective.supervised's keys (from, to): the experiment schema nests them. */
+/* train.objective.supervised's keys (from, to), .jmvae's and .vaevae's: the experiment schema nests them. */
 extern const mvae_option mvae_objective_supervised_schema[];
+extern const mvae_option mvae_objective_jmvae_schema[];
+extern const mvae_option mvae_objective_vaevae_schema[];
 
 /* Which training samples keep which modalities (weak supervision, dataset.paired_fraction f < 1):
  * a malloc'd [N * n_mod] keep-mask in which round(f * N) samples, chosen by the model's seed, keep
@@ -177,6 +231,8 @@ typedef struct mvae_train_result {
     double samples_per_sec; /* median over epochs of training throughput (steady batches) */
     double last_loss;
     mvae_eval_result eval;
+    bool has_bound;          /* bound: what the training objective bounds (metrics.json "bound") */
+    mvae_bound_report bound;
 } mvae_train_result;
 
 /* The training-split samples an epoch iterates over, in increasing order: 0 .. N-1 with
