@@ -13,7 +13,7 @@ int mvae_likelihood_parse(const char *name, int *lik, mvae_error *err) {
             *lik = i + 1;
             return MVAE_OK;
         }
-    const char *near = mvae_nearest(name, mvae_likelihood_names, 4);
+    const char *near = mvae_nearest(name, mvae_likelihood_names, MVAE_LIK_CONTINUOUS_BERNOULLI);
     return mvae_error_set(err, MVAE_ERR_INVALID,
                           "unknown likelihood '%s'%s%s%s; choose one of bernoulli, gaussian, laplace, "
                           "categorical, continuous_bernoulli", name, near ? " (did you mean '" : "", near ? near : "",
