@@ -531,8 +531,17 @@ static int cmd_validate(int argc, char **argv) {
     if (load_registry(&reg, &err) || load_config(exp, sets.v, sets.n, &cfg, &err)) goto out;
     /* --with-data opens the dataset and builds the model, as `train` does before its first epoch */
     if (with_data ? mvae_model_build(cfg, reg, &m, &err) : mvae_experiment_validate(cfg, reg, &err)) goto out;
+    /* with the model: the objective's settings too, and what it bounds (docs/objectives.md) */
+    mvae_objective obj;
+    if (m && mvae_objective_from_config(m, &obj, &err)) goto out;
     mvae_cfg_write(mvae_cfg_root(cfg), stdout);
     fprintf(stderr, "%s: ok%s\n", exp, with_data ? " (checked against the data)" : "");
+    if (m) {
+        mvae_bound_report br;
+        char line[2048];
+        mvae_objective_bounds(m, &obj, &br);
+        fprintf(stderr, "objective %s %s\n", obj.kind->name, mvae_bound_summary(&br, line, sizeof line));
+    }
     rc = 0;
 out:
     if (rc) fail(&err);
