@@ -262,6 +262,65 @@ static void test_vaevae_hand(void **state) {
     destroy(m, cfg);
 }
 
+/* The joint encoder by hand: q(z | x,y) = N(mu, exp(logvar)) of an MLP on [image, one-hot label]
+ * (one hidden layer of 16, swish), in double from the parameter tensors. */
+static void joint_encoder_hand(const mvae_model *m, const mvae_batch *b, gauss *q) {
+    const mvae_tensor *W0 = mvae_params_find(m->params, "joint.enc.fc0.w"), *b0 = mvae_params_find(m->params, "joint.enc.fc0.b");
+    const mvae_tensor *Wm = mvae_params_find(m->params, "joint.enc.mu.w"), *bm = mvae_params_find(m->params, "joint.enc.mu.b");
+    const mvae_tensor *Wl = mvae_params_find(m->params, "joint.enc.logvar.w"), *bl = mvae_params_find(m->params, "joint.enc.logvar.b");
+    assert_non_null(W0);
+    assert_non_null(Wl);
+    assert_int_equal(W0->shape[0], 16);
+    assert_int_equal(W0->shape[1], 794);
+    for (int i = 0; i < b->n; i++) {
+        double in[794], a[16];
+        for (int j = 0; j < 784; j++) in[j] = b->x[0][i * 784 + j];
+        for (int c = 0; c < 10; c++) in[784 + c] = ((const int32_t *)b->x[1])[i] == c;
+        for (int h = 0; h < 16; h++) {
+            double s = b0->data[h];
+            for (int j = 0; j < 794; j++) s += W0->data[h * 794 + j] * in[j];
+            a[h] = s / (1 + exp(-s)); /* swish */
+        }
+        for (int d = 0; d < 8; d++) {
+            double sm = bm->data[d], sl = bl->data[d];
+            for (int h = 0; h < 16; h++) sm += Wm->data[d * 16 + h] * a[h], sl += Wl->data[d * 16 + h] * a[h];
+            q->mu[i][d] = sm;
+            q->lv[i][d] = sl;
+        }
+    }
+}
+
+static void test_vaevae_joint_encoder_hand(void **state) {
+    env *e = *state;
+    mvae_cfg *cfg;
+    mvae_model *m = build(e, (const char *const[]){"train.objective.vaevae={cond_kl: 0.5, joint_encoder: {hidden: [16]}}", NULL}, &cfg);
+    mvae_objective obj = objective(m);
+    assert_int_equal(obj.vaevae.n_layers, 1);
+    mvae_batch b;
+    fill(m, &b, MVAE_SPLIT_TRAIN, 0, 20);
+    mvae_step_stats st;
+    loss_once(m, &b, &obj, 0.8f, 9, &st);
+    assert_true(grad_mass(m, "joint.enc") > 0);
+    mvae_ctx *ctx = mvae_ctx_new(0);
+    mvae_ctx_set_grad(ctx, false);
+    static gauss ex[2], qX, qi, ql;
+    experts(m, ctx, &b, ex);
+    joint_encoder_hand(m, &b, &qX);
+    poe(ex, 1u, 20, &qi);
+    poe(ex, 2u, 20, &ql);
+    mvae_rng rng;
+    mvae_rng_seed(&rng, 9);
+    double lpX[2][64];
+    sample_and_score(m, ctx, &b, &qX, &rng, lpX);
+    double pair = 0;
+    for (int i = 0; i < 20; i++)
+        pair += (-lpX[0][i] - 50.0 * lpX[1][i] + 0.5 * 0.8 * (kl2(&qX, &qi, i) + kl2(&qX, &ql, i))) / 20;
+    assert_close(st.term_loss[0], pair, 2e-5, "vaevae paired term with the joint encoder");
+    mvae_ctx_free(ctx);
+    mvae_batch_free(&b);
+    destroy(m, cfg);
+}
+
 /* Weak supervision: an unpaired sample adds its own ELBO only (VAEVAE), and JMVAE's KLs skip
  * samples with a single modality; both train end to end with IWAE / DReG estimators. */
 static void test_unpaired_and_estimators(void **state) {
@@ -443,24 +502,27 @@ static void test_jmvae_below_log_p(void **state) {
  * (reading A, every term importance-sampled with K = 1000), with each half's own inequality too. */
 static void test_vaevae_reading_a(void **state) {
     env *e = *state;
-    mvae_cfg *cfg;
-    mvae_model *m = trained(e, "train.objective.vaevae={cond_kl: 1.0}", &cfg);
-    mvae_objective obj = objective(m);
-    mvae_batch b;
-    fill(m, &b, MVAE_SPLIT_TEST, 0, 20);
-    double vv = objective_mean(m, &b, &obj, 200);
-    const uint32_t X = 1u, Y = 2u;
-    double lpx = is_mean(m, &b, X, X, 0, 1000, 21), lpy = is_mean(m, &b, Y, Y, 0, 1000, 22);
-    double ly_x = is_mean(m, &b, X | Y, Y, X, 1000, 23), lx_y = is_mean(m, &b, X | Y, X, Y, 1000, 24);
-    double rhs = lpx + ly_x + lpy + lx_y;
-    fprintf(stderr, "VAEVAE %.3f <= log p(x) %.3f + log p~(y|x) %.3f + log p(y) %.3f + log p~(x|y) %.3f = %.3f\n", vv,
-            lpx, ly_x, lpy, lx_y, rhs);
-    assert_true(vv < rhs);
-    /* p~(y|x) is a normalised distribution over the 10 labels: its probabilities sum to <= 1 in
-     * the K-sample estimate's expectation, so log p~(y|x) <= 0 here (a sanity check of eq. 1) */
-    assert_true(ly_x < 0);
-    mvae_batch_free(&b);
-    destroy(m, cfg);
+    const char *const objs[] = {"train.objective.vaevae={cond_kl: 1.0}",
+                                "train.objective.vaevae={cond_kl: 1.0, joint_encoder: {hidden: [32]}}"};
+    for (int o = 0; o < 2; o++) {
+        mvae_cfg *cfg;
+        mvae_model *m = trained(e, objs[o], &cfg);
+        mvae_objective obj = objective(m);
+        mvae_batch b;
+        fill(m, &b, MVAE_SPLIT_TEST, 0, 20);
+        double vv = objective_mean(m, &b, &obj, 200);
+        const uint32_t X = 1u, Y = 2u;
+        double lpx = is_mean(m, &b, X, X, 0, 1000, 21), lpy = is_mean(m, &b, Y, Y, 0, 1000, 22);
+        double ly_x = is_mean(m, &b, X | Y, Y, X, 1000, 23), lx_y = is_mean(m, &b, X | Y, X, Y, 1000, 24);
+        double rhs = lpx + ly_x + lpy + lx_y;
+        fprintf(stderr, "VAEVAE%s %.3f <= log p(x) %.3f + log p~(y|x) %.3f + log p(y) %.3f + log p~(x|y) %.3f = %.3f\n",
+                o ? " (joint encoder)" : "", vv, lpx, ly_x, lpy, lx_y, rhs);
+        assert_true(vv < rhs);
+        /* p~(y|x) is a distribution over the 10 labels: log p~(y|x) <= 0 (a sanity check of eq. 1) */
+        assert_true(ly_x < 0);
+        mvae_batch_free(&b);
+        destroy(m, cfg);
+    }
 }
 
 /* ------------------------------------------------------------------------ the bound report */
@@ -570,6 +632,8 @@ static void test_refused(void **state) {
     assert_has(config_fails(e, (const char *const[]){"train.objective.vaevae={cond_k: 1}", NULL}), "did you mean 'cond_kl'");
     assert_has(config_fails(e, (const char *const[]){"train.objective.jmvae={}", "train.impartial={method: pcgrad}", NULL}),
                "train.impartial works with the default (mvae) objective only");
+    assert_has(config_fails(e, (const char *const[]){"fusion.plugin=moe", "train.objective.vaevae={joint_encoder: {}}", NULL}),
+               "train.objective.vaevae.joint_encoder needs fusion: {plugin: poe}");
     assert_has(config_fails(e, (const char *const[]){"modalities.image.likelihood=continuous_bernouli", NULL}),
                "continuous_bernoulli");
 }
@@ -578,6 +642,7 @@ int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_jmvae_hand),
         cmocka_unit_test(test_vaevae_hand),
+        cmocka_unit_test(test_vaevae_joint_encoder_hand),
         cmocka_unit_test(test_unpaired_and_estimators),
         cmocka_unit_test(test_iwae_grows_with_k),
         cmocka_unit_test(test_jmvae_below_log_p),

@@ -481,6 +481,7 @@ int mvae_model_build(mvae_cfg *cfg, const mvae_registry *reg, mvae_model **out, 
         goto fail;
     }
     if ((rc = mvae_impartial_set_declare(m, err))) goto fail;
+    if ((rc = mvae_objective_declare(m, err))) goto fail; /* an objective's own networks (a joint encoder) */
     mvae_rng init_rng;
     mvae_rng_seed(&init_rng, m->seed);
     if ((rc = mvae_params_finalize(m->params, &init_rng, err))) goto fail;

@@ -15,9 +15,10 @@ const mvae_objective_kind *const mvae_objective_kinds[] = {
     NULL,
 };
 
-int mvae_objective_from_config(const mvae_model *m, mvae_objective *obj, mvae_error *err) {
+/* The kind train.objective selects (at most one kind's key present) and its section. */
+static int select_kind(const mvae_model *m, const mvae_objective_kind **out, const mvae_cfg_node **sec_out,
+                       mvae_error *err) {
     mvae_cfg_node *o = mvae_cfg_path(mvae_cfg_root(m->cfg), "train.objective");
-    memset(obj, 0, sizeof *obj);
     const mvae_objective_kind *kind = NULL;
     const mvae_cfg_node *sec = o;
     char where[256];
@@ -36,8 +37,27 @@ int mvae_objective_from_config(const mvae_model *m, mvae_objective *obj, mvae_er
         sec = n;
     }
     MVAE_ASSERT(kind); /* the table has a default row */
+    *out = kind;
+    *sec_out = sec;
+    return MVAE_OK;
+}
+
+int mvae_objective_from_config(const mvae_model *m, mvae_objective *obj, mvae_error *err) {
+    memset(obj, 0, sizeof *obj);
+    const mvae_objective_kind *kind;
+    const mvae_cfg_node *sec;
+    int rc = select_kind(m, &kind, &sec, err);
+    if (rc) return rc;
     obj->kind = kind;
     return kind->configure(m, sec, obj, err);
+}
+
+int mvae_objective_declare(mvae_model *m, mvae_error *err) {
+    const mvae_objective_kind *kind;
+    const mvae_cfg_node *sec;
+    int rc = select_kind(m, &kind, &sec, err);
+    if (rc) return rc;
+    return kind->declare ? kind->declare(m, sec, err) : MVAE_OK;
 }
 
 int mvae_objective_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b, const mvae_objective *obj,

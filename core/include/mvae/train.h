@@ -59,11 +59,18 @@ typedef struct mvae_objective_jmvae_opts { /* JMVAE-kl (objective_jmvae.c) */
     int iw_samples; /* > 1: the joint term is IWAE-K (or DReG) instead of the ELBO */
     bool dreg;
 } mvae_objective_jmvae_opts;
+#define MVAE_JOINT_ENCODER_MAX_LAYERS 8
 typedef struct mvae_objective_vaevae_opts { /* VAEVAE (objective_vaevae.c) */
     float cond_kl;  /* weight of KL(q(z | x,y) || q(z | x)) + KL(q(z | x,y) || q(z | y)), times beta */
     int iw_samples; /* > 1: the unimodal terms are IWAE-K (or DReG) instead of ELBOs */
     bool dreg;
     int x, y;       /* the two modalities */
+    /* joint_encoder: q(z | x,y) from its own MLP on [x, y] (parameters joint.enc.*, declared by
+     * the row's `declare` hook) instead of the fusion of the two experts: n_layers linear layers
+     * (swish between them) then the mu and logvar heads. n_layers = 0: the fusion. */
+    int n_layers;
+    mvae_tensor *w[MVAE_JOINT_ENCODER_MAX_LAYERS], *b[MVAE_JOINT_ENCODER_MAX_LAYERS];
+    mvae_tensor *w_mu, *b_mu, *w_lv, *b_lv;
 } mvae_objective_vaevae_opts;
 
 typedef struct mvae_objective {
@@ -134,12 +141,17 @@ struct mvae_objective_kind {
                 mvae_rng *rng, mvae_tensor **loss, mvae_step_stats *stats);
     void (*bounds)(const mvae_model *m, const mvae_objective *obj, mvae_bound_report *r);
     const char *summary;
+    /* MAY be NULL. Declare the objective's own parameters (a joint encoder) in m->params; called
+     * by mvae_model_build before the parameters are finalised (sec as for configure). */
+    int (*declare)(mvae_model *m, const mvae_cfg_node *sec, mvae_error *err);
 };
 /* The table, NULL-terminated (objective.c). */
 extern const mvae_objective_kind *const mvae_objective_kinds[];
 /* Read train.objective from the model's config: picks the kind (at most one kind's key may be
  * present) and lets it read its options. */
 int mvae_objective_from_config(const mvae_model *m, mvae_objective *obj, mvae_error *err);
+/* The selected kind's `declare` hook, if it has one (mvae_model_build calls it). */
+int mvae_objective_declare(mvae_model *m, mvae_error *err);
 /* One batch's loss under obj's kind. */
 int mvae_objective_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b,
                         const mvae_objective *obj, float beta, mvae_rng *rng, mvae_tensor **loss,
