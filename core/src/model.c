@@ -209,7 +209,7 @@ static int validate_all(mvae_cfg *cfg, const mvae_registry *reg, const mvae_plug
     if (opt && mvae_cfg_get(opt, "adam") && mvae_cfg_get(opt, "sgd"))
         return mvae_error_set(err, MVAE_ERR_INVALID, "%s: train.optimizer: give either adam or sgd, not both",
                               mvae_cfg_where(opt, where, sizeof where));
-    static const char *const ds_extra[] = {"paired_fraction", "paired_only", NULL};
+    static const char *const ds_extra[] = {"paired_fraction", "paired_only", "paired_repeat", NULL};
     *ds = plugin_section(cfg, reg, mvae_cfg_get(root, "dataset"), MVAE_PLUGIN_DATASET, "dataset", ds_extra, err);
     if (!*ds) return err->status ? err->status : MVAE_ERR_INVALID;
     double pf = 1.0;
@@ -220,6 +220,16 @@ static int validate_all(mvae_cfg *cfg, const mvae_registry *reg, const mvae_plug
                               mvae_cfg_where(mvae_cfg_get(dsn, "paired_fraction"), where, sizeof where), pf);
     bool po;
     if (mvae_cfg_bool_or(dsn, "paired_only", false, &po, err)) return err->status;
+    int64_t prep = 1;
+    if (mvae_cfg_int_or(dsn, "paired_repeat", 1, &prep, err)) return err->status;
+    if (prep < 1 || prep > 10000)
+        return mvae_error_set(err, MVAE_ERR_INVALID, "%s: dataset.paired_repeat must be in [1, 10000], got %lld",
+                              mvae_cfg_where(mvae_cfg_get(dsn, "paired_repeat"), where, sizeof where), (long long)prep);
+    if (prep > 1 && po)
+        return mvae_error_set(err, MVAE_ERR_INVALID,
+                              "%s: dataset.paired_repeat has no effect with paired_only: true (every listed sample is "
+                              "paired); remove one of them",
+                              mvae_cfg_where(mvae_cfg_get(dsn, "paired_repeat"), where, sizeof where));
     mvae_cfg_node *mods = mvae_cfg_get(root, "modalities");
     if (mods->n_items < 1)
         return mvae_error_set(err, MVAE_ERR_INVALID, "%s: modalities: at least one modality is needed",

@@ -53,19 +53,38 @@ int mvae_train_indices(const mvae_model *m, int64_t valid_size, int64_t **idx, i
     *idx = NULL;
     *n = 0;
     bool only = false;
-    if (mvae_cfg_bool_or(mvae_cfg_get(mvae_cfg_root(m->cfg), "dataset"), "paired_only", false, &only, err))
+    int64_t repeat = 1;
+    const mvae_cfg_node *dsn = mvae_cfg_get(mvae_cfg_root(m->cfg), "dataset");
+    if (mvae_cfg_bool_or(dsn, "paired_only", false, &only, err) ||
+        mvae_cfg_int_or(dsn, "paired_repeat", 1, &repeat, err))
         return err->status;
     const mvae_dataset_vtable *dv = m->ds_desc->vtable;
     int64_t N_all = dv->size(m->ds, MVAE_SPLIT_TRAIN), N = N_all - valid_size;
     if (N < 0) N = 0;
-    int64_t *out = malloc((size_t)(N > 0 ? N : 1) * sizeof *out);
-    if (!out) return mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
-    uint8_t *pairing = only ? mvae_make_pairing(m, N_all) : NULL;
+    /* with paired_repeat R, each paired sample is listed R times (weak supervision only: with
+     * paired_fraction 1 there is no pairing and the list is the N samples once) */
+    uint8_t *pairing = (only || repeat > 1) ? mvae_make_pairing(m, N_all) : NULL;
+    int64_t n_paired = 0;
+    for (int64_t i = 0; pairing && i < N; i++) {
+        bool all = true;
+        for (int j = 0; j < m->n_mod; j++) all = all && pairing[i * m->n_mod + j];
+        n_paired += all;
+    }
+    int64_t cap = only ? N : N + (pairing ? (repeat - 1) * n_paired : 0);
+    int64_t *out = malloc((size_t)(cap > 0 ? cap : 1) * sizeof *out);
+    if (!out) {
+        free(pairing);
+        return mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
+    }
     int64_t k = 0;
     for (int64_t i = 0; i < N; i++) {
         bool all = true;
         for (int j = 0; pairing && j < m->n_mod; j++) all = all && pairing[i * m->n_mod + j];
-        if (all) out[k++] = i;
+        if (only) {
+            if (all) out[k++] = i;
+        } else {
+            for (int64_t r = 0; r < (pairing && all ? repeat : 1); r++) out[k++] = i;
+        }
     }
     free(pairing);
     *idx = out;
@@ -671,6 +690,9 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
     /* the samples an epoch iterates over: all N, or with dataset.paired_only the paired ones */
     int64_t *train_idx = NULL, N_train = 0;
     if ((rc = mvae_train_indices(m, tc.valid_size, &train_idx, &N_train, err))) return rc;
+    if (N_train > N && !o->quiet) /* dataset.paired_repeat */
+        MVAE_INFO("dataset.paired_repeat: the paired samples are listed repeatedly: an epoch has %lld samples, "
+                  "%lld more than the split's %lld", (long long)N_train, (long long)(N_train - N), (long long)N);
     if (N_train < N) { /* dataset.paired_only */
         if (!o->quiet)
             MVAE_INFO("dataset.paired_only: training on the %lld paired samples of %lld", (long long)N_train, (long long)N);
