@@ -5,6 +5,7 @@
 #include "mvae_test.h"
 
 #include "mvae/image.h"
+#include "mvae/plugin.h"
 #include "tiny_data.h"
 
 #include <math.h>
@@ -97,17 +98,40 @@ static int file_exists(const char *dir, const char *name) {
 /* ---------------------------------------------------------------------------------- tests */
 static void test_cli_help(void **state) {
     env *e = *state;
-    const char *cmds[] = {"train", "eval", "sample", "validate", "plugins"};
-    for (int i = 0; i < 5; i++) {
-        expect_rc(e, mvae(e, "%s --help", cmds[i]), 0, cmds[i]);
-        char want[64];
-        snprintf(want, sizeof want, "usage: mvae %s", cmds[i]);
-        assert_has(e->so, want);
-    }
+    /* `mvae --help` lists every command (generated from the command table): each listed name
+     * answers --help with its own usage, and the list holds all the commands there are */
     expect_rc(e, mvae(e, "--help"), 0, "--help");
     assert_has(e->so, "commands:");
+    char *help = strdup(strstr(e->so, "commands:\n") + strlen("commands:\n"));
+    assert_non_null(help);
+    static const char *const every[] = {"train", "eval", "sample", "translate", "validate", "sweep", "report", "plugins"};
+    int seen[8] = {0}, listed = 0;
+    for (char *line = strtok(help, "\n"); line && !strncmp(line, "  ", 2); line = strtok(NULL, "\n")) {
+        char name[32];
+        assert_int_equal(sscanf(line, " %31s", name), 1);
+        listed++;
+        for (int i = 0; i < 8; i++) seen[i] += !strcmp(name, every[i]);
+        bool known = false;
+        for (int i = 0; i < 8; i++) known = known || !strcmp(name, every[i]);
+        if (!known) fprintf(stderr, "mvae --help lists '%s', which this test does not know: add it to `every`\n", name);
+        assert_true(known);
+    }
+    free(help);
+    assert_true(listed >= 8);
+    for (int i = 0; i < 8; i++) {
+        if (!seen[i]) fprintf(stderr, "mvae --help does not list '%s'\n", every[i]);
+        assert_true(seen[i] > 0);
+        expect_rc(e, mvae(e, "%s --help", every[i]), 0, every[i]);
+        char want[64];
+        snprintf(want, sizeof want, "usage: mvae %s", every[i]);
+        assert_has(e->so, want);
+    }
+    /* --version names the plugin ABI of the headers this was built with */
     expect_rc(e, mvae(e, "--version"), 0, "--version");
     assert_has(e->so, "mvae ");
+    char abi[64];
+    snprintf(abi, sizeof abi, "plugin ABI %d.%d", MVAE_ABI_MAJOR, MVAE_ABI_MINOR);
+    assert_has(e->so, abi);
     /* no command: usage on stderr, exit 2 */
     expect_rc(e, mvae(e, " "), 2, "(nothing)");
     assert_has(e->se, "usage: mvae");

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "mvae/checkpoint.h"
 #include "mvae/model.h"
+#include "mvae/report.h"
 #include "mvae/sweep.h"
 #include "mvae/train.h"
 #include "mvae/translate.h"
@@ -11,21 +12,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-
-static const char *usage_main =
-    "usage: mvae <command> [options]\n"
-    "\n"
-    "commands:\n"
-    "  train EXP.yaml [--set KEY=VALUE ...] [--out DIR]   train, evaluate, write a run directory\n"
-    "  train --resume RUN_DIR [--set eval.K=V ...]      continue an interrupted run\n"
-    "  eval RUN_DIR [--checkpoint last|best] [--set ...] evaluate a run on the test split\n"
-    "  sample RUN_DIR [--given label=3] [-n 64] [-o grid.png]  generate images\n"
-    "  translate RUN_DIR --from en --to vi [TEXT ...]   translate text (stdin line by line without TEXT)\n"
-    "  validate EXP.yaml [--set ...] [--with-data]      check an experiment file, print it resolved\n"
-    "  plugins [-v]                                     list the plugins found\n"
-    "\n"
-    "`mvae <command> --help` describes each command. Plugins are searched in $MVAE_PLUGIN_PATH,\n"
-    "the build tree and the install prefix. Docs: docs/ in the source tree.\n";
 
 static const char *usage_train =
     "usage: mvae train EXP.yaml [--set KEY=VALUE ...] [--out DIR] [--quiet]\n"
@@ -91,12 +77,17 @@ static const char *usage_sweep =
     "  --quiet     no training progress (one line per run is still printed)\n";
 
 static const char *usage_report =
-    "usage: mvae report SWEEP_DIR [--quiet]\n"
+    "usage: mvae report DIR [--quiet]\n"
     "\n"
-    "Reads the sweep's runs.jsonl and each run's metrics.json and writes SWEEP_DIR/report.md (mean\n"
-    "+- std over seeds per point of the other axes), report.csv, lines_<metric>.png (accuracy and\n"
-    "coherence vs the paired fraction, one line per fusion / variant) and bars_<metric>.png\n"
-    "(log-likelihoods).\n";
+    "A sweep directory (made by `mvae sweep`: it has runs.jsonl): reads each run's metrics.json and\n"
+    "writes DIR/report.md (mean +- std over seeds per point of the other axes), report.csv,\n"
+    "lines_<metric>.png (accuracy and coherence vs the paired fraction, one line per fusion /\n"
+    "variant), bars_<metric>.png (log-likelihoods) and report.html.\n"
+    "A run directory (made by `mvae train`): writes DIR/report.html.\n"
+    "\n"
+    "report.html is one self-contained page for a browser: the tables, SVG plots (bar charts with\n"
+    "error bars over seeds, training curves), every picture grid embedded, each run's metrics and\n"
+    "config (collapsible) and, for a sweep, the points of the grid side by side.\n";
 
 static const char *usage_plugins =
     "usage: mvae plugins [-v|--verbose]\n\nLists every plugin found: kind, name, version, file (-v: options,\n"
@@ -590,7 +581,7 @@ static int cmd_report(int argc, char **argv) {
     if (prc) return prc;
     dir = pos.v[0];
     mvae_error err = {0};
-    if (mvae_sweep_report(dir, quiet, &err)) return fail(&err);
+    if (mvae_report_dir(dir, quiet, &err)) return fail(&err);
     return 0;
 }
 
@@ -631,27 +622,59 @@ static int cmd_plugins(int argc, char **argv) {
     return 0;
 }
 
+/* The commands: `mvae --help` is generated from this table, so it lists every one. */
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *synopsis; /* the arguments, as in the command's usage */
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"train", cmd_train, "EXP.yaml [--set KEY=VALUE ...] [--out DIR]", "train, evaluate, write a run directory"},
+    {"train", cmd_train, "--resume RUN_DIR [--set eval.K=V ...]", "continue an interrupted run"},
+    {"eval", cmd_eval, "RUN_DIR [--checkpoint last|best] [--set ...]", "evaluate a run on the test split"},
+    {"sample", cmd_sample, "RUN_DIR [--given label=3] [-n 64] [-o grid.png]", "generate images"},
+    {"translate", cmd_translate, "RUN_DIR --from en --to vi [TEXT ...]", "translate text (stdin without TEXT)"},
+    {"validate", cmd_validate, "EXP.yaml [--set ...] [--with-data]", "check an experiment, print it resolved"},
+    {"sweep", cmd_sweep, "SWEEP.yaml [--out DIR] [--dry-run]", "run a grid of experiments (resumable)"},
+    {"report", cmd_report, "DIR", "report.html (+ .md, .csv for a sweep) of a run or sweep"},
+    {"plugins", cmd_plugins, "[-v]", "list the plugins found"},
+};
+enum { N_COMMANDS = (int)(sizeof commands / sizeof commands[0]) };
+
+static void usage_main(FILE *out) {
+    fputs("usage: mvae <command> [options]\n       mvae --version\n\ncommands:\n", out);
+    for (int i = 0; i < N_COMMANDS; i++) {
+        char head[160];
+        snprintf(head, sizeof head, "%s %s", commands[i].name, commands[i].synopsis);
+        fprintf(out, "  %-54s %s\n", head, commands[i].summary);
+    }
+    fputs("\n`mvae <command> --help` describes each command. Plugins are searched in $MVAE_PLUGIN_PATH,\n"
+          "the build tree and the install prefix. Docs: docs/ in the source tree.\n",
+          out);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
-        fputs(usage_main, argc < 2 ? stderr : stdout);
+        usage_main(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "--version")) {
-        printf("mvae %s (plugin ABI %d.%d)\n", MVAE_VERSION_STRING, MVAE_ABI_MAJOR, MVAE_ABI_MINOR);
+        /* the ABI of this build's headers, and the oldest plugin ABI the loader accepts */
+        printf("mvae %s\nplugin ABI %d.%d (loads plugins built for ABI %d.0 to %d.%d)\n", MVAE_VERSION_STRING,
+               MVAE_ABI_MAJOR, MVAE_ABI_MINOR, MVAE_ABI_MAJOR, MVAE_ABI_MAJOR, MVAE_ABI_MINOR);
         return 0;
     }
     const char *c = argv[1];
-    if (!strcmp(c, "train")) return cmd_train(argc - 2, argv + 2);
-    if (!strcmp(c, "eval")) return cmd_eval(argc - 2, argv + 2);
-    if (!strcmp(c, "sample")) return cmd_sample(argc - 2, argv + 2);
-    if (!strcmp(c, "validate")) return cmd_validate(argc - 2, argv + 2);
-    if (!strcmp(c, "translate")) return cmd_translate(argc - 2, argv + 2);
-    if (!strcmp(c, "plugins")) return cmd_plugins(argc - 2, argv + 2);
-    if (!strcmp(c, "sweep")) return cmd_sweep(argc - 2, argv + 2);
-    if (!strcmp(c, "report")) return cmd_report(argc - 2, argv + 2);
-    static const char *const cmds[] = {"train", "eval", "sample", "validate", "plugins", "sweep", "report", "translate"};
-    const char *near = mvae_nearest(c, cmds, 8);
-    fprintf(stderr, "mvae: unknown command '%s'%s%s%s\n\n%s", c, near ? " (did you mean '" : "", near ? near : "",
-            near ? "'?)" : "", usage_main);
+    const char *names[N_COMMANDS];
+    for (int i = 0; i < N_COMMANDS; i++) {
+        if (!strcmp(c, commands[i].name)) return commands[i].run(argc - 2, argv + 2);
+        names[i] = commands[i].name;
+    }
+    const char *near = mvae_nearest(c, names, N_COMMANDS);
+    fprintf(stderr, "mvae: unknown command '%s'%s%s%s\n\n", c, near ? " (did you mean '" : "", near ? near : "",
+            near ? "'?)" : "");
+    usage_main(stderr);
     return 2;
 }
