@@ -104,10 +104,13 @@ static const char *CSS =
 
 /* the only script: count the pictures that decoded; an error in the console for any that did
  * not (the browser test checks both) */
+/* the only script: count the pictures that decoded; an error in the console for any that did
+ * not (the browser test checks both). Written without '<' and '&' so that the page stays
+ * well-formed XML. */
 static const char *SCRIPT =
     "window.addEventListener('load',function(){var im=document.images,ok=0;"
-    "for(var i=0;i<im.length;i++){if(im[i].complete&&im[i].naturalWidth>0)ok++;"
-    "else console.error('mvae report: picture '+im[i].alt+' did not decode');}"
+    "for(var i=0;im.length>i;i++){if(im[i].complete){if(im[i].naturalWidth>0){ok++;continue;}}"
+    "console.error('mvae report: picture '+im[i].alt+' did not decode');}"
     "document.body.setAttribute('data-images-ok',ok+'/'+im.length);});";
 
 static void page_open(mvae_sbuf *b, const char *title) {
