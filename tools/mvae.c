@@ -662,8 +662,10 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "--version")) {
         /* the ABI of this build's headers, and the oldest plugin ABI the loader accepts */
-        printf("mvae %s\nplugin ABI %d.%d (loads plugins built for ABI %d.0 to %d.%d)\n", MVAE_VERSION_STRING,
-               MVAE_ABI_MAJOR, MVAE_ABI_MINOR, MVAE_ABI_MAJOR, MVAE_ABI_MAJOR, MVAE_ABI_MINOR);
+        printf("mvae %s\nplugin ABI %d.%d (loads plugins built for ABI %d.0", MVAE_VERSION_STRING, MVAE_ABI_MAJOR,
+               MVAE_ABI_MINOR, MVAE_ABI_MAJOR);
+        if (MVAE_ABI_MINOR > 0) printf(" to %d.%d", MVAE_ABI_MAJOR, MVAE_ABI_MINOR);
+        printf(")\n");
         return 0;
     }
     const char *c = argv[1];
