@@ -183,6 +183,18 @@ static void test_cli_validate(void **state) {
     /* a missing file */
     expect_rc(e, mvae(e, "validate nonexistent.yaml"), 1, "validate missing");
     assert_has(e->se, "nonexistent.yaml");
+    /* the dataset's own error (its open fails) names the experiment's file:line:col of the
+     * dataset's `plugin:` (line 3) like every other config error, then the plugin */
+    y = tiny_slurp(e->exp, NULL);
+    y = tiny_replace(y, "path: \"", "path: \"/nowhere"); /* path: "/nowhere<data dir>" */
+    snprintf(bad, sizeof bad, "%s/nodata.yaml", e->dir);
+    write_file(bad, y);
+    free(y);
+    expect_rc(e, mvae(e, "validate '%s' --with-data", bad), 1, "validate --with-data (no data)");
+    assert_has(e->se, "nodata.yaml:3:");
+    assert_has(e->se, ": dataset 'fashion_mnist': Fashion-MNIST not found at /nowhere");
+    assert_has(e->se, "mvae: error: ");
+    assert_true(!strncmp(strstr(e->se, "mvae: error: ") + 13, bad, strlen(bad)));
 }
 
 static void test_cli_train_eval_sample(void **state) {
