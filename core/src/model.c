@@ -599,7 +599,10 @@ int mvae_batch_fill(mvae_batch *b, const mvae_model *m, int split, const int64_t
     const mvae_dataset_vtable *dv = m->ds_desc->vtable;
     memset(b->ds_present, 1, (size_t)n * (size_t)m->n_ds_modalities);
     int rc = dv->get_batch(m->ds, split, idx, n, b->ds_bufs, b->ds_present, err);
-    if (rc) return rc;
+    if (rc) {
+        mvae_error_prefix(err, "dataset '%s'", m->ds_desc->name);
+        return rc;
+    }
     b->n = n;
     for (int t = 0; t < m->n_tf; t++) {
         const mvae_transform_inst *tf = &m->tf[t];
