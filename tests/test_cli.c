@@ -279,6 +279,14 @@ static void test_cli_train_eval_sample(void **state) {
     assert_int_equal(mvae_png_read(p, &px, &w, &h, &ch, &err), MVAE_OK);
     assert_int_equal(w, 3 * 28 + 2 * 2);
     free(px);
+    /* --scale 2: 56-pixel tiles; --scale out of range: the allowed range */
+    expect_rc(e, mvae(e, "sample '%s' -n 4 -o s.png --scale 2", run), 0, "sample --scale 2");
+    snprintf(p, sizeof p, "%s/s.png", e->dir);
+    assert_int_equal(mvae_png_read(p, &px, &w, &h, &ch, &err), MVAE_OK);
+    assert_int_equal(w, 2 * 56 + 2);
+    free(px);
+    expect_rc(e, mvae(e, "sample '%s' -n 4 -o s.png --scale 0", run), 2, "sample --scale 0");
+    assert_has(e->se, "--scale '0' must be a whole number in 1..16");
     expect_rc(e, mvae(e, "sample '%s' --given label=12 -o q.png", run), 1, "sample label=12");
     assert_has(e->se, "0..9");
     expect_rc(e, mvae(e, "sample '%s' --given lable=3 -o q.png", run), 1, "sample lable=3");

@@ -1,6 +1,7 @@
 /* mvae — the command: train, evaluate, sample, validate experiments; list plugins. */
 #define _GNU_SOURCE
 #include "mvae/checkpoint.h"
+#include "mvae/image.h"
 #include "mvae/model.h"
 #include "mvae/report.h"
 #include "mvae/sweep.h"
@@ -39,13 +40,15 @@ static const char *usage_eval =
 
 static const char *usage_sample =
     "usage: mvae sample RUN_DIR [--given MODALITY=VALUE] [-n N] [-o FILE.png] [--modality NAME]\n"
-    "                   [--wav DIR] [--seed S] [--checkpoint last|best] [--force]\n"
+    "                   [--scale N] [--wav DIR] [--seed S] [--checkpoint last|best] [--force]\n"
     "\n"
     "Generates N images or spectrograms (default 64) of --modality (default: the first image) into a\n"
     "PNG grid (default samples.png): from z ~ q(z | given), e.g. --given label=3, --given\n"
     "label=Sneaker, or --given kannada=test:17 (that modality of test sample 17), or from the prior\n"
     "N(0, I) without --given. --wav DIR also turns each generated spectrogram back into sound\n"
-    "(DIR/<modality>_<i>.wav; Griffin-Lim, docs/kfs_digits.md).\n";
+    "(DIR/<modality>_<i>.wav; Griffin-Lim, docs/kfs_digits.md).\n"
+    "--scale N draws each pixel as an N x N square (1..16); without it small images are scaled up so\n"
+    "that a tile is at least 28 pixels (8x8 digits: 4x), and 28x28 or larger ones are not.\n";
 
 static const char *usage_translate =
     "usage: mvae translate RUN_DIR --from MOD --to MOD [--beam K] [--checkpoint last|best] [TEXT ...]\n"
@@ -464,7 +467,7 @@ out:
 static int cmd_sample(int argc, char **argv) {
     if (has_help(argc, argv)) return fputs(usage_sample, stdout), 0;
     const char *dir = NULL, *given = NULL, *outp = "samples.png", *mod = NULL, *which = "last", *wav = NULL;
-    const char *n_s = "64", *seed_s = "1";
+    const char *n_s = "64", *seed_s = "1", *scale_s = NULL;
     const char *posv[1];
     pos_list pos = {posv, 0, 1};
     bool force = false;
@@ -472,12 +475,13 @@ static int cmd_sample(int argc, char **argv) {
                               {"-o", "--output", ARG_STR, &outp},   {"--modality", NULL, ARG_STR, &mod},
                               {"--seed", NULL, ARG_STR, &seed_s},   {"--checkpoint", NULL, ARG_STR, &which},
                               {"--force", NULL, ARG_BOOL, &force},  {"--wav", NULL, ARG_STR, &wav},
-                              {NULL, NULL, 0, NULL}};
-    long long n = 64, seed = 1;
+                              {"--scale", NULL, ARG_STR, &scale_s}, {NULL, NULL, 0, NULL}};
+    long long n = 64, seed = 1, scale = 0;
     int prc = parse_args("sample", usage_sample, argc, argv, specs, &pos);
     if (!prc && !pos.n) prc = 2, fputs(usage_sample, stderr);
     if (!prc && (!parse_count("sample", "-n", n_s, 1, 4096, &n) ||
-                 !parse_count("sample", "--seed", seed_s, 0, INT64_MAX, &seed)))
+                 !parse_count("sample", "--seed", seed_s, 0, INT64_MAX, &seed) ||
+                 (scale_s && !parse_count("sample", "--scale", scale_s, 1, MVAE_PNG_GRID_MAX_SCALE, &scale))))
         prc = 2;
     if (!prc && strcmp(which, "last") && strcmp(which, "best"))
         prc = 2, fprintf(stderr, "mvae sample: --checkpoint is last or best\n");
@@ -489,7 +493,7 @@ static int cmd_sample(int argc, char **argv) {
     mvae_model *m = NULL;
     int rc = 1;
     if (open_run(dir, which, NULL, 0, force, &reg, &cfg, &m, &err)) goto out;
-    if (mvae_sample(m, given, mod, (int)n, (uint64_t)seed, outp, wav, &err)) goto out;
+    if (mvae_sample_scaled(m, given, mod, (int)n, (uint64_t)seed, outp, wav, (int)scale, &err)) goto out;
     if (wav) printf("wrote %lld WAV files into %s\n", n, wav);
     printf("wrote %s (%lld samples%s%s)\n", outp, n, given ? " given " : " from the prior", given ? given : "");
     rc = 0;

@@ -591,9 +591,16 @@ static int decode_mean(const mvae_model *m, mvae_ctx *ctx, int k, mvae_tensor *z
     return MVAE_OK;
 }
 
-static int grid(const mvae_model *m, int k, const char *path, const float *imgs, int n, int cols, mvae_error *err) {
+/* tiles of small images scaled up to a readable size (mvae_png_write_grid_scaled, scale 0) */
+static int grid_scaled(const mvae_model *m, int k, const char *path, const float *imgs, int n, int cols, int scale,
+                       mvae_error *err) {
     const mvae_modality_info *mi = &m->mod[k].info;
-    return mvae_png_write_grid(path, imgs, n, (int)mi->shape[0], (int)mi->shape[1], (int)mi->shape[2], cols, 2, err);
+    return mvae_png_write_grid_scaled(path, imgs, n, (int)mi->shape[0], (int)mi->shape[1], (int)mi->shape[2], cols, 2,
+                                      scale, err);
+}
+
+static int grid(const mvae_model *m, int k, const char *path, const float *imgs, int n, int cols, mvae_error *err) {
+    return grid_scaled(m, k, path, imgs, n, cols, 0, err);
 }
 
 int mvae_write_pictures(mvae_model *m, const char *dir, bool quiet, mvae_error *err) {
@@ -699,6 +706,14 @@ int mvae_sample_png(mvae_model *m, const char *given, const char *target, int n,
 
 int mvae_sample(mvae_model *m, const char *given, const char *target, int n, uint64_t seed, const char *png_path,
                 const char *wav_dir, mvae_error *err) {
+    return mvae_sample_scaled(m, given, target, n, seed, png_path, wav_dir, 0, err);
+}
+
+int mvae_sample_scaled(mvae_model *m, const char *given, const char *target, int n, uint64_t seed,
+                       const char *png_path, const char *wav_dir, int scale, mvae_error *err) {
+    if (scale < 0 || scale > MVAE_PNG_GRID_MAX_SCALE)
+        return mvae_error_set(err, MVAE_ERR_INVALID, "sample: --scale %d must be in 1..%d (0 or none: automatic)", scale,
+                              MVAE_PNG_GRID_MAX_SCALE);
     int img = target ? mvae_model_find(m, target) : first_image(m);
     if (img < 0 || (m->mod[img].info.type != MVAE_MOD_IMAGE && m->mod[img].info.type != MVAE_MOD_AUDIO) ||
         m->mod[img].info.ndim != 3)
@@ -832,7 +847,7 @@ int mvae_sample(mvae_model *m, const char *given, const char *target, int n, uin
     if (audio) flip_rows(buf, n, mi->shape[1], mi->shape[2]);
     int cols = 1;
     while (cols * cols < n) cols++;
-    rc = grid(m, img, png_path, buf, n, cols, err);
+    rc = grid_scaled(m, img, png_path, buf, n, cols, scale, err);
     goto done;
 ctxfail:
     rc = mvae_error_set(err, MVAE_ERR_INVALID, "sample: %s", mvae_ctx_error(ctx));
