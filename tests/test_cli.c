@@ -213,6 +213,17 @@ static void test_cli_train_eval_sample(void **state) {
     char *cfg = tiny_slurp(p, NULL);
     assert_has(cfg, "epochs: 2");
     free(cfg);
+    /* progress without a terminal (stderr is a file here): lines with the epoch's and the whole
+     * run's ETA, the evaluation's share, and the evaluation's own progress lines */
+    char run3[300];
+    snprintf(run3, sizeof run3, "%s/run_progress", e->dir);
+    expect_rc(e, mvae(e, "train '%s' --set train.epochs=1 --set train.batch_size=20 --set train.progress=lines --set eval.batch_size=20 "
+                         "--set eval.pictures=false --out '%s'", e->exp, run3), 0, "train (progress)");
+    assert_has(e->se, "epoch 1 batch 3/15 loss ");
+    assert_has(e->se, ", run ~0:");
+    assert_has(e->se, " (eval ~0:");
+    assert_has(e->se, "evaluating 20/100 test points (log-likelihoods with K=");
+    assert_has(e->se, "evaluating 80/100 test points");
 
     /* the same --out again: refused, with the way to continue */
     expect_rc(e, mvae(e, "train '%s' --out '%s' --quiet", e->exp, run), 1, "train over a run");
