@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 
 static __attribute__((unused)) int fx_write(const char *dir, const char *name, const char *text) {
-    char p[2048];
+    char p[4200];
     snprintf(p, sizeof p, "%s/%s", dir, name);
     FILE *f = fopen(p, "w");
     if (!f) return -1;
@@ -80,7 +80,28 @@ static __attribute__((unused)) int fx_sweep(const char *dir) {
            fx_write(dir, "sweep.yaml", "name: fixture\nbase: x.yaml\naxes: {fusion.plugin: [poe, moe], seed: [1, 2]}\n");
 }
 
-static char *fx_slurp(const char *path) {
+/* a sweep with a numeric axis: fusion.plugin (poe, moe) x dataset.paired_fraction (0.01, 1.0) x
+ * seed (1, 2); accuracy rises with the fraction */
+static __attribute__((unused)) int fx_sweep_fractions(const char *dir) {
+    mkdir(dir, 0777);
+    static const char *const fus[2] = {"poe", "moe"}, *const fr[2] = {"0.01", "1.0"};
+    char runs[8192] = "";
+    for (int f = 0; f < 2; f++)
+        for (int p = 0; p < 2; p++)
+            for (int s = 1; s <= 2; s++) {
+                char rd[128], path[2048];
+                snprintf(rd, sizeof rd, "fusion.plugin=%s,dataset.paired_fraction=%s,seed=%d", fus[f], fr[p], s);
+                snprintf(path, sizeof path, "%s/%s", dir, rd);
+                if (fx_run(path, -100 - 10 * f, 0.3 + 0.5 * p - 0.1 * f + 0.02 * s, 1)) return -1;
+                snprintf(runs + strlen(runs), sizeof runs - strlen(runs),
+                         "{\"run\": \"%s\", \"label\": \"%s\", \"variant\": null, \"axes\": {\"fusion.plugin\": \"%s\", "
+                         "\"dataset.paired_fraction\": \"%s\", \"seed\": \"%d\"}, \"metrics\": \"%s/metrics.json\"}\n",
+                         rd, rd, fus[f], fr[p], s, rd);
+            }
+    return fx_write(dir, "runs.jsonl", runs);
+}
+
+static __attribute__((unused)) char *fx_slurp(const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     fseek(f, 0, SEEK_END);

@@ -231,6 +231,39 @@ static void test_sweep_html(void **state) {
     assert_non_null(strstr(e2.msg, "mvae report"));
 }
 
+/* a numeric axis: a line plot per metric against it, one line per fusion, log-scaled x */
+static void test_sweep_html_lines(void **state) {
+    (void)state;
+    char sw[512], path[600];
+    snprintf(sw, sizeof sw, "%s/fractions", g_dir);
+    assert_int_equal(fx_sweep_fractions(sw), 0);
+    mvae_error err = {0};
+    assert_int_equal(mvae_report_dir(sw, true, &err), MVAE_OK);
+    snprintf(path, sizeof path, "%s/report.html", sw);
+    char *html = fx_slurp(path);
+    assert_non_null(html);
+    assert_xml(html);
+    assert_has(html, "aria-label=\"test.accuracy.image-&gt;label vs dataset.paired_fraction\"");
+    /* 4 metrics x 2 fusions: 8 polylines in the line plots (the training-loss overlay comes later) */
+    const char *lines = strstr(html, "vs dataset.paired_fraction");
+    const char *bars = strstr(html, "class=\"bar\"");
+    assert_non_null(lines);
+    assert_non_null(bars);
+    char *part = strndup(lines, (size_t)(bars - lines));
+    assert_int_equal(fx_count(part, "<polyline"), 8);
+    /* the accuracy of poe at 1.0: mean of 0.82 and 0.84 with its error bar */
+    assert_has(part, "<title>poe: (1, 0.83 ± 0.01414)</title>");
+    assert_has(part, ">0.01</text>"); /* a log axis: decade ticks */
+    free(part);
+    /* side by side: both varying axes head the columns */
+    assert_has(html, "<tr><th>fusion.plugin</th><th>poe</th><th>poe</th><th>moe</th><th>moe</th></tr>");
+    assert_has(html, "<tr><th>dataset.paired_fraction</th><th>0.01</th><th>1.0</th><th>0.01</th><th>1.0</th></tr>");
+    /* ties: both poe columns bold on test.elbo; all equal (samples/s): none */
+    assert_has(html, "<tr><td>test.elbo</td><td class=\"num best\">-100.0 ± 0.0</td><td class=\"num best\">-100.0 ± 0.0</td>");
+    assert_has(html, "<tr><td>train.samples_per_sec</td><td class=\"num\">1000.0 ± 0.0</td><td class=\"num\">1000.0 ± 0.0</td>");
+    free(html);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_base64),
@@ -238,6 +271,7 @@ int main(void) {
         cmocka_unit_test(test_svg_bars),
         cmocka_unit_test_setup_teardown(test_run_html, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sweep_html, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sweep_html_lines, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

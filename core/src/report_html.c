@@ -695,7 +695,8 @@ static void results_table(mvae_sbuf *b, const sweep_page *s) {
 }
 
 /* one column per row of report.csv, headed by the values of the keys that vary; one row per
- * metric, its highest mean in bold (every reported metric is higher-is-better) */
+ * metric, its highest mean in bold (every reported metric is higher-is-better; ties all bold,
+ * nothing bold when every mean is the same) */
 static void side_by_side(mvae_sbuf *b, const sweep_page *s) {
     const csv *t = &s->t;
     char name[300], m[64], sd[64];
@@ -711,15 +712,16 @@ static void side_by_side(mvae_sbuf *b, const sweep_page *s) {
     for (int r = 1; r < t->n_rows; r++) tag_text(b, "td", "class=\"num\"", t->cell[r][s->seeds_col]);
     mvae_sb_printf(b, "</tr>\n");
     for (int k = 0; k < s->n_metrics; k++) {
-        int col = s->seeds_col + 1 + 2 * k, best = -1;
+        int col = s->seeds_col + 1 + 2 * k;
+        double hi = -INFINITY, lo = INFINITY; /* every mean equal to the highest is bold, unless all are equal */
         for (int r = 1; r < t->n_rows; r++)
-            if (isfinite(cell_num(s, r, col)) && (best < 0 || cell_num(s, r, col) > cell_num(s, best, col))) best = r;
+            if (isfinite(cell_num(s, r, col))) hi = fmax(hi, cell_num(s, r, col)), lo = fmin(lo, cell_num(s, r, col));
         mvae_sb_printf(b, "<tr>");
         tag_text(b, "td", NULL, metric_name(s, k, name, sizeof name));
         for (int r = 1; r < t->n_rows; r++) {
             double mean = cell_num(s, r, col), std = cell_num(s, r, col + 1);
             fmt_num(mean, mean, m, sizeof m);
-            mvae_sb_printf(b, "<td class=\"num%s\">%s", r == best && t->n_rows > 2 ? " best" : "", m);
+            mvae_sb_printf(b, "<td class=\"num%s\">%s", mean == hi && hi > lo ? " best" : "", m);
             if (atoi(t->cell[r][s->seeds_col]) > 1 && isfinite(std)) mvae_sb_printf(b, " ± %s", fmt_num(std, mean, sd, sizeof sd));
             mvae_sb_printf(b, "</td>");
         }
@@ -748,6 +750,92 @@ static int metric_bars(mvae_sbuf *b, const sweep_page *s, mvae_error *err) {
     }
     free(y);
     free(e);
+    return rc;
+}
+
+static bool is_num(const char *c, double *v) {
+    char *e;
+    double d = strtod(c, &e);
+    if (e == c || *e || !isfinite(d)) return false;
+    if (v) *v = d;
+    return true;
+}
+
+/* line plots against a numeric axis that varies (dataset.paired_fraction first, else the first
+ * such key), one line per value of the other varying keys, error bars = std over seeds: the
+ * HTML twin of lines_<metric>.png, for every metric */
+static int metric_lines(mvae_sbuf *b, const sweep_page *s, mvae_error *err) {
+    const csv *t = &s->t;
+    int xc = -1;
+    for (int pass = 0; pass < 2 && xc < 0; pass++)
+        for (int c = 0; c < s->n_keys && xc < 0; c++) {
+            if (!s->varies[c] || !strcmp(t->cell[0][c], "variant")) continue;
+            if (pass == 0 && strcmp(t->cell[0][c], "dataset.paired_fraction")) continue;
+            bool num = true;
+            for (int r = 1; r < t->n_rows && num; r++) num = is_num(t->cell[r][c], NULL);
+            if (num) xc = c;
+        }
+    if (xc < 0) return MVAE_OK;
+    int nr = t->n_rows - 1, ns = 0, nx = 0, rc = MVAE_OK;
+    double *xs = calloc((size_t)nr, sizeof *xs), *Y = malloc((size_t)nr * (size_t)nr * sizeof *Y),
+           *E = malloc((size_t)nr * (size_t)nr * sizeof *E);
+    char **slabel = calloc((size_t)nr, sizeof *slabel);
+    int *row_s = calloc((size_t)nr, sizeof *row_s), *row_x = calloc((size_t)nr, sizeof *row_x);
+    mvae_plot_series *ser = calloc((size_t)nr, sizeof *ser);
+    if (!xs || !Y || !E || !slabel || !row_s || !row_x || !ser) rc = mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
+    bool all_pos = true;
+    for (int r = 1; !rc && r <= nr; r++) {
+        double x = 0;
+        is_num(t->cell[r][xc], &x);
+        all_pos = all_pos && x > 0;
+        int k = 0;
+        while (k < nx && xs[k] != x) k++;
+        if (k == nx) xs[nx++] = x;
+        mvae_sbuf lb = {0};
+        int shown = 0;
+        for (int c = 0; c < s->n_keys; c++)
+            if (c != xc && s->varies[c]) mvae_sb_printf(&lb, "%s%s", shown++ ? " " : "", t->cell[r][c][0] ? t->cell[r][c] : "-");
+        if (!shown) mvae_sb_printf(&lb, "all");
+        char *l = mvae_sb_take(&lb);
+        if (!l) {
+            rc = mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
+            break;
+        }
+        int si = 0;
+        while (si < ns && strcmp(slabel[si], l)) si++;
+        if (si == ns) slabel[ns++] = l;
+        else free(l);
+        row_s[r - 1] = si;
+    }
+    for (int i = 1; !rc && i < nx; i++) /* x ascending */
+        for (int j = i; j > 0 && xs[j - 1] > xs[j]; j--) {
+            double tmp = xs[j];
+            xs[j] = xs[j - 1], xs[j - 1] = tmp;
+        }
+    for (int r = 1; !rc && r <= nr; r++) {
+        double x = 0;
+        is_num(t->cell[r][xc], &x);
+        while (row_x[r - 1] < nx && xs[row_x[r - 1]] != x) row_x[r - 1]++;
+    }
+    char name[300], title[400];
+    for (int k = 0; !rc && k < s->n_metrics; k++) {
+        int col = s->seeds_col + 1 + 2 * k;
+        for (int i = 0; i < ns * nx; i++) Y[i] = E[i] = NAN;
+        for (int r = 1; r <= nr; r++)
+            Y[row_s[r - 1] * nx + row_x[r - 1]] = cell_num(s, r, col), E[row_s[r - 1] * nx + row_x[r - 1]] = cell_num(s, r, col + 1);
+        for (int si = 0; si < ns; si++)
+            ser[si] = (mvae_plot_series){.label = slabel[si], .n = nx, .x = xs, .y = Y + si * nx, .err = E + si * nx};
+        metric_name(s, k, name, sizeof name);
+        snprintf(title, sizeof title, "%s vs %s", name, t->cell[0][xc]);
+        mvae_plot_opts o = {.title = title, .xlabel = t->cell[0][xc], .ylabel = name,
+                            .log_x = nx > 1 && all_pos && xs[nx - 1] / xs[0] > 10};
+        char *svg = NULL;
+        rc = mvae_plot_lines_svg(&svg, &o, ser, ns, err);
+        if (!rc) mvae_sb_put(b, svg, strlen(svg)), mvae_sb_put(b, "\n", 1);
+        free(svg);
+    }
+    if (slabel) free_list(slabel, ns);
+    free(xs), free(Y), free(E), free(row_s), free(row_x), free(ser);
     return rc;
 }
 
@@ -867,7 +955,8 @@ int mvae_report_sweep_html(const char *dir, bool quiet, mvae_error *err) {
     mvae_sb_printf(&b, "<h2>Results</h2>\n");
     results_table(&b, &s);
     mvae_sb_printf(&b, "<h2>Plots</h2>\n");
-    rc = metric_bars(&b, &s, err);
+    rc = metric_lines(&b, &s, err);
+    if (!rc) rc = metric_bars(&b, &s, err);
     if (!rc) {
         mvae_sb_printf(&b, "<h2>Training curves</h2>\n");
         rc = loss_overlay(&b, &s, err);

@@ -28,7 +28,8 @@ int mvae_report_run_html(const char *run_dir, bool quiet, mvae_error *err);
 /* A sweep directory after mvae_sweep_report (which calls this) -> SWEEP_DIR/report.html: the
  * table of report.csv (mean ± std over seeds), a side-by-side view (one column per point of the
  * grid, headed by the values of the axes that vary: fusions, objectives, methods, ...; best value
- * of each metric in bold), a bar chart per metric with error bars over seeds, every group's
+ * of each metric in bold), a line plot per metric against a numeric axis that varies
+ * (dataset.paired_fraction first), a bar chart per metric with error bars over seeds, every group's
  * training loss in one plot, each picture grid side by side, and every run's metrics and config
  * in collapsible sections. */
 int mvae_report_sweep_html(const char *sweep_dir, bool quiet, mvae_error *err);
