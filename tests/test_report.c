@@ -180,6 +180,11 @@ static void test_sweep_html(void **state) {
     char sw[512], path[600];
     snprintf(sw, sizeof sw, "%s/sweep", g_dir);
     assert_int_equal(fx_sweep(sw), 0);
+    /* a run that failed: its message is on the page */
+    char failed[700];
+    snprintf(failed, sizeof failed, "%s/fusion.plugin=mopoe,seed=1", sw);
+    mkdir(failed, 0777);
+    assert_int_equal(fx_write(failed, "error.txt", "exp.yaml:3:5: unknown key 'k' in fusion\n"), 0);
     mvae_error err = {0};
     assert_int_equal(mvae_report_dir(sw, true, &err), MVAE_OK); /* report.md, .csv, .png and .html */
     snprintf(path, sizeof path, "%s/report.html", sw);
@@ -188,6 +193,8 @@ static void test_sweep_html(void **state) {
     assert_xml(html);
     assert_has(html, "<title>Sweep report: fixture</title>");
     assert_has(html, "<code>mvae sweep fixture.yaml</code>");
+    assert_has(html, "<h2>Failed runs</h2>");
+    assert_has(html, "<summary>fusion.plugin=mopoe,seed=1</summary><pre>exp.yaml:3:5: unknown key &#39;k&#39; in fusion");
     /* side by side: the varied axis is the header row, one column per fusion; the best mean bold */
     const char *cmp = strstr(html, "<table class=\"compare\">");
     assert_non_null(cmp);

@@ -907,6 +907,37 @@ static void pictures_side_by_side(mvae_sbuf *b, const sweep_page *s) {
     free_list(names, n_names);
 }
 
+/* runs of the grid that failed (error.txt in their directory, written by mvae_sweep_execute) and
+ * have not finished since: their messages, so that a page never hides a hole in the grid */
+static void failed_runs(mvae_sbuf *b, const sweep_page *s) {
+    DIR *d = opendir(s->dir);
+    if (!d) return;
+    char **names = NULL;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char *rd = join(s->dir, e->d_name);
+        bool failed = rd && exists(rd, "error.txt") && !exists(rd, "metrics.json");
+        free(rd);
+        char **g = failed ? realloc(names, (size_t)(n + 1) * sizeof *g) : NULL;
+        if (g && (g[n] = strdup(e->d_name))) names = g, n++;
+        else if (g) names = g;
+    }
+    closedir(d);
+    if (!n) return;
+    qsort(names, (size_t)n, sizeof *names, cmp_str);
+    mvae_sb_printf(b, "<h2>Failed runs</h2>\n<p class=\"note\">%d run%s of the grid failed and %s not in the tables: "
+                      "fix the cause and run the same <code>mvae sweep</code> again (finished runs are skipped).</p>\n",
+                   n, n > 1 ? "s" : "", n > 1 ? "are" : "is");
+    for (int i = 0; i < n; i++) {
+        char *rd = join(s->dir, names[i]);
+        if (rd) text_details(b, rd, "error.txt", names[i], true);
+        free(rd);
+    }
+    free_list(names, n);
+}
+
 int mvae_report_sweep_html(const char *dir, bool quiet, mvae_error *err) {
     if (!dir) return mvae_error_set(err, MVAE_ERR_INVALID, "mvae_report_sweep_html: no directory");
     sweep_page s = {.dir = dir};
@@ -948,6 +979,7 @@ int mvae_report_sweep_html(const char *dir, bool quiet, mvae_error *err) {
     mvae_sb_printf(&b, "</code> (also report.md, report.csv)</li><li>%d runs, %d points of the grid; cells are mean ± "
                        "sample standard deviation over seeds</li><li>metric definitions: docs/metrics.md</li></ul>\n",
                    s.n_runs, s.t.n_rows - 1);
+    failed_runs(&b, &s);
     mvae_sb_printf(&b, "<h2>Side by side</h2>\n<p class=\"note\">One column per point of the grid, headed by the "
                        "values of the axes that vary; the best mean of each metric in bold (every metric here is "
                        "higher-is-better).</p>\n");

@@ -31,7 +31,7 @@ int mvae_report_run_html(const char *run_dir, bool quiet, mvae_error *err);
  * of each metric in bold), a line plot per metric against a numeric axis that varies
  * (dataset.paired_fraction first), a bar chart per metric with error bars over seeds, every group's
  * training loss in one plot, each picture grid side by side, and every run's metrics and config
- * in collapsible sections. */
+ * in collapsible sections; runs that failed (error.txt, no metrics.json) with their messages. */
 int mvae_report_sweep_html(const char *sweep_dir, bool quiet, mvae_error *err);
 
 /* What `mvae report DIR` does: a sweep directory (it has runs.jsonl) gets mvae_sweep_report
