@@ -302,6 +302,18 @@ static void test_cli_train_eval_sample(void **state) {
     assert_has(e->se, "0..9");
     expect_rc(e, mvae(e, "sample '%s' --given lable=3 -o q.png", run), 1, "sample lable=3");
     assert_has(e->se, "lable");
+    /* report: one run -> its report.html; two -> the comparison page */
+    expect_rc(e, mvae(e, "report '%s'", run), 0, "report RUN");
+    assert_true(file_exists(run, "report.html"));
+    expect_rc(e, mvae(e, "report '%s' '%s' -o cmp.html", run, run3), 0, "report RUN RUN");
+    assert_true(file_exists(e->dir, "cmp.html"));
+    snprintf(p, sizeof p, "%s/cmp.html", e->dir);
+    char *cmp = tiny_slurp(p, NULL);
+    assert_has(cmp, "<title>Comparison of 2 runs</title>");
+    assert_has(cmp, "<tr><td>train.batch_size</td><td>50</td><td>20</td></tr>");
+    free(cmp);
+    expect_rc(e, mvae(e, "report '%s' nowhere", run), 1, "report RUN nowhere");
+    assert_has(e->se, "'nowhere' is not a run directory");
 }
 
 /* ------------------------------------------------- bad values (issue 13: each was a crash or a

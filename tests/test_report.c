@@ -271,6 +271,50 @@ static void test_sweep_html_lines(void **state) {
     free(html);
 }
 
+/* runs side by side: what differs in their configs, their metrics, losses and pictures */
+static void test_compare_html(void **state) {
+    (void)state;
+    char a[512], b[512], out[600];
+    snprintf(a, sizeof a, "%s/run_a", g_dir);
+    snprintf(b, sizeof b, "%s/run_b", g_dir);
+    assert_int_equal(fx_run(a, -100, 0.7, 1), 0);
+    assert_int_equal(fx_run(b, -90, 0.6, 2), 0);
+    assert_int_equal(fx_write(b, "config.yaml", "name: tiny <fixture> & co\nlatent_dim: 16\ntrain:\n  epochs: 3\n  lr: [1, 2]\n"), 0);
+    snprintf(out, sizeof out, "%s/compare.html", g_dir);
+    const char *dirs[2] = {a, b};
+    mvae_error err = {0};
+    assert_int_equal(mvae_report_compare_html(dirs, 2, out, true, &err), MVAE_OK);
+    char *html = fx_slurp(out);
+    assert_non_null(html);
+    assert_xml(html);
+    assert_has(html, "<title>Comparison of 2 runs</title>");
+    /* the settings that differ (train.epochs and the name do not count), a dash where one lacks it */
+    const char *dt = strstr(html, "<table class=\"differs\">");
+    assert_non_null(dt);
+    char *differs = strndup(dt, (size_t)(strstr(dt, "</table>") - dt));
+    assert_has(differs, "<tr><td>latent_dim</td><td>4</td><td>16</td></tr>");
+    assert_has(differs, "<tr><td>train.lr</td><td>-</td><td>[1, 2]</td></tr>");
+    assert_null(strstr(differs, "train.epochs"));
+    assert_null(strstr(differs, "<td>name</td>"));
+    free(differs);
+    /* metrics side by side: the higher ELBO and accuracy bold; counts as integers, never bold */
+    assert_has(html, "<tr><td>test.elbo</td><td class=\"num\">-100.0</td><td class=\"num best\">-90.000</td></tr>");
+    assert_has(html, "<tr><td>test.accuracy.image-&gt;label</td><td class=\"num best\">0.7000</td><td class=\"num\">0.6000</td></tr>");
+    assert_has(html, "<tr><td>test.test_points</td><td class=\"num\">100</td><td class=\"num\">100</td></tr>");
+    /* both losses in one plot, both pictures side by side */
+    assert_has(html, "<title>run_b: (3, 460)</title>");
+    assert_int_equal(fx_count(html, "data:image/png;base64,"), 2);
+    assert_has(html, "<figcaption>run_a (38x38)</figcaption>");
+    free(html);
+    /* one run, or a directory that is no run: errors that say so */
+    mvae_error e1 = {0}, e2 = {0};
+    assert_int_equal(mvae_report_compare_html(dirs, 1, out, true, &e1), MVAE_ERR_INVALID);
+    assert_non_null(strstr(e1.msg, "2 to 64 run directories"));
+    const char *bad[2] = {a, g_dir};
+    assert_int_equal(mvae_report_compare_html(bad, 2, out, true, &e2), MVAE_ERR_IO);
+    assert_non_null(strstr(e2.msg, "is not a run directory"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_base64),
@@ -279,6 +323,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_run_html, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sweep_html, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sweep_html_lines, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compare_html, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -81,12 +81,16 @@ static const char *usage_sweep =
 
 static const char *usage_report =
     "usage: mvae report DIR [--quiet]\n"
+    "       mvae report RUN_DIR RUN_DIR ... [-o compare.html] [--quiet]\n"
     "\n"
     "A sweep directory (made by `mvae sweep`: it has runs.jsonl): reads each run's metrics.json and\n"
     "writes DIR/report.md (mean +- std over seeds per point of the other axes), report.csv,\n"
     "lines_<metric>.png (accuracy and coherence vs the paired fraction, one line per fusion /\n"
     "variant), bars_<metric>.png (log-likelihoods) and report.html.\n"
     "A run directory (made by `mvae train`): writes DIR/report.html.\n"
+    "Several run directories (mvae report RUN_A RUN_B ... [-o FILE]): writes FILE (default\n"
+    "compare.html): the settings that differ between them, their metrics side by side, their\n"
+    "training losses in one plot and their pictures side by side.\n"
     "\n"
     "report.html is one self-contained page for a browser: the tables, SVG plots (bar charts with\n"
     "error bars over seeds, training curves), every picture grid embedded, each run's metrics and\n"
@@ -575,18 +579,21 @@ static int cmd_sweep(int argc, char **argv) {
 
 static int cmd_report(int argc, char **argv) {
     if (has_help(argc, argv)) return fputs(usage_report, stdout), 0;
-    const char *dir = NULL;
     bool quiet = false;
-    const char *posv[1];
-    pos_list pos = {posv, 0, 1};
-    const arg_spec specs[] = {{"--quiet", "-q", ARG_BOOL, &quiet}, {NULL, NULL, 0, NULL}};
+    const char *out = "compare.html";
+    const char **posv = calloc((size_t)argc + 1, sizeof *posv);
+    if (!posv) return 1;
+    pos_list pos = {posv, 0, argc};
+    const arg_spec specs[] = {{"--quiet", "-q", ARG_BOOL, &quiet}, {"-o", "--output", ARG_STR, &out}, {NULL, NULL, 0, NULL}};
     int prc = parse_args("report", usage_report, argc, argv, specs, &pos);
     if (!prc && !pos.n) prc = 2, fputs(usage_report, stderr);
-    if (prc) return prc;
-    dir = pos.v[0];
+    if (!prc && pos.n > 64) prc = 2, fprintf(stderr, "mvae report: at most 64 run directories to compare (got %d)\n", pos.n);
+    if (prc) return free(posv), prc;
     mvae_error err = {0};
-    if (mvae_report_dir(dir, quiet, &err)) return fail(&err);
-    return 0;
+    int rc = pos.n == 1 ? mvae_report_dir(pos.v[0], quiet, &err)
+                        : mvae_report_compare_html(pos.v, pos.n, out, quiet, &err);
+    free(posv);
+    return rc ? fail(&err) : 0;
 }
 
 static const char *opt_type_name(int t) {
@@ -642,7 +649,7 @@ static const command commands[] = {
     {"translate", cmd_translate, "RUN_DIR --from en --to vi [TEXT ...]", "translate text (stdin without TEXT)"},
     {"validate", cmd_validate, "EXP.yaml [--set ...] [--with-data]", "check an experiment, print it resolved"},
     {"sweep", cmd_sweep, "SWEEP.yaml [--out DIR] [--dry-run]", "run a grid of experiments (resumable)"},
-    {"report", cmd_report, "DIR", "report.html (+ .md, .csv for a sweep) of a run or sweep"},
+    {"report", cmd_report, "DIR | RUN_DIR RUN_DIR ...", "report.html of a run or sweep; compare runs"},
     {"plugins", cmd_plugins, "[-v]", "list the plugins found"},
 };
 enum { N_COMMANDS = (int)(sizeof commands / sizeof commands[0]) };

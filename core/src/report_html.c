@@ -140,6 +140,21 @@ static const char *fmt_num(double v, double like, char *buf, size_t n) {
     return buf;
 }
 
+static bool higher_is_better(const char *metric) {
+    static const char *const pre[] = {"test.elbo", "test.log_p.", "test.accuracy", "test.coherence", "test.probe",
+                                      "test.classifier_accuracy", "test.bleu", NULL};
+    for (int i = 0; pre[i]; i++)
+        if (!strncmp(metric, pre[i], strlen(pre[i]))) return true;
+    return false;
+}
+
+/* a metric's value: counts (test_points, epochs) as integers, the rest as fmt_num */
+static const char *fmt_metric(const char *key, double v, char *buf, size_t n) {
+    if (!higher_is_better(key) && isfinite(v) && v == floor(v) && fabs(v) < 1e15) snprintf(buf, n, "%.0f", v);
+    else fmt_num(v, v, buf, n);
+    return buf;
+}
+
 /* a PNG as <figure><img src="data:..."/><figcaption/></figure>; a file that is not a PNG, or
  * too large, becomes a note */
 static void picture(mvae_sbuf *b, const char *dir, const char *name, const char *caption) {
@@ -217,9 +232,7 @@ static void metrics_table(mvae_sbuf *b, const char *dir) {
     for (int i = 0; i < l.n; i++) {
         mvae_sb_printf(b, "<tr><td>");
         mvae_sb_esc(b, l.path[i]);
-        if (isfinite(l.v[i]) && l.v[i] == floor(l.v[i]) && fabs(l.v[i]) < 1e15) snprintf(buf, sizeof buf, "%.0f", l.v[i]);
-        else fmt_num(l.v[i], l.v[i], buf, sizeof buf);
-        mvae_sb_printf(b, "</td><td class=\"num\">%s</td></tr>\n", buf);
+        mvae_sb_printf(b, "</td><td class=\"num\">%s</td></tr>\n", fmt_metric(l.path[i], l.v[i], buf, sizeof buf));
     }
     mvae_sb_printf(b, "</table>\n");
     leaves_free(&l);
@@ -1025,4 +1038,261 @@ int mvae_report_dir(const char *dir, bool quiet, mvae_error *err) {
     if (!dir) return mvae_error_set(err, MVAE_ERR_INVALID, "mvae_report_dir: no directory");
     if (exists(dir, "runs.jsonl")) return mvae_sweep_report(dir, quiet, err); /* writes the page too */
     return mvae_report_run_html(dir, quiet, err);
+}
+
+/* --------------------------------------------------------------------- comparing runs */
+typedef struct kv {
+    int n, cap;
+    char **key, **val;
+} kv;
+
+static void kv_add(kv *t, const char *k, const char *v) {
+    if (t->n == t->cap) {
+        int cap = t->cap ? t->cap * 2 : 64;
+        char **a = realloc(t->key, (size_t)cap * sizeof *a);
+        if (!a) return;
+        t->key = a;
+        char **b = realloc(t->val, (size_t)cap * sizeof *b);
+        if (!b) return;
+        t->val = b;
+        t->cap = cap;
+    }
+    t->key[t->n] = strdup(k);
+    t->val[t->n] = strdup(v);
+    if (t->key[t->n] && t->val[t->n]) t->n++;
+    else free(t->key[t->n]), free(t->val[t->n]);
+}
+
+static const char *kv_get(const kv *t, const char *k) {
+    for (int i = 0; i < t->n; i++)
+        if (!strcmp(t->key[i], k)) return t->val[i];
+    return NULL;
+}
+
+static void kv_free(kv *t) {
+    free_list(t->key, t->n);
+    free_list(t->val, t->n);
+    memset(t, 0, sizeof *t);
+}
+
+/* a node as one line of flow YAML */
+static void flow(mvae_sbuf *b, const mvae_cfg_node *n) {
+    if (n->kind == MVAE_CFG_SCALAR) {
+        mvae_sb_printf(b, "%s", n->value ? n->value : "");
+        return;
+    }
+    bool map = n->kind == MVAE_CFG_MAP;
+    mvae_sb_printf(b, map ? "{" : "[");
+    for (int i = 0; i < n->n_items; i++) {
+        if (i) mvae_sb_printf(b, ", ");
+        if (map) mvae_sb_printf(b, "%s: ", n->items[i]->key);
+        flow(b, n->items[i]);
+    }
+    mvae_sb_printf(b, map ? "}" : "]");
+}
+
+/* every leaf of a config as "a.b.c" -> "value" (sequences as flow text) */
+static void flatten(const mvae_cfg_node *n, const char *prefix, kv *out) {
+    if (n->kind != MVAE_CFG_MAP) {
+        mvae_sbuf b = {0};
+        flow(&b, n);
+        char *v = mvae_sb_take(&b);
+        if (v) kv_add(out, prefix, v);
+        free(v);
+        return;
+    }
+    for (int i = 0; i < n->n_items; i++) {
+        char *k = NULL;
+        if (asprintf(&k, "%s%s%s", prefix, prefix[0] ? "." : "", n->items[i]->key) < 0) continue;
+        flatten(n->items[i], k, out);
+        free(k);
+    }
+}
+
+
+int mvae_report_compare_html(const char *const *dirs, int n, const char *out_path, bool quiet, mvae_error *err) {
+    if (!dirs || n < 2 || n > 64 || !out_path)
+        return mvae_error_set(err, MVAE_ERR_INVALID, "compare: give 2 to 64 run directories (got %d)", n);
+    for (int i = 0; i < n; i++)
+        if (!exists(dirs[i], "config.yaml") && !exists(dirs[i], "metrics.json"))
+            return mvae_error_set(err, MVAE_ERR_IO,
+                                  "'%s' is not a run directory (no config.yaml or metrics.json; made by `mvae train`)",
+                                  dirs[i]);
+    kv cfg[64], met[64];
+    char name[64][256];
+    memset(cfg, 0, sizeof cfg), memset(met, 0, sizeof met);
+    for (int i = 0; i < n; i++) {
+        run_name(dirs[i], name[i], sizeof name[i]);
+        char *p = join(dirs[i], "config.yaml");
+        mvae_cfg *c = NULL;
+        mvae_error e = {0};
+        if (p && !mvae_cfg_load_file(p, &c, &e)) flatten(mvae_cfg_root(c), "", &cfg[i]);
+        mvae_cfg_free(c);
+        free(p);
+        p = join(dirs[i], "metrics.json");
+        mvae_json *j = NULL;
+        if (p && !mvae_json_parse_file(p, &j, &e)) {
+            leaves l = {0};
+            mvae_json_leaves(j, on_leaf, &l);
+            char buf[64];
+            for (int k = 0; k < l.n; k++) {
+                snprintf(buf, sizeof buf, "%.17g", l.v[k]);
+                kv_add(&met[i], l.path[k], buf);
+            }
+            leaves_free(&l);
+        }
+        mvae_json_free(j);
+        free(p);
+    }
+    mvae_sbuf b = {0};
+    char title[128];
+    snprintf(title, sizeof title, "Comparison of %d runs", n);
+    page_open(&b, title);
+    mvae_sb_printf(&b, "<ul>");
+    for (int i = 0; i < n; i++) {
+        mvae_sb_printf(&b, "<li><b>");
+        mvae_sb_esc(&b, name[i]);
+        mvae_sb_printf(&b, "</b>: <code>");
+        mvae_sb_esc(&b, dirs[i]);
+        mvae_sb_printf(&b, "</code></li>");
+    }
+    mvae_sb_printf(&b, "</ul>\n<h2>What differs</h2>\n<p class=\"note\">The settings of the resolved configs "
+                       "(config.yaml) that are not the same in every run; a dash: the run has no such setting.</p>\n"
+                       "<div class=\"scroll\"><table class=\"differs\">\n<tr><th>setting</th>");
+    for (int i = 0; i < n; i++) tag_text(&b, "th", NULL, name[i]);
+    mvae_sb_printf(&b, "</tr>\n");
+    kv seen = {0};
+    int n_diff = 0;
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < cfg[i].n; k++) {
+            const char *key = cfg[i].key[k];
+            if (kv_get(&seen, key) || !strcmp(key, "name")) continue;
+            kv_add(&seen, key, "");
+            bool same = true;
+            for (int r = 0; r < n && same; r++) {
+                const char *v = kv_get(&cfg[r], key);
+                same = v && !strcmp(v, cfg[i].val[k]);
+            }
+            if (same) continue;
+            n_diff++;
+            mvae_sb_printf(&b, "<tr>");
+            tag_text(&b, "td", NULL, key);
+            for (int r = 0; r < n; r++) {
+                const char *v = kv_get(&cfg[r], key);
+                tag_text(&b, "td", NULL, v ? v : "-");
+            }
+            mvae_sb_printf(&b, "</tr>\n");
+        }
+    kv_free(&seen);
+    mvae_sb_printf(&b, "</table></div>\n");
+    if (!n_diff) mvae_sb_printf(&b, "<p class=\"note\">the configs are the same (but for the name)</p>\n");
+    mvae_sb_printf(&b, "<h2>Metrics side by side</h2>\n<p class=\"note\">The best value of each quality metric "
+                       "(ELBO, log-likelihoods, accuracies, coherence, probes) in bold.</p>\n"
+                       "<div class=\"scroll\"><table class=\"compare\">\n<tr><th>metric</th>");
+    for (int i = 0; i < n; i++) tag_text(&b, "th", NULL, name[i]);
+    mvae_sb_printf(&b, "</tr>\n");
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < met[i].n; k++) {
+            const char *key = met[i].key[k];
+            if (kv_get(&seen, key)) continue;
+            kv_add(&seen, key, "");
+            double hi = -INFINITY, lo = INFINITY, v[64];
+            for (int r = 0; r < n; r++) {
+                const char *t = kv_get(&met[r], key);
+                v[r] = t ? strtod(t, NULL) : NAN;
+                if (isfinite(v[r])) hi = fmax(hi, v[r]), lo = fmin(lo, v[r]);
+            }
+            mvae_sb_printf(&b, "<tr>");
+            tag_text(&b, "td", NULL, key);
+            char buf[64];
+            for (int r = 0; r < n; r++) {
+                fmt_metric(key, v[r], buf, sizeof buf);
+                mvae_sb_printf(&b, "<td class=\"num%s\">%s</td>", higher_is_better(key) && v[r] == hi && hi > lo ? " best" : "", buf);
+            }
+            mvae_sb_printf(&b, "</tr>\n");
+        }
+    kv_free(&seen);
+    mvae_sb_printf(&b, "</table></div>\n<h2>Training loss</h2>\n");
+    /* the loss curves of every run in one plot */
+    curves loss[64], terms = {0}, cos = {0};
+    mvae_plot_series ser[64];
+    int ns = 0, rc = MVAE_OK;
+    memset(loss, 0, sizeof loss);
+    for (int i = 0; i < n; i++) {
+        read_curves(dirs[i], &loss[i], &terms, &cos);
+        curves_free(&terms), curves_free(&cos);
+        for (int k = 0; k < loss[i].n; k++)
+            if (!strcmp(loss[i].name[k], "loss") && loss[i].n_epochs > 0)
+                ser[ns++] = (mvae_plot_series){.label = name[i], .n = loss[i].n_epochs, .x = loss[i].x, .y = loss[i].y[k]};
+    }
+    if (ns) {
+        mvae_plot_opts o = {.title = "training loss per epoch", .xlabel = "epoch", .ylabel = "loss", .height = 460};
+        char *svg = NULL;
+        rc = mvae_plot_lines_svg(&svg, &o, ser, ns, err);
+        if (!rc) mvae_sb_put(&b, svg, strlen(svg)), mvae_sb_put(&b, "\n", 1);
+        free(svg);
+    } else {
+        mvae_sb_printf(&b, "<p class=\"note\">no run has a metrics.jsonl</p>\n");
+    }
+    for (int i = 0; i < n; i++) curves_free(&loss[i]);
+    /* pictures side by side: the union of the names */
+    mvae_sb_printf(&b, "<h2>Pictures side by side</h2>\n");
+    char **names = NULL;
+    int n_names = 0;
+    for (int i = 0; i < n; i++) {
+        char **pics = NULL;
+        int np = list_pictures(dirs[i], &pics);
+        for (int k = 0; k < np; k++) {
+            bool dup = false;
+            for (int j = 0; j < n_names && !dup; j++) dup = !strcmp(names[j], pics[k]);
+            char **g = dup ? NULL : realloc(names, (size_t)(n_names + 1) * sizeof *g);
+            if (g) names = g, names[n_names++] = pics[k], pics[k] = NULL;
+        }
+        free_list(pics, np);
+    }
+    if (n_names) qsort(names, (size_t)n_names, sizeof *names, cmp_str);
+    for (int k = 0; k < n_names; k++) {
+        tag_text(&b, "h3", NULL, names[k]);
+        mvae_sb_printf(&b, "<div class=\"row\">\n");
+        for (int i = 0; i < n; i++)
+            if (exists(dirs[i], names[k])) picture(&b, dirs[i], names[k], name[i]);
+        mvae_sb_printf(&b, "</div>\n");
+    }
+    if (!n_names) mvae_sb_printf(&b, "<p class=\"note\">no picture grids in the runs</p>\n");
+    free_list(names, n_names);
+    mvae_sb_printf(&b, "<h2>Runs</h2>\n");
+    for (int i = 0; i < n; i++) {
+        mvae_sb_printf(&b, "<details class=\"run\"><summary>");
+        mvae_sb_esc(&b, name[i]);
+        mvae_sb_printf(&b, "</summary>\n");
+        text_details(&b, dirs[i], "config.yaml", "config.yaml", false);
+        text_details(&b, dirs[i], "metrics.json", "metrics.json", false);
+        mvae_sb_printf(&b, "</details>\n");
+    }
+    page_close(&b);
+    for (int i = 0; i < n; i++) kv_free(&cfg[i]), kv_free(&met[i]);
+    if (rc) return mvae_sb_free(&b), rc;
+    /* write to out_path (atomically) */
+    char *html = mvae_sb_take(&b), *tmp = NULL;
+    if (!html) return mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
+    if (asprintf(&tmp, "%s.tmp.%d", out_path, (int)getpid()) < 0) {
+        free(html);
+        return mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
+    }
+    FILE *f = fopen(tmp, "w");
+    size_t len = strlen(html);
+    if (!f) {
+        rc = mvae_error_set(err, MVAE_ERR_IO, "cannot write '%s': %s", tmp, strerror(errno));
+    } else {
+        bool bad = fwrite(html, 1, len, f) != len;
+        bad = (fclose(f) != 0) || bad;
+        if (bad || rename(tmp, out_path)) {
+            rc = mvae_error_set(err, MVAE_ERR_IO, "cannot write '%s': %s", out_path, strerror(errno));
+            unlink(tmp);
+        }
+    }
+    if (!rc && !quiet) printf("wrote %s\n", out_path);
+    free(tmp);
+    free(html);
+    return rc;
 }

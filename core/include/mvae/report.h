@@ -34,6 +34,12 @@ int mvae_report_run_html(const char *run_dir, bool quiet, mvae_error *err);
  * in collapsible sections; runs that failed (error.txt, no metrics.json) with their messages. */
 int mvae_report_sweep_html(const char *sweep_dir, bool quiet, mvae_error *err);
 
+/* Runs side by side, sweep or not: `mvae report RUN_A RUN_B ... [-o compare.html]` -> out_path:
+ * the settings of their config.yaml that differ (the runs as columns), every metric of their
+ * metrics.json side by side (the best quality metric in bold), their training losses in one plot,
+ * each picture grid side by side, each config collapsible. 2 to 64 run directories. */
+int mvae_report_compare_html(const char *const *run_dirs, int n, const char *out_path, bool quiet, mvae_error *err);
+
 /* What `mvae report DIR` does: a sweep directory (it has runs.jsonl) gets mvae_sweep_report
  * (report.md, report.csv, PNG plots and report.html), anything else mvae_report_run_html. */
 int mvae_report_dir(const char *dir, bool quiet, mvae_error *err);
