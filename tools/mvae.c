@@ -1,7 +1,9 @@
 /* mvae — the command: train, evaluate, sample, validate experiments; list plugins. */
 #define _GNU_SOURCE
 #include "mvae/checkpoint.h"
+#include "mvae/image.h"
 #include "mvae/model.h"
+#include "mvae/report.h"
 #include "mvae/sweep.h"
 #include "mvae/train.h"
 #include "mvae/translate.h"
@@ -11,21 +13,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-
-static const char *usage_main =
-    "usage: mvae <command> [options]\n"
-    "\n"
-    "commands:\n"
-    "  train EXP.yaml [--set KEY=VALUE ...] [--out DIR]   train, evaluate, write a run directory\n"
-    "  train --resume RUN_DIR [--set eval.K=V ...]      continue an interrupted run\n"
-    "  eval RUN_DIR [--checkpoint last|best] [--set ...] evaluate a run on the test split\n"
-    "  sample RUN_DIR [--given label=3] [-n 64] [-o grid.png]  generate images\n"
-    "  translate RUN_DIR --from en --to vi [TEXT ...]   translate text (stdin line by line without TEXT)\n"
-    "  validate EXP.yaml [--set ...] [--with-data]      check an experiment file, print it resolved\n"
-    "  plugins [-v]                                     list the plugins found\n"
-    "\n"
-    "`mvae <command> --help` describes each command. Plugins are searched in $MVAE_PLUGIN_PATH,\n"
-    "the build tree and the install prefix. Docs: docs/ in the source tree.\n";
 
 static const char *usage_train =
     "usage: mvae train EXP.yaml [--set KEY=VALUE ...] [--out DIR] [--quiet]\n"
@@ -53,13 +40,15 @@ static const char *usage_eval =
 
 static const char *usage_sample =
     "usage: mvae sample RUN_DIR [--given MODALITY=VALUE] [-n N] [-o FILE.png] [--modality NAME]\n"
-    "                   [--wav DIR] [--seed S] [--checkpoint last|best] [--force]\n"
+    "                   [--scale N] [--wav DIR] [--seed S] [--checkpoint last|best] [--force]\n"
     "\n"
     "Generates N images or spectrograms (default 64) of --modality (default: the first image) into a\n"
     "PNG grid (default samples.png): from z ~ q(z | given), e.g. --given label=3, --given\n"
     "label=Sneaker, or --given kannada=test:17 (that modality of test sample 17), or from the prior\n"
     "N(0, I) without --given. --wav DIR also turns each generated spectrogram back into sound\n"
-    "(DIR/<modality>_<i>.wav; Griffin-Lim, docs/kfs_digits.md).\n";
+    "(DIR/<modality>_<i>.wav; Griffin-Lim, docs/kfs_digits.md).\n"
+    "--scale N draws each pixel as an N x N square (1..16); without it small images are scaled up so\n"
+    "that a tile is at least 28 pixels (8x8 digits: 4x), and 28x28 or larger ones are not.\n";
 
 static const char *usage_translate =
     "usage: mvae translate RUN_DIR --from MOD --to MOD [--beam K] [--checkpoint last|best] [TEXT ...]\n"
@@ -91,12 +80,21 @@ static const char *usage_sweep =
     "  --quiet     no training progress (one line per run is still printed)\n";
 
 static const char *usage_report =
-    "usage: mvae report SWEEP_DIR [--quiet]\n"
+    "usage: mvae report DIR [--quiet]\n"
+    "       mvae report RUN_DIR RUN_DIR ... [-o compare.html] [--quiet]\n"
     "\n"
-    "Reads the sweep's runs.jsonl and each run's metrics.json and writes SWEEP_DIR/report.md (mean\n"
-    "+- std over seeds per point of the other axes), report.csv, lines_<metric>.png (accuracy and\n"
-    "coherence vs the paired fraction, one line per fusion / variant) and bars_<metric>.png\n"
-    "(log-likelihoods).\n";
+    "A sweep directory (made by `mvae sweep`: it has runs.jsonl): reads each run's metrics.json and\n"
+    "writes DIR/report.md (mean +- std over seeds per point of the other axes), report.csv,\n"
+    "lines_<metric>.png (accuracy and coherence vs the paired fraction, one line per fusion /\n"
+    "variant), bars_<metric>.png (log-likelihoods) and report.html.\n"
+    "A run directory (made by `mvae train`): writes DIR/report.html.\n"
+    "Several run directories (mvae report RUN_A RUN_B ... [-o FILE]): writes FILE (default\n"
+    "compare.html): the settings that differ between them, their metrics side by side, their\n"
+    "training losses in one plot and their pictures side by side.\n"
+    "\n"
+    "report.html is one self-contained page for a browser: the tables, SVG plots (bar charts with\n"
+    "error bars over seeds, training curves), every picture grid embedded, each run's metrics and\n"
+    "config (collapsible) and, for a sweep, the points of the grid side by side.\n";
 
 static const char *usage_plugins =
     "usage: mvae plugins [-v|--verbose]\n\nLists every plugin found: kind, name, version, file (-v: options,\n"
@@ -473,7 +471,7 @@ out:
 static int cmd_sample(int argc, char **argv) {
     if (has_help(argc, argv)) return fputs(usage_sample, stdout), 0;
     const char *dir = NULL, *given = NULL, *outp = "samples.png", *mod = NULL, *which = "last", *wav = NULL;
-    const char *n_s = "64", *seed_s = "1";
+    const char *n_s = "64", *seed_s = "1", *scale_s = NULL;
     const char *posv[1];
     pos_list pos = {posv, 0, 1};
     bool force = false;
@@ -481,12 +479,13 @@ static int cmd_sample(int argc, char **argv) {
                               {"-o", "--output", ARG_STR, &outp},   {"--modality", NULL, ARG_STR, &mod},
                               {"--seed", NULL, ARG_STR, &seed_s},   {"--checkpoint", NULL, ARG_STR, &which},
                               {"--force", NULL, ARG_BOOL, &force},  {"--wav", NULL, ARG_STR, &wav},
-                              {NULL, NULL, 0, NULL}};
-    long long n = 64, seed = 1;
+                              {"--scale", NULL, ARG_STR, &scale_s}, {NULL, NULL, 0, NULL}};
+    long long n = 64, seed = 1, scale = 0;
     int prc = parse_args("sample", usage_sample, argc, argv, specs, &pos);
     if (!prc && !pos.n) prc = 2, fputs(usage_sample, stderr);
     if (!prc && (!parse_count("sample", "-n", n_s, 1, 4096, &n) ||
-                 !parse_count("sample", "--seed", seed_s, 0, INT64_MAX, &seed)))
+                 !parse_count("sample", "--seed", seed_s, 0, INT64_MAX, &seed) ||
+                 (scale_s && !parse_count("sample", "--scale", scale_s, 1, MVAE_PNG_GRID_MAX_SCALE, &scale))))
         prc = 2;
     if (!prc && strcmp(which, "last") && strcmp(which, "best"))
         prc = 2, fprintf(stderr, "mvae sample: --checkpoint is last or best\n");
@@ -498,7 +497,7 @@ static int cmd_sample(int argc, char **argv) {
     mvae_model *m = NULL;
     int rc = 1;
     if (open_run(dir, which, NULL, 0, force, &reg, &cfg, &m, &err)) goto out;
-    if (mvae_sample(m, given, mod, (int)n, (uint64_t)seed, outp, wav, &err)) goto out;
+    if (mvae_sample_scaled(m, given, mod, (int)n, (uint64_t)seed, outp, wav, (int)scale, &err)) goto out;
     if (wav) printf("wrote %lld WAV files into %s\n", n, wav);
     printf("wrote %s (%lld samples%s%s)\n", outp, n, given ? " given " : " from the prior", given ? given : "");
     rc = 0;
@@ -580,18 +579,21 @@ static int cmd_sweep(int argc, char **argv) {
 
 static int cmd_report(int argc, char **argv) {
     if (has_help(argc, argv)) return fputs(usage_report, stdout), 0;
-    const char *dir = NULL;
     bool quiet = false;
-    const char *posv[1];
-    pos_list pos = {posv, 0, 1};
-    const arg_spec specs[] = {{"--quiet", "-q", ARG_BOOL, &quiet}, {NULL, NULL, 0, NULL}};
+    const char *out = "compare.html";
+    const char **posv = calloc((size_t)argc + 1, sizeof *posv);
+    if (!posv) return 1;
+    pos_list pos = {posv, 0, argc};
+    const arg_spec specs[] = {{"--quiet", "-q", ARG_BOOL, &quiet}, {"-o", "--output", ARG_STR, &out}, {NULL, NULL, 0, NULL}};
     int prc = parse_args("report", usage_report, argc, argv, specs, &pos);
     if (!prc && !pos.n) prc = 2, fputs(usage_report, stderr);
-    if (prc) return prc;
-    dir = pos.v[0];
+    if (!prc && pos.n > 64) prc = 2, fprintf(stderr, "mvae report: at most 64 run directories to compare (got %d)\n", pos.n);
+    if (prc) return free(posv), prc;
     mvae_error err = {0};
-    if (mvae_sweep_report(dir, quiet, &err)) return fail(&err);
-    return 0;
+    int rc = pos.n == 1 ? mvae_report_dir(pos.v[0], quiet, &err)
+                        : mvae_report_compare_html(pos.v, pos.n, out, quiet, &err);
+    free(posv);
+    return rc ? fail(&err) : 0;
 }
 
 static const char *opt_type_name(int t) {
@@ -631,27 +633,61 @@ static int cmd_plugins(int argc, char **argv) {
     return 0;
 }
 
+/* The commands: `mvae --help` is generated from this table, so it lists every one. */
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *synopsis; /* the arguments, as in the command's usage */
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"train", cmd_train, "EXP.yaml [--set KEY=VALUE ...] [--out DIR]", "train, evaluate, write a run directory"},
+    {"train", cmd_train, "--resume RUN_DIR [--set eval.K=V ...]", "continue an interrupted run"},
+    {"eval", cmd_eval, "RUN_DIR [--checkpoint last|best] [--set ...]", "evaluate a run on the test split"},
+    {"sample", cmd_sample, "RUN_DIR [--given label=3] [-n 64] [-o grid.png]", "generate images"},
+    {"translate", cmd_translate, "RUN_DIR --from en --to vi [TEXT ...]", "translate text (stdin without TEXT)"},
+    {"validate", cmd_validate, "EXP.yaml [--set ...] [--with-data]", "check an experiment, print it resolved"},
+    {"sweep", cmd_sweep, "SWEEP.yaml [--out DIR] [--dry-run]", "run a grid of experiments (resumable)"},
+    {"report", cmd_report, "DIR | RUN_DIR RUN_DIR ...", "report.html of a run or sweep; compare runs"},
+    {"plugins", cmd_plugins, "[-v]", "list the plugins found"},
+};
+enum { N_COMMANDS = (int)(sizeof commands / sizeof commands[0]) };
+
+static void usage_main(FILE *out) {
+    fputs("usage: mvae <command> [options]\n       mvae --version\n\ncommands:\n", out);
+    for (int i = 0; i < N_COMMANDS; i++) {
+        char head[160];
+        snprintf(head, sizeof head, "%s %s", commands[i].name, commands[i].synopsis);
+        fprintf(out, "  %-54s %s\n", head, commands[i].summary);
+    }
+    fputs("\n`mvae <command> --help` describes each command. Plugins are searched in $MVAE_PLUGIN_PATH,\n"
+          "the build tree and the install prefix. Docs: docs/ in the source tree.\n",
+          out);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
-        fputs(usage_main, argc < 2 ? stderr : stdout);
+        usage_main(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "--version")) {
-        printf("mvae %s (plugin ABI %d.%d)\n", MVAE_VERSION_STRING, MVAE_ABI_MAJOR, MVAE_ABI_MINOR);
+        /* the ABI of this build's headers, and the oldest plugin ABI the loader accepts */
+        printf("mvae %s\nplugin ABI %d.%d (loads plugins built for ABI %d.0", MVAE_VERSION_STRING, MVAE_ABI_MAJOR,
+               MVAE_ABI_MINOR, MVAE_ABI_MAJOR);
+        if (MVAE_ABI_MINOR > 0) printf(" to %d.%d", MVAE_ABI_MAJOR, MVAE_ABI_MINOR);
+        printf(")\n");
         return 0;
     }
     const char *c = argv[1];
-    if (!strcmp(c, "train")) return cmd_train(argc - 2, argv + 2);
-    if (!strcmp(c, "eval")) return cmd_eval(argc - 2, argv + 2);
-    if (!strcmp(c, "sample")) return cmd_sample(argc - 2, argv + 2);
-    if (!strcmp(c, "validate")) return cmd_validate(argc - 2, argv + 2);
-    if (!strcmp(c, "translate")) return cmd_translate(argc - 2, argv + 2);
-    if (!strcmp(c, "plugins")) return cmd_plugins(argc - 2, argv + 2);
-    if (!strcmp(c, "sweep")) return cmd_sweep(argc - 2, argv + 2);
-    if (!strcmp(c, "report")) return cmd_report(argc - 2, argv + 2);
-    static const char *const cmds[] = {"train", "eval", "sample", "validate", "plugins", "sweep", "report", "translate"};
-    const char *near = mvae_nearest(c, cmds, 8);
-    fprintf(stderr, "mvae: unknown command '%s'%s%s%s\n\n%s", c, near ? " (did you mean '" : "", near ? near : "",
-            near ? "'?)" : "", usage_main);
+    const char *names[N_COMMANDS];
+    for (int i = 0; i < N_COMMANDS; i++) {
+        if (!strcmp(c, commands[i].name)) return commands[i].run(argc - 2, argv + 2);
+        names[i] = commands[i].name;
+    }
+    const char *near = mvae_nearest(c, names, N_COMMANDS);
+    fprintf(stderr, "mvae: unknown command '%s'%s%s%s\n\n", c, near ? " (did you mean '" : "", near ? near : "",
+            near ? "'?)" : "");
+    usage_main(stderr);
     return 2;
 }

@@ -345,7 +345,20 @@ int mvae_model_build(mvae_cfg *cfg, const mvae_registry *reg, mvae_model **out, 
     const mvae_dataset_vtable *dv = ds_desc->vtable;
     m->ds_desc = ds_desc;
     if ((rc = dv->open(dsn, &m->ds, err))) {
-        mvae_error_prefix(err, "dataset '%s'", ds_desc->name);
+        /* "exp.yaml:4:3: dataset 'NAME': <the plugin's message>" like every other config error; a
+         * message that already starts with a place in the experiment keeps that (finer) place */
+        mvae_cfg_node *at = mvae_cfg_get(dsn, "plugin") ? mvae_cfg_get(dsn, "plugin") : dsn;
+        mvae_cfg_where(at, where, sizeof where);
+        size_t file_len = strcspn(where, ":");
+        if (where[0] && !strncmp(err->msg, where, file_len + 1)) {
+            char place[256];
+            size_t pl = strcspn(err->msg + file_len + 1, " ") + file_len + 1; /* "exp.yaml:9:5:" */
+            snprintf(place, sizeof place, "%.*s", (int)(pl - 1), err->msg);
+            memmove(err->msg, err->msg + pl + (err->msg[pl] == ' '), strlen(err->msg + pl + (err->msg[pl] == ' ')) + 1);
+            mvae_error_prefix(err, "%s: dataset '%s'", place, ds_desc->name);
+        } else {
+            mvae_error_prefix(err, "%s: dataset '%s'", where, ds_desc->name);
+        }
         goto fail;
     }
     m->n_ds_modalities = dv->n_modalities(m->ds);
@@ -596,7 +609,10 @@ int mvae_batch_fill(mvae_batch *b, const mvae_model *m, int split, const int64_t
     const mvae_dataset_vtable *dv = m->ds_desc->vtable;
     memset(b->ds_present, 1, (size_t)n * (size_t)m->n_ds_modalities);
     int rc = dv->get_batch(m->ds, split, idx, n, b->ds_bufs, b->ds_present, err);
-    if (rc) return rc;
+    if (rc) {
+        mvae_error_prefix(err, "dataset '%s'", m->ds_desc->name);
+        return rc;
+    }
     b->n = n;
     for (int t = 0; t < m->n_tf; t++) {
         const mvae_transform_inst *tf = &m->tf[t];

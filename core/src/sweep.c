@@ -5,6 +5,7 @@
 #include "mvae/json.h"
 #include "mvae/model.h"
 #include "mvae/plot.h"
+#include "mvae/report.h"
 #include "mvae/train.h"
 
 #include <errno.h>
@@ -1146,5 +1147,6 @@ int mvae_sweep_report(const char *dir, bool quiet, mvae_error *err) {
     if (!rc && bad) rc = mvae_error_set(err, MVAE_ERR_IO, "cannot write '%s'", mdp);
     if (!rc && !quiet) printf("wrote %s\nwrote %s\n", mdp, csvp);
     rep_free(&r);
+    if (!rc) rc = mvae_report_sweep_html(dir, quiet, err); /* report.html, from report.csv */
     return rc;
 }

@@ -101,6 +101,56 @@ static void fmt_hms(double s, char *buf, size_t n) {
         snprintf(buf, n, "%ld:%02ld", t / 60, t % 60);
 }
 
+/* The evaluation's work in "sample forward passes" (encode + decode of one sample): every test
+ * point once for the ELBO and the accuracies, and K importance samples per log-likelihood term
+ * (a conditional term "a|b" is two) on the first max_test points. For the whole run's ETA. */
+static double eval_work(const mvae_model *m) {
+    const mvae_cfg_node *ll = m->cfg ? mvae_cfg_path(mvae_cfg_root(m->cfg), "eval.log_likelihood") : NULL;
+    int64_t K = 1000, max_test = 0, N = ((const mvae_dataset_vtable *)m->ds_desc->vtable)->size(m->ds, MVAE_SPLIT_TEST);
+    mvae_error e = {0};
+    mvae_cfg_int_or(ll, "samples", 1000, &K, &e);
+    mvae_cfg_int_or(ll, "max_test", 0, &max_test, &e);
+    const mvae_cfg_node *terms = mvae_cfg_get(ll, "terms");
+    double n_terms = 1;
+    if (terms && terms->kind == MVAE_CFG_SEQ) {
+        n_terms = 0;
+        for (int i = 0; i < terms->n_items; i++) n_terms += terms->items[i]->value && strchr(terms->items[i]->value, '|') ? 2 : 1;
+    }
+    double N_ll = (double)(max_test > 0 && max_test < N ? max_test : N);
+    return 2.0 * (double)N + N_ll * (double)K * n_terms;
+}
+
+/* One progress report of a training step: mode 2 redraws a bar on the terminal, mode 1 prints a
+ * line five times an epoch. ETAs: the epoch's, and the whole run's — the epochs left at this
+ * run's mean batch time, and the evaluation after them, estimated from eval_work at the speed of
+ * a forward pass (a step is ~3 forward passes, forward and backward, per objective term). */
+static void train_progress(int mode, int epoch, int64_t epochs, int64_t bi, int64_t nb, double loss, double sps,
+                           double ep_elapsed, double run_elapsed, int64_t run_done, int64_t batch_size, int n_terms,
+                           double eval_fwd) {
+    bool bar_now = mode == 2 && (bi % 5 == 0 || bi + 1 == nb);
+    bool line_now = mode == 1 && nb >= 10 && (bi + 1) % (nb / 5) == 0 && bi + 1 < nb;
+    if (!bar_now && !line_now) return;
+    double per_batch = run_elapsed / (double)run_done;
+    double left_train = per_batch * ((double)(epochs - epoch) * (double)nb + (double)(nb - bi - 1));
+    double left_eval = eval_fwd * per_batch / ((double)batch_size * 3.0 * (n_terms > 0 ? n_terms : 1));
+    char eta[32], run[32], ev[32];
+    fmt_hms(ep_elapsed / (double)(bi + 1) * (double)(nb - bi - 1), eta, sizeof eta);
+    fmt_hms(left_train + left_eval, run, sizeof run);
+    fmt_hms(left_eval, ev, sizeof ev);
+    if (bar_now) {
+        int w = 24, f = (int)((double)w * (double)(bi + 1) / (double)nb);
+        char bar[32];
+        for (int i = 0; i < w; i++) bar[i] = i < f ? '=' : (i == f ? '>' : ' ');
+        bar[w] = '\0';
+        fprintf(stderr, "\repoch %d/%lld [%s] %lld/%lld loss %.3f  %.0f samples/s  ETA %s, run ~%s (eval ~%s)   ", epoch,
+                (long long)epochs, bar, (long long)bi + 1, (long long)nb, loss, sps, eta, run, ev);
+        fflush(stderr);
+    } else {
+        fprintf(stderr, "epoch %d batch %lld/%lld loss %.3f %.0f samples/s ETA %s, run ~%s (eval ~%s)\n", epoch,
+                (long long)bi + 1, (long long)nb, loss, sps, eta, run, ev);
+    }
+}
+
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -793,6 +843,7 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
         MVAE_INFO("training %s: %lld epochs x %lld batches of %lld, %zu parameters, run directory %s",
                   m->cfg ? mvae_cfg_filename(m->cfg) : "", (long long)tc.epochs, (long long)nb,
                   (long long)tc.batch_size, mvae_params_count_trainable(m->params), o->run_dir);
+    const double t_run = mvae_time_sec(), eval_fwd = mode ? eval_work(m) : 0; /* the run's ETA */
     tc.opt.zero_grad = true; /* each update leaves the gradients zero for the next step */
     bool grads_zero = false; /* set by such an update */
     for (int epoch = start_epoch; epoch <= tc.epochs; epoch++) {
@@ -858,22 +909,10 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
             times[bi] = mvae_time_sec() - t0;
             double el = mvae_time_sec() - t_ep;
             double sps = (double)(bi + 1) * (double)tc.batch_size / el;
-            if (mode == 2 && (bi % 5 == 0 || bi + 1 == nb)) {
-                char eta[32];
-                fmt_hms(el / (double)(bi + 1) * (double)(nb - bi - 1), eta, sizeof eta);
-                int w = 24, f = (int)((double)w * (double)(bi + 1) / (double)nb);
-                char bar[32];
-                for (int i = 0; i < w; i++) bar[i] = i < f ? '=' : (i == f ? '>' : ' ');
-                bar[w] = '\0';
-                fprintf(stderr, "\repoch %d/%lld [%s] %lld/%lld loss %.3f  %.0f samples/s  ETA %s   ", epoch,
-                        (long long)tc.epochs, bar, (long long)bi + 1, (long long)nb, sum_loss / (double)(bi + 1), sps, eta);
-                fflush(stderr);
-            } else if (mode == 1 && nb >= 10 && (bi + 1) % (nb / 5) == 0 && bi + 1 < nb) {
-                char eta[32];
-                fmt_hms(el / (double)(bi + 1) * (double)(nb - bi - 1), eta, sizeof eta);
-                fprintf(stderr, "epoch %d batch %lld/%lld loss %.3f %.0f samples/s ETA %s\n", epoch, (long long)bi + 1,
-                        (long long)nb, sum_loss / (double)(bi + 1), sps, eta);
-            }
+            if (mode)
+                train_progress(mode, epoch, tc.epochs, bi, nb, sum_loss / (double)(bi + 1), sps, el,
+                               mvae_time_sec() - t_run, (int64_t)(epoch - start_epoch) * nb + bi + 1, tc.batch_size,
+                               st.n_terms, eval_fwd);
         }
         double sec = mvae_time_sec() - t_ep;
         /* steady-state throughput: median batch time, first batches excluded */

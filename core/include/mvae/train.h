@@ -295,6 +295,10 @@ int mvae_sample_png(mvae_model *m, const char *given, const char *target, int n,
  * wav_dir/<modality>_<i>.wav. */
 int mvae_sample(mvae_model *m, const char *given, const char *target, int n, uint64_t seed, const char *png_path,
                 const char *wav_dir, mvae_error *err);
+/* The same with each pixel drawn as a scale x scale square (mvae_png_write_grid_scaled; 0, what
+ * mvae_sample uses: automatic, small images scaled up to tiles of at least 28 pixels). */
+int mvae_sample_scaled(mvae_model *m, const char *given, const char *target, int n, uint64_t seed,
+                       const char *png_path, const char *wav_dir, int scale, mvae_error *err);
 
 #ifdef __cplusplus
 }
