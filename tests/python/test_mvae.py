@@ -330,6 +330,8 @@ def test_install_into_a_prefix(trained, tmp_path):
                        env=env)
     assert p.returncode == 0, p.stderr
     pkg = os.environ.get("MVAE_PYTHON_INSTALL_DIR", "")
+    if os.path.isabs(pkg):
+        pytest.skip(f"MVAE_PYTHON_INSTALL_DIR is absolute ({pkg}): the package does not go into the prefix")
     assert pkg and os.path.isfile(prefix / pkg / "mvae" / "__init__.py")
     env = dict(os.environ, PYTHONPATH=str(prefix / pkg))
     env.pop("MVAE_LIBRARY", None)
