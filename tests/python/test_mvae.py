@@ -67,6 +67,9 @@ def test_version_and_library():
     assert mvae.__version__.count(".") == 2
     # the build tree's library, found through the generated _config.py (PYTHONPATH only)
     assert os.path.realpath(mvae.library_path).startswith(os.path.realpath(BINARY_DIR))
+    if os.environ.get("MVAE_SANITIZE"):  # the ASan build: its runtime is loaded (LD_PRELOAD), so checks run
+        with open("/proc/self/maps") as f:
+            assert "libasan" in f.read()
 
 
 def test_train_writes_the_run_and_reports_epochs(trained):
