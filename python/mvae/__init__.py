@@ -112,6 +112,7 @@ class Run:
         check(lib.mvae_run_open(cstr(run_dir), cstr(checkpoint), sets, n, int(bool(force)), ctypes.byref(h), buf,
                                 len(buf)), buf)
         self._h = h
+        self._open_args = (run_dir, checkpoint, list(set), force)
         names = [lib.mvae_run_modality_name(h, k).decode() for k in range(lib.mvae_run_n_modalities(h))]
         self.modalities = {nm: self._describe(nm) for nm in names}
         self.inputs = {}
@@ -329,11 +330,19 @@ class Run:
         out.update(self.decode(z, modalities))
         return out
 
-    def evaluate(self, data, quiet=True):
+    def evaluate(self, data, set=(), quiet=True):
         """The run's evaluation (`mvae eval`, as its config's eval: section says) with data
         ({modality: array}, every modality of the model) as the test split: {"elbo": ..,
         "log_p": {..}, "accuracy": {..}, "accuracy_mean_z": {..}, ...} as metrics.json's "test".
-        The linear probe and the coherence classifier still train on the run's training split."""
+        set: eval.* overrides for this call (`mvae eval --set`), e.g.
+        ["eval.log_likelihood.samples=1000", "eval.probe.enabled=false"]: the run is opened again
+        with them. The linear probe and the coherence classifier still train on the run's
+        training split."""
+        if set:
+            run_dir, checkpoint, sets, force = self._open_args
+            self._handle()
+            with Run(run_dir, checkpoint, sets + list(set), force) as other:
+                return other.evaluate(data, quiet=quiet)
         x, _ = self._arrays(data)
         try:
             out = ctypes.c_void_p()

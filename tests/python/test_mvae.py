@@ -154,9 +154,14 @@ def test_evaluate_reads_the_arrays(trained, tiny):
         full = run.evaluate({"image": images, "label": labels})
         wrong = run.evaluate({"image": images, "label": (labels + 1) % 10})
         part = run.evaluate({"image": images[:40], "label": labels[:40]})
-    assert wrong["accuracy_mean_z"]["image->label"] < full["accuracy_mean_z"]["image->label"]
-    assert wrong["log_p"]["image,label"] < full["log_p"]["image,label"]
-    assert part["test_points"] == 40 and full["test_points"] == 100
+        assert wrong["accuracy_mean_z"]["image->label"] < full["accuracy_mean_z"]["image->label"]
+        assert wrong["log_p"]["image,label"] < full["log_p"]["image,label"]
+        assert part["test_points"] == 40 and full["test_points"] == 100
+        k4 = run.evaluate({"image": images, "label": labels}, set=["eval.log_likelihood.samples=4"])
+        assert k4["log_p_samples"] == 4 and full["log_p_samples"] == 16
+        assert k4["log_p"] != full["log_p"] and k4["accuracy_mean_z"] == full["accuracy_mean_z"]
+        with pytest.raises(mvae.InvalidError, match="only eval.\\* settings"):
+            run.evaluate({"image": images, "label": labels}, set=["seed=2"])
 
 
 def test_decode_values(trained):
