@@ -487,6 +487,32 @@ static void test_train_stop_and_resume(void **state) {
     assert_has(msg, "resuming needs the run directory");
 }
 
+/* a mixture fusion: q(z | .) has a mean and draws, no single log-variance */
+static void test_encode_mixture(void **state) {
+    fixture *f = *state;
+    char msg[MVAE_API_MSG_MAX], dir[400];
+    snprintf(dir, sizeof dir, "%s/moe", f->e->dir);
+    const char *sets[] = {"train.epochs=1", "fusion.plugin=moe"};
+    assert_int_equal(mvae_api_train(f->yaml, sets, 2, dir, MVAE_API_QUIET, NULL, NULL, NULL, NULL, NULL, msg, sizeof msg),
+                     MVAE_OK);
+    mvae_run *r = NULL;
+    assert_int_equal(mvae_run_open(dir, NULL, NULL, 0, 0, &r, msg, sizeof msg), MVAE_OK);
+    mvae_arrays *x = test_arrays(r, 10, true, true);
+    float mu[10 * 8], lv[10 * 8], z[10 * 8];
+    assert_int_equal(mvae_run_encode(r, x, "image,label", 1, mu, lv, z, msg, sizeof msg), MVAE_ERR_INVALID);
+    assert_has(msg, "fusion 'moe' makes q(z | image,label) a mixture, which has no single log-variance");
+    assert_int_equal(mvae_run_encode(r, x, "image,label", 1, mu, NULL, z, msg, sizeof msg), MVAE_OK);
+    /* the mixture's mean: the average of the two experts' (uniform weights, both present) */
+    float mi[10 * 8], ml[10 * 8];
+    float lvi[10 * 8];
+    assert_int_equal(mvae_run_encode(r, x, "image", 1, mi, lvi, NULL, msg, sizeof msg), MVAE_OK); /* one component */
+    assert_true(isfinite(lvi[0]) && lvi[0] != 0.0f);
+    assert_int_equal(mvae_run_encode(r, x, "label", 1, ml, NULL, NULL, msg, sizeof msg), MVAE_OK);
+    for (int i = 0; i < 10 * 8; i++) assert_float_equal(mu[i], 0.5f * (mi[i] + ml[i]), 1e-5);
+    mvae_arrays_free(x);
+    mvae_run_close(r);
+}
+
 static int n_logged;
 static void count_log(int level, const char *m, void *user) {
     (void)user;
@@ -517,6 +543,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_decode),
         cmocka_unit_test(test_sample_matches_mvae_sample),
         cmocka_unit_test(test_train_stop_and_resume),
+        cmocka_unit_test(test_encode_mixture),
         cmocka_unit_test(test_log_sink),
     };
     mvae_test_filters_(argc, argv);

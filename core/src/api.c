@@ -600,14 +600,16 @@ int mvae_run_encode(mvae_run *r, const mvae_arrays *x, const char *given, uint64
             memcpy(mean + s * D, mu->data, (size_t)n * (size_t)D * sizeof(float));
         }
         if (logvar) {
-            if (!q.logvar) {
+            /* a mixture of one component (moe given one modality) is that Gaussian */
+            mvae_tensor *lv = q.logvar ? q.logvar : q.n_comp == 1 ? q.comp_logvar[0] : NULL;
+            if (!lv) {
                 rc = mvae_error_set(&err, MVAE_ERR_INVALID,
                                     "encode: fusion '%s' makes q(z | %s) a mixture, which has no single log-variance; ask for "
                                     "the mean and draws (z) only",
                                     m->fusion_desc->name, given);
                 break;
             }
-            memcpy(logvar + s * D, q.logvar->data, (size_t)n * (size_t)D * sizeof(float));
+            memcpy(logvar + s * D, lv->data, (size_t)n * (size_t)D * sizeof(float));
         }
         if (z) {
             mvae_tensor *zz = mvae_eval_one_draw(ctx, &q, fv->sample(m->fusion, ctx, &q, &rng), n, &rng);

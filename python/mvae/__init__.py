@@ -86,8 +86,8 @@ class Modality:
 
 @dataclass
 class Posterior:
-    """q(z | given) for N samples: mean and log-variance [N, latent_dim] (logvar None for mixture
-    fusions, which have none), and one draw z [N, latent_dim]."""
+    """q(z | given) for N samples: mean and log-variance [N, latent_dim] (logvar None for a
+    mixture of several components, e.g. moe given two modalities), and one draw z [N, latent_dim]."""
     mean: np.ndarray
     logvar: np.ndarray
     z: np.ndarray

@@ -164,6 +164,18 @@ def test_evaluate_reads_the_arrays(trained, tiny):
             run.evaluate({"image": images, "label": labels}, set=["seed=2"])
 
 
+def test_encode_with_a_mixture_fusion(tiny, tmp_path):
+    """moe: q(z | image, label) is a mixture: a mean and draws, no log-variance (None)."""
+    images, labels = tiny[2][:20], tiny[3][:20]
+    out = str(tmp_path / "moe")
+    mvae.train(tiny[0], set=["train.epochs=1", "fusion.plugin=moe"], out=out)
+    with mvae.load(out) as run:
+        q = run.encode({"image": images, "label": labels})
+        qi, ql = run.encode({"image": images}), run.encode({"label": labels})
+    assert q.logvar is None and q.z.shape == (20, 8) and qi.logvar is not None
+    np.testing.assert_allclose(q.mean, (qi.mean + ql.mean) / 2, atol=1e-5)
+
+
 def test_decode_values(trained):
     with mvae.load(trained[1]) as run:
         z = np.random.default_rng(0).standard_normal((7, 8)).astype(np.float32)

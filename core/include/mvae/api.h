@@ -134,8 +134,8 @@ int mvae_arrays_set(mvae_arrays *x, const char *name, const void *data, int64_t 
 /* q(z | x_given) for every sample of x: given = "image" or "image,label" (modalities with an
  * encoder whose inputs x holds). Outputs [n, latent_dim], each MAY be NULL: mean (the fusion's
  * point estimate, the z the evaluation's accuracy_mean_z decodes), logvar (Gaussian fusions
- * such as poe; a mixture has none: an error), z (one draw, seeded by seed; a mixture draws one
- * component per sample by its weight). */
+ * such as poe, and a mixture of one component; a mixture of several has none: an error), z (one
+ * draw, seeded by seed; a mixture draws one component per sample by its weight). */
 int mvae_run_encode(mvae_run *run, const mvae_arrays *x, const char *given, uint64_t seed, float *mean,
                     float *logvar, float *z, char *msg, size_t msg_len);
 /* Floats per sample that decode writes for modality `name`: numel of its shape, or classes for
