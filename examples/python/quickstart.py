@@ -55,7 +55,7 @@ q_lab = run.encode({"label": labels[:1000]})
 q_both = run.encode({"image": images[:1000], "label": labels[:1000]})
 print("mean", q_img.mean.shape, "logvar", q_img.logvar.shape, "z", q_img.z.shape)
 for name, q in (("image", q_img), ("label", q_lab), ("image,label", q_both)):
-    print(f"  q(z | {name}): mean std of sigma {np.exp(0.5 * q.logvar).mean():.3f}")
+    print(f"  q(z | {name}): average standard deviation {np.exp(0.5 * q.logvar).mean():.3f}")
 
 # %% 5. Decode: the label from z = mean of q(z | image) -- the evaluator's accuracy_mean_z
 pred = run.decode(q_img.mean, "label")["label"].argmax(axis=1)
@@ -67,7 +67,7 @@ print("reconstruction", recon.shape, "mean |x - x^|:", float(np.abs(recon[:, 0] 
 s = run.sample(8, given={"label": "Sneaker"}, seed=1)
 print("z", s["z"].shape, "image", s["image"].shape)
 print("the label decoder reads them back as:", [run.modalities["label"].class_names[k] for k in s["label"].argmax(1)])
-for row in s["image"][0, 0, ::4, ::2]:  # a coarse look at the first one
+for row in s["image"][0, 0, ::2, ::2]:  # a coarse look at the first one (14 x 14)
     print("".join(" .:-=+*#%@"[min(9, int(v * 10))] for v in row))
 
 # %% 7. The run's metrics on arrays we pass in: the first 2000 test images

@@ -145,7 +145,10 @@ class Run:
         self.close()
 
     def __del__(self):
-        self.close()
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: the library may be gone already
+            pass
 
     def _handle(self):
         if not self._h:
