@@ -101,18 +101,23 @@ class TrainResult:
     stopped: bool = False                       # a progress callback returned False
 
 
+def _set_list(sets):
+    """--set strings: one string or a sequence of them."""
+    return [sets] if isinstance(sets, str) else list(sets)
+
+
 class Run:
     """A trained run directory, opened with mvae.load(). Holds the model (with its checkpoint
     loaded) until close() (or the end of a `with` block)."""
 
     def __init__(self, run_dir, checkpoint="last", set=(), force=False):
-        sets, n = string_array(list(set))
+        sets, n = string_array(_set_list(set))
         h = ctypes.c_void_p()
         buf = msg_buffer()
         check(lib.mvae_run_open(cstr(run_dir), cstr(checkpoint), sets, n, int(bool(force)), ctypes.byref(h), buf,
                                 len(buf)), buf)
         self._h = h
-        self._open_args = (run_dir, checkpoint, list(set), force)
+        self._open_args = (run_dir, checkpoint, _set_list(set), force)
         names = [lib.mvae_run_modality_name(h, k).decode() for k in range(lib.mvae_run_n_modalities(h))]
         self.modalities = {nm: self._describe(nm) for nm in names}
         self.inputs = {}
@@ -344,7 +349,7 @@ class Run:
         if set:
             run_dir, checkpoint, sets, force = self._open_args
             self._handle()
-            with Run(run_dir, checkpoint, sets + list(set), force) as other:
+            with Run(run_dir, checkpoint, sets + _set_list(set), force) as other:
                 return other.evaluate(data, quiet=quiet)
         x, _ = self._arrays(data)
         try:
@@ -411,7 +416,7 @@ def _train(experiment, sets, out, flags, progress, on_batch):
     if own_handler:
         signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(True))
     bh, eh = _capi.BATCH_FN(batch_hook), _capi.EPOCH_FN(epoch_hook)
-    set_arr, n = string_array(list(sets))
+    set_arr, n = string_array(_set_list(sets))
     run_dir, metrics = ctypes.c_void_p(), ctypes.c_void_p()
     buf = msg_buffer()
     try:

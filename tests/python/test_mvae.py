@@ -169,7 +169,7 @@ def test_encode_with_a_mixture_fusion(tiny, tmp_path):
     images, labels = tiny[2][:20], tiny[3][:20]
     out = str(tmp_path / "moe")
     mvae.train(tiny[0], set=["train.epochs=1", "fusion.plugin=moe"], out=out)
-    with mvae.load(out) as run:
+    with mvae.load(out, set="eval.batch_size=7") as run:  # one override as a plain string
         q = run.encode({"image": images, "label": labels})
         qi, ql = run.encode({"image": images}), run.encode({"label": labels})
     assert q.logvar is None and q.z.shape == (20, 8) and qi.logvar is not None
