@@ -87,6 +87,7 @@ static void test_version(void **state) {
 static void test_open_and_describe(void **state) {
     fixture *f = *state;
     mvae_run *r = open_ok(f, "last");
+    int64_t sh[3];
     assert_int_equal(mvae_run_epoch(r), 2);
     assert_int_equal(mvae_run_latent_dim(r), 8);
     assert_int_equal(mvae_run_n_modalities(r), 2);
@@ -94,10 +95,15 @@ static void test_open_and_describe(void **state) {
     assert_string_equal(mvae_run_modality_name(r, 1), "label");
     assert_null(mvae_run_modality_name(r, 2));
     assert_int_equal(mvae_run_n_inputs(r), 2);
+    assert_string_equal(mvae_run_input_name(r, 1), "label");
+    assert_null(mvae_run_input_name(r, 2));
+    assert_null(mvae_run_likelihood(r, "nope"));
+    assert_null(mvae_run_class_name(r, "label", 10));
+    assert_int_equal(mvae_run_shape(r, "nope", sh), -1);
+    assert_int_equal(mvae_run_decode_size(r, "nope"), -1);
     assert_string_equal(mvae_run_type(r, "image"), "image");
     assert_string_equal(mvae_run_type(r, "label"), "categorical");
     assert_null(mvae_run_type(r, "nope"));
-    int64_t sh[3];
     assert_int_equal(mvae_run_shape(r, "image", sh), 3);
     assert_true(sh[0] == 1 && sh[1] == 28 && sh[2] == 28);
     assert_int_equal(mvae_run_classes(r, "label"), 10);
