@@ -493,6 +493,44 @@ static void test_train_stop_and_resume(void **state) {
     assert_has(msg, "resuming needs the run directory");
 }
 
+/* per-sample presence: a sample without the label is encoded from its image alone */
+static void test_presence(void **state) {
+    fixture *f = *state;
+    mvae_run *r = open_ok(f, "last");
+    const int N = 60, D = 8;
+    mvae_arrays *x = test_arrays(r, N, true, true);
+    char msg[MVAE_API_MSG_MAX];
+    uint8_t pres[60];
+    for (int i = 0; i < N; i++) pres[i] = i % 2 == 0;
+    float both[60 * 8], img[60 * 8], lab[60 * 8], lv[60 * 8], m2[60 * 8];
+    assert_int_equal(mvae_run_encode(r, x, "image,label", 0, both, NULL, NULL, msg, sizeof msg), MVAE_OK);
+    assert_int_equal(mvae_run_encode(r, x, "image", 0, img, NULL, NULL, msg, sizeof msg), MVAE_OK);
+    assert_int_equal(mvae_arrays_set_present(x, "label", pres, N - 1, msg, sizeof msg), MVAE_ERR_INVALID);
+    assert_has(msg, "presence of 'label': 59 flags for 60 samples");
+    assert_int_equal(mvae_arrays_set_present(x, "label", pres, N, msg, sizeof msg), MVAE_OK);
+    assert_int_equal(mvae_run_encode(r, x, "image,label", 0, m2, NULL, NULL, msg, sizeof msg), MVAE_OK);
+    for (int i = 0; i < N; i++)
+        for (int d = 0; d < D; d++) assert_float_equal(m2[i * D + d], (i % 2 ? img : both)[i * D + d], 1e-6);
+    /* given the label alone, a sample without it gets the prior expert alone: N(0, I) */
+    assert_int_equal(mvae_run_encode(r, x, "label", 0, lab, lv, NULL, msg, sizeof msg), MVAE_OK);
+    assert_float_equal(lab[1 * D], 0.0, 1e-6);
+    assert_float_equal(lv[1 * D], 0.0, 1e-6);
+    assert_true(fabsf(lab[0]) > 1e-4);
+    char *json = NULL;
+    assert_int_equal(mvae_run_evaluate(r, x, 1, &json, msg, sizeof msg), MVAE_ERR_INVALID);
+    assert_has(msg, "evaluate: 'label' is missing for 30 of 60 samples");
+    memset(pres, 0, sizeof pres);
+    assert_int_equal(mvae_arrays_set_present(x, "label", pres, N, msg, sizeof msg), MVAE_OK);
+    assert_int_equal(mvae_run_encode(r, x, "label", 0, lab, NULL, NULL, msg, sizeof msg), MVAE_ERR_INVALID);
+    assert_has(msg, "encode: samples 0..49 have none of the given modalities (label)");
+    mvae_arrays *y = test_arrays(r, N, true, false);
+    assert_int_equal(mvae_arrays_set_present(y, "label", pres, N, msg, sizeof msg), MVAE_ERR_INVALID);
+    assert_has(msg, "the arrays hold no 'label' (set it first)");
+    mvae_arrays_free(y);
+    mvae_arrays_free(x);
+    mvae_run_close(r);
+}
+
 /* a mixture fusion: q(z | .) has a mean and draws, no single log-variance */
 static void test_encode_mixture(void **state) {
     fixture *f = *state;
@@ -549,6 +587,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_decode),
         cmocka_unit_test(test_sample_matches_mvae_sample),
         cmocka_unit_test(test_train_stop_and_resume),
+        cmocka_unit_test(test_presence),
         cmocka_unit_test(test_encode_mixture),
         cmocka_unit_test(test_log_sink),
     };

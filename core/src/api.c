@@ -38,6 +38,7 @@ struct mvae_arrays {
     const mvae_run *run;
     int64_t n;
     float *data[MVAE_MAX_MODALITIES]; /* per dataset input: n * numel values, NULL = absent */
+    uint8_t *present[MVAE_MAX_MODALITIES]; /* per input: [n] 1/0, NULL = every sample has it */
 };
 
 /* ------------------------------------------------------------------------------------ helpers */
@@ -414,7 +415,10 @@ int mvae_arrays_new(const mvae_run *r, int64_t n, mvae_arrays **out, char *msg, 
 
 void mvae_arrays_free(mvae_arrays *x) {
     if (!x) return;
-    for (int i = 0; i < MVAE_MAX_MODALITIES; i++) free(x->data[i]);
+    for (int i = 0; i < MVAE_MAX_MODALITIES; i++) {
+        free(x->data[i]);
+        free(x->present[i]);
+    }
     free(x);
 }
 
@@ -481,6 +485,23 @@ int mvae_arrays_set(mvae_arrays *x, const char *name, const void *data, int64_t 
     return MVAE_OK;
 }
 
+int mvae_arrays_set_present(mvae_arrays *x, const char *name, const uint8_t *present, int64_t n, char *msg,
+                            size_t msg_len) {
+    int i = find_input(x->run, name);
+    if (i < 0 || !x->data[i])
+        return put_fmt(msg, msg_len, MVAE_ERR_INVALID, "arrays: presence of '%s': the arrays hold no '%s' (set it first)",
+                       name ? name : "(null)", name ? name : "(null)");
+    if (!present || n != x->n)
+        return put_fmt(msg, msg_len, MVAE_ERR_INVALID, "arrays: presence of '%s': %lld flags for %lld samples", name,
+                       (long long)n, (long long)x->n);
+    uint8_t *p = malloc((size_t)n);
+    if (!p) return put_msg(msg, msg_len, MVAE_ERR_NOMEM, "out of memory");
+    for (int64_t j = 0; j < n; j++) p[j] = present[j] != 0;
+    free(x->present[i]);
+    x->present[i] = p;
+    return MVAE_OK;
+}
+
 /* the arrays dataset: test split = x, other splits = the run's dataset */
 static int arrays_n_modalities(void *self) {
     const mvae_arrays *x = self;
@@ -504,7 +525,7 @@ static int arrays_get_batch(void *self, int split, const int64_t *idx, int n, fl
         for (int i = 0; i < n; i++) {
             if (idx[i] < 0 || idx[i] >= x->n)
                 return mvae_error_set(err, MVAE_ERR_INVALID, "arrays: sample %lld of %lld", (long long)idx[i], (long long)x->n);
-            present[i * M + k] = x->data[k] != NULL;
+            present[i * M + k] = x->data[k] != NULL && (!x->present[k] || x->present[k][idx[i]]);
             if (x->data[k]) memcpy(out[k] + i * E, x->data[k] + idx[i] * E, (size_t)E * sizeof(float));
         }
     }
@@ -590,8 +611,9 @@ int mvae_run_encode(mvae_run *r, const mvae_arrays *x, const char *given, uint64
         int any;
         if ((rc = mvae_model_encode(m, ctx, &b, subset, &e)) || (rc = mvae_model_posterior(m, ctx, &e, subset, &q, &valid, &any)))
             goto ctxfail;
-        if (!any) { /* cannot happen: every given input is present */
-            rc = mvae_error_set(&err, MVAE_ERR_INVALID, "encode: no sample has the given modalities");
+        if (!any) { /* presence masks: no sample of this batch has any given modality */
+            rc = mvae_error_set(&err, MVAE_ERR_INVALID, "encode: samples %lld..%lld have none of the given modalities (%s)",
+                                (long long)s, (long long)(s + n - 1), given);
             break;
         }
         if (mean) {
@@ -737,6 +759,10 @@ int mvae_run_sample(mvae_run *r, const mvae_arrays *x, const char *given, int64_
         rc = mvae_error_set(&err, rc, "sample: %s", mvae_ctx_error(ctx));
         goto done;
     }
+    if (!any) {
+        rc = mvae_error_set(&err, MVAE_ERR_INVALID, "sample: no sample has any of the given modalities (%s)", given);
+        goto done;
+    }
     mvae_tensor *zz = mvae_eval_one_draw(ctx, &q, fv->sample(m->fusion, ctx, &q, &rng), N, &rng);
     if (!zz) {
         rc = mvae_error_set(&err, MVAE_ERR_INVALID, "sample: %s", mvae_ctx_error(ctx));
@@ -760,6 +786,13 @@ int mvae_run_evaluate(mvae_run *r, const mvae_arrays *x, int quiet, char **json_
             return put_fmt(msg, msg_len, MVAE_ERR_INVALID,
                            "evaluate: the arrays hold no '%s' (the model's modality '%s' reads it); the evaluation needs "
                            "every modality of the model", input_info(r, in)->name, m->mod[k].info.name);
+        int64_t missing = 0;
+        for (int64_t i = 0; x->present[in] && i < x->n; i++) missing += !x->present[in][i];
+        if (missing)
+            return put_fmt(msg, msg_len, MVAE_ERR_INVALID,
+                           "evaluate: '%s' is missing for %lld of %lld samples; the evaluation takes complete samples, as "
+                           "a test split is (drop the incomplete ones)", input_info(r, in)->name, (long long)missing,
+                           (long long)x->n);
     }
     mvae_error err = {0};
     mvae_eval_result *e = malloc(sizeof *e);

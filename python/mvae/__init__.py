@@ -188,12 +188,17 @@ class Run:
 
     # ---- arrays in ----
     def _as_input(self, name, value, n=None):
-        """value as the flat float32 / int32 array the C API copies, and its number of samples.
-        Images: [N, *shape], [N, H, W] (one channel) or [N, numel]; classes: [N] or [N, 1] integers
-        or class names; n broadcasts a scalar (given= of sample)."""
+        """value as the flat float32 / int32 array the C API copies, its number of samples and
+        its per-sample presence (None: all present). Images: [N, *shape], [N, H, W] (one channel)
+        or [N, numel]; classes: [N] or [N, 1] integers or class names; a numpy masked array marks
+        masked samples as missing; n broadcasts a scalar (given= of sample)."""
         mod = self.inputs.get(name)
         if mod is None:
-            return None, None  # the C API names the problem (with a hint)
+            return None, None, None  # the C API names the problem (with a hint)
+        mask = None
+        if np.ma.isMaskedArray(value):  # masked samples: missing data
+            mask = np.ma.getmaskarray(value)
+            value = value.filled(0)
         a = np.asarray(value)
         numel = int(np.prod(mod.shape))
         if mod.is_index:
@@ -228,20 +233,25 @@ class Run:
                             (tuple(mod.shape), squeezed, (numel,))} | ({"[N]"} if numel == 1 else set()))
             raise InvalidError(f"'{name}' has shape {list(a.shape)}; a {mod.type} of shape {list(mod.shape)} is given as "
                                f"{' or '.join(forms)}", 1)
-        return np.ascontiguousarray(a.reshape(N, numel)), N
+        present = None
+        if mask is not None and mask.any():
+            present = np.ascontiguousarray(~mask.reshape(N, -1).any(axis=1), dtype=np.uint8)
+        return np.ascontiguousarray(a.reshape(N, numel)), N, present
 
     def _arrays(self, data, n=None):
         """An mvae_arrays handle holding data (name -> array); the caller frees it."""
         if not isinstance(data, dict) or not data:
             raise InvalidError("give the data as a dict {modality: array}, e.g. {\"image\": images}", 1)
-        conv, N = {}, n
+        conv, pres, N = {}, {}, n
         for name, v in data.items():
-            a, k = self._as_input(name, v, n)
+            a, k, p = self._as_input(name, v, n)
             if a is not None:
                 if N is not None and k != N:
                     raise InvalidError(f"'{name}' has {k} samples, the other arrays {N}", 1)
                 N = k
             conv[name] = a
+            if p is not None:
+                pres[name] = p
         buf = msg_buffer()
         h = ctypes.c_void_p()
         check(lib.mvae_arrays_new(self._handle(), N if N is not None else 1, ctypes.byref(h), buf, len(buf)), buf)
@@ -249,6 +259,8 @@ class Run:
             for name, a in conv.items():
                 data_p, count = (a.ctypes.data, a.size) if a is not None else (None, 0)
                 check(lib.mvae_arrays_set(h, cstr(name), data_p, count, buf, len(buf)), buf)
+            for name, p in pres.items():
+                check(lib.mvae_arrays_set_present(h, cstr(name), p.ctypes.data, p.size, buf, len(buf)), buf)
         except BaseException:
             lib.mvae_arrays_free(h)
             raise

@@ -56,6 +56,7 @@ _SIGNATURES = {
     "mvae_arrays_free": (None, [c_void_p]),
     "mvae_arrays_size": (c_int64, [c_void_p]),
     "mvae_arrays_set": (c_int, [c_void_p, c_char_p, c_void_p, c_int64, c_void_p, c_size_t]),
+    "mvae_arrays_set_present": (c_int, [c_void_p, c_char_p, c_void_p, c_int64, c_void_p, c_size_t]),
     "mvae_run_encode": (c_int, [c_void_p, c_void_p, c_char_p, c_uint64, c_void_p, c_void_p, c_void_p, c_void_p,
                                 c_size_t]),
     "mvae_run_decode_size": (c_int64, [c_void_p, c_char_p]),

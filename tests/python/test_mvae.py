@@ -164,6 +164,23 @@ def test_evaluate_reads_the_arrays(trained, tiny):
             run.evaluate({"image": images, "label": labels}, set=["seed=2"])
 
 
+def test_missing_data_as_masked_arrays(trained, tiny):
+    """A masked sample lacks that modality: it is encoded from the others (C: presence flags)."""
+    images, labels = tiny[2][:30], tiny[3][:30]
+    missing = np.arange(30) % 3 == 0
+    with mvae.load(trained[1]) as run:
+        q = run.encode({"image": images, "label": np.ma.masked_array(labels, mask=missing)})
+        qi = run.encode({"image": images})
+        qb = run.encode({"image": images, "label": labels})
+        np.testing.assert_allclose(q.mean[missing], qi.mean[missing], atol=1e-6)
+        np.testing.assert_allclose(q.mean[~missing], qb.mean[~missing], atol=1e-6)
+        masked_images = np.ma.masked_array(images, mask=np.broadcast_to(missing[:, None, None], images.shape))
+        q2 = run.encode({"image": masked_images, "label": labels})
+        np.testing.assert_allclose(q2.mean[missing], run.encode({"label": labels}).mean[missing], atol=1e-6)
+        with pytest.raises(mvae.InvalidError, match="'label' is missing for 10 of 30 samples"):
+            run.evaluate({"image": images, "label": np.ma.masked_array(labels, mask=missing)})
+
+
 def test_encode_with_a_mixture_fusion(tiny, tmp_path):
     """moe: q(z | image, label) is a mixture: a mean and draws, no log-variance (None)."""
     images, labels = tiny[2][:20], tiny[3][:20]

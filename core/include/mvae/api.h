@@ -27,7 +27,8 @@
  * is removed or its signature or meaning changes; MVAE_API_VERSION_MINOR when functions are added.
  * A binding written against MAJOR.MINOR works with any library of the same major and a minor at
  * least as high; mvae_api_version() tells what the running library has. History:
- *   1.0  run directories, arrays, encode, decode, sample, evaluate, train with hooks.
+ *   1.0  run directories, arrays (with per-sample presence), encode, decode, sample, evaluate,
+ *        train with hooks.
  *
  * Threads: a mvae_run and the arrays made for it belong to one thread at a time (calls on
  * different runs may run concurrently, but training hooks and the log sink are process-wide
@@ -129,6 +130,13 @@ int64_t mvae_arrays_size(const mvae_arrays *x);
  * tokens) by its type. Checked: finite values; images and binary vectors in [0, 1]; classes in
  * [0, classes); tokens in [-1, vocabulary). An input never set is absent for every sample. */
 int mvae_arrays_set(mvae_arrays *x, const char *name, const void *data, int64_t count, char *msg, size_t msg_len);
+/* Per-sample presence of input `name`, which x must hold: present[i] = 0 marks sample i as not
+ * having it (its values are then ignored), as a dataset with missing data does; n = the arrays'
+ * size. Without it every sample has the input. encode and sample condition each sample on the
+ * given modalities it has (q(z | .) of a sample with none of them is the fusion's empty product:
+ * the prior for poe); evaluate refuses missing data (a test split is complete). */
+int mvae_arrays_set_present(mvae_arrays *x, const char *name, const uint8_t *present, int64_t n, char *msg,
+                            size_t msg_len);
 
 /* ---- inference (no gradients; the run's eval.batch_size rows at a time) ---- */
 /* q(z | x_given) for every sample of x: given = "image" or "image,label" (modalities with an
