@@ -15,6 +15,7 @@ whole story.
 import ctypes
 import json
 import os
+import queue
 import signal
 import sys
 import threading
@@ -28,7 +29,8 @@ from ._errors import (Error, FileError, FormatError, Interrupted, InvalidError, 
                       PluginError)
 
 __all__ = ["Error", "InvalidError", "FileError", "FormatError", "PluginError", "NumericError", "OutOfMemoryError",
-           "Interrupted", "Run", "Modality", "Posterior", "TrainResult", "load", "train", "resume", "api_version",
+           "Interrupted", "Run", "Modality", "Posterior", "TrainResult", "Training", "load", "train", "resume", "train_iter", "resume_iter",
+           "api_version",
            "set_log_level", "set_log_handler"]
 
 __version__ = lib.mvae_api_library_version().decode()
@@ -472,3 +474,68 @@ def resume(run_dir, set=(), force=False, progress=None, on_batch=None, quiet=Tru
     """`mvae train --resume RUN_DIR`: continue an interrupted run (set: eval.* overrides only)."""
     flags = _capi.RESUME | (_capi.FORCE if force else 0) | (_capi.QUIET if quiet else 0)
     return _train(None, set, run_dir, flags, progress, on_batch)
+
+
+class Training:
+    """Training as an iterator of epochs (mvae.train_iter): the C trainer runs in a thread of
+    its own and each epoch's metrics.jsonl line (a dict) is yielded as it is written.
+
+        t = mvae.train_iter("exp.yaml", set=["train.epochs=20"], out="runs/x")
+        for ep in t:
+            print(ep["epoch"], ep["loss"])     # plot, early-stop with `break`, ...
+        t.result                               # TrainResult once the loop has ended
+
+    Leaving the loop early (break, an exception, Ctrl-C) stops the trainer at its next step and
+    waits for it: the run directory keeps its last completed epoch and mvae.resume continues it
+    (t.result.stopped is then True). An error of the trainer is raised by the loop."""
+
+    def __init__(self, experiment, sets, out, flags):
+        self._args = (experiment, sets, out, flags)
+        self._queue = queue.Queue()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._work, name="mvae-train", daemon=True)
+        self._error = None
+        self._used = False
+        self.result = None
+
+    def _work(self):
+        experiment, sets, out, flags = self._args
+        try:
+            self.result = _train(experiment, sets, out, flags, self._queue.put,
+                                 lambda *a: False if self._stop.is_set() else None)
+        except BaseException as e:  # raised again by the loop
+            self._error = e
+
+    def stop(self):
+        """Ask the trainer to stop at its next step (from any thread)."""
+        self._stop.set()
+
+    def __iter__(self):
+        if self._used:
+            raise InvalidError("a Training is iterated once; start another with mvae.train_iter or mvae.resume_iter", 1)
+        self._used = True
+        self._thread.start()
+        try:
+            while self._thread.is_alive() or not self._queue.empty():
+                try:
+                    yield self._queue.get(timeout=0.05)
+                except queue.Empty:
+                    pass
+        except BaseException:  # break (GeneratorExit), KeyboardInterrupt, the consumer's own error
+            self._stop.set()
+            self._thread.join()
+            raise
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
+def train_iter(experiment, set=(), out=None, quiet=True):
+    """mvae.train as an iterator of epochs: see Training."""
+    return Training(experiment, _set_list(set), out, _capi.QUIET if quiet else 0)
+
+
+def resume_iter(run_dir, set=(), force=False, quiet=True):
+    """mvae.resume as an iterator of epochs: see Training."""
+    flags = _capi.RESUME | (_capi.FORCE if force else 0) | (_capi.QUIET if quiet else 0)
+    return Training(None, _set_list(set), run_dir, flags)

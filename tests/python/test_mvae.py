@@ -344,6 +344,33 @@ def test_interrupt_inside_a_callback(tiny, tmp_path):
     assert [ep["epoch"] for ep in mvae.resume(out).history] == [2, 3]
 
 
+def test_train_iter_yields_epochs_and_stops_on_break(tiny, tmp_path):
+    out = str(tmp_path / "iter")
+    t = mvae.train_iter(tiny[0], out=out)
+    assert [ep["epoch"] for ep in t] == [1, 2, 3]
+    assert t.result.metrics is not None and not t.result.stopped and jsonl_epochs(out) == [1, 2, 3]
+    with pytest.raises(mvae.InvalidError, match="iterated once"):
+        list(t)
+    # break after the first epoch: the trainer stops at its next step, the run resumes
+    out2 = str(tmp_path / "iter_break")
+    t = mvae.train_iter(tiny[0], set="train.epochs=100000", out=out2)
+    for ep in t:
+        break
+    assert t.result.stopped and t.result.metrics is None
+    done = jsonl_epochs(out2)
+    assert len(done) >= 1 and done == list(range(1, len(done) + 1))
+    t2, seen = mvae.resume_iter(out2), []
+    for ep in t2:  # stop() from the loop: the trainer may finish an epoch more before it looks
+        seen.append(ep["epoch"])
+        t2.stop()
+    assert seen and seen == list(range(len(done) + 1, len(done) + 1 + len(seen)))
+    assert t2.result.stopped and jsonl_epochs(out2) == list(range(1, seen[-1] + 1))
+    # the trainer's error is raised by the loop
+    with pytest.raises(mvae.InvalidError, match="did you mean 'epochs'"):
+        for ep in mvae.train_iter(tiny[0], set="train.epochz=1", out=str(tmp_path / "bad")):
+            pass
+
+
 def test_callback_exception_stops_training_and_propagates(tiny, tmp_path):
     out = str(tmp_path / "boom")
 
