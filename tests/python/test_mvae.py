@@ -344,10 +344,16 @@ def test_interrupt_inside_a_callback(tiny, tmp_path):
     assert [ep["epoch"] for ep in mvae.resume(out).history] == [2, 3]
 
 
-def test_train_iter_yields_epochs_and_stops_on_break(tiny, tmp_path):
+def test_train_iter_yields_epochs_and_stops_on_break(trained, tiny, tmp_path):
     out = str(tmp_path / "iter")
     t = mvae.train_iter(tiny[0], out=out)
-    assert [ep["epoch"] for ep in t] == [1, 2, 3]
+    epochs = []
+    with mvae.load(trained[1]) as other:  # another run used while this one trains in its thread
+        ref = other.encode({"image": tiny[2]}).mean
+        for ep in t:
+            epochs.append(ep["epoch"])
+            np.testing.assert_array_equal(other.encode({"image": tiny[2]}).mean, ref)
+    assert epochs == [1, 2, 3]
     assert t.result.metrics is not None and not t.result.stopped and jsonl_epochs(out) == [1, 2, 3]
     with pytest.raises(mvae.InvalidError, match="iterated once"):
         list(t)

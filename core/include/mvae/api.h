@@ -30,9 +30,10 @@
  *   1.0  run directories, arrays (with per-sample presence), encode, decode, sample, evaluate,
  *        train with hooks.
  *
- * Threads: a mvae_run and the arrays made for it belong to one thread at a time (calls on
- * different runs may run concurrently, but training hooks and the log sink are process-wide
- * callbacks of the calling thread).
+ * Threads: a mvae_run and the arrays made for it belong to one thread at a time. Different runs
+ * (and a training) may be used from different threads at once: the core's GEMM thread pool
+ * serialises its callers. The log level and sink are process-wide; training hooks run on the
+ * thread that called mvae_api_train.
  */
 #ifndef MVAE_API_H
 #define MVAE_API_H
