@@ -907,6 +907,18 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
                 if (j < MVAE_MAX_TERMS) term_sum[j] += st.term_loss[t];
             }
             times[bi] = mvae_time_sec() - t0;
+            if (o->on_batch && o->on_batch(o->hook_user, epoch, bi + 1, nb, sum_loss / (double)(bi + 1))) {
+                if (mode == 2) fputc('\n', stderr);
+                if (epoch > 1)
+                    rc = mvae_error_set(err, MVAE_ERR_INTERRUPTED, "training interrupted in epoch %d (batch %lld of %lld); "
+                                        "%s holds epoch %d: continue with `mvae train --resume %s`", epoch,
+                                        (long long)bi + 1, (long long)nb, ckpt_last, epoch - 1, o->run_dir);
+                else
+                    rc = mvae_error_set(err, MVAE_ERR_INTERRUPTED, "training interrupted in epoch 1 (batch %lld of %lld), "
+                                        "before any checkpoint: nothing to resume; start the run again", (long long)bi + 1,
+                                        (long long)nb);
+                goto done;
+            }
             double el = mvae_time_sec() - t_ep;
             double sps = (double)(bi + 1) * (double)tc.batch_size / el;
             if (mode)
@@ -977,8 +989,6 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
             goto done;
         }
         if ((rc = append_metrics(metrics_path, line, line_len, err))) goto done;
-        free(line);
-        line = NULL;
         mvae_test_crash_point("metrics_line"); /* the line is on disk, no checkpoint holds the epoch */
         bool improved = crit < best;
         if (improved) {
@@ -992,6 +1002,17 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
         }
         if ((rc = mvae_checkpoint_save(ckpt_last, m->params, &tc.opt, &rng, extra, err))) goto done;
         res->last_loss = ep_loss;
+        if (o->on_epoch) { /* the line without its newline: the checkpoints hold this epoch now */
+            if (line_len && line[line_len - 1] == '\n') line[--line_len] = '\0';
+            if (o->on_epoch(o->hook_user, line) && epoch < tc.epochs) {
+                rc = mvae_error_set(err, MVAE_ERR_INTERRUPTED, "training stopped after epoch %d of %lld on request; "
+                                    "%s holds it: continue with `mvae train --resume %s`", epoch, (long long)tc.epochs,
+                                    ckpt_last, o->run_dir);
+                goto done;
+            }
+        }
+        free(line);
+        line = NULL;
     }
     res->epochs = (int)tc.epochs;
     if (n_rates) {

@@ -125,6 +125,15 @@ typedef struct mvae_train_opts {
     /* with resume: continue even from a checkpoint whose experiment fingerprint is not this
      * experiment's (`mvae train --resume DIR --force`); a warning says so */
     bool force;
+    /* OPTIONAL hooks (mvae/api.h's training, the Python package); NULL = none. They run on the
+     * calling thread. A nonzero return stops training: mvae_train returns MVAE_ERR_INTERRUPTED and
+     * the run directory holds the last completed epoch, from which `resume` continues.
+     *   on_batch: after each optimizer step (batch counts from 1; loss: the epoch's running mean)
+     *   on_epoch: after the epoch's metrics.jsonl line and checkpoints are on disk (line: that
+     *             JSON line without its newline) */
+    int (*on_batch)(void *user, int epoch, int64_t batch, int64_t n_batches, double loss);
+    int (*on_epoch)(void *user, const char *line);
+    void *hook_user;
 } mvae_train_opts;
 
 typedef struct mvae_eval_result {
