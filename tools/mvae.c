@@ -1,6 +1,7 @@
 /* mvae — the command: train, evaluate, sample, validate experiments; list plugins. */
 #define _GNU_SOURCE
 #include "mvae/checkpoint.h"
+#include "mvae/dist.h"
 #include "mvae/model.h"
 #include "mvae/sweep.h"
 #include "mvae/train.h"
@@ -109,8 +110,20 @@ static int load_registry(mvae_registry **reg, mvae_error *err) {
 }
 
 static int fail(mvae_error *err) {
+    if (mvae_dist_size() > 1) { /* one rank failed: say which, and stop them all (docs/scaling.md) */
+        fprintf(stderr, "mvae: error (rank %d of %d): %s\n", mvae_dist_rank(), mvae_dist_size(), err->msg);
+        mvae_dist_abort(1);
+    }
     fprintf(stderr, "mvae: error: %s\n", err->msg);
     return 1;
+}
+
+/* train and sweep under an MPI launcher: join the process group; ranks > 0 print warnings only */
+static int dist_start(void) {
+    mvae_error err = {0};
+    if (mvae_dist_init(&err)) return fail(&err);
+    if (mvae_dist_rank() > 0) mvae_log_set_level(MVAE_LOG_WARN);
+    return 0;
 }
 
 static int has_help(int argc, char **argv) {
@@ -313,7 +326,7 @@ static int cmd_train(int argc, char **argv) {
     mvae_train_opts o = {.run_dir = run_dir, .resume = resume != NULL, .quiet = quiet, .force = force};
     mvae_train_result r;
     if (mvae_train(m, &o, &r, &err)) goto out;
-    if (!quiet) {
+    if (!quiet && mvae_dist_rank() == 0) {
         printf("run directory: %s\n", run_dir);
         printf("  metrics: %s/metrics.json\n", run_dir);
         printf("  pictures: %s/*.png\n", run_dir);
@@ -641,13 +654,17 @@ int main(int argc, char **argv) {
         return 0;
     }
     const char *c = argv[1];
-    if (!strcmp(c, "train")) return cmd_train(argc - 2, argv + 2);
+    if (!strcmp(c, "train") || !strcmp(c, "sweep")) {
+        if (dist_start()) return 1;
+        int rc = !strcmp(c, "train") ? cmd_train(argc - 2, argv + 2) : cmd_sweep(argc - 2, argv + 2);
+        mvae_dist_finalize();
+        return rc;
+    }
     if (!strcmp(c, "eval")) return cmd_eval(argc - 2, argv + 2);
     if (!strcmp(c, "sample")) return cmd_sample(argc - 2, argv + 2);
     if (!strcmp(c, "validate")) return cmd_validate(argc - 2, argv + 2);
     if (!strcmp(c, "translate")) return cmd_translate(argc - 2, argv + 2);
     if (!strcmp(c, "plugins")) return cmd_plugins(argc - 2, argv + 2);
-    if (!strcmp(c, "sweep")) return cmd_sweep(argc - 2, argv + 2);
     if (!strcmp(c, "report")) return cmd_report(argc - 2, argv + 2);
     static const char *const cmds[] = {"train", "eval", "sample", "validate", "plugins", "sweep", "report", "translate"};
     const char *near = mvae_nearest(c, cmds, 8);
