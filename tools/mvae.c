@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 static const char *usage_main =
     "usage: mvae <command> [options]\n"
@@ -79,7 +80,8 @@ static const char *usage_validate =
     "that the splits are not empty, exactly as `train` does before its first epoch.\n";
 
 static const char *usage_sweep =
-    "usage: mvae sweep SWEEP.yaml [--out DIR] [--dry-run] [--quiet]\n"
+    "usage: mvae sweep SWEEP.yaml [--out DIR] [--shard I/N] [--dry-run] [--quiet]\n"
+    "       mvae sweep SWEEP.yaml --slurm [--slurm-out FILE] [--shards N] [--time T] [--cpus C] [--partition P]\n"
     "\n"
     "Runs every point of the sweep's grid (a base experiment and axes of overrides, docs/sweeps.md)\n"
     "one after the other, each in DIR/<axis>=<value>,... (default DIR: runs/<sweep name>). Finished\n"
@@ -89,7 +91,13 @@ static const char *usage_sweep =
     "\n"
     "  --out DIR   sweep directory\n"
     "  --dry-run   list the runs, their state (new, resume, done) and check each experiment\n"
-    "  --quiet     no training progress (one line per run is still printed)\n";
+    "  --quiet     no training progress (one line per run is still printed)\n"
+    "  --shard I/N run only the runs j with j mod N = I (0 <= I < N); every run is claimed before it\n"
+    "              trains, so processes and hosts sharing DIR never train one twice, and the claim of\n"
+    "              a process that died is taken over. Under mpirun each rank is shard RANK/SIZE.\n"
+    "  --slurm     print a Slurm job-array script (one array task per shard) instead of running;\n"
+    "              --slurm-out FILE writes it to FILE; --shards N tasks (default: one per run),\n"
+    "              --time (24:00:00), --cpus per task (1), --partition. docs/scaling.md\n";
 
 static const char *usage_report =
     "usage: mvae report SWEEP_DIR [--quiet]\n"
@@ -556,20 +564,89 @@ out:
     return rc;
 }
 
+/* `mvae sweep --slurm`: the job-array script, with absolute paths (tasks start elsewhere) */
+static int sweep_slurm(const char *file, const char *out_dir, mvae_slurm_opts *so, const char *path) {
+    mvae_error err = {0};
+    mvae_sweep *s = NULL;
+    char *exe = realpath("/proc/self/exe", NULL), *sf = realpath(file, NULL), *wd = getcwd(NULL, 0), *dir = NULL;
+    int rc = 1;
+    if (mvae_sweep_load(file, &s, &err)) goto out;
+    if (!exe || !sf || !wd) {
+        mvae_error_set(&err, MVAE_ERR_IO, "cannot resolve the absolute paths of the command, %s or the working "
+                       "directory: %s", file, strerror(errno));
+        goto out;
+    }
+    if (out_dir && out_dir[0] == '/') dir = strdup(out_dir);
+    else if (asprintf(&dir, "%s/%s%s", wd, out_dir ? "" : "runs/", out_dir ? out_dir : mvae_sweep_name(s)) < 0) dir = NULL;
+    if (!dir) {
+        mvae_error_set(&err, MVAE_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    so->exe = exe, so->sweep_file = sf, so->out_dir = dir, so->workdir = wd;
+    FILE *f = path && strcmp(path, "-") ? fopen(path, "w") : stdout;
+    if (!f) {
+        mvae_error_set(&err, MVAE_ERR_IO, "--slurm-out %s: cannot create: %s", path, strerror(errno));
+        goto out;
+    }
+    int wrc = mvae_sweep_write_slurm(s, so, f, &err);
+    if (f != stdout && fclose(f) != 0 && !wrc)
+        wrc = mvae_error_set(&err, MVAE_ERR_IO, "--slurm-out %s: cannot write: %s", path, strerror(errno));
+    if (wrc) goto out;
+    if (f != stdout) printf("wrote %s: submit it with `sbatch %s`, watch it with `mvae report %s`\n", path, path, dir);
+    rc = 0;
+out:
+    if (rc) fail(&err);
+    mvae_sweep_free(s);
+    free(exe);
+    free(sf);
+    free(wd);
+    free(dir);
+    return rc;
+}
+
 static int cmd_sweep(int argc, char **argv) {
     if (has_help(argc, argv)) return fputs(usage_sweep, stdout), 0;
     const char *file = NULL;
     mvae_sweep_opts o = {0};
     const char *posv[1];
     pos_list pos = {posv, 0, 1};
+    const char *shard = NULL, *slurm_out = NULL, *shards = NULL, *cpus = NULL;
+    bool slurm = false;
+    mvae_slurm_opts so = {0};
     const arg_spec specs[] = {{"--out", NULL, ARG_STR, &o.out_dir},
                               {"--dry-run", "-n", ARG_BOOL, &o.dry_run},
                               {"--quiet", "-q", ARG_BOOL, &o.quiet},
+                              {"--shard", NULL, ARG_STR, &shard},
+                              {"--slurm", NULL, ARG_BOOL, &slurm},
+                              {"--slurm-out", NULL, ARG_STR, &slurm_out},
+                              {"--shards", NULL, ARG_STR, &shards},
+                              {"--time", NULL, ARG_STR, &so.time},
+                              {"--cpus", NULL, ARG_STR, &cpus},
+                              {"--partition", NULL, ARG_STR, &so.partition},
                               {NULL, NULL, 0, NULL}};
     int prc = parse_args("sweep", usage_sweep, argc, argv, specs, &pos);
     if (!prc && !pos.n) prc = 2, fputs(usage_sweep, stderr);
     if (prc) return prc;
     file = pos.v[0];
+    if (shard) { /* I/N */
+        char *end = NULL;
+        long i = strtol(shard, &end, 10), n = end && *end == '/' ? strtol(end + 1, &end, 10) : 0;
+        if (!end || *end || n < 1 || n > 1000000 || i < 0 || i >= n) {
+            fprintf(stderr, "mvae sweep: --shard '%s' must be I/N with 0 <= I < N, e.g. --shard 0/4 (the first of "
+                    "four shards)\n", shard);
+            return 2;
+        }
+        o.shard = (int)i, o.n_shards = (int)n;
+    } else if (mvae_dist_size() > 1 && !slurm && !slurm_out) { /* mpirun -np N mvae sweep: rank r is shard r/N */
+        o.shard = mvae_dist_rank(), o.n_shards = mvae_dist_size();
+    }
+    mvae_dist_detach(); /* each process trains its runs alone */
+    long long v = 0;
+    if (shards && !parse_count("sweep", "--shards", shards, 1, 1000000, &v)) return 2;
+    so.n_shards = (int)v;
+    if (cpus && !parse_count("sweep", "--cpus", cpus, 1, 1024, &v)) return 2;
+    so.cpus = cpus ? (int)v : 0;
+    if (slurm || slurm_out) return sweep_slurm(file, o.out_dir, &so, slurm_out);
     char command[2048] = "mvae sweep";
     for (int i = 0; i < argc; i++)
         snprintf(command + strlen(command), sizeof command - strlen(command), " %s", argv[i]);

@@ -15,6 +15,9 @@
 static int g_rank = 0, g_size = 1;
 static bool g_started = false; /* we called MPI_Init */
 static uint64_t g_bytes = 0;
+#ifdef MVAE_HAVE_MPI
+static int world_barrier_idle(mvae_error *err);
+#endif
 
 /* The launcher's rank count from the environment: Open MPI's mpirun, PMI (MPICH's Hydra, srun
  * --mpi=pmi2), PMIx (srun --mpi=pmix, Open MPI 5). 0: not launched by one. */
@@ -87,7 +90,7 @@ void mvae_dist_finalize(void) {
     int fin = 0;
     MPI_Finalized(&fin);
     if (!fin) {
-        mvae_dist_barrier_idle(NULL);
+        world_barrier_idle(NULL); /* also after mvae_dist_detach: the world waits for its last rank */
         MPI_Finalize();
     }
     g_started = false;
@@ -175,6 +178,14 @@ int mvae_dist_allgather(const void *in, void *out, size_t bytes, mvae_error *err
 int mvae_dist_barrier_idle(mvae_error *err) {
     if (g_size <= 1) return MVAE_OK;
 #ifdef MVAE_HAVE_MPI
+    return world_barrier_idle(err);
+#else
+    return MVAE_OK;
+#endif
+}
+
+#ifdef MVAE_HAVE_MPI
+static int world_barrier_idle(mvae_error *err) {
     MPI_Request req;
     int rc = MPI_Ibarrier(MPI_COMM_WORLD, &req);
     if (rc != MPI_SUCCESS) return err ? mpi_fail(err, rc, "MPI_Ibarrier") : MVAE_ERR_IO;
@@ -185,8 +196,13 @@ int mvae_dist_barrier_idle(mvae_error *err) {
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
     }
-#endif
     return MVAE_OK;
+}
+#endif
+
+void mvae_dist_detach(void) {
+    g_rank = 0;
+    g_size = 1;
 }
 
 /* ------------------------------------------------------------------------ parameter store */

@@ -37,6 +37,10 @@ int mvae_dist_size(void); /* 1 when not initialised or without MPI */
 const char *mvae_dist_backend(void);
 /* true when libmvae was built with MPI */
 bool mvae_dist_compiled(void);
+/* From now on this process works alone (rank 0 of 1) while MPI stays initialised until
+ * mvae_dist_finalize: `mpirun -np N mvae sweep` makes each rank a shard that trains its runs by
+ * itself. Read the rank and size first. */
+void mvae_dist_detach(void);
 /* Stop every rank (MPI_Abort) after the caller printed its message; exit(code) without MPI.
  * Only the command's main calls it. */
 _Noreturn void mvae_dist_abort(int code);
