@@ -14,7 +14,8 @@
 
 static int g_rank = 0, g_size = 1;
 static bool g_started = false; /* we called MPI_Init */
-static uint64_t g_bytes = 0;
+static uint64_t g_bytes = 0, g_calls = 0;
+static double g_seconds = 0; /* in all-reduce calls: waiting for the slowest rank included */
 #ifdef MVAE_HAVE_MPI
 static int world_barrier_idle(mvae_error *err);
 #endif
@@ -87,6 +88,12 @@ int mvae_dist_init(mvae_error *err) {
 void mvae_dist_finalize(void) {
 #ifdef MVAE_HAVE_MPI
     if (!g_started) return;
+    const char *st = getenv("MVAE_DIST_STATS");
+    if (st && !strcmp(st, "1") && g_calls)
+        fprintf(stderr, "mvae dist: rank %d of %d: %llu float all-reduces, %llu bytes (%.0f per call), %.3f s in them "
+                "(%.3f ms per call, waiting for the slowest rank included)\n", g_rank, g_size,
+                (unsigned long long)g_calls, (unsigned long long)g_bytes, (double)g_bytes / (double)g_calls, g_seconds,
+                1e3 * g_seconds / (double)g_calls);
     int fin = 0;
     MPI_Finalized(&fin);
     if (!fin) {
@@ -127,12 +134,15 @@ static int mpi_fail(mvae_error *err, int code, const char *what) {
 int mvae_dist_allreduce_sum_f32(float *buf, size_t n, mvae_error *err) {
     if (g_size <= 1 || n == 0) return MVAE_OK;
     g_bytes += n * sizeof *buf;
+    g_calls++;
 #ifdef MVAE_HAVE_MPI
+    double t0 = mvae_time_sec();
     for (size_t o = 0; o < n; o += MPI_CHUNK) {
         int c = (int)(n - o < MPI_CHUNK ? n - o : MPI_CHUNK);
         int rc = MPI_Allreduce(MPI_IN_PLACE, buf + o, c, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
         if (rc != MPI_SUCCESS) return mpi_fail(err, rc, "MPI_Allreduce of the gradients");
     }
+    g_seconds += mvae_time_sec() - t0;
 #endif
     return MVAE_OK;
 }

@@ -57,6 +57,8 @@ int mvae_dist_barrier_idle(mvae_error *err);
 /* Bytes this process has passed to all-reduce calls so far (the payload, not the wire traffic:
  * a ring all-reduce sends 2 (N-1)/N of it per rank, docs/scaling.md). */
 uint64_t mvae_dist_bytes_allreduced(void);
+/* MVAE_DIST_STATS=1: mvae_dist_finalize prints each rank's float all-reduce calls, bytes and the
+ * seconds spent in them (bench/scaling.sh reads it). */
 
 /* ---- the parameter store ---- */
 /* Make every rank's parameters, buffers, optimizer moments and step count rank 0's (at the start
