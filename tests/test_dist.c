@@ -131,7 +131,7 @@ static const char *const g_rank_sets[] = {"train.optimizer={sgd: {lr: 0.002}}", 
 
 static void test_two_ranks_match_one(void **state) {
     tiny_env *e = *state;
-    if (!have_mpi()) return;
+    if (!have_mpi()) skip();
     mpi_env();
     char exp[256], exp_rank[256], r1[300], r2[300], r3[300];
     write_exp(e, "global", g_sets, exp, sizeof exp);
@@ -178,7 +178,7 @@ static void test_two_ranks_match_one(void **state) {
  * the uninterrupted one-process run. */
 static void test_resume_with_other_rank_count(void **state) {
     tiny_env *e = *state;
-    if (!have_mpi()) return;
+    if (!have_mpi()) skip();
     mpi_env();
     char exp[256], r1[300], ra[300], rb[300];
     write_exp(e, "global_resume", g_sets, exp, sizeof exp);
@@ -222,7 +222,7 @@ static void test_resume_with_other_rank_count(void **state) {
  * is refused with the fix. */
 static void test_failure_stops_all_ranks(void **state) {
     tiny_env *e = *state;
-    if (!have_mpi()) return;
+    if (!have_mpi()) skip();
     mpi_env();
     static const char *const nan_sets[] = {"train.optimizer={sgd: {lr: 0.05}}", "train.dist_noise=global",
                                            "eval.pictures=false", NULL};

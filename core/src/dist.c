@@ -15,7 +15,9 @@
 static int g_rank = 0, g_size = 1;
 static bool g_started = false; /* we called MPI_Init */
 static uint64_t g_bytes = 0, g_calls = 0;
+#ifdef MVAE_HAVE_MPI
 static double g_seconds = 0; /* in all-reduce calls: waiting for the slowest rank included */
+#endif
 #ifdef MVAE_HAVE_MPI
 static int world_barrier_idle(mvae_error *err);
 #endif
