@@ -251,6 +251,38 @@ static void test_failure_stops_all_ranks(void **state) {
     free(out);
 }
 
+/* `mpirun -np 2 mvae sweep`: each rank a shard that trains its runs alone; every run once. */
+static void test_sweep_over_ranks(void **state) {
+    tiny_env *e = *state;
+    if (!have_mpi()) skip();
+    mpi_env();
+    char exp[256], sw[300], out[300], p[400];
+    static const char *const sets[] = {"train.epochs=1", "eval.pictures=false", NULL};
+    write_exp(e, "sweep_base", sets, exp, sizeof exp);
+    snprintf(sw, sizeof sw, "%s/sw.yaml", e->dir);
+    FILE *f = fopen(sw, "w");
+    assert_non_null(f);
+    fprintf(f, "name: ranks\nbase: sweep_base.yaml\naxes:\n  seed: [1, 2, 3]\n");
+    fclose(f);
+    snprintf(out, sizeof out, "%s/sweep_out", e->dir);
+    assert_int_equal(run(e, "timeout 120 %s -np 2 --oversubscribe %s sweep %s --out %s --quiet", MVAE_MPIRUN, MVAE_CMD,
+                         sw, out), 0);
+    snprintf(p, sizeof p, "%s/log.txt", e->dir);
+    char *log = tiny_slurp(p, NULL);
+    assert_non_null(log);
+    for (int seed = 1; seed <= 3; seed++) {
+        char done[64];
+        snprintf(done, sizeof done, "run %d/3: done in", seed);
+        const char *a = strstr(log, done);
+        assert_non_null(a);
+        assert_null(strstr(a + 1, done)); /* once */
+        snprintf(p, sizeof p, "%s/seed=%d/metrics.json", out, seed);
+        assert_int_equal(access(p, F_OK), 0);
+    }
+    assert_non_null(strstr(log, "left to the other 1 shard(s)"));
+    free(log);
+}
+
 /* The noise of a slice: exactly the rows one process draws for those samples. */
 static void test_noise_window(void **state) {
     (void)state;
@@ -308,6 +340,7 @@ int main(void) {
         cmocka_unit_test(test_two_ranks_match_one),
         cmocka_unit_test(test_resume_with_other_rank_count),
         cmocka_unit_test(test_failure_stops_all_ranks),
+        cmocka_unit_test(test_sweep_over_ranks),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
