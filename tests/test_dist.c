@@ -218,6 +218,29 @@ static void test_resume_with_other_rank_count(void **state) {
     free(pb);
 }
 
+/* The default per-rank noise: reproducible for a given N, across a kill and resume too (rank
+ * r's stream is forked from rank 0's, which last.ckpt holds, at every epoch): bit-identical. */
+static void test_rank_noise_resume_bit_identical(void **state) {
+    tiny_env *e = *state;
+    if (!have_mpi()) skip();
+    mpi_env();
+    char exp[256], ra[300], rb[300];
+    write_exp(e, "rank_resume", g_rank_sets, exp, sizeof exp);
+    snprintf(ra, sizeof ra, "%s/rank_whole", e->dir);
+    snprintf(rb, sizeof rb, "%s/rank_killed", e->dir);
+    assert_int_equal(run(e, "timeout 120 %s -np 2 --oversubscribe %s train %s --out %s --quiet", MVAE_MPIRUN, MVAE_CMD,
+                         exp, ra), 0);
+    assert_int_not_equal(run(e, "MVAE_TEST_CRASH_AT=ckpt_renamed:2 timeout 120 %s -np 2 --oversubscribe %s train %s "
+                             "--out %s --quiet", MVAE_MPIRUN, MVAE_CMD, exp, rb), 0);
+    assert_int_equal(run(e, "timeout 120 %s -np 2 --oversubscribe %s train --resume %s --quiet", MVAE_MPIRUN, MVAE_CMD,
+                         rb), 0);
+    size_t n;
+    float *a = ckpt_params(e, g_rank_sets, ra, &n), *b = ckpt_params(e, g_rank_sets, rb, &n);
+    assert_memory_equal(a, b, n * sizeof *a);
+    free(a);
+    free(b);
+}
+
 /* A rank that fails stops all of them, with its own message; a batch that does not split evenly
  * is refused with the fix. */
 static void test_failure_stops_all_ranks(void **state) {
@@ -339,6 +362,7 @@ int main(void) {
         cmocka_unit_test(test_noise_window),
         cmocka_unit_test(test_two_ranks_match_one),
         cmocka_unit_test(test_resume_with_other_rank_count),
+        cmocka_unit_test(test_rank_noise_resume_bit_identical),
         cmocka_unit_test(test_failure_stops_all_ranks),
         cmocka_unit_test(test_sweep_over_ranks),
     };

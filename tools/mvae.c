@@ -297,7 +297,7 @@ static int cmd_train(int argc, char **argv) {
     if (mvae_model_build(cfg, reg, &m, &err)) goto out;
     /* repaired eval settings are kept with the run (written atomically), so a later `mvae eval`
      * sees what this evaluation used */
-    if (resume && sets.n && mvae_cfg_write_file(cfg, cfgpath, &err)) goto out;
+    if (resume && sets.n && mvae_dist_rank() == 0 && mvae_cfg_write_file(cfg, cfgpath, &err)) goto out;
     if (!resume) {
         if (out) {
             run_dir = strdup(out);
