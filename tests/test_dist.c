@@ -237,6 +237,19 @@ static void test_rank_noise_resume_bit_identical(void **state) {
     size_t n;
     float *a = ckpt_params(e, g_rank_sets, ra, &n), *b = ckpt_params(e, g_rank_sets, rb, &n);
     assert_memory_equal(a, b, n * sizeof *a);
+    free(b);
+    /* rank 1's parameters made to differ after epoch 1 (test hook): rank 0 warns, rank 1 takes
+     * rank 0's back, and the run ends as the undisturbed one, bit for bit */
+    char rc_dir[300], p[400];
+    snprintf(rc_dir, sizeof rc_dir, "%s/rank_perturbed", e->dir);
+    assert_int_equal(run(e, "MVAE_TEST_DIST_PERTURB=1 timeout 120 %s -np 2 --oversubscribe %s train %s --out %s",
+                         MVAE_MPIRUN, MVAE_CMD, exp, rc_dir), 0);
+    snprintf(p, sizeof p, "%s/log.txt", e->dir);
+    char *log = tiny_slurp(p, NULL);
+    assert_non_null(strstr(log, "the parameters of rank 1 differ from rank 0's"));
+    free(log);
+    b = ckpt_params(e, g_rank_sets, rc_dir, &n);
+    assert_memory_equal(a, b, n * sizeof *a);
     free(a);
     free(b);
 }

@@ -973,7 +973,7 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
         }
         if (rank > 0) { /* rank 0 writes: wait without spinning on its core, then compare parameters */
             res->last_loss = ep_loss;
-            if ((rc = mvae_dist_barrier_idle(err)) || (rc = mvae_dist_check_params(m->params, err))) goto done;
+            if ((rc = mvae_dist_barrier_idle(err)) || (rc = mvae_dist_check_params(m->params, &tc.opt, err))) goto done;
             continue;
         }
         /* the epoch's line, then best.ckpt, then last.ckpt (docs/reliability.md): a kill between
@@ -1018,7 +1018,7 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
         }
         if ((rc = mvae_checkpoint_save(ckpt_last, m->params, &tc.opt, &rng, extra, err))) goto done;
         res->last_loss = ep_loss;
-        if (n_ranks > 1 && ((rc = mvae_dist_barrier_idle(err)) || (rc = mvae_dist_check_params(m->params, err))))
+        if (n_ranks > 1 && ((rc = mvae_dist_barrier_idle(err)) || (rc = mvae_dist_check_params(m->params, &tc.opt, err))))
             goto done;
     }
     res->epochs = (int)tc.epochs;

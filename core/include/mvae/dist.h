@@ -72,9 +72,12 @@ int mvae_dist_allreduce_grads(mvae_params *ps, mvae_error *err);
 /* Average the buffers (batchnorm running statistics, impartiality state) over the ranks, so every
  * rank holds what rank 0 saves; nothing to do without buffers. */
 int mvae_dist_average_buffers(mvae_params *ps, mvae_error *err);
-/* Compare a 64-bit hash of every rank's parameter values: an error naming the first rank that
- * differs from rank 0 (they must be bit-identical: the same update on the same gradients). */
-int mvae_dist_check_params(const mvae_params *ps, mvae_error *err);
+/* Compare a 64-bit hash of every rank's parameter values (they must be bit-identical: the same
+ * update on the same gradients). Should they differ (an MPI whose all-reduce gives ranks
+ * different sums), rank 0 warns and every rank continues from rank 0's parameters and optimizer
+ * state (mvae_dist_sync_params). Errors are MPI failures only. Test hook: with
+ * MVAE_TEST_DIST_PERTURB set, rank 1 adds 1 to its first parameter before its first check. */
+int mvae_dist_check_params(mvae_params *ps, mvae_optim *opt, mvae_error *err);
 
 /* ---- reparameterisation noise for a slice of the global batch ---- */
 /* Fill eps with N(0, 1) draws from rng. With a batch window on ctx (mvae_ctx_set_batch_window:
