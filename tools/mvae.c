@@ -44,7 +44,10 @@ static const char *usage_train =
     "  --out DIR        run directory (default runs/<name>-<date>-<time>)\n"
     "  --resume DIR     continue from DIR/last.ckpt with DIR/config.yaml (--set may change eval.* only)\n"
     "  --force          resume even from a checkpoint whose experiment fingerprint differs\n"
-    "  --quiet          no progress output\n";
+    "  --quiet          no progress output\n"
+    "\n"
+    "Under `mpirun -np N` it trains data-parallel: each rank takes 1/N of every batch, the gradients\n"
+    "are all-reduced, rank 0 writes the run directory (train.dist_noise; docs/scaling.md).\n";
 
 static const char *usage_eval =
     "usage: mvae eval RUN_DIR [--checkpoint last|best] [--set eval.KEY=VALUE ...] [--force] [--quiet]\n"
