@@ -742,9 +742,9 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
         free(train_idx);
         return mvae_error_set(err, MVAE_ERR_INVALID, "train.batch_size %lld is not divisible by the %d MPI ranks: "
                               "every rank trains on an equal slice of the global batch; set train.batch_size to a "
-                              "multiple of %d (e.g. %lld) or run %s ranks", (long long)tc.batch_size, n_ranks, n_ranks,
-                              (long long)((tc.batch_size + n_ranks - 1) / n_ranks * n_ranks),
-                              "a number of");
+                              "multiple of %d (e.g. %lld), or run a number of ranks that divides it",
+                              (long long)tc.batch_size, n_ranks, n_ranks,
+                              (long long)((tc.batch_size + n_ranks - 1) / n_ranks * n_ranks));
     }
     const int64_t B_local = tc.batch_size / n_ranks;
     if (tc.max_batches > 0 && tc.max_batches < nb) nb = tc.max_batches;
