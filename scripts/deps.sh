@@ -6,8 +6,9 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-# The Debian packages mvae builds against and its data sets (scripts/fuzz.sh adds clang).
-MVAE_PKGS=(build-essential cmake pkg-config libopenblas-dev libyaml-dev libcmocka-dev zlib1g-dev
+# The Debian packages mvae builds against and its data sets (scripts/fuzz.sh adds clang); Open MPI
+# (openmpi-bin, libopenmpi-dev) for data-parallel training: the build works without it.
+MVAE_PKGS=(build-essential cmake pkg-config libopenblas-dev libyaml-dev libcmocka-dev zlib1g-dev openmpi-bin libopenmpi-dev
       libpng-dev python3-numpy python3-pytest dataset-fashion-mnist libfreetype-dev libharfbuzz-dev fonts-noto-color-emoji unicode-data
       libespeak-ng-dev espeak-ng-data fonts-knda fonts-noto-core fonts-farsiweb fonts-freefarsi fonts-sil-lateef fonts-sil-scheherazade fonts-sil-harmattan fonts-hosny-amiri fonts-hosny-thabit fonts-lemonada fonts-kacst-one fonts-paktype fonts-ukij-uyghur fonts-freefont-ttf fonts-dejavu-core)
 

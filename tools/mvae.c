@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "mvae/checkpoint.h"
 #include "mvae/image.h"
+#include "mvae/dist.h"
 #include "mvae/model.h"
 #include "mvae/report.h"
 #include "mvae/sweep.h"
@@ -13,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 static const char *usage_train =
     "usage: mvae train EXP.yaml [--set KEY=VALUE ...] [--out DIR] [--quiet]\n"
@@ -29,7 +31,10 @@ static const char *usage_train =
     "  --out DIR        run directory (default runs/<name>-<date>-<time>)\n"
     "  --resume DIR     continue from DIR/last.ckpt with DIR/config.yaml (--set may change eval.* only)\n"
     "  --force          resume even from a checkpoint whose experiment fingerprint differs\n"
-    "  --quiet          no progress output\n";
+    "  --quiet          no progress output\n"
+    "\n"
+    "Under `mpirun -np N` it trains data-parallel: each rank takes 1/N of every batch, the gradients\n"
+    "are all-reduced, rank 0 writes the run directory (train.dist_noise; docs/scaling.md).\n";
 
 static const char *usage_eval =
     "usage: mvae eval RUN_DIR [--checkpoint last|best] [--set eval.KEY=VALUE ...] [--force] [--quiet]\n"
@@ -67,7 +72,8 @@ static const char *usage_validate =
     "that the splits are not empty, exactly as `train` does before its first epoch.\n";
 
 static const char *usage_sweep =
-    "usage: mvae sweep SWEEP.yaml [--out DIR] [--dry-run] [--quiet]\n"
+    "usage: mvae sweep SWEEP.yaml [--out DIR] [--shard I/N] [--dry-run] [--quiet]\n"
+    "       mvae sweep SWEEP.yaml --slurm [--slurm-out FILE] [--shards N] [--time T] [--cpus C] [--partition P]\n"
     "\n"
     "Runs every point of the sweep's grid (a base experiment and axes of overrides, docs/sweeps.md)\n"
     "one after the other, each in DIR/<axis>=<value>,... (default DIR: runs/<sweep name>). Finished\n"
@@ -77,7 +83,13 @@ static const char *usage_sweep =
     "\n"
     "  --out DIR   sweep directory\n"
     "  --dry-run   list the runs, their state (new, resume, done) and check each experiment\n"
-    "  --quiet     no training progress (one line per run is still printed)\n";
+    "  --quiet     no training progress (one line per run is still printed)\n"
+    "  --shard I/N run only the runs j with j mod N = I (0 <= I < N); every run is claimed before it\n"
+    "              trains, so processes and hosts sharing DIR never train one twice, and the claim of\n"
+    "              a process that died is taken over. Under mpirun each rank is shard RANK/SIZE.\n"
+    "  --slurm     print a Slurm job-array script (one array task per shard) instead of running;\n"
+    "              --slurm-out FILE writes it to FILE; --shards N tasks (default: one per run),\n"
+    "              --time (24:00:00), --cpus per task (1), --partition. docs/scaling.md\n";
 
 static const char *usage_report =
     "usage: mvae report DIR [--quiet]\n"
@@ -107,8 +119,20 @@ static int load_registry(mvae_registry **reg, mvae_error *err) {
 }
 
 static int fail(mvae_error *err) {
+    if (mvae_dist_size() > 1) { /* one rank failed: say which, and stop them all (docs/scaling.md) */
+        fprintf(stderr, "mvae: error (rank %d of %d): %s\n", mvae_dist_rank(), mvae_dist_size(), err->msg);
+        mvae_dist_abort(1);
+    }
     fprintf(stderr, "mvae: error: %s\n", err->msg);
     return 1;
+}
+
+/* train and sweep under an MPI launcher: join the process group; ranks > 0 print warnings only */
+static int dist_start(void) {
+    mvae_error err = {0};
+    if (mvae_dist_init(&err)) return fail(&err);
+    if (mvae_dist_rank() > 0) mvae_log_set_level(MVAE_LOG_WARN);
+    return 0;
 }
 
 static int has_help(int argc, char **argv) {
@@ -274,7 +298,7 @@ static int cmd_train(int argc, char **argv) {
     if (mvae_model_build(cfg, reg, &m, &err)) goto out;
     /* repaired eval settings are kept with the run (written atomically), so a later `mvae eval`
      * sees what this evaluation used */
-    if (resume && sets.n && mvae_cfg_write_file(cfg, cfgpath, &err)) goto out;
+    if (resume && sets.n && mvae_dist_rank() == 0 && mvae_cfg_write_file(cfg, cfgpath, &err)) goto out;
     if (!resume) {
         if (out) {
             run_dir = strdup(out);
@@ -311,7 +335,7 @@ static int cmd_train(int argc, char **argv) {
     mvae_train_opts o = {.run_dir = run_dir, .resume = resume != NULL, .quiet = quiet, .force = force};
     mvae_train_result r;
     if (mvae_train(m, &o, &r, &err)) goto out;
-    if (!quiet) {
+    if (!quiet && mvae_dist_rank() == 0) {
         printf("run directory: %s\n", run_dir);
         printf("  metrics: %s/metrics.json\n", run_dir);
         printf("  pictures: %s/*.png\n", run_dir);
@@ -542,20 +566,89 @@ out:
     return rc;
 }
 
+/* `mvae sweep --slurm`: the job-array script, with absolute paths (tasks start elsewhere) */
+static int sweep_slurm(const char *file, const char *out_dir, mvae_slurm_opts *so, const char *path) {
+    mvae_error err = {0};
+    mvae_sweep *s = NULL;
+    char *exe = realpath("/proc/self/exe", NULL), *sf = realpath(file, NULL), *wd = getcwd(NULL, 0), *dir = NULL;
+    int rc = 1;
+    if (mvae_sweep_load(file, &s, &err)) goto out;
+    if (!exe || !sf || !wd) {
+        mvae_error_set(&err, MVAE_ERR_IO, "cannot resolve the absolute paths of the command, %s or the working "
+                       "directory: %s", file, strerror(errno));
+        goto out;
+    }
+    if (out_dir && out_dir[0] == '/') dir = strdup(out_dir);
+    else if (asprintf(&dir, "%s/%s%s", wd, out_dir ? "" : "runs/", out_dir ? out_dir : mvae_sweep_name(s)) < 0) dir = NULL;
+    if (!dir) {
+        mvae_error_set(&err, MVAE_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    so->exe = exe, so->sweep_file = sf, so->out_dir = dir, so->workdir = wd;
+    FILE *f = path && strcmp(path, "-") ? fopen(path, "w") : stdout;
+    if (!f) {
+        mvae_error_set(&err, MVAE_ERR_IO, "--slurm-out %s: cannot create: %s", path, strerror(errno));
+        goto out;
+    }
+    int wrc = mvae_sweep_write_slurm(s, so, f, &err);
+    if (f != stdout && fclose(f) != 0 && !wrc)
+        wrc = mvae_error_set(&err, MVAE_ERR_IO, "--slurm-out %s: cannot write: %s", path, strerror(errno));
+    if (wrc) goto out;
+    if (f != stdout) printf("wrote %s: submit it with `sbatch %s`, watch it with `mvae report %s`\n", path, path, dir);
+    rc = 0;
+out:
+    if (rc) fail(&err);
+    mvae_sweep_free(s);
+    free(exe);
+    free(sf);
+    free(wd);
+    free(dir);
+    return rc;
+}
+
 static int cmd_sweep(int argc, char **argv) {
     if (has_help(argc, argv)) return fputs(usage_sweep, stdout), 0;
     const char *file = NULL;
     mvae_sweep_opts o = {0};
     const char *posv[1];
     pos_list pos = {posv, 0, 1};
+    const char *shard = NULL, *slurm_out = NULL, *shards = NULL, *cpus = NULL;
+    bool slurm = false;
+    mvae_slurm_opts so = {0};
     const arg_spec specs[] = {{"--out", NULL, ARG_STR, &o.out_dir},
                               {"--dry-run", "-n", ARG_BOOL, &o.dry_run},
                               {"--quiet", "-q", ARG_BOOL, &o.quiet},
+                              {"--shard", NULL, ARG_STR, &shard},
+                              {"--slurm", NULL, ARG_BOOL, &slurm},
+                              {"--slurm-out", NULL, ARG_STR, &slurm_out},
+                              {"--shards", NULL, ARG_STR, &shards},
+                              {"--time", NULL, ARG_STR, &so.time},
+                              {"--cpus", NULL, ARG_STR, &cpus},
+                              {"--partition", NULL, ARG_STR, &so.partition},
                               {NULL, NULL, 0, NULL}};
     int prc = parse_args("sweep", usage_sweep, argc, argv, specs, &pos);
     if (!prc && !pos.n) prc = 2, fputs(usage_sweep, stderr);
     if (prc) return prc;
     file = pos.v[0];
+    if (shard) { /* I/N */
+        char *end = NULL;
+        long i = strtol(shard, &end, 10), n = end && *end == '/' ? strtol(end + 1, &end, 10) : 0;
+        if (!end || *end || n < 1 || n > 1000000 || i < 0 || i >= n) {
+            fprintf(stderr, "mvae sweep: --shard '%s' must be I/N with 0 <= I < N, e.g. --shard 0/4 (the first of "
+                    "four shards)\n", shard);
+            return 2;
+        }
+        o.shard = (int)i, o.n_shards = (int)n;
+    } else if (mvae_dist_size() > 1 && !slurm && !slurm_out) { /* mpirun -np N mvae sweep: rank r is shard r/N */
+        o.shard = mvae_dist_rank(), o.n_shards = mvae_dist_size();
+    }
+    mvae_dist_detach(); /* each process trains its runs alone */
+    long long v = 0;
+    if (shards && !parse_count("sweep", "--shards", shards, 1, 1000000, &v)) return 2;
+    so.n_shards = (int)v;
+    if (cpus && !parse_count("sweep", "--cpus", cpus, 1, 1024, &v)) return 2;
+    so.cpus = cpus ? (int)v : 0;
+    if (slurm || slurm_out) return sweep_slurm(file, o.out_dir, &so, slurm_out);
     char command[2048] = "mvae sweep";
     for (int i = 0; i < argc; i++)
         snprintf(command + strlen(command), sizeof command - strlen(command), " %s", argv[i]);
@@ -648,7 +741,7 @@ static const command commands[] = {
     {"sample", cmd_sample, "RUN_DIR [--given label=3] [-n 64] [-o grid.png]", "generate images"},
     {"translate", cmd_translate, "RUN_DIR --from en --to vi [TEXT ...]", "translate text (stdin without TEXT)"},
     {"validate", cmd_validate, "EXP.yaml [--set ...] [--with-data]", "check an experiment, print it resolved"},
-    {"sweep", cmd_sweep, "SWEEP.yaml [--out DIR] [--dry-run]", "run a grid of experiments (resumable)"},
+    {"sweep", cmd_sweep, "SWEEP.yaml [--out DIR] [--dry-run] [--shard I/N] [--slurm]", "run a grid of experiments (resumable)"},
     {"report", cmd_report, "DIR | RUN_DIR RUN_DIR ...", "report.html of a run or sweep; compare runs"},
     {"plugins", cmd_plugins, "[-v]", "list the plugins found"},
 };
@@ -682,7 +775,14 @@ int main(int argc, char **argv) {
     const char *c = argv[1];
     const char *names[N_COMMANDS];
     for (int i = 0; i < N_COMMANDS; i++) {
-        if (!strcmp(c, commands[i].name)) return commands[i].run(argc - 2, argv + 2);
+        if (!strcmp(c, commands[i].name)) {
+            if (strcmp(c, "train") && strcmp(c, "sweep")) return commands[i].run(argc - 2, argv + 2);
+            /* train and sweep join the MPI process group when mpirun started them (dist.h) */
+            if (dist_start()) return 1;
+            int rc = commands[i].run(argc - 2, argv + 2);
+            mvae_dist_finalize();
+            return rc;
+        }
         names[i] = commands[i].name;
     }
     const char *near = mvae_nearest(c, names, N_COMMANDS);

@@ -55,6 +55,7 @@ static const mvae_option objective_schema[] = {
     {NULL, 0, NULL, NULL, NULL, false, NULL, NULL},
 };
 static const char *const progress_choices[] = {"auto", "bar", "lines", "none", NULL};
+static const char *const dist_noise_choices[] = {"rank", "global", NULL}; /* docs/scaling.md */
 static const mvae_option train_schema[] = {
     {"epochs", MVAE_OPT_INT, "10", "passes over the training split", NULL, false, NULL, "[1, 1000000]"},
     {"batch_size", MVAE_OPT_INT, "100", "samples per step", NULL, false, NULL, "[1, 1000000]"},
@@ -67,6 +68,7 @@ static const mvae_option train_schema[] = {
     {"threads", MVAE_OPT_INT, "0", "threads (0 = automatic: with the OpenBLAS backend 1 unless OPENBLAS_NUM_THREADS is set)", NULL, false, NULL, "[0, 64]"},
     {"valid_size", MVAE_OPT_INT, "0", "hold out this many training samples to pick the best checkpoint", NULL, false, NULL, "[0, inf)"},
     {"progress", MVAE_OPT_STRING, "auto", "auto | bar | lines | none", NULL, false, progress_choices, NULL},
+    {"dist_noise", MVAE_OPT_STRING, NULL, "with MPI ranks: rank (default: each rank its own noise stream) | global (every rank draws the global batch's noise and keeps its rows: the trajectory of one process)", NULL, false, dist_noise_choices, NULL},
     {"impartial", MVAE_OPT_MAP, NULL, "impartiality blocks on each term's z: {method: pcgrad, ...} (docs/impartial.md)", mvae_impartial_schema, false, NULL, NULL},
     {NULL, 0, NULL, NULL, NULL, false, NULL, NULL},
 };
