@@ -6,10 +6,14 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-# The Debian packages mvae builds against and its data sets (scripts/fuzz.sh adds clang).
-MVAE_PKGS=(build-essential cmake pkg-config libopenblas-dev libyaml-dev libcmocka-dev zlib1g-dev
-      libpng-dev dataset-fashion-mnist libfreetype-dev libharfbuzz-dev fonts-noto-color-emoji unicode-data
+# The Debian packages mvae builds against and its data sets (scripts/fuzz.sh adds clang); Open MPI
+# (openmpi-bin, libopenmpi-dev) for data-parallel training: the build works without it.
+MVAE_PKGS=(build-essential cmake pkg-config libopenblas-dev libyaml-dev libcmocka-dev zlib1g-dev openmpi-bin libopenmpi-dev
+      libpng-dev python3-numpy python3-pytest dataset-fashion-mnist libfreetype-dev libharfbuzz-dev fonts-noto-color-emoji unicode-data
       libespeak-ng-dev espeak-ng-data fonts-knda fonts-noto-core fonts-farsiweb fonts-freefarsi fonts-sil-lateef fonts-sil-scheherazade fonts-sil-harmattan fonts-hosny-amiri fonts-hosny-thabit fonts-lemonada fonts-kacst-one fonts-paktype fonts-ukij-uyghur fonts-freefont-ttf fonts-dejavu-core)
+
+# For tests only: headless Chromium renders the HTML report (test_report_browser; skipped without it).
+MVAE_TEST_PKGS=(chromium)
 
 # Install those of the given packages that are missing (apt-get, through sudo when not root).
 mvae_install_missing() {
@@ -27,6 +31,7 @@ mvae_install_missing() {
 [ "${1:-}" = "--functions-only" ] && return 0
 
 mvae_install_missing "${MVAE_PKGS[@]}"
+mvae_install_missing "${MVAE_TEST_PKGS[@]}" || echo "mvae: could not install ${MVAE_TEST_PKGS[*]}: the browser test will be skipped"
 
 BUILD=${1:-build}
 shift || true

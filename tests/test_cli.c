@@ -5,6 +5,7 @@
 #include "mvae_test.h"
 
 #include "mvae/image.h"
+#include "mvae/plugin.h"
 #include "tiny_data.h"
 
 #include <math.h>
@@ -97,17 +98,40 @@ static int file_exists(const char *dir, const char *name) {
 /* ---------------------------------------------------------------------------------- tests */
 static void test_cli_help(void **state) {
     env *e = *state;
-    const char *cmds[] = {"train", "eval", "sample", "validate", "plugins"};
-    for (int i = 0; i < 5; i++) {
-        expect_rc(e, mvae(e, "%s --help", cmds[i]), 0, cmds[i]);
-        char want[64];
-        snprintf(want, sizeof want, "usage: mvae %s", cmds[i]);
-        assert_has(e->so, want);
-    }
+    /* `mvae --help` lists every command (generated from the command table): each listed name
+     * answers --help with its own usage, and the list holds all the commands there are */
     expect_rc(e, mvae(e, "--help"), 0, "--help");
     assert_has(e->so, "commands:");
+    char *help = strdup(strstr(e->so, "commands:\n") + strlen("commands:\n"));
+    assert_non_null(help);
+    static const char *const every[] = {"train", "eval", "sample", "translate", "validate", "sweep", "report", "plugins"};
+    int seen[8] = {0}, listed = 0;
+    for (char *line = strtok(help, "\n"); line && !strncmp(line, "  ", 2); line = strtok(NULL, "\n")) {
+        char name[32];
+        assert_int_equal(sscanf(line, " %31s", name), 1);
+        listed++;
+        for (int i = 0; i < 8; i++) seen[i] += !strcmp(name, every[i]);
+        bool known = false;
+        for (int i = 0; i < 8; i++) known = known || !strcmp(name, every[i]);
+        if (!known) fprintf(stderr, "mvae --help lists '%s', which this test does not know: add it to `every`\n", name);
+        assert_true(known);
+    }
+    free(help);
+    assert_true(listed >= 8);
+    for (int i = 0; i < 8; i++) {
+        if (!seen[i]) fprintf(stderr, "mvae --help does not list '%s'\n", every[i]);
+        assert_true(seen[i] > 0);
+        expect_rc(e, mvae(e, "%s --help", every[i]), 0, every[i]);
+        char want[64];
+        snprintf(want, sizeof want, "usage: mvae %s", every[i]);
+        assert_has(e->so, want);
+    }
+    /* --version names the plugin ABI of the headers this was built with */
     expect_rc(e, mvae(e, "--version"), 0, "--version");
     assert_has(e->so, "mvae ");
+    char abi[64];
+    snprintf(abi, sizeof abi, "plugin ABI %d.%d", MVAE_ABI_MAJOR, MVAE_ABI_MINOR);
+    assert_has(e->so, abi);
     /* no command: usage on stderr, exit 2 */
     expect_rc(e, mvae(e, " "), 2, "(nothing)");
     assert_has(e->se, "usage: mvae");
@@ -159,6 +183,18 @@ static void test_cli_validate(void **state) {
     /* a missing file */
     expect_rc(e, mvae(e, "validate nonexistent.yaml"), 1, "validate missing");
     assert_has(e->se, "nonexistent.yaml");
+    /* the dataset's own error (its open fails) names the experiment's file:line:col of the
+     * dataset's `plugin:` (line 3) like every other config error, then the plugin */
+    y = tiny_slurp(e->exp, NULL);
+    y = tiny_replace(y, "path: \"", "path: \"/nowhere"); /* path: "/nowhere<data dir>" */
+    snprintf(bad, sizeof bad, "%s/nodata.yaml", e->dir);
+    write_file(bad, y);
+    free(y);
+    expect_rc(e, mvae(e, "validate '%s' --with-data", bad), 1, "validate --with-data (no data)");
+    assert_has(e->se, "nodata.yaml:3:");
+    assert_has(e->se, ": dataset 'fashion_mnist': Fashion-MNIST not found at /nowhere");
+    assert_has(e->se, "mvae: error: ");
+    assert_true(!strncmp(strstr(e->se, "mvae: error: ") + 13, bad, strlen(bad)));
 }
 
 static void test_cli_train_eval_sample(void **state) {
@@ -177,6 +213,17 @@ static void test_cli_train_eval_sample(void **state) {
     char *cfg = tiny_slurp(p, NULL);
     assert_has(cfg, "epochs: 2");
     free(cfg);
+    /* progress without a terminal (stderr is a file here): lines with the epoch's and the whole
+     * run's ETA, the evaluation's share, and the evaluation's own progress lines */
+    char run3[300];
+    snprintf(run3, sizeof run3, "%s/run_progress", e->dir);
+    expect_rc(e, mvae(e, "train '%s' --set train.epochs=1 --set train.batch_size=20 --set train.progress=lines --set eval.batch_size=20 "
+                         "--set eval.pictures=false --out '%s'", e->exp, run3), 0, "train (progress)");
+    assert_has(e->se, "epoch 1 batch 3/15 loss ");
+    assert_has(e->se, ", run ~0:");
+    assert_has(e->se, " (eval ~0:");
+    assert_has(e->se, "evaluating 20/100 test points (log-likelihoods with K=");
+    assert_has(e->se, "evaluating 80/100 test points");
 
     /* the same --out again: refused, with the way to continue */
     expect_rc(e, mvae(e, "train '%s' --out '%s' --quiet", e->exp, run), 1, "train over a run");
@@ -243,10 +290,30 @@ static void test_cli_train_eval_sample(void **state) {
     assert_int_equal(mvae_png_read(p, &px, &w, &h, &ch, &err), MVAE_OK);
     assert_int_equal(w, 3 * 28 + 2 * 2);
     free(px);
+    /* --scale 2: 56-pixel tiles; --scale out of range: the allowed range */
+    expect_rc(e, mvae(e, "sample '%s' -n 4 -o s.png --scale 2", run), 0, "sample --scale 2");
+    snprintf(p, sizeof p, "%s/s.png", e->dir);
+    assert_int_equal(mvae_png_read(p, &px, &w, &h, &ch, &err), MVAE_OK);
+    assert_int_equal(w, 2 * 56 + 2);
+    free(px);
+    expect_rc(e, mvae(e, "sample '%s' -n 4 -o s.png --scale 0", run), 2, "sample --scale 0");
+    assert_has(e->se, "--scale '0' must be a whole number in 1..16");
     expect_rc(e, mvae(e, "sample '%s' --given label=12 -o q.png", run), 1, "sample label=12");
     assert_has(e->se, "0..9");
     expect_rc(e, mvae(e, "sample '%s' --given lable=3 -o q.png", run), 1, "sample lable=3");
     assert_has(e->se, "lable");
+    /* report: one run -> its report.html; two -> the comparison page */
+    expect_rc(e, mvae(e, "report '%s'", run), 0, "report RUN");
+    assert_true(file_exists(run, "report.html"));
+    expect_rc(e, mvae(e, "report '%s' '%s' -o cmp.html", run, run3), 0, "report RUN RUN");
+    assert_true(file_exists(e->dir, "cmp.html"));
+    snprintf(p, sizeof p, "%s/cmp.html", e->dir);
+    char *cmp = tiny_slurp(p, NULL);
+    assert_has(cmp, "<title>Comparison of 2 runs</title>");
+    assert_has(cmp, "<tr><td>train.batch_size</td><td>50</td><td>20</td></tr>");
+    free(cmp);
+    expect_rc(e, mvae(e, "report '%s' nowhere", run), 1, "report RUN nowhere");
+    assert_has(e->se, "'nowhere' is not a run directory");
 }
 
 /* ------------------------------------------------- bad values (issue 13: each was a crash or a

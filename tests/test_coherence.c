@@ -197,6 +197,24 @@ static void test_classifier_cache(void **state) {
     assert_true(fabs(c->test_accuracy - acc) < 1e-9);
     assert_string_equal(c->path, path);
     mvae_classifier_free(c);
+    /* 2b. the pairing keys do not change the data: the same cache entry is used */
+    {
+        mvae_cfg *cfg2;
+        mvae_model *m2 = NULL;
+        mvae_error e2 = {0};
+        char text[2048];
+        snprintf(text, sizeof text, EXP, f->dir, 1, f->cache, "architecture: cnn, channels: [8, 16], hidden: 32");
+        assert_int_equal(mvae_cfg_load_string(text, "coh.yaml", &cfg2, &e2), MVAE_OK);
+        assert_int_equal(mvae_cfg_set(cfg2, "dataset.paired_fraction=0.5", &e2), MVAE_OK);
+        assert_int_equal(mvae_cfg_set(cfg2, "dataset.paired_repeat=3", &e2), MVAE_OK);
+        assert_int_equal(mvae_model_build(cfg2, f->reg, &m2, &e2), MVAE_OK);
+        assert_int_equal(mvae_classifier_get(m2, img, lab, f->cache, &c, &e2), MVAE_OK);
+        assert_false(c->trained);
+        assert_string_equal(c->path, path);
+        mvae_classifier_free(c);
+        mvae_model_free(m2);
+        mvae_cfg_free(cfg2);
+    }
     /* 3. a corrupted file: retrained with a warning, not a crash; then loadable again */
     FILE *fp = fopen(path, "r+b");
     assert_non_null(fp);

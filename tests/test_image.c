@@ -147,6 +147,45 @@ static void test_grid_rgb(void **state) {
     assert_int_equal(mvae_png_write_grid(path, imgs, 2, 2, 1, 1, 0, 0, &err), MVAE_ERR_INVALID);
 }
 
+/* scaled grids: each pixel an s x s square, pad unscaled; scale 0 = automatic minimum tile */
+static void test_grid_scaled(void **state) {
+    (void)state;
+    enum { N = 4, H = 8, W = 8 };
+    float imgs[N * H * W];
+    for (int i = 0; i < N * H * W; i++) imgs[i] = (float)(i % 7) / 6.0f;
+    char path[256];
+    tmp_png(path, sizeof path, "scaled");
+    mvae_error err = {0};
+    uint8_t *px;
+    int w, h, c;
+    /* the 8x8 digits of the issue: a 2x2 grid was 18x18; automatic scale 4 -> 32-pixel tiles */
+    assert_int_equal(mvae_png_grid_auto_scale(H, W), 4);
+    assert_int_equal(mvae_png_grid_auto_scale(28, 28), 1);
+    assert_int_equal(mvae_png_grid_auto_scale(1, 1), MVAE_PNG_GRID_MAX_SCALE);
+    assert_int_equal(mvae_png_write_grid_scaled(path, imgs, N, 1, H, W, 2, 2, 0, &err), MVAE_OK);
+    assert_int_equal(mvae_png_read(path, &px, &w, &h, &c, &err), MVAE_OK);
+    assert_int_equal(w, 2 * 32 + 2);
+    assert_int_equal(h, 2 * 32 + 2);
+    free(px);
+    /* explicit scale 3: pixel (y, x) of image i is the source pixel (y / 3, x / 3) */
+    assert_int_equal(mvae_png_write_grid_scaled(path, imgs, N, 1, H, W, 2, 1, 3, &err), MVAE_OK);
+    assert_int_equal(mvae_png_read(path, &px, &w, &h, &c, &err), MVAE_OK);
+    assert_int_equal(w, 2 * 24 + 1);
+    for (int i = 0; i < N; i++)
+        for (int y = 0; y < 24; y++)
+            for (int x = 0; x < 24; x++) {
+                int gx = (i % 2) * 25 + x, gy = (i / 2) * 25 + y;
+                uint8_t expect = (uint8_t)lrintf(imgs[(i * H + y / 3) * W + x / 3] * 255.0f);
+                assert_int_equal(px[gy * w + gx], expect);
+            }
+    assert_int_equal(px[24], 255); /* the pad column stays one pixel wide and white */
+    free(px);
+    unlink(path);
+    mvae_error e2 = {0};
+    assert_int_equal(mvae_png_write_grid_scaled(path, imgs, N, 1, H, W, 2, 1, 17, &e2), MVAE_ERR_INVALID);
+    assert_non_null(strstr(e2.msg, "0..16"));
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_png_roundtrip_rgba),
@@ -154,6 +193,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_png_read_refuses_huge_header),
         cmocka_unit_test(test_grid_gray),
         cmocka_unit_test(test_grid_rgb),
+        cmocka_unit_test(test_grid_scaled),
     };
     return mvae_test_run("image", tests, argc, argv);
 }

@@ -229,7 +229,7 @@ static void expect_add_fails(const mvae_plugin_desc *d, const char *needle) {
     mvae_registry_free(reg);
 }
 
-/* ABI 1.1 added optional trailing decoder hooks: a decoder built against 1.0 (a 3-hook vtable) is
+/* ABI 1.2 added optional trailing decoder hooks: a decoder built against 1.0 (a 3-hook vtable) is
  * still accepted, and mvae_decoder_hook reports the missing hooks as NULL. */
 static mvae_tensor *dec_forward(void *self, mvae_ctx *ctx, mvae_tensor *z) {
     (void)self, (void)ctx;

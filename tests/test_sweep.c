@@ -338,6 +338,45 @@ static void test_paired_only(void **state) {
         mvae_model_free(m);
         mvae_cfg_free(cfg);
     }
+    /* paired_repeat R: each paired sample listed R times, every unpaired one once, all in order */
+    {
+        mvae_cfg *cfg;
+        mvae_error err = {0};
+        assert_int_equal(mvae_cfg_load_file(path, &cfg, &err), MVAE_OK);
+        assert_int_equal(mvae_cfg_set(cfg, "dataset.paired_fraction=0.1", &err), MVAE_OK);
+        assert_int_equal(mvae_cfg_set(cfg, "dataset.paired_repeat=3", &err), MVAE_OK);
+        mvae_model *m;
+        assert_int_equal(mvae_model_build(cfg, g_reg, &m, &err), MVAE_OK);
+        int64_t *idx, n;
+        assert_int_equal(mvae_train_indices(m, 0, &idx, &n, &err), MVAE_OK);
+        int64_t n_paired = llround(0.1 * N_TRAIN);
+        assert_int_equal(n, N_TRAIN + 2 * n_paired);
+        uint8_t *pairing = mvae_make_pairing(m, N_TRAIN);
+        assert_non_null(pairing);
+        int64_t j = 0;
+        for (int64_t i = 0; i < N_TRAIN; i++) {
+            bool all = true;
+            for (int k = 0; k < m->n_mod; k++) all = all && pairing[i * m->n_mod + k];
+            for (int r = 0; r < (all ? 3 : 1); r++, j++) {
+                assert_true(j < n);
+                assert_int_equal(idx[j], i);
+            }
+        }
+        assert_int_equal(j, n);
+        free(pairing);
+        free(idx);
+        mvae_model_free(m);
+        /* out of range, and combined with paired_only: errors naming the key */
+        assert_int_equal(mvae_cfg_set(cfg, "dataset.paired_repeat=0", &err), MVAE_OK);
+        assert_int_not_equal(mvae_model_build(cfg, g_reg, &m, &err), MVAE_OK);
+        assert_non_null(strstr(err.msg, "dataset.paired_repeat"));
+        memset(&err, 0, sizeof err);
+        assert_int_equal(mvae_cfg_set(cfg, "dataset.paired_repeat=2", &err), MVAE_OK);
+        assert_int_equal(mvae_cfg_set(cfg, "dataset.paired_only=true", &err), MVAE_OK);
+        assert_int_not_equal(mvae_model_build(cfg, g_reg, &m, &err), MVAE_OK);
+        assert_non_null(strstr(err.msg, "paired_only"));
+        mvae_cfg_free(cfg);
+    }
     /* a wrong type is an error at validation */
     mvae_cfg *cfg;
     mvae_error err = {0};

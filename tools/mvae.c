@@ -1,7 +1,10 @@
 /* mvae — the command: train, evaluate, sample, validate experiments; list plugins. */
 #define _GNU_SOURCE
 #include "mvae/checkpoint.h"
+#include "mvae/image.h"
+#include "mvae/dist.h"
 #include "mvae/model.h"
+#include "mvae/report.h"
 #include "mvae/sweep.h"
 #include "mvae/train.h"
 #include "mvae/translate.h"
@@ -11,21 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-
-static const char *usage_main =
-    "usage: mvae <command> [options]\n"
-    "\n"
-    "commands:\n"
-    "  train EXP.yaml [--set KEY=VALUE ...] [--out DIR]   train, evaluate, write a run directory\n"
-    "  train --resume RUN_DIR [--set eval.K=V ...]      continue an interrupted run\n"
-    "  eval RUN_DIR [--checkpoint last|best] [--set ...] evaluate a run on the test split\n"
-    "  sample RUN_DIR [--given label=3] [-n 64] [-o grid.png]  generate images\n"
-    "  translate RUN_DIR --from en --to vi [TEXT ...]   translate text (stdin line by line without TEXT)\n"
-    "  validate EXP.yaml [--set ...] [--with-data]      check an experiment file, print it resolved\n"
-    "  plugins [-v]                                     list the plugins found\n"
-    "\n"
-    "`mvae <command> --help` describes each command. Plugins are searched in $MVAE_PLUGIN_PATH,\n"
-    "the build tree and the install prefix. Docs: docs/ in the source tree.\n";
+#include <unistd.h>
 
 static const char *usage_train =
     "usage: mvae train EXP.yaml [--set KEY=VALUE ...] [--out DIR] [--quiet]\n"
@@ -42,7 +31,10 @@ static const char *usage_train =
     "  --out DIR        run directory (default runs/<name>-<date>-<time>)\n"
     "  --resume DIR     continue from DIR/last.ckpt with DIR/config.yaml (--set may change eval.* only)\n"
     "  --force          resume even from a checkpoint whose experiment fingerprint differs\n"
-    "  --quiet          no progress output\n";
+    "  --quiet          no progress output\n"
+    "\n"
+    "Under `mpirun -np N` it trains data-parallel: each rank takes 1/N of every batch, the gradients\n"
+    "are all-reduced, rank 0 writes the run directory (train.dist_noise; docs/scaling.md).\n";
 
 static const char *usage_eval =
     "usage: mvae eval RUN_DIR [--checkpoint last|best] [--set eval.KEY=VALUE ...] [--force] [--quiet]\n"
@@ -53,13 +45,15 @@ static const char *usage_eval =
 
 static const char *usage_sample =
     "usage: mvae sample RUN_DIR [--given MODALITY=VALUE] [-n N] [-o FILE.png] [--modality NAME]\n"
-    "                   [--wav DIR] [--seed S] [--checkpoint last|best] [--force]\n"
+    "                   [--scale N] [--wav DIR] [--seed S] [--checkpoint last|best] [--force]\n"
     "\n"
     "Generates N images or spectrograms (default 64) of --modality (default: the first image) into a\n"
     "PNG grid (default samples.png): from z ~ q(z | given), e.g. --given label=3, --given\n"
     "label=Sneaker, or --given kannada=test:17 (that modality of test sample 17), or from the prior\n"
     "N(0, I) without --given. --wav DIR also turns each generated spectrogram back into sound\n"
-    "(DIR/<modality>_<i>.wav; Griffin-Lim, docs/kfs_digits.md).\n";
+    "(DIR/<modality>_<i>.wav; Griffin-Lim, docs/kfs_digits.md).\n"
+    "--scale N draws each pixel as an N x N square (1..16); without it small images are scaled up so\n"
+    "that a tile is at least 28 pixels (8x8 digits: 4x), and 28x28 or larger ones are not.\n";
 
 static const char *usage_translate =
     "usage: mvae translate RUN_DIR --from MOD --to MOD [--beam K] [--checkpoint last|best] [TEXT ...]\n"
@@ -78,7 +72,8 @@ static const char *usage_validate =
     "that the splits are not empty, exactly as `train` does before its first epoch.\n";
 
 static const char *usage_sweep =
-    "usage: mvae sweep SWEEP.yaml [--out DIR] [--dry-run] [--quiet]\n"
+    "usage: mvae sweep SWEEP.yaml [--out DIR] [--shard I/N] [--dry-run] [--quiet]\n"
+    "       mvae sweep SWEEP.yaml --slurm [--slurm-out FILE] [--shards N] [--time T] [--cpus C] [--partition P]\n"
     "\n"
     "Runs every point of the sweep's grid (a base experiment and axes of overrides, docs/sweeps.md)\n"
     "one after the other, each in DIR/<axis>=<value>,... (default DIR: runs/<sweep name>). Finished\n"
@@ -88,15 +83,30 @@ static const char *usage_sweep =
     "\n"
     "  --out DIR   sweep directory\n"
     "  --dry-run   list the runs, their state (new, resume, done) and check each experiment\n"
-    "  --quiet     no training progress (one line per run is still printed)\n";
+    "  --quiet     no training progress (one line per run is still printed)\n"
+    "  --shard I/N run only the runs j with j mod N = I (0 <= I < N); every run is claimed before it\n"
+    "              trains, so processes and hosts sharing DIR never train one twice, and the claim of\n"
+    "              a process that died is taken over. Under mpirun each rank is shard RANK/SIZE.\n"
+    "  --slurm     print a Slurm job-array script (one array task per shard) instead of running;\n"
+    "              --slurm-out FILE writes it to FILE; --shards N tasks (default: one per run),\n"
+    "              --time (24:00:00), --cpus per task (1), --partition. docs/scaling.md\n";
 
 static const char *usage_report =
-    "usage: mvae report SWEEP_DIR [--quiet]\n"
+    "usage: mvae report DIR [--quiet]\n"
+    "       mvae report RUN_DIR RUN_DIR ... [-o compare.html] [--quiet]\n"
     "\n"
-    "Reads the sweep's runs.jsonl and each run's metrics.json and writes SWEEP_DIR/report.md (mean\n"
-    "+- std over seeds per point of the other axes), report.csv, lines_<metric>.png (accuracy and\n"
-    "coherence vs the paired fraction, one line per fusion / variant) and bars_<metric>.png\n"
-    "(log-likelihoods).\n";
+    "A sweep directory (made by `mvae sweep`: it has runs.jsonl): reads each run's metrics.json and\n"
+    "writes DIR/report.md (mean +- std over seeds per point of the other axes), report.csv,\n"
+    "lines_<metric>.png (accuracy and coherence vs the paired fraction, one line per fusion /\n"
+    "variant), bars_<metric>.png (log-likelihoods) and report.html.\n"
+    "A run directory (made by `mvae train`): writes DIR/report.html.\n"
+    "Several run directories (mvae report RUN_A RUN_B ... [-o FILE]): writes FILE (default\n"
+    "compare.html): the settings that differ between them, their metrics side by side, their\n"
+    "training losses in one plot and their pictures side by side.\n"
+    "\n"
+    "report.html is one self-contained page for a browser: the tables, SVG plots (bar charts with\n"
+    "error bars over seeds, training curves), every picture grid embedded, each run's metrics and\n"
+    "config (collapsible) and, for a sweep, the points of the grid side by side.\n";
 
 static const char *usage_plugins =
     "usage: mvae plugins [-v|--verbose]\n\nLists every plugin found: kind, name, version, file (-v: options,\n"
@@ -109,8 +119,20 @@ static int load_registry(mvae_registry **reg, mvae_error *err) {
 }
 
 static int fail(mvae_error *err) {
+    if (mvae_dist_size() > 1) { /* one rank failed: say which, and stop them all (docs/scaling.md) */
+        fprintf(stderr, "mvae: error (rank %d of %d): %s\n", mvae_dist_rank(), mvae_dist_size(), err->msg);
+        mvae_dist_abort(1);
+    }
     fprintf(stderr, "mvae: error: %s\n", err->msg);
     return 1;
+}
+
+/* train and sweep under an MPI launcher: join the process group; ranks > 0 print warnings only */
+static int dist_start(void) {
+    mvae_error err = {0};
+    if (mvae_dist_init(&err)) return fail(&err);
+    if (mvae_dist_rank() > 0) mvae_log_set_level(MVAE_LOG_WARN);
+    return 0;
 }
 
 static int has_help(int argc, char **argv) {
@@ -276,7 +298,7 @@ static int cmd_train(int argc, char **argv) {
     if (mvae_model_build(cfg, reg, &m, &err)) goto out;
     /* repaired eval settings are kept with the run (written atomically), so a later `mvae eval`
      * sees what this evaluation used */
-    if (resume && sets.n && mvae_cfg_write_file(cfg, cfgpath, &err)) goto out;
+    if (resume && sets.n && mvae_dist_rank() == 0 && mvae_cfg_write_file(cfg, cfgpath, &err)) goto out;
     if (!resume) {
         if (out) {
             run_dir = strdup(out);
@@ -313,7 +335,7 @@ static int cmd_train(int argc, char **argv) {
     mvae_train_opts o = {.run_dir = run_dir, .resume = resume != NULL, .quiet = quiet, .force = force};
     mvae_train_result r;
     if (mvae_train(m, &o, &r, &err)) goto out;
-    if (!quiet) {
+    if (!quiet && mvae_dist_rank() == 0) {
         printf("run directory: %s\n", run_dir);
         printf("  metrics: %s/metrics.json\n", run_dir);
         printf("  pictures: %s/*.png\n", run_dir);
@@ -473,7 +495,7 @@ out:
 static int cmd_sample(int argc, char **argv) {
     if (has_help(argc, argv)) return fputs(usage_sample, stdout), 0;
     const char *dir = NULL, *given = NULL, *outp = "samples.png", *mod = NULL, *which = "last", *wav = NULL;
-    const char *n_s = "64", *seed_s = "1";
+    const char *n_s = "64", *seed_s = "1", *scale_s = NULL;
     const char *posv[1];
     pos_list pos = {posv, 0, 1};
     bool force = false;
@@ -481,12 +503,13 @@ static int cmd_sample(int argc, char **argv) {
                               {"-o", "--output", ARG_STR, &outp},   {"--modality", NULL, ARG_STR, &mod},
                               {"--seed", NULL, ARG_STR, &seed_s},   {"--checkpoint", NULL, ARG_STR, &which},
                               {"--force", NULL, ARG_BOOL, &force},  {"--wav", NULL, ARG_STR, &wav},
-                              {NULL, NULL, 0, NULL}};
-    long long n = 64, seed = 1;
+                              {"--scale", NULL, ARG_STR, &scale_s}, {NULL, NULL, 0, NULL}};
+    long long n = 64, seed = 1, scale = 0;
     int prc = parse_args("sample", usage_sample, argc, argv, specs, &pos);
     if (!prc && !pos.n) prc = 2, fputs(usage_sample, stderr);
     if (!prc && (!parse_count("sample", "-n", n_s, 1, 4096, &n) ||
-                 !parse_count("sample", "--seed", seed_s, 0, INT64_MAX, &seed)))
+                 !parse_count("sample", "--seed", seed_s, 0, INT64_MAX, &seed) ||
+                 (scale_s && !parse_count("sample", "--scale", scale_s, 1, MVAE_PNG_GRID_MAX_SCALE, &scale))))
         prc = 2;
     if (!prc && strcmp(which, "last") && strcmp(which, "best"))
         prc = 2, fprintf(stderr, "mvae sample: --checkpoint is last or best\n");
@@ -498,7 +521,7 @@ static int cmd_sample(int argc, char **argv) {
     mvae_model *m = NULL;
     int rc = 1;
     if (open_run(dir, which, NULL, 0, force, &reg, &cfg, &m, &err)) goto out;
-    if (mvae_sample(m, given, mod, (int)n, (uint64_t)seed, outp, wav, &err)) goto out;
+    if (mvae_sample_scaled(m, given, mod, (int)n, (uint64_t)seed, outp, wav, (int)scale, &err)) goto out;
     if (wav) printf("wrote %lld WAV files into %s\n", n, wav);
     printf("wrote %s (%lld samples%s%s)\n", outp, n, given ? " given " : " from the prior", given ? given : "");
     rc = 0;
@@ -552,20 +575,89 @@ out:
     return rc;
 }
 
+/* `mvae sweep --slurm`: the job-array script, with absolute paths (tasks start elsewhere) */
+static int sweep_slurm(const char *file, const char *out_dir, mvae_slurm_opts *so, const char *path) {
+    mvae_error err = {0};
+    mvae_sweep *s = NULL;
+    char *exe = realpath("/proc/self/exe", NULL), *sf = realpath(file, NULL), *wd = getcwd(NULL, 0), *dir = NULL;
+    int rc = 1;
+    if (mvae_sweep_load(file, &s, &err)) goto out;
+    if (!exe || !sf || !wd) {
+        mvae_error_set(&err, MVAE_ERR_IO, "cannot resolve the absolute paths of the command, %s or the working "
+                       "directory: %s", file, strerror(errno));
+        goto out;
+    }
+    if (out_dir && out_dir[0] == '/') dir = strdup(out_dir);
+    else if (asprintf(&dir, "%s/%s%s", wd, out_dir ? "" : "runs/", out_dir ? out_dir : mvae_sweep_name(s)) < 0) dir = NULL;
+    if (!dir) {
+        mvae_error_set(&err, MVAE_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    so->exe = exe, so->sweep_file = sf, so->out_dir = dir, so->workdir = wd;
+    FILE *f = path && strcmp(path, "-") ? fopen(path, "w") : stdout;
+    if (!f) {
+        mvae_error_set(&err, MVAE_ERR_IO, "--slurm-out %s: cannot create: %s", path, strerror(errno));
+        goto out;
+    }
+    int wrc = mvae_sweep_write_slurm(s, so, f, &err);
+    if (f != stdout && fclose(f) != 0 && !wrc)
+        wrc = mvae_error_set(&err, MVAE_ERR_IO, "--slurm-out %s: cannot write: %s", path, strerror(errno));
+    if (wrc) goto out;
+    if (f != stdout) printf("wrote %s: submit it with `sbatch %s`, watch it with `mvae report %s`\n", path, path, dir);
+    rc = 0;
+out:
+    if (rc) fail(&err);
+    mvae_sweep_free(s);
+    free(exe);
+    free(sf);
+    free(wd);
+    free(dir);
+    return rc;
+}
+
 static int cmd_sweep(int argc, char **argv) {
     if (has_help(argc, argv)) return fputs(usage_sweep, stdout), 0;
     const char *file = NULL;
     mvae_sweep_opts o = {0};
     const char *posv[1];
     pos_list pos = {posv, 0, 1};
+    const char *shard = NULL, *slurm_out = NULL, *shards = NULL, *cpus = NULL;
+    bool slurm = false;
+    mvae_slurm_opts so = {0};
     const arg_spec specs[] = {{"--out", NULL, ARG_STR, &o.out_dir},
                               {"--dry-run", "-n", ARG_BOOL, &o.dry_run},
                               {"--quiet", "-q", ARG_BOOL, &o.quiet},
+                              {"--shard", NULL, ARG_STR, &shard},
+                              {"--slurm", NULL, ARG_BOOL, &slurm},
+                              {"--slurm-out", NULL, ARG_STR, &slurm_out},
+                              {"--shards", NULL, ARG_STR, &shards},
+                              {"--time", NULL, ARG_STR, &so.time},
+                              {"--cpus", NULL, ARG_STR, &cpus},
+                              {"--partition", NULL, ARG_STR, &so.partition},
                               {NULL, NULL, 0, NULL}};
     int prc = parse_args("sweep", usage_sweep, argc, argv, specs, &pos);
     if (!prc && !pos.n) prc = 2, fputs(usage_sweep, stderr);
     if (prc) return prc;
     file = pos.v[0];
+    if (shard) { /* I/N */
+        char *end = NULL;
+        long i = strtol(shard, &end, 10), n = end && *end == '/' ? strtol(end + 1, &end, 10) : 0;
+        if (!end || *end || n < 1 || n > 1000000 || i < 0 || i >= n) {
+            fprintf(stderr, "mvae sweep: --shard '%s' must be I/N with 0 <= I < N, e.g. --shard 0/4 (the first of "
+                    "four shards)\n", shard);
+            return 2;
+        }
+        o.shard = (int)i, o.n_shards = (int)n;
+    } else if (mvae_dist_size() > 1 && !slurm && !slurm_out) { /* mpirun -np N mvae sweep: rank r is shard r/N */
+        o.shard = mvae_dist_rank(), o.n_shards = mvae_dist_size();
+    }
+    mvae_dist_detach(); /* each process trains its runs alone */
+    long long v = 0;
+    if (shards && !parse_count("sweep", "--shards", shards, 1, 1000000, &v)) return 2;
+    so.n_shards = (int)v;
+    if (cpus && !parse_count("sweep", "--cpus", cpus, 1, 1024, &v)) return 2;
+    so.cpus = cpus ? (int)v : 0;
+    if (slurm || slurm_out) return sweep_slurm(file, o.out_dir, &so, slurm_out);
     char command[2048] = "mvae sweep";
     for (int i = 0; i < argc; i++)
         snprintf(command + strlen(command), sizeof command - strlen(command), " %s", argv[i]);
@@ -589,18 +681,21 @@ static int cmd_sweep(int argc, char **argv) {
 
 static int cmd_report(int argc, char **argv) {
     if (has_help(argc, argv)) return fputs(usage_report, stdout), 0;
-    const char *dir = NULL;
     bool quiet = false;
-    const char *posv[1];
-    pos_list pos = {posv, 0, 1};
-    const arg_spec specs[] = {{"--quiet", "-q", ARG_BOOL, &quiet}, {NULL, NULL, 0, NULL}};
+    const char *out = "compare.html";
+    const char **posv = calloc((size_t)argc + 1, sizeof *posv);
+    if (!posv) return 1;
+    pos_list pos = {posv, 0, argc};
+    const arg_spec specs[] = {{"--quiet", "-q", ARG_BOOL, &quiet}, {"-o", "--output", ARG_STR, &out}, {NULL, NULL, 0, NULL}};
     int prc = parse_args("report", usage_report, argc, argv, specs, &pos);
     if (!prc && !pos.n) prc = 2, fputs(usage_report, stderr);
-    if (prc) return prc;
-    dir = pos.v[0];
+    if (!prc && pos.n > 64) prc = 2, fprintf(stderr, "mvae report: at most 64 run directories to compare (got %d)\n", pos.n);
+    if (prc) return free(posv), prc;
     mvae_error err = {0};
-    if (mvae_sweep_report(dir, quiet, &err)) return fail(&err);
-    return 0;
+    int rc = pos.n == 1 ? mvae_report_dir(pos.v[0], quiet, &err)
+                        : mvae_report_compare_html(pos.v, pos.n, out, quiet, &err);
+    free(posv);
+    return rc ? fail(&err) : 0;
 }
 
 static const char *opt_type_name(int t) {
@@ -640,27 +735,68 @@ static int cmd_plugins(int argc, char **argv) {
     return 0;
 }
 
+/* The commands: `mvae --help` is generated from this table, so it lists every one. */
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *synopsis; /* the arguments, as in the command's usage */
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"train", cmd_train, "EXP.yaml [--set KEY=VALUE ...] [--out DIR]", "train, evaluate, write a run directory"},
+    {"train", cmd_train, "--resume RUN_DIR [--set eval.K=V ...]", "continue an interrupted run"},
+    {"eval", cmd_eval, "RUN_DIR [--checkpoint last|best] [--set ...]", "evaluate a run on the test split"},
+    {"sample", cmd_sample, "RUN_DIR [--given label=3] [-n 64] [-o grid.png]", "generate images"},
+    {"translate", cmd_translate, "RUN_DIR --from en --to vi [TEXT ...]", "translate text (stdin without TEXT)"},
+    {"validate", cmd_validate, "EXP.yaml [--set ...] [--with-data]", "check an experiment, print it resolved"},
+    {"sweep", cmd_sweep, "SWEEP.yaml [--out DIR] [--dry-run] [--shard I/N] [--slurm]", "run a grid of experiments (resumable)"},
+    {"report", cmd_report, "DIR | RUN_DIR RUN_DIR ...", "report.html of a run or sweep; compare runs"},
+    {"plugins", cmd_plugins, "[-v]", "list the plugins found"},
+};
+enum { N_COMMANDS = (int)(sizeof commands / sizeof commands[0]) };
+
+static void usage_main(FILE *out) {
+    fputs("usage: mvae <command> [options]\n       mvae --version\n\ncommands:\n", out);
+    for (int i = 0; i < N_COMMANDS; i++) {
+        char head[160];
+        snprintf(head, sizeof head, "%s %s", commands[i].name, commands[i].synopsis);
+        fprintf(out, "  %-54s %s\n", head, commands[i].summary);
+    }
+    fputs("\n`mvae <command> --help` describes each command. Plugins are searched in $MVAE_PLUGIN_PATH,\n"
+          "the build tree and the install prefix. Docs: docs/ in the source tree.\n",
+          out);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
-        fputs(usage_main, argc < 2 ? stderr : stdout);
+        usage_main(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "--version")) {
-        printf("mvae %s (plugin ABI %d.%d)\n", MVAE_VERSION_STRING, MVAE_ABI_MAJOR, MVAE_ABI_MINOR);
+        /* the ABI of this build's headers, and the oldest plugin ABI the loader accepts */
+        printf("mvae %s\nplugin ABI %d.%d (loads plugins built for ABI %d.0", MVAE_VERSION_STRING, MVAE_ABI_MAJOR,
+               MVAE_ABI_MINOR, MVAE_ABI_MAJOR);
+        if (MVAE_ABI_MINOR > 0) printf(" to %d.%d", MVAE_ABI_MAJOR, MVAE_ABI_MINOR);
+        printf(")\n");
         return 0;
     }
     const char *c = argv[1];
-    if (!strcmp(c, "train")) return cmd_train(argc - 2, argv + 2);
-    if (!strcmp(c, "eval")) return cmd_eval(argc - 2, argv + 2);
-    if (!strcmp(c, "sample")) return cmd_sample(argc - 2, argv + 2);
-    if (!strcmp(c, "validate")) return cmd_validate(argc - 2, argv + 2);
-    if (!strcmp(c, "translate")) return cmd_translate(argc - 2, argv + 2);
-    if (!strcmp(c, "plugins")) return cmd_plugins(argc - 2, argv + 2);
-    if (!strcmp(c, "sweep")) return cmd_sweep(argc - 2, argv + 2);
-    if (!strcmp(c, "report")) return cmd_report(argc - 2, argv + 2);
-    static const char *const cmds[] = {"train", "eval", "sample", "validate", "plugins", "sweep", "report", "translate"};
-    const char *near = mvae_nearest(c, cmds, 8);
-    fprintf(stderr, "mvae: unknown command '%s'%s%s%s\n\n%s", c, near ? " (did you mean '" : "", near ? near : "",
-            near ? "'?)" : "", usage_main);
+    const char *names[N_COMMANDS];
+    for (int i = 0; i < N_COMMANDS; i++) {
+        if (!strcmp(c, commands[i].name)) {
+            if (strcmp(c, "train") && strcmp(c, "sweep")) return commands[i].run(argc - 2, argv + 2);
+            /* train and sweep join the MPI process group when mpirun started them (dist.h) */
+            if (dist_start()) return 1;
+            int rc = commands[i].run(argc - 2, argv + 2);
+            mvae_dist_finalize();
+            return rc;
+        }
+        names[i] = commands[i].name;
+    }
+    const char *near = mvae_nearest(c, names, N_COMMANDS);
+    fprintf(stderr, "mvae: unknown command '%s'%s%s%s\n\n", c, near ? " (did you mean '" : "", near ? near : "",
+            near ? "'?)" : "");
+    usage_main(stderr);
     return 2;
 }

@@ -265,7 +265,11 @@ int mvae_classifier_get(const mvae_model *m, int image, int label, const char *c
     const mvae_dataset_vtable *dv = m->ds_desc->vtable;
     char *ds_text = node_text(mvae_cfg_get(mvae_cfg_root(m->cfg), "dataset"));
     char *clf_text = node_text(s.sec);
-    if (ds_text) drop_key_lines(ds_text, "paired_fraction"); /* pairing does not change the data */
+    if (ds_text) { /* pairing and its schedule do not change the data */
+        drop_key_lines(ds_text, "paired_fraction");
+        drop_key_lines(ds_text, "paired_only");
+        drop_key_lines(ds_text, "paired_repeat");
+    }
     char *key_text = NULL;
     if (ds_text && clf_text &&
         asprintf(&key_text, "mvae classifier cache v1\ndataset %s %s\n%s\nimage %s [%lld,%lld,%lld] label %s %d\n"

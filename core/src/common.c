@@ -52,6 +52,7 @@ const char *mvae_status_name(int status) {
     case MVAE_ERR_PLUGIN: return "plugin";
     case MVAE_ERR_NUMERIC: return "numeric";
     case MVAE_ERR_NOMEM: return "nomem";
+    case MVAE_ERR_INTERRUPTED: return "interrupted";
     default: return "unknown";
     }
 }

@@ -317,7 +317,7 @@ int mvae_write_cross_pictures(mvae_model *m, const char *dir, bool quiet, mvae_e
         if (row < 2) continue;
         char path[4200];
         snprintf(path, sizeof path, "%s/cross_%s.png", dir, m->mod[f].info.name);
-        if ((rc = mvae_png_write_grid(path, grid, row * ncol, 3, (int)H, (int)W, ncol, 2, err))) goto done;
+        if ((rc = mvae_png_write_grid_scaled(path, grid, row * ncol, 3, (int)H, (int)W, ncol, 2, 0, err))) goto done;
         if (!quiet) {
             char rows[512];
             size_t k = (size_t)snprintf(rows, sizeof rows, "%s", drawable(&m->mod[f].info, H, W) ? m->mod[f].info.name : "");

@@ -247,6 +247,33 @@ int mvae_evaluate(mvae_model *m, int split, mvae_eval_result *r, bool quiet, mva
     return mvae_evaluate_in(m, split, NULL, r, quiet, err);
 }
 
+/* The evaluation's progress after `done` of N test points: redrawn on a terminal, else a line at
+ * every fifth (train.progress: bar, lines or none chooses as for training). The first N_ll points also get the K-sample log-likelihoods, so the ETA counts
+ * their time (ll_sec so far) apart from the rest's. */
+static bool eval_progress(const mvae_model *m, int64_t done, int64_t N, int64_t N_ll, double elapsed, double ll_sec,
+                          int64_t K, int64_t *next_line) {
+    /* train.progress decides, as for training: bar (redrawn), lines, none, auto (bar on a terminal) */
+    const char *mode = "auto";
+    mvae_error e = {0};
+    if (m->cfg) mvae_cfg_string_or(mvae_cfg_path(mvae_cfg_root(m->cfg), "train"), "progress", "auto", &mode, &e);
+    if (!strcmp(mode, "none")) return false;
+    bool tty = !strcmp(mode, "bar") || (strcmp(mode, "lines") && isatty(2));
+    if (!tty && (done < *next_line || done >= N)) return false;
+    if (!tty) *next_line = done + (N / 5 > 0 ? N / 5 : 1);
+    int64_t ll_done = done < N_ll ? done : N_ll;
+    double rest = elapsed - ll_sec; /* the time outside the log-likelihoods */
+    double left = (ll_done > 0 ? ll_sec / (double)ll_done * (double)(N_ll - ll_done) : 0) +
+                  rest / (double)done * (double)(N - done);
+    long t = (long)(left + 0.5);
+    if (!(left >= 0) || left > 1e7) t = 0;
+    fprintf(stderr, "%sevaluating %lld/%lld test points (log-likelihoods with K=%lld on the first %lld)  ETA %ld:%02ld%s",
+            tty ? "\r" : "", (long long)done, (long long)N, (long long)K, (long long)N_ll, t / 60, t % 60,
+            tty ? "   " : "\n");
+    fflush(stderr);
+    return tty;
+}
+
+
 int mvae_evaluate_in(mvae_model *m, int split, const char *run_dir, mvae_eval_result *r, bool quiet,
                      mvae_error *err) {
     memset(r, 0, sizeof *r);
@@ -299,6 +326,9 @@ int mvae_evaluate_in(mvae_model *m, int split, const char *run_dir, mvae_eval_re
     const mvae_fusion_vtable *fv = m->fusion_desc->vtable;
     uint32_t all = (1u << m->n_mod) - 1;
     double elbo_sum = 0, acc_s[16] = {0}, acc_m[16] = {0};
+    const double t_eval = mvae_time_sec();
+    int64_t next_line = N / 5; /* without a terminal: a line at every fifth of the test set */
+    bool redrawn = false;      /* a progress line was redrawn with \r: end it */
     for (int64_t s = 0; s < N; s += bs) {
         int n = (int)((N - s) < bs ? (N - s) : bs);
         for (int i = 0; i < n; i++) idx[i] = s + i;
@@ -361,12 +391,9 @@ int mvae_evaluate_in(mvae_model *m, int split, const char *run_dir, mvae_eval_re
             }
             r->ll_seconds += mvae_time_sec() - t_ll;
         }
-        if (!quiet && isatty(2)) {
-            fprintf(stderr, "\revaluating %lld/%lld", (long long)(s + n), (long long)N);
-            fflush(stderr);
-        }
+        if (!quiet) redrawn |= eval_progress(m, s + n, N, N_ll, mvae_time_sec() - t_eval, r->ll_seconds, K, &next_line);
     }
-    if (!quiet && isatty(2)) fputc('\n', stderr);
+    if (redrawn) fputc('\n', stderr);
     r->elbo = elbo_sum / (double)N;
     r->n_ll = nterms;
     for (int t = 0; t < nterms; t++) {
@@ -604,9 +631,16 @@ static int decode_mean(const mvae_model *m, mvae_ctx *ctx, int k, mvae_tensor *z
     return MVAE_OK;
 }
 
-static int grid(const mvae_model *m, int k, const char *path, const float *imgs, int n, int cols, mvae_error *err) {
+/* tiles of small images scaled up to a readable size (mvae_png_write_grid_scaled, scale 0) */
+static int grid_scaled(const mvae_model *m, int k, const char *path, const float *imgs, int n, int cols, int scale,
+                       mvae_error *err) {
     const mvae_modality_info *mi = &m->mod[k].info;
-    return mvae_png_write_grid(path, imgs, n, (int)mi->shape[0], (int)mi->shape[1], (int)mi->shape[2], cols, 2, err);
+    return mvae_png_write_grid_scaled(path, imgs, n, (int)mi->shape[0], (int)mi->shape[1], (int)mi->shape[2], cols, 2,
+                                      scale, err);
+}
+
+static int grid(const mvae_model *m, int k, const char *path, const float *imgs, int n, int cols, mvae_error *err) {
+    return grid_scaled(m, k, path, imgs, n, cols, 0, err);
 }
 
 int mvae_write_pictures(mvae_model *m, const char *dir, bool quiet, mvae_error *err) {
@@ -712,6 +746,14 @@ int mvae_sample_png(mvae_model *m, const char *given, const char *target, int n,
 
 int mvae_sample(mvae_model *m, const char *given, const char *target, int n, uint64_t seed, const char *png_path,
                 const char *wav_dir, mvae_error *err) {
+    return mvae_sample_scaled(m, given, target, n, seed, png_path, wav_dir, 0, err);
+}
+
+int mvae_sample_scaled(mvae_model *m, const char *given, const char *target, int n, uint64_t seed,
+                       const char *png_path, const char *wav_dir, int scale, mvae_error *err) {
+    if (scale < 0 || scale > MVAE_PNG_GRID_MAX_SCALE)
+        return mvae_error_set(err, MVAE_ERR_INVALID, "sample: --scale %d must be in 1..%d (0 or none: automatic)", scale,
+                              MVAE_PNG_GRID_MAX_SCALE);
     int img = target ? mvae_model_find(m, target) : first_image(m);
     if (img < 0 || (m->mod[img].info.type != MVAE_MOD_IMAGE && m->mod[img].info.type != MVAE_MOD_AUDIO) ||
         m->mod[img].info.ndim != 3)
@@ -845,7 +887,7 @@ int mvae_sample(mvae_model *m, const char *given, const char *target, int n, uin
     if (audio) flip_rows(buf, n, mi->shape[1], mi->shape[2]);
     int cols = 1;
     while (cols * cols < n) cols++;
-    rc = grid(m, img, png_path, buf, n, cols, err);
+    rc = grid_scaled(m, img, png_path, buf, n, cols, scale, err);
     goto done;
 ctxfail:
     rc = mvae_error_set(err, MVAE_ERR_INVALID, "sample: %s", mvae_ctx_error(ctx));

@@ -52,8 +52,24 @@ static uint8_t to_byte(float v) {
     return (uint8_t)lrintf(v * 255.0f);
 }
 
+int mvae_png_grid_auto_scale(int H, int W) {
+    int side = H > W ? H : W;
+    if (side <= 0 || side >= MVAE_PNG_GRID_MIN_TILE) return 1;
+    int s = (MVAE_PNG_GRID_MIN_TILE + side - 1) / side;
+    return s > MVAE_PNG_GRID_MAX_SCALE ? MVAE_PNG_GRID_MAX_SCALE : s;
+}
+
 int mvae_png_write_grid(const char *path, const float *images, int n, int C, int H, int W, int cols,
                         int pad, mvae_error *err) {
+    return mvae_png_write_grid_scaled(path, images, n, C, H, W, cols, pad, 1, err);
+}
+
+int mvae_png_write_grid_scaled(const char *path, const float *images, int n, int C, int H, int W, int cols,
+                               int pad, int scale, mvae_error *err) {
+    if (scale < 0 || scale > MVAE_PNG_GRID_MAX_SCALE)
+        return mvae_error_set(err, MVAE_ERR_INVALID, "picture grid %s: scale %d must be in 0..%d (0: automatic)",
+                              path ? path : "(null)", scale, MVAE_PNG_GRID_MAX_SCALE);
+    if (scale == 0) scale = mvae_png_grid_auto_scale(H, W);
     if (!images || n <= 0 || (C != 1 && C != 3) || H <= 0 || W <= 0 || pad < 0)
         return mvae_error_set(err, MVAE_ERR_INVALID,
                               "mvae_png_write_grid(%s): need n > 0 images of C = 1 or 3 channels, "
@@ -65,8 +81,9 @@ int mvae_png_write_grid(const char *path, const float *images, int n, int C, int
     }
     if (cols > n) cols = n;
     int rows = (n + cols - 1) / cols;
-    int64_t gw = (int64_t)cols * W + (int64_t)(cols - 1) * pad;
-    int64_t gh = (int64_t)rows * H + (int64_t)(rows - 1) * pad;
+    int64_t sW = (int64_t)W * scale, sH = (int64_t)H * scale; /* a tile in output pixels */
+    int64_t gw = (int64_t)cols * sW + (int64_t)(cols - 1) * pad;
+    int64_t gh = (int64_t)rows * sH + (int64_t)(rows - 1) * pad;
     if (gw > (1 << 20) || gh > (1 << 20) || gw * gh * C > ((int64_t)1 << 31))
         return mvae_error_set(err, MVAE_ERR_INVALID,
                               "mvae_png_write_grid(%s): grid %lldx%lld is too "
@@ -78,13 +95,13 @@ int mvae_png_write_grid(const char *path, const float *images, int n, int C, int
                               (long long)gw, (long long)gh);
     memset(px, 255, (size_t)(gw * gh * C));
     for (int i = 0; i < n; i++) {
-        int64_t x0 = (int64_t)(i % cols) * (W + pad), y0 = (int64_t)(i / cols) * (H + pad);
+        int64_t x0 = (int64_t)(i % cols) * (sW + pad), y0 = (int64_t)(i / cols) * (sH + pad);
         const float *img = images + (size_t)i * C * H * W; /* [C, H, W] planar */
-        for (int y = 0; y < H; y++)
-            for (int x = 0; x < W; x++)
+        for (int64_t y = 0; y < sH; y++) /* nearest neighbour: each pixel a scale x scale square */
+            for (int64_t x = 0; x < sW; x++)
                 for (int c = 0; c < C; c++)
                     px[((y0 + y) * gw + x0 + x) * C + c] =
-                        to_byte(img[((size_t)c * H + y) * W + x]);
+                        to_byte(img[((size_t)c * H + (size_t)(y / scale)) * W + (size_t)(x / scale)]);
     }
     int rc = mvae_png_write(path, px, (int)gw, (int)gh, C, err);
     free(px);

@@ -57,6 +57,7 @@ static const mvae_option objective_schema[] = {
     {NULL, 0, NULL, NULL, NULL, false, NULL, NULL},
 };
 static const char *const progress_choices[] = {"auto", "bar", "lines", "none", NULL};
+static const char *const dist_noise_choices[] = {"rank", "global", NULL}; /* docs/scaling.md */
 static const mvae_option train_schema[] = {
     {"epochs", MVAE_OPT_INT, "10", "passes over the training split", NULL, false, NULL, "[1, 1000000]"},
     {"batch_size", MVAE_OPT_INT, "100", "samples per step", NULL, false, NULL, "[1, 1000000]"},
@@ -69,6 +70,7 @@ static const mvae_option train_schema[] = {
     {"threads", MVAE_OPT_INT, "0", "threads (0 = automatic: with the OpenBLAS backend 1 unless OPENBLAS_NUM_THREADS is set)", NULL, false, NULL, "[0, 64]"},
     {"valid_size", MVAE_OPT_INT, "0", "hold out this many training samples to pick the best checkpoint", NULL, false, NULL, "[0, inf)"},
     {"progress", MVAE_OPT_STRING, "auto", "auto | bar | lines | none", NULL, false, progress_choices, NULL},
+    {"dist_noise", MVAE_OPT_STRING, NULL, "with MPI ranks: rank (default: each rank its own noise stream) | global (every rank draws the global batch's noise and keeps its rows: the trajectory of one process)", NULL, false, dist_noise_choices, NULL},
     {"impartial", MVAE_OPT_MAP, NULL, "impartiality blocks on each term's z: {method: pcgrad, ...} (docs/impartial.md)", mvae_impartial_schema, false, NULL, NULL},
     {NULL, 0, NULL, NULL, NULL, false, NULL, NULL},
 };
@@ -211,7 +213,7 @@ static int validate_all(mvae_cfg *cfg, const mvae_registry *reg, const mvae_plug
     if (opt && mvae_cfg_get(opt, "adam") && mvae_cfg_get(opt, "sgd"))
         return mvae_error_set(err, MVAE_ERR_INVALID, "%s: train.optimizer: give either adam or sgd, not both",
                               mvae_cfg_where(opt, where, sizeof where));
-    static const char *const ds_extra[] = {"paired_fraction", "paired_only", NULL};
+    static const char *const ds_extra[] = {"paired_fraction", "paired_only", "paired_repeat", NULL};
     *ds = plugin_section(cfg, reg, mvae_cfg_get(root, "dataset"), MVAE_PLUGIN_DATASET, "dataset", ds_extra, err);
     if (!*ds) return err->status ? err->status : MVAE_ERR_INVALID;
     double pf = 1.0;
@@ -222,6 +224,16 @@ static int validate_all(mvae_cfg *cfg, const mvae_registry *reg, const mvae_plug
                               mvae_cfg_where(mvae_cfg_get(dsn, "paired_fraction"), where, sizeof where), pf);
     bool po;
     if (mvae_cfg_bool_or(dsn, "paired_only", false, &po, err)) return err->status;
+    int64_t prep = 1;
+    if (mvae_cfg_int_or(dsn, "paired_repeat", 1, &prep, err)) return err->status;
+    if (prep < 1 || prep > 10000)
+        return mvae_error_set(err, MVAE_ERR_INVALID, "%s: dataset.paired_repeat must be in [1, 10000], got %lld",
+                              mvae_cfg_where(mvae_cfg_get(dsn, "paired_repeat"), where, sizeof where), (long long)prep);
+    if (prep > 1 && po)
+        return mvae_error_set(err, MVAE_ERR_INVALID,
+                              "%s: dataset.paired_repeat has no effect with paired_only: true (every listed sample is "
+                              "paired); remove one of them",
+                              mvae_cfg_where(mvae_cfg_get(dsn, "paired_repeat"), where, sizeof where));
     mvae_cfg_node *mods = mvae_cfg_get(root, "modalities");
     if (mods->n_items < 1)
         return mvae_error_set(err, MVAE_ERR_INVALID, "%s: modalities: at least one modality is needed",
@@ -337,7 +349,20 @@ int mvae_model_build(mvae_cfg *cfg, const mvae_registry *reg, mvae_model **out, 
     const mvae_dataset_vtable *dv = ds_desc->vtable;
     m->ds_desc = ds_desc;
     if ((rc = dv->open(dsn, &m->ds, err))) {
-        mvae_error_prefix(err, "dataset '%s'", ds_desc->name);
+        /* "exp.yaml:4:3: dataset 'NAME': <the plugin's message>" like every other config error; a
+         * message that already starts with a place in the experiment keeps that (finer) place */
+        mvae_cfg_node *at = mvae_cfg_get(dsn, "plugin") ? mvae_cfg_get(dsn, "plugin") : dsn;
+        mvae_cfg_where(at, where, sizeof where);
+        size_t file_len = strcspn(where, ":");
+        if (where[0] && !strncmp(err->msg, where, file_len + 1)) {
+            char place[256];
+            size_t pl = strcspn(err->msg + file_len + 1, " ") + file_len + 1; /* "exp.yaml:9:5:" */
+            snprintf(place, sizeof place, "%.*s", (int)(pl - 1), err->msg);
+            memmove(err->msg, err->msg + pl + (err->msg[pl] == ' '), strlen(err->msg + pl + (err->msg[pl] == ' ')) + 1);
+            mvae_error_prefix(err, "%s: dataset '%s'", place, ds_desc->name);
+        } else {
+            mvae_error_prefix(err, "%s: dataset '%s'", where, ds_desc->name);
+        }
         goto fail;
     }
     m->n_ds_modalities = dv->n_modalities(m->ds);
@@ -589,7 +614,10 @@ int mvae_batch_fill(mvae_batch *b, const mvae_model *m, int split, const int64_t
     const mvae_dataset_vtable *dv = m->ds_desc->vtable;
     memset(b->ds_present, 1, (size_t)n * (size_t)m->n_ds_modalities);
     int rc = dv->get_batch(m->ds, split, idx, n, b->ds_bufs, b->ds_present, err);
-    if (rc) return rc;
+    if (rc) {
+        mvae_error_prefix(err, "dataset '%s'", m->ds_desc->name);
+        return rc;
+    }
     b->n = n;
     for (int t = 0; t < m->n_tf; t++) {
         const mvae_transform_inst *tf = &m->tf[t];

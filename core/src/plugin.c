@@ -99,7 +99,7 @@ static const hook_spec classifier_hooks[] = {HOOK(mvae_classifier_vtable, create
 #undef HOOK
 
 /* Every hook listed above is REQUIRED; a vtable may end with OPTIONAL hooks (decoder:
- * forward_teacher, generate since ABI 1.1) that older plugins lack. A hook added to interfaces.h
+ * forward_teacher, generate since ABI 1.2) that older plugins lack. A hook added to interfaces.h
  * must be added to its table above, or counted here as optional. */
 #define HOOK_COUNT(T) (sizeof(T) / sizeof(void (*)(void)))
 _Static_assert(HOOK_COUNT(mvae_dataset_vtable) == 6, "update dataset_hooks in plugin.c");

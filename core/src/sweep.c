@@ -5,13 +5,17 @@
 #include "mvae/json.h"
 #include "mvae/model.h"
 #include "mvae/plot.h"
+#include "mvae/report.h"
 #include "mvae/train.h"
+#include "sweep_internal.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -452,7 +456,7 @@ static int copy_file(const char *from, const char *to, mvae_error *err) {
     FILE *a = fopen(from, "rb");
     if (!a) return mvae_error_set(err, MVAE_ERR_IO, "cannot read '%s': %s", from, strerror(errno));
     char tmp[1400];
-    snprintf(tmp, sizeof tmp, "%s.tmp", to);
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", to, (long)getpid()); /* shards share the directory */
     FILE *b = fopen(tmp, "wb");
     if (!b) {
         fclose(a);
@@ -466,10 +470,25 @@ static int copy_file(const char *from, const char *to, mvae_error *err) {
     return MVAE_OK;
 }
 
+static int write_runs_jsonl_locked(const mvae_sweep *s, const char *dir, mvae_error *err);
+/* Several processes (shards) may finish runs at once: each rewrites runs.jsonl from what is on
+ * disk while holding runs.jsonl.lock, so a later rewrite never drops a run an earlier one listed. */
 static int write_runs_jsonl(const mvae_sweep *s, const char *dir, mvae_error *err) {
+    char lp[1300];
+    snprintf(lp, sizeof lp, "%s/runs.jsonl.lock", dir);
+    int fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return mvae_error_set(err, MVAE_ERR_IO, "cannot create '%s': %s", lp, strerror(errno));
+    while (flock(fd, LOCK_EX) != 0 && errno == EINTR) {
+    }
+    int rc = write_runs_jsonl_locked(s, dir, err);
+    close(fd);
+    return rc;
+}
+
+static int write_runs_jsonl_locked(const mvae_sweep *s, const char *dir, mvae_error *err) {
     char path[1200], tmp[1300];
     snprintf(path, sizeof path, "%s/runs.jsonl", dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     FILE *f = fopen(tmp, "w");
     if (!f) return mvae_error_set(err, MVAE_ERR_IO, "cannot write '%s': %s", tmp, strerror(errno));
     for (int i = 0; i < s->n_runs; i++) {
@@ -539,6 +558,7 @@ int mvae_sweep_execute(const mvae_sweep *s, const mvae_registry *reg, const mvae
     if (o->dry_run) {
         printf("sweep %s: %d runs in %s (base %s)\n", s->name, s->n_runs, dir, s->base);
         for (int i = 0; i < s->n_runs; i++) {
+            if (o->n_shards > 0 && i % o->n_shards != o->shard) continue;
             char rd[1400];
             snprintf(rd, sizeof rd, "%s/%s", dir, s->runs[i].dir);
             bool done = file_exists(rd, "metrics.json"), part = !done && file_exists(rd, "last.ckpt");
@@ -578,8 +598,30 @@ int mvae_sweep_execute(const mvae_sweep *s, const mvae_registry *reg, const mvae
         const run *ru = &s->runs[i];
         char rd[1400];
         snprintf(rd, sizeof rd, "%s/%s", dir, ru->dir);
+        if (o->n_shards > 0 && i % o->n_shards != o->shard) {
+            sum->other_shards++;
+            continue;
+        }
         if (file_exists(rd, "metrics.json")) {
             printf("run %d/%d: %s: finished before, skipped\n", i + 1, s->n_runs, ru->label);
+            sum->skipped++;
+            continue;
+        }
+        /* claim it: another process (shard, host) sharing the directory may be training it */
+        mvae_run_claim claim;
+        bool got = false;
+        char who[320];
+        if ((rc = mvae_run_claim_try(rd, &claim, &got, who, sizeof who, err))) break;
+        if (!got) {
+            printf("run %d/%d: %s: being trained by %s, skipped\n", i + 1, s->n_runs, ru->label, who);
+            sum->claimed++;
+            continue;
+        }
+        if (who[0]) printf("run %d/%d: %s: taking over the claim of %s, which is no longer running\n", i + 1,
+                           s->n_runs, ru->label, who);
+        if (file_exists(rd, "metrics.json")) { /* finished by another process since the check above */
+            mvae_run_claim_release(&claim);
+            printf("run %d/%d: %s: finished by another process, skipped\n", i + 1, s->n_runs, ru->label);
             sum->skipped++;
             continue;
         }
@@ -604,12 +646,19 @@ int mvae_sweep_execute(const mvae_sweep *s, const mvae_registry *reg, const mvae
             if (resume) sum->resumed++;
             else sum->trained++;
             printf("run %d/%d: done in %.1f s -> %s/metrics.json\n", i + 1, s->n_runs, mvae_time_sec() - t0, rd);
-            if ((rc = write_runs_jsonl(s, dir, err))) break;
+            if ((rc = write_runs_jsonl(s, dir, err))) {
+                mvae_run_claim_release(&claim);
+                break;
+            }
         }
+        mvae_run_claim_release(&claim);
         fflush(stdout);
     }
-    printf("sweep %s: %d runs: %d finished before, %d trained, %d resumed, %d failed (%s/runs.jsonl)\n", s->name,
-           sum->total, sum->skipped, sum->trained, sum->resumed, sum->failed, dir);
+    printf("sweep %s: %d runs: %d finished before, %d trained, %d resumed, %d failed", s->name, sum->total,
+           sum->skipped, sum->trained, sum->resumed, sum->failed);
+    if (o->n_shards > 0) printf(", %d left to the other %d shard(s)", sum->other_shards, o->n_shards - 1);
+    if (sum->claimed) printf(", %d being trained by other processes", sum->claimed);
+    printf(" (%s/runs.jsonl)\n", dir);
     if (sum->failed) {
         fprintf(stderr, "failed runs (rerun the same command to retry them; the others are skipped):\n");
         for (int i = 0; i < s->n_runs; i++)
@@ -1036,8 +1085,11 @@ int mvae_sweep_report(const char *dir, bool quiet, mvae_error *err) {
     rep r = {0};
     int n_lines = 0;
     int rc = rep_read(&r, dir, &n_lines, err);
-    if (!rc && r.n_runs == 0)
-        rc = mvae_error_set(err, MVAE_ERR_INVALID, "%s: no finished run to report on", dir);
+    if (!rc && r.n_runs == 0) {
+        int running = mvae_sweep_list_unfinished(dir, NULL, quiet);
+        rc = mvae_error_set(err, MVAE_ERR_INVALID, "%s: no finished run to report on%s", dir,
+                            running ? " yet (runs are still training: see above)" : "");
+    }
     if (rc) {
         rep_free(&r);
         return rc;
@@ -1141,10 +1193,12 @@ int mvae_sweep_report(const char *dir, bool quiet, mvae_error *err) {
         fputc('\n', csv);
     }
     rc = write_plots(&r, dir, quiet, md, err);
+    mvae_sweep_list_unfinished(dir, md, quiet); /* a sweep still running: its other runs */
     bool bad = fclose(md) != 0;
     bad = (fclose(csv) != 0) || bad;
     if (!rc && bad) rc = mvae_error_set(err, MVAE_ERR_IO, "cannot write '%s'", mdp);
     if (!rc && !quiet) printf("wrote %s\nwrote %s\n", mdp, csvp);
     rep_free(&r);
+    if (!rc) rc = mvae_report_sweep_html(dir, quiet, err); /* report.html, from report.csv */
     return rc;
 }

@@ -32,6 +32,7 @@ struct mvae_ctx {
     bool recycled;       /* a backward since the last reset has recycled values */
     bool failed;
     char err[MVAE_ERROR_MSG_MAX];
+    int64_t win_row0, win_n, win_global; /* mvae_ctx_set_batch_window; win_global 0: none */
 };
 
 static arena_chunk *chunk_new(mvae_ctx *ctx, size_t cap) {
@@ -156,6 +157,20 @@ bool mvae_ctx_set_recycle_values(mvae_ctx *ctx, bool on) {
     ctx->recycle_values = on;
     return old;
 }
+void mvae_ctx_set_batch_window(mvae_ctx *ctx, int64_t row0, int64_t n, int64_t global) {
+    bool ok = global > 0 && n > 0 && row0 >= 0 && row0 + n <= global;
+    ctx->win_row0 = ok ? row0 : 0;
+    ctx->win_n = ok ? n : 0;
+    ctx->win_global = ok ? global : 0;
+}
+
+bool mvae_ctx_batch_window(const mvae_ctx *ctx, int64_t *row0, int64_t *n, int64_t *global) {
+    *row0 = ctx->win_row0;
+    *n = ctx->win_n;
+    *global = ctx->win_global;
+    return ctx->win_global > 0;
+}
+
 bool mvae_ctx_set_training(mvae_ctx *ctx, bool training) {
     bool old = ctx->training;
     ctx->training = training;

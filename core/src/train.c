@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "mvae/train.h"
 #include "mvae/checkpoint.h"
+#include "mvae/dist.h"
 #include "mvae/json.h"
 #include "mvae/optim.h"
 #include "gemm_internal.h"
@@ -53,19 +54,38 @@ int mvae_train_indices(const mvae_model *m, int64_t valid_size, int64_t **idx, i
     *idx = NULL;
     *n = 0;
     bool only = false;
-    if (mvae_cfg_bool_or(mvae_cfg_get(mvae_cfg_root(m->cfg), "dataset"), "paired_only", false, &only, err))
+    int64_t repeat = 1;
+    const mvae_cfg_node *dsn = mvae_cfg_get(mvae_cfg_root(m->cfg), "dataset");
+    if (mvae_cfg_bool_or(dsn, "paired_only", false, &only, err) ||
+        mvae_cfg_int_or(dsn, "paired_repeat", 1, &repeat, err))
         return err->status;
     const mvae_dataset_vtable *dv = m->ds_desc->vtable;
     int64_t N_all = dv->size(m->ds, MVAE_SPLIT_TRAIN), N = N_all - valid_size;
     if (N < 0) N = 0;
-    int64_t *out = malloc((size_t)(N > 0 ? N : 1) * sizeof *out);
-    if (!out) return mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
-    uint8_t *pairing = only ? mvae_make_pairing(m, N_all) : NULL;
+    /* with paired_repeat R, each paired sample is listed R times (weak supervision only: with
+     * paired_fraction 1 there is no pairing and the list is the N samples once) */
+    uint8_t *pairing = (only || repeat > 1) ? mvae_make_pairing(m, N_all) : NULL;
+    int64_t n_paired = 0;
+    for (int64_t i = 0; pairing && i < N; i++) {
+        bool all = true;
+        for (int j = 0; j < m->n_mod; j++) all = all && pairing[i * m->n_mod + j];
+        n_paired += all;
+    }
+    int64_t cap = only ? N : N + (pairing ? (repeat - 1) * n_paired : 0);
+    int64_t *out = malloc((size_t)(cap > 0 ? cap : 1) * sizeof *out);
+    if (!out) {
+        free(pairing);
+        return mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
+    }
     int64_t k = 0;
     for (int64_t i = 0; i < N; i++) {
         bool all = true;
         for (int j = 0; pairing && j < m->n_mod; j++) all = all && pairing[i * m->n_mod + j];
-        if (all) out[k++] = i;
+        if (only) {
+            if (all) out[k++] = i;
+        } else {
+            for (int64_t r = 0; r < (pairing && all ? repeat : 1); r++) out[k++] = i;
+        }
     }
     free(pairing);
     *idx = out;
@@ -82,6 +102,56 @@ static void fmt_hms(double s, char *buf, size_t n) {
         snprintf(buf, n, "%ld:%02ld", t / 60, t % 60);
 }
 
+/* The evaluation's work in "sample forward passes" (encode + decode of one sample): every test
+ * point once for the ELBO and the accuracies, and K importance samples per log-likelihood term
+ * (a conditional term "a|b" is two) on the first max_test points. For the whole run's ETA. */
+static double eval_work(const mvae_model *m) {
+    const mvae_cfg_node *ll = m->cfg ? mvae_cfg_path(mvae_cfg_root(m->cfg), "eval.log_likelihood") : NULL;
+    int64_t K = 1000, max_test = 0, N = ((const mvae_dataset_vtable *)m->ds_desc->vtable)->size(m->ds, MVAE_SPLIT_TEST);
+    mvae_error e = {0};
+    mvae_cfg_int_or(ll, "samples", 1000, &K, &e);
+    mvae_cfg_int_or(ll, "max_test", 0, &max_test, &e);
+    const mvae_cfg_node *terms = mvae_cfg_get(ll, "terms");
+    double n_terms = 1;
+    if (terms && terms->kind == MVAE_CFG_SEQ) {
+        n_terms = 0;
+        for (int i = 0; i < terms->n_items; i++) n_terms += terms->items[i]->value && strchr(terms->items[i]->value, '|') ? 2 : 1;
+    }
+    double N_ll = (double)(max_test > 0 && max_test < N ? max_test : N);
+    return 2.0 * (double)N + N_ll * (double)K * n_terms;
+}
+
+/* One progress report of a training step: mode 2 redraws a bar on the terminal, mode 1 prints a
+ * line five times an epoch. ETAs: the epoch's, and the whole run's — the epochs left at this
+ * run's mean batch time, and the evaluation after them, estimated from eval_work at the speed of
+ * a forward pass (a step is ~3 forward passes, forward and backward, per objective term). */
+static void train_progress(int mode, int epoch, int64_t epochs, int64_t bi, int64_t nb, double loss, double sps,
+                           double ep_elapsed, double run_elapsed, int64_t run_done, int64_t batch_size, int n_terms,
+                           double eval_fwd) {
+    bool bar_now = mode == 2 && (bi % 5 == 0 || bi + 1 == nb);
+    bool line_now = mode == 1 && nb >= 10 && (bi + 1) % (nb / 5) == 0 && bi + 1 < nb;
+    if (!bar_now && !line_now) return;
+    double per_batch = run_elapsed / (double)run_done;
+    double left_train = per_batch * ((double)(epochs - epoch) * (double)nb + (double)(nb - bi - 1));
+    double left_eval = eval_fwd * per_batch / ((double)batch_size * 3.0 * (n_terms > 0 ? n_terms : 1));
+    char eta[32], run[32], ev[32];
+    fmt_hms(ep_elapsed / (double)(bi + 1) * (double)(nb - bi - 1), eta, sizeof eta);
+    fmt_hms(left_train + left_eval, run, sizeof run);
+    fmt_hms(left_eval, ev, sizeof ev);
+    if (bar_now) {
+        int w = 24, f = (int)((double)w * (double)(bi + 1) / (double)nb);
+        char bar[32];
+        for (int i = 0; i < w; i++) bar[i] = i < f ? '=' : (i == f ? '>' : ' ');
+        bar[w] = '\0';
+        fprintf(stderr, "\repoch %d/%lld [%s] %lld/%lld loss %.3f  %.0f samples/s  ETA %s, run ~%s (eval ~%s)   ", epoch,
+                (long long)epochs, bar, (long long)bi + 1, (long long)nb, loss, sps, eta, run, ev);
+        fflush(stderr);
+    } else {
+        fprintf(stderr, "epoch %d batch %lld/%lld loss %.3f %.0f samples/s ETA %s, run ~%s (eval ~%s)\n", epoch,
+                (long long)bi + 1, (long long)nb, loss, sps, eta, run, ev);
+    }
+}
+
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -91,6 +161,7 @@ typedef struct train_cfg {
     int64_t epochs, batch_size, max_batches, threads, valid_size;
     double kl_anneal_epochs, beta, clip;
     const char *progress;
+    bool noise_global; /* train.dist_noise: global (docs/scaling.md) */
     mvae_optim opt;
 } train_cfg;
 
@@ -106,6 +177,9 @@ static int read_train_cfg(const mvae_model *m, train_cfg *c, mvae_error *err) {
         mvae_cfg_float_or(t, "clip_grad_norm", 0, &c->clip, err) ||
         mvae_cfg_string_or(t, "progress", "auto", &c->progress, err))
         return err->status;
+    const char *dn = "rank";
+    if (mvae_cfg_string_or(t, "dist_noise", "rank", &dn, err)) return err->status;
+    c->noise_global = !strcmp(dn, "global");
     mvae_cfg_node *o = mvae_cfg_path(t, "optimizer");
     mvae_cfg_node *adam = mvae_cfg_get(o, "adam"), *sgd = mvae_cfg_get(o, "sgd");
     double lr, a, b, eps, wd;
@@ -643,16 +717,54 @@ static int resume_best(const mvae_model *m, const char *ckpt_last, const char *c
 static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp, const mvae_objective *objp,
                         mvae_train_result *res, mvae_error *err);
 
+/* Data parallelism: the epoch's loss sums of every rank, added up and divided by the number of
+ * ranks (each rank's are means over its slice), into rank 0's. A term is matched by its subset;
+ * every rank has the same fixed terms unless its slice had no data for one (then it adds 0). */
+typedef struct epoch_sums {
+    double loss, random;
+    int32_t n_term, pad;
+    uint32_t sub[MVAE_MAX_TERMS];
+    double term[MVAE_MAX_TERMS];
+} epoch_sums;
+
+static int epoch_stats_gather(double *sum_loss, double *random_sum, uint32_t *term_sub, double *term_sum, int *n_term,
+                              mvae_error *err) {
+    const int n = mvae_dist_size();
+    epoch_sums me = {*sum_loss, *random_sum, *n_term, 0, {0}, {0}};
+    memcpy(me.sub, term_sub, sizeof me.sub);
+    memcpy(me.term, term_sum, sizeof me.term);
+    epoch_sums *all = malloc((size_t)n * sizeof *all);
+    if (!all) return mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
+    int rc = mvae_dist_allgather(&me, all, sizeof me, err);
+    if (!rc) {
+        double l = 0, r = 0;
+        for (int k = 0; k < n; k++) l += all[k].loss, r += all[k].random;
+        *sum_loss = l / n;
+        *random_sum = r / n;
+        for (int j = 0; j < *n_term; j++) term_sum[j] = 0;
+        for (int k = 0; k < n; k++)
+            for (int t = 0; t < all[k].n_term && t < MVAE_MAX_TERMS; t++) {
+                int j = 0;
+                while (j < *n_term && term_sub[j] != all[k].sub[t]) j++;
+                if (j == *n_term && *n_term < MVAE_MAX_TERMS) term_sub[j] = all[k].sub[t], term_sum[j] = 0, (*n_term)++;
+                if (j < MVAE_MAX_TERMS) term_sum[j] += all[k].term[t] / n;
+            }
+    }
+    free(all);
+    return rc;
+}
+
 int mvae_train(mvae_model *m, const mvae_train_opts *o, mvae_train_result *res, mvae_error *err) {
     memset(res, 0, sizeof *res);
     train_cfg tc;
     mvae_objective obj;
     int rc;
     if ((rc = read_train_cfg(m, &tc, err)) || (rc = mvae_objective_from_config(m, &obj, err))) return rc;
-    if ((rc = mvae_mkdir_p(o->run_dir, err))) return rc;
-    /* the run directory is ours until we return */
-    mvae_run_lock lock;
-    if ((rc = mvae_run_lock_acquire(o->run_dir, &lock, err))) return rc;
+    /* the run directory is ours until we return; with MPI rank 0 alone touches it */
+    mvae_run_lock lock = {-1};
+    if (mvae_dist_rank() == 0 &&
+        ((rc = mvae_mkdir_p(o->run_dir, err)) || (rc = mvae_run_lock_acquire(o->run_dir, &lock, err))))
+        return rc;
     rc = train_locked(m, o, &tc, &obj, res, err);
     mvae_run_lock_release(&lock);
     return rc;
@@ -671,6 +783,9 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
     /* the samples an epoch iterates over: all N, or with dataset.paired_only the paired ones */
     int64_t *train_idx = NULL, N_train = 0;
     if ((rc = mvae_train_indices(m, tc.valid_size, &train_idx, &N_train, err))) return rc;
+    if (N_train > N && !o->quiet) /* dataset.paired_repeat */
+        MVAE_INFO("dataset.paired_repeat: the paired samples are listed repeatedly: an epoch has %lld samples, "
+                  "%lld more than the split's %lld", (long long)N_train, (long long)(N_train - N), (long long)N);
     if (N_train < N) { /* dataset.paired_only */
         if (!o->quiet)
             MVAE_INFO("dataset.paired_only: training on the %lld paired samples of %lld", (long long)N_train, (long long)N);
@@ -693,6 +808,17 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
                               (long long)tc.batch_size);
     }
     int64_t nb = N_train / tc.batch_size;
+    /* data parallelism (mvae/dist.h): rank r trains on rows [r Bl, (r+1) Bl) of every global batch */
+    const int rank = mvae_dist_rank(), n_ranks = mvae_dist_size();
+    if (tc.batch_size % n_ranks != 0) {
+        free(train_idx);
+        return mvae_error_set(err, MVAE_ERR_INVALID, "train.batch_size %lld is not divisible by the %d MPI ranks: "
+                              "every rank trains on an equal slice of the global batch; set train.batch_size to a "
+                              "multiple of %d (e.g. %lld), or run a number of ranks that divides it",
+                              (long long)tc.batch_size, n_ranks, n_ranks,
+                              (long long)((tc.batch_size + n_ranks - 1) / n_ranks * n_ranks));
+    }
+    const int64_t B_local = tc.batch_size / n_ranks;
     if (tc.max_batches > 0 && tc.max_batches < nb) nb = tc.max_batches;
 
     char path[MVAE_RUN_DIR_MAX + 200], ckpt_last[MVAE_RUN_DIR_MAX + 200], ckpt_best[MVAE_RUN_DIR_MAX + 200],
@@ -712,8 +838,10 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
     int start_epoch = 1;
     double best = INFINITY;
     int64_t best_epoch = 0;
-    remove_temporaries(o->run_dir); /* from a killed run: we hold the lock, nobody is writing them */
-    if (o->resume) {
+    if (rank == 0) remove_temporaries(o->run_dir); /* from a killed run: we hold the lock */
+    if (rank > 0) {
+        /* rank 0 reads and writes the run directory; the others get its state below */
+    } else if (o->resume) {
         mvae_run_meta meta;
         memset(&meta, 0, sizeof meta);
         meta_check c = {m, tc.epochs, o->force, &meta};
@@ -738,9 +866,19 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
             return mvae_error_set(err, MVAE_ERR_IO, "cannot remove the stale %s: %s", ckpt_best, strerror(errno));
         }
     }
+    if (n_ranks > 1) { /* every rank continues from rank 0's parameters, optimizer and epoch */
+        struct { int64_t start_epoch, best_epoch; double best, last_loss; } st0 = {start_epoch, best_epoch, best,
+                                                                                   res->last_loss};
+        if ((rc = mvae_dist_bcast(&st0, sizeof st0, err)) || (rc = mvae_dist_sync_params(m->params, &tc.opt, err))) {
+            free(train_idx);
+            return rc;
+        }
+        start_epoch = (int)st0.start_epoch, best_epoch = st0.best_epoch, best = st0.best, res->last_loss = st0.last_loss;
+    }
     uint8_t *pairing = mvae_make_pairing(m, N_all);
-    mvae_batch b;
+    mvae_batch b, vb; /* vb: rank 0's validation batch of the global size (the one-process chunks) */
     memset(&b, 0, sizeof b); /* freed on every path below, also before mvae_batch_init ran */
+    memset(&vb, 0, sizeof vb);
     mvae_ctx *ctx = mvae_ctx_new(0);
     int64_t *perm = malloc((size_t)N_train * sizeof *perm);
     double *times = malloc((size_t)nb * sizeof *times);
@@ -752,7 +890,8 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
     char *line = NULL; /* one metrics.jsonl line */
     size_t line_len = 0;
     if (!ctx || !perm || !times || (tc.valid_size > 0 && !valid_idx) ||
-        (rc = mvae_batch_init(&b, m, (int)tc.batch_size, err))) {
+        (rc = mvae_batch_init(&b, m, (int)B_local, err)) ||
+        (n_ranks > 1 && rank == 0 && tc.valid_size > 0 && (rc = mvae_batch_init(&vb, m, (int)tc.batch_size, err)))) {
         rc = rc ? rc : mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
         goto done;
     }
@@ -762,7 +901,7 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
     bool tty = isatty(2);
     int mode = strcmp(tc.progress, "bar") == 0 ? 2 : strcmp(tc.progress, "lines") == 0 ? 1
              : strcmp(tc.progress, "none") == 0 ? 0 : (tty ? 2 : 1);
-    if (o->quiet) mode = 0;
+    if (o->quiet || rank > 0) mode = 0;
     mvae_rng base;
     mvae_rng_seed(&base, m->seed);
     int64_t nb_per_epoch_full = N_train / tc.batch_size;
@@ -776,9 +915,15 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
         char bs[2048];
         MVAE_INFO("objective %s %s", obj.kind->name, mvae_bound_summary(&res->bound, bs, sizeof bs));
     }
+    const double t_run = mvae_time_sec(), eval_fwd = mode ? eval_work(m) : 0; /* the run's ETA */
     tc.opt.zero_grad = true; /* each update leaves the gradients zero for the next step */
     bool grads_zero = false; /* set by such an update */
     for (int epoch = start_epoch; epoch <= tc.epochs; epoch++) {
+        if (n_ranks > 1) { /* rank 0's stream (what it saves in last.ckpt); per rank, or the same on all */
+            if ((rc = mvae_dist_bcast(&rng, sizeof rng, err))) goto done;
+            if (rank > 0 && !tc.noise_global) rng = mvae_rng_fork(&rng, 0xD1570000ull + (uint64_t)rank);
+            if (tc.noise_global) mvae_ctx_set_batch_window(ctx, rank * B_local, B_local, tc.batch_size);
+        }
         memcpy(perm, train_idx, (size_t)N_train * sizeof *perm);
         mvae_rng sh = mvae_rng_fork(&base, 1000 + (uint64_t)epoch);
         mvae_rng_shuffle(&sh, perm, N_train);
@@ -791,7 +936,9 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
         float beta = (float)tc.beta;
         for (int64_t bi = 0; bi < nb; bi++) {
             double t0 = mvae_time_sec();
-            if ((rc = mvae_batch_fill(&b, m, MVAE_SPLIT_TRAIN, perm + bi * tc.batch_size, (int)tc.batch_size, pairing, err))) goto done;
+            if ((rc = mvae_batch_fill(&b, m, MVAE_SPLIT_TRAIN, perm + bi * tc.batch_size + rank * B_local, (int)B_local,
+                                      pairing, err)))
+                goto done;
             /* linear KL annealing per batch (the original MVAE schedule) */
             beta = (float)tc.beta;
             if (tc.kl_anneal_epochs > 0) {
@@ -806,6 +953,7 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
             mvae_step_stats st;
             rc = mvae_objective_loss(m, ctx, &b, &obj, beta, &rng, &loss, &st);
             if (!rc) rc = mvae_backward(ctx, loss);
+            if (!rc && n_ranks > 1 && (rc = mvae_dist_allreduce_grads(m->params, err))) goto done;
             float gnorm = 0;
             if (!rc) {
                 gnorm = tc.clip > 0 ? mvae_clip_grad_norm(m->params, (float)tc.clip) : mvae_grad_norm(m->params);
@@ -827,7 +975,9 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
                                (long long)bi + 1, mvae_ctx_error(ctx), saved);
                 goto done;
             }
-            if ((rc = mvae_optim_step(&tc.opt, m->params, err))) goto done;
+            if ((rc = mvae_optim_step(&tc.opt, m->params, err)) ||
+                (n_ranks > 1 && (rc = mvae_dist_average_buffers(m->params, err))))
+                goto done;
             grads_zero = true;
             sum_loss += st.loss;
             for (int t = 0, nr = 0; t < st.n_terms; t++) {
@@ -847,25 +997,29 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
                 if (j < MVAE_MAX_TERMS) term_sum[j] += st.term_loss[t];
             }
             times[bi] = mvae_time_sec() - t0;
+            if (o->on_batch && o->on_batch(o->hook_user, epoch, bi + 1, nb, sum_loss / (double)(bi + 1))) {
+                if (mode == 2) fputc('\n', stderr);
+                if (epoch > 1)
+                    rc = mvae_error_set(err, MVAE_ERR_INTERRUPTED, "training interrupted in epoch %d (batch %lld of %lld); "
+                                        "%s holds epoch %d: continue with `mvae train --resume %s`", epoch,
+                                        (long long)bi + 1, (long long)nb, ckpt_last, epoch - 1, o->run_dir);
+                else
+                    rc = mvae_error_set(err, MVAE_ERR_INTERRUPTED, "training interrupted in epoch 1 (batch %lld of %lld), "
+                                        "before any checkpoint: nothing to resume; start the run again", (long long)bi + 1,
+                                        (long long)nb);
+                goto done;
+            }
             double el = mvae_time_sec() - t_ep;
             double sps = (double)(bi + 1) * (double)tc.batch_size / el;
-            if (mode == 2 && (bi % 5 == 0 || bi + 1 == nb)) {
-                char eta[32];
-                fmt_hms(el / (double)(bi + 1) * (double)(nb - bi - 1), eta, sizeof eta);
-                int w = 24, f = (int)((double)w * (double)(bi + 1) / (double)nb);
-                char bar[32];
-                for (int i = 0; i < w; i++) bar[i] = i < f ? '=' : (i == f ? '>' : ' ');
-                bar[w] = '\0';
-                fprintf(stderr, "\repoch %d/%lld [%s] %lld/%lld loss %.3f  %.0f samples/s  ETA %s   ", epoch,
-                        (long long)tc.epochs, bar, (long long)bi + 1, (long long)nb, sum_loss / (double)(bi + 1), sps, eta);
-                fflush(stderr);
-            } else if (mode == 1 && nb >= 10 && (bi + 1) % (nb / 5) == 0 && bi + 1 < nb) {
-                char eta[32];
-                fmt_hms(el / (double)(bi + 1) * (double)(nb - bi - 1), eta, sizeof eta);
-                fprintf(stderr, "epoch %d batch %lld/%lld loss %.3f %.0f samples/s ETA %s\n", epoch, (long long)bi + 1,
-                        (long long)nb, sum_loss / (double)(bi + 1), sps, eta);
-            }
+            if (mode)
+                train_progress(mode, epoch, tc.epochs, bi, nb, sum_loss / (double)(bi + 1), sps, el,
+                               mvae_time_sec() - t_run, (int64_t)(epoch - start_epoch) * nb + bi + 1, tc.batch_size,
+                               st.n_terms, eval_fwd);
         }
+        mvae_ctx_set_batch_window(ctx, 0, 0, 0);
+        /* the epoch's losses are the means over every rank's slices (rank 0 adds them up) */
+        if (n_ranks > 1 && (rc = epoch_stats_gather(&sum_loss, &random_sum, term_sub, term_sum, &n_term, err)))
+            goto done;
         double sec = mvae_time_sec() - t_ep;
         /* steady-state throughput: median batch time, first batches excluded */
         int64_t skip = nb > 20 ? 5 : 0;
@@ -885,8 +1039,9 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
         eps_rates[n_rates++] = rate;
         double ep_loss = sum_loss / (double)nb;
         double vl = NAN;
-        if (tc.valid_size > 0 &&
-            (rc = valid_loss(m, ctx, &b, &obj, (float)tc.beta, N, tc.valid_size, &rng, valid_idx, &vl, err)))
+        if (tc.valid_size > 0 && rank == 0 &&
+            (rc = valid_loss(m, ctx, n_ranks > 1 ? &vb : &b, &obj, (float)tc.beta, N, tc.valid_size, &rng, valid_idx,
+                             &vl, err)))
             goto done;
         double crit = tc.valid_size > 0 ? vl : ep_loss;
         if (mode == 2) fputc('\n', stderr);
@@ -902,6 +1057,11 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
             fprintf(stderr, "epoch %d/%lld loss %.4f%s beta %.3f  %.1f s  %.0f samples/s%s\n", epoch, (long long)tc.epochs,
                     ep_loss, terms, beta, sec, rate, tc.valid_size > 0 ? "" : "");
             if (tc.valid_size > 0) fprintf(stderr, "  valid loss %.4f\n", vl);
+        }
+        if (rank > 0) { /* rank 0 writes: wait without spinning on its core, then compare parameters */
+            res->last_loss = ep_loss;
+            if ((rc = mvae_dist_barrier_idle(err)) || (rc = mvae_dist_check_params(m->params, &tc.opt, err))) goto done;
+            continue;
         }
         /* the epoch's line, then best.ckpt, then last.ckpt (docs/reliability.md): a kill between
          * any two leaves a state that resume repairs */
@@ -931,8 +1091,6 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
             goto done;
         }
         if ((rc = append_metrics(metrics_path, line, line_len, err))) goto done;
-        free(line);
-        line = NULL;
         mvae_test_crash_point("metrics_line"); /* the line is on disk, no checkpoint holds the epoch */
         bool improved = crit < best;
         if (improved) {
@@ -946,6 +1104,19 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
         }
         if ((rc = mvae_checkpoint_save(ckpt_last, m->params, &tc.opt, &rng, extra, err))) goto done;
         res->last_loss = ep_loss;
+        if (n_ranks > 1 && ((rc = mvae_dist_barrier_idle(err)) || (rc = mvae_dist_check_params(m->params, &tc.opt, err))))
+            goto done;
+        if (o->on_epoch) { /* the line without its newline: the checkpoints hold this epoch now */
+            if (line_len && line[line_len - 1] == '\n') line[--line_len] = '\0';
+            if (o->on_epoch(o->hook_user, line) && epoch < tc.epochs) {
+                rc = mvae_error_set(err, MVAE_ERR_INTERRUPTED, "training stopped after epoch %d of %lld on request; "
+                                    "%s holds it: continue with `mvae train --resume %s`", epoch, (long long)tc.epochs,
+                                    ckpt_last, o->run_dir);
+                goto done;
+            }
+        }
+        free(line);
+        line = NULL;
     }
     res->epochs = (int)tc.epochs;
     if (n_rates) {
@@ -955,6 +1126,7 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
         /* resumed a finished run: keep the recorded throughput */
         res->samples_per_sec = NAN;
     }
+    if (rank > 0) goto done; /* rank 0 evaluates on the test split and writes metrics.json, pictures */
     if ((rc = mvae_evaluate_in(m, MVAE_SPLIT_TEST, o->run_dir, &res->eval, o->quiet, err))) goto done;
     snprintf(path, sizeof path, "%s/metrics.json", o->run_dir);
     mvae_test_crash_point("metrics_json"); /* trained, not yet evaluated into metrics.json */
@@ -966,6 +1138,7 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
     if (pics && (rc = mvae_plot_training(o->run_dir, o->quiet, err))) goto done;
 done:
     mvae_batch_free(&b);
+    mvae_batch_free(&vb);
     mvae_ctx_free(ctx);
     free(perm);
     free(times);

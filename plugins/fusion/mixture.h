@@ -13,6 +13,7 @@
  */
 #ifndef MVAE_PLUGINS_FUSION_MIXTURE_H
 #define MVAE_PLUGINS_FUSION_MIXTURE_H
+#include "mvae/dist.h"
 #include "mvae/interfaces.h"
 
 #include <math.h>
@@ -64,7 +65,7 @@ static mvae_tensor *mix_sample(mvae_ctx *ctx, const mvae_posterior *q, mvae_rng 
             mvae_tensor *mu = q->comp_mu[c];
             mvae_tensor *eps = mvae_tensor_new(ctx, mu->ndim, mu->shape);
             if (!eps) return NULL;
-            mvae_rng_normal_fill(rng, eps->data, (size_t)eps->n);
+            mvae_noise_fill(ctx, rng, eps); /* a rank's slice of the global batch's noise (mvae/dist.h) */
             parts[c * k + j] = mvae_gaussian_sample(ctx, mu, q->comp_logvar[c], eps);
         }
     return mix_concat_rows(ctx, S, parts);

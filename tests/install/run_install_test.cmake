@@ -2,7 +2,7 @@
 # every step stops the test with a message naming the command and its output.
 
 function(run what)
-  cmake_parse_arguments(R "" "OUTPUT" "COMMAND" ${ARGN})
+  cmake_parse_arguments(R "" "OUTPUT;ERROR" "COMMAND" ${ARGN})
   execute_process(COMMAND ${R_COMMAND} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE errout)
   if(NOT rc EQUAL 0)
     string(REPLACE ";" " " cmd "${R_COMMAND}")
@@ -11,6 +11,9 @@ function(run what)
   message(STATUS "ok: ${what}")
   if(R_OUTPUT)
     set(${R_OUTPUT} "${out}" PARENT_SCOPE)
+  endif()
+  if(R_ERROR)
+    set(${R_ERROR} "${errout}" PARENT_SCOPE)
   endif()
 endfunction()
 
@@ -31,16 +34,19 @@ endfunction()
 set(prefix ${WORK_DIR}/prefix)
 set(example_build ${WORK_DIR}/example-build)
 set(example ${MVAE_SOURCE_DIR}/examples/plugin_residual_mlp)
+set(ds_example ${MVAE_SOURCE_DIR}/examples/plugin_dataset_waves)
+set(ds_build ${WORK_DIR}/dataset-example-build)
 set(mvae ${prefix}/${BINDIR}/mvae)
 set(plugdir ${prefix}/${LIBDIR}/mvae/plugins)
 # the guide shows the example's files in full: they must not drift apart
 file(READ ${MVAE_SOURCE_DIR}/docs/writing-a-plugin.md guide)
-foreach(f residual_mlp.c CMakeLists.txt)
-  file(READ ${example}/${f} text)
+foreach(f plugin_residual_mlp/residual_mlp.c plugin_residual_mlp/CMakeLists.txt plugin_dataset_waves/waves.c
+          plugin_dataset_waves/CMakeLists.txt)
+  file(READ ${MVAE_SOURCE_DIR}/examples/${f} text)
   string(STRIP "${text}" text)
   string(FIND "${guide}" "${text}" at)
   if(at EQUAL -1)
-    message(FATAL_ERROR "install test: docs/writing-a-plugin.md does not show ${example}/${f} as it is: update the guide")
+    message(FATAL_ERROR "install test: docs/writing-a-plugin.md does not show examples/${f} as it is: update the guide")
   endif()
 endforeach()
 message(STATUS "ok: docs/writing-a-plugin.md shows the example's files as they are")
@@ -113,6 +119,34 @@ if(EXISTS /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz)
 else()
   message(STATUS "skipped: training through the example (dataset-fashion-mnist not installed)")
 endif()
+
+# (b2) the out-of-tree example DATASET plugin: built the same way, opened, trained briefly
+run("configure the example dataset plugin" COMMAND ${CMAKE_COMMAND} -S ${ds_example} -B ${ds_build}
+    -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=${C_COMPILER}
+    "-DCMAKE_C_FLAGS=-Wall -Wextra -Werror" -DCMAKE_INSTALL_PREFIX=${prefix})
+run("build the example dataset plugin" COMMAND ${CMAKE_COMMAND} --build ${ds_build})
+set(ENV{MVAE_PLUGIN_PATH} ${ds_build}/plugins)
+run("mvae plugins -v (the dataset example)" COMMAND ${mvae} plugins -v OUTPUT out)
+expect_match("${out}" "dataset +waves +1\\.0\\.0 +${ds_build}/plugins/mvae_dataset_waves\\.so" "the example dataset is listed")
+expect_match("${out}" "missing_fraction +float +default 0\\.0" "its options are listed")
+run("mvae validate --with-data (waves.yaml)" COMMAND ${mvae} validate ${ds_example}/waves.yaml --with-data
+    --set dataset.n=300 --set dataset.missing_fraction=0.2 OUTPUT out ERROR err)
+expect_match("${err}" "waves: 300 samples of length 64, 4 classes \\(240 train, 60 test\\), 20% without a wave"
+             "the dataset opens and logs through the core's logger")
+# its own error: the experiment's file:line:col, the dataset's name, the plugin's message
+execute_process(COMMAND ${mvae} validate ${ds_example}/waves.yaml --with-data --set dataset.length=8
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(rc EQUAL 0)
+  message(FATAL_ERROR "install test: waves with length 8 and 4 classes was accepted")
+endif()
+expect_match("${err}" "waves\\.yaml:5:[0-9]+: dataset 'waves': length 8 is too short for 4 classes .*set length >= 10"
+             "the dataset's error names the place, the plugin and the fix")
+run("mvae train (1 epoch of waves)" COMMAND ${mvae} train ${ds_example}/waves.yaml --out ${WORK_DIR}/waves-run --quiet
+    --set dataset.n=300 --set train.epochs=1 --set train.threads=1 --set eval.log_likelihood.samples=2
+    --set eval.pictures=false)
+file(READ ${WORK_DIR}/waves-run/metrics.json metrics)
+expect_match("${metrics}" "\"wave->label\": [0-9.]+" "the run over the example dataset has an accuracy")
+unset(ENV{MVAE_PLUGIN_PATH})
 
 # installing the example into the same prefix puts it where the installed mvae looks
 run("install the example plugin" COMMAND ${CMAKE_COMMAND} --install ${example_build})

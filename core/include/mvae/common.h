@@ -32,6 +32,7 @@ typedef enum mvae_status {
     MVAE_ERR_PLUGIN = 4,  /* plugin missing, ABI mismatch, missing hook, duplicate */
     MVAE_ERR_NUMERIC = 5, /* NaN / Inf */
     MVAE_ERR_NOMEM = 6,
+    MVAE_ERR_INTERRUPTED = 7, /* stopped on request (a training hook asked to stop, Ctrl-C in Python) */
 } mvae_status;
 
 #define MVAE_ERROR_MSG_MAX 1024

@@ -30,6 +30,18 @@ int mvae_png_write(const char *path, const uint8_t *pixels, int width, int heigh
 int mvae_png_write_grid(const char *path, const float *images, int n, int C, int H, int W, int cols,
                         int pad, mvae_error *err);
 
+/* The same with each image pixel drawn as a scale x scale square (nearest neighbour; pad stays in
+ * output pixels): tiles of (scale*H) x (scale*W). scale 0 is automatic: the smallest scale that
+ * makes a tile's longer side at least MVAE_PNG_GRID_MIN_TILE pixels (8x8 digits: 4, so a grid of
+ * them is readable; 28x28 Fashion-MNIST: 1), at most MVAE_PNG_GRID_MAX_SCALE. The run's pictures
+ * and `mvae sample` use it (0 unless --scale N). */
+#define MVAE_PNG_GRID_MIN_TILE 28
+#define MVAE_PNG_GRID_MAX_SCALE 16
+int mvae_png_write_grid_scaled(const char *path, const float *images, int n, int C, int H, int W, int cols,
+                               int pad, int scale, mvae_error *err);
+/* The automatic scale for H x W tiles (>= 1). */
+int mvae_png_grid_auto_scale(int H, int W);
+
 /* Read a PNG as 8-bit interleaved pixels. *channels: 1 (grey), 2 (grey+alpha), 3 (RGB) or 4 (RGBA),
  * following the file (palette images become RGB/RGBA, 16-bit is reduced to 8). *pixels is
  * malloc'd: the caller frees it. */

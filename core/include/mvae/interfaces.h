@@ -94,7 +94,7 @@ typedef struct mvae_decoder_vtable {
     /* REQUIRED. z [B, D] -> likelihood parameters: logits [B, shape...] for bernoulli; means for
      * gaussian/laplace; [B, n_classes] logits for categorical; [B, T, V] for tokens. */
     mvae_tensor *(*forward)(void *self, mvae_ctx *ctx, mvae_tensor *z);
-    /* ---- OPTIONAL trailing hooks (ABI 1.1). A plugin built against 1.0 has a smaller vtable:
+    /* ---- OPTIONAL trailing hooks (ABI 1.2). A plugin built against 1.0 or 1.1 has a smaller vtable:
      * read them only through mvae_decoder_hook (below), never directly. ---- */
     /* Like forward, given the targets the likelihood will score: target has z's rows (tiled like
      * z) and the modality's per-sample shape (I32 for index modalities). Sequence decoders use it

@@ -8,6 +8,9 @@
  *                       .log_x = true};
  *   if (mvae_plot_lines("acc.png", &o, &s, 1, &err)) puts(err.msg);
  *
+ * mvae_plot_lines_svg / mvae_plot_bars_svg draw the same charts as SVG text with real typography
+ * (the HTML report inlines them).
+ *
  * Series i is drawn in mvae_plot_color(i) (a palette of 10 distinct colours) with marker shape
  * i % 4 (circle, square, triangle, diamond). NaN points are skipped (a line is broken there).
  */
@@ -48,6 +51,15 @@ int mvae_plot_lines(const char *png_path, const mvae_plot_opts *o, const mvae_pl
  * negative and close together: the range fits the data, higher is better). */
 int mvae_plot_bars(const char *png_path, const mvae_plot_opts *o, const char *const *groups,
                    int n_groups, const mvae_plot_series *series, int n_series, mvae_error *err);
+
+/* The same two charts as SVG text (vector shapes, text in the viewer's sans-serif font; each point
+ * and bar carries a <title> with its value for hover): *svg is malloc'd, the caller frees it. A
+ * complete <svg> element, to write to a .svg file or inline into HTML (mvae/report.h). Sizes
+ * default to 720 x 420; opts as above. Written by core/src/plot_svg.c. */
+int mvae_plot_lines_svg(char **svg, const mvae_plot_opts *o, const mvae_plot_series *series, int n_series,
+                        mvae_error *err);
+int mvae_plot_bars_svg(char **svg, const mvae_plot_opts *o, const char *const *groups, int n_groups,
+                       const mvae_plot_series *series, int n_series, mvae_error *err);
 
 /* Width in pixels of `text` drawn at `scale` with the built-in font (6 * scale per character). */
 int mvae_plot_text_width(const char *text, int scale);

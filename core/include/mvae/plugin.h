@@ -28,8 +28,13 @@
 extern "C" {
 #endif
 
-/* 1.1: the classifier kind; 1.2: optional decoder hooks forward_teacher, generate;
- * 2.0: mvae_option gained `range` (option tables changed layout: rebuild plugins against 2.x) */
+/* ABI history — docs/writing-a-plugin.md ("ABI history") has the same table, and CTest
+ * docs (tests/test_docs.c) checks the two against each other and against these macros:
+ *   1.0  the first ABI: dataset, encoder, decoder, fusion and transform plugins
+ *   1.1  the classifier kind (MVAE_PLUGIN_CLASSIFIER)
+ *   1.2  optional trailing decoder hooks forward_teacher, generate
+ *   2.0  mvae_option gained `range` (option tables changed layout: rebuild plugins against 2.x)
+ */
 #define MVAE_ABI_MAJOR 2
 #define MVAE_ABI_MINOR 0
 

@@ -14,6 +14,7 @@
 #define MVAE_SWEEP_H
 #include "mvae/config.h"
 #include "mvae/plugin.h"
+#include <stdio.h>
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -49,6 +50,10 @@ typedef struct mvae_sweep_opts {
     const char *command; /* recorded in command.txt for the report (may be NULL) */
     bool dry_run;        /* list the runs and their state, check each experiment; train nothing */
     bool quiet;          /* no progress output from training (run lines are still printed) */
+    /* shards (`--shard i/N`): with n_shards > 0 this process runs only the runs j with
+     * j % n_shards == shard. Every run, sharded or not, is claimed before it trains (below), so
+     * processes that share the sweep directory never train the same run twice. */
+    int shard, n_shards;
 } mvae_sweep_opts;
 
 typedef struct mvae_sweep_summary {
@@ -57,7 +62,39 @@ typedef struct mvae_sweep_summary {
     int trained; /* trained from the start */
     int resumed; /* continued from last.ckpt */
     int failed;  /* failed (message printed and written to the run's error.txt) */
+    int other_shards; /* left to other shards (--shard) */
+    int claimed;      /* being trained by another process (its claim is held) */
 } mvae_sweep_summary;
+
+/* ---- processes and hosts sharing one sweep directory (docs/scaling.md) ---- */
+/* A claim on a run directory: flock on RUN/claim, which holds "pid P host H started T" while
+ * held and is emptied when released. The kernel (or the NFS server, after its lease) drops the
+ * lock of a process that dies, so a crashed claim is taken over by the next process that asks;
+ * flock needs a file system that supports it across hosts (NFSv4, Lustre with -o flock, GPFS). */
+typedef struct mvae_run_claim {
+    int fd; /* -1 when not held */
+} mvae_run_claim;
+/* Try to claim run_dir (created if missing). *got = true: claimed; then `prev` holds the text of a
+ * crashed holder's claim that was taken over ("" if none). *got = false: another live process
+ * holds it, described in prev ("PID 123 on host x since ..."). prev: at least 256 bytes. */
+int mvae_run_claim_try(const char *run_dir, mvae_run_claim *c, bool *got, char *prev, size_t prev_len,
+                       mvae_error *err);
+void mvae_run_claim_release(mvae_run_claim *c); /* not held: no-op */
+
+typedef struct mvae_slurm_opts {
+    const char *exe;       /* absolute path of the mvae command */
+    const char *sweep_file;/* absolute path of the sweep file */
+    const char *out_dir;   /* absolute sweep directory (on a file system every node sees) */
+    const char *workdir;   /* directory the tasks start in (relative paths in the experiment) */
+    int n_shards;          /* array tasks; 0: one per run */
+    int cpus;              /* --cpus-per-task (0: 1) */
+    const char *time;      /* --time (NULL: 24:00:00) */
+    const char *partition; /* --partition (NULL: the cluster's default) */
+} mvae_slurm_opts;
+/* Write a Slurm job-array script: one array task per shard, each running
+ *   mvae sweep FILE --out DIR --shard $SLURM_ARRAY_TASK_ID/N --quiet
+ * so `sbatch` of it runs the whole sweep (and re-submitting it finishes what failed). */
+int mvae_sweep_write_slurm(const mvae_sweep *s, const mvae_slurm_opts *o, FILE *out, mvae_error *err);
 
 /* Run every run of the grid that has no metrics.json yet, one model at a time; a run with
  * last.ckpt but no metrics.json is resumed from its own config.yaml. Writes sweep.yaml (a copy

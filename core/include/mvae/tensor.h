@@ -110,6 +110,12 @@ bool mvae_ctx_training(const mvae_ctx *ctx);
  * to backward keeps its values and gradient (a reshape view's source too). A second backward
  * before the next reset is refused with an error. Returns the previous value. */
 bool mvae_ctx_set_recycle_values(mvae_ctx *ctx, bool on);
+/* Data parallelism (mvae/dist.h): this context's batch is rows [row0, row0 + n) of a global batch
+ * of `global` rows (global 0: no window, the default). Read by mvae_noise_fill; kept across
+ * resets. */
+void mvae_ctx_set_batch_window(mvae_ctx *ctx, int64_t row0, int64_t n, int64_t global);
+/* The window; false when none is set. */
+bool mvae_ctx_batch_window(const mvae_ctx *ctx, int64_t *row0, int64_t *n, int64_t *global);
 /* Sticky error: the first failure since the last reset. */
 bool mvae_ctx_failed(const mvae_ctx *ctx);
 const char *mvae_ctx_error(const mvae_ctx *ctx);

@@ -191,6 +191,15 @@ typedef struct mvae_train_opts {
     /* with resume: continue even from a checkpoint whose experiment fingerprint is not this
      * experiment's (`mvae train --resume DIR --force`); a warning says so */
     bool force;
+    /* OPTIONAL hooks (mvae/api.h's training, the Python package); NULL = none. They run on the
+     * calling thread. A nonzero return stops training: mvae_train returns MVAE_ERR_INTERRUPTED and
+     * the run directory holds the last completed epoch, from which `resume` continues.
+     *   on_batch: after each optimizer step (batch counts from 1; loss: the epoch's running mean)
+     *   on_epoch: after the epoch's metrics.jsonl line and checkpoints are on disk (line: that
+     *             JSON line without its newline) */
+    int (*on_batch)(void *user, int epoch, int64_t batch, int64_t n_batches, double loss);
+    int (*on_epoch)(void *user, const char *line);
+    void *hook_user;
 } mvae_train_opts;
 
 typedef struct mvae_eval_result {
@@ -363,6 +372,10 @@ int mvae_sample_png(mvae_model *m, const char *given, const char *target, int n,
  * wav_dir/<modality>_<i>.wav. */
 int mvae_sample(mvae_model *m, const char *given, const char *target, int n, uint64_t seed, const char *png_path,
                 const char *wav_dir, mvae_error *err);
+/* The same with each pixel drawn as a scale x scale square (mvae_png_write_grid_scaled; 0, what
+ * mvae_sample uses: automatic, small images scaled up to tiles of at least 28 pixels). */
+int mvae_sample_scaled(mvae_model *m, const char *given, const char *target, int n, uint64_t seed,
+                       const char *png_path, const char *wav_dir, int scale, mvae_error *err);
 
 #ifdef __cplusplus
 }

@@ -9,6 +9,7 @@
  * computed per sample and per latent dimension. Without the prior expert, a sample with no expert
  * present gets T = 1 (mu = 0, logvar = 0) instead of 0/0; the core gives it weight 0.
  */
+#include "mvae/dist.h"
 #include "mvae/interfaces.h"
 
 #include <stdlib.h>
@@ -87,7 +88,7 @@ static mvae_tensor *poe_sample(void *self, mvae_ctx *ctx, const mvae_posterior *
     (void)self;
     if (!q->mu) return NULL;
     mvae_tensor *eps = mvae_tensor_new(ctx, q->mu->ndim, q->mu->shape);
-    mvae_rng_normal_fill(rng, eps->data, (size_t)eps->n);
+    mvae_noise_fill(ctx, rng, eps); /* a rank's slice of the global batch's noise (mvae/dist.h) */
     return mvae_gaussian_sample(ctx, q->mu, q->logvar, eps);
 }
 

@@ -1,0 +1,95 @@
+/* mvae/dist.h — data-parallel training over MPI: the process group, collectives on the parameter
+ * store, and the reparameterisation noise of a rank's slice of the global batch.
+ *
+ *   // mvae's main, before anything else (mpirun -np 4 mvae train exp.yaml)
+ *   if (mvae_dist_init(&err)) { ... }
+ *   int r = mvae_dist_rank(), n = mvae_dist_size();   // 0, 1 without MPI or without a launcher
+ *   ... mvae_train(...)   // splits every batch over the n ranks, all-reduces the gradients ...
+ *   mvae_dist_finalize();
+ *
+ * Built without MPI (cmake found no MPI, or -DMVAE_MPI=OFF) the same functions exist: size 1,
+ * rank 0, the collectives are no-ops, and mvae_dist_init under an MPI launcher (N > 1 ranks in
+ * the environment) fails with how to enable MPI. Which is built: mvae_dist_backend().
+ *
+ * MPI is initialised only when the process was started by an MPI launcher (Open MPI's mpirun,
+ * MPICH/Hydra, srun with PMI/PMIx: the environment says so) or when MVAE_MPI=1, so a plain
+ * `mvae train` never pays for, or depends on, MPI's start-up. What the trainer synchronises and
+ * what it does not is in docs/scaling.md.
+ */
+#ifndef MVAE_DIST_H
+#define MVAE_DIST_H
+#include "mvae/params.h"
+#include "mvae/optim.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Initialise the process group (idempotent). Returns MVAE_OK with size 1 when not launched by an
+ * MPI launcher; an error when launched with N > 1 ranks but built without MPI, or when MPI_Init
+ * fails. */
+int mvae_dist_init(mvae_error *err);
+/* Finalise MPI if mvae_dist_init started it (after an idle barrier, so ranks waiting for rank 0's
+ * evaluation do not spin). Idempotent. */
+void mvae_dist_finalize(void);
+int mvae_dist_rank(void); /* 0 .. size-1; 0 when not initialised */
+int mvae_dist_size(void); /* 1 when not initialised or without MPI */
+/* "Open MPI v4.1.4, ..." or "none (built without MPI: ...)". */
+const char *mvae_dist_backend(void);
+/* true when libmvae was built with MPI */
+bool mvae_dist_compiled(void);
+/* From now on this process works alone (rank 0 of 1) while MPI stays initialised until
+ * mvae_dist_finalize: `mpirun -np N mvae sweep` makes each rank a shard that trains its runs by
+ * itself. Read the rank and size first. */
+void mvae_dist_detach(void);
+/* Stop every rank (MPI_Abort) after the caller printed its message; exit(code) without MPI.
+ * Only the command's main calls it. */
+_Noreturn void mvae_dist_abort(int code);
+
+/* ---- collectives (every rank MUST call them in the same order; no-ops with size 1) ---- */
+int mvae_dist_allreduce_sum_f32(float *buf, size_t n, mvae_error *err);  /* in place */
+int mvae_dist_allreduce_sum_f64(double *buf, size_t n, mvae_error *err); /* in place */
+int mvae_dist_bcast(void *buf, size_t bytes, mvae_error *err);           /* from rank 0 */
+/* gather `bytes` from every rank into out[size * bytes] on every rank */
+int mvae_dist_allgather(const void *in, void *out, size_t bytes, mvae_error *err);
+/* A barrier that sleeps (1 ms polls) instead of spinning: for ranks that wait while rank 0
+ * writes checkpoints or evaluates, so they leave its core alone. */
+int mvae_dist_barrier_idle(mvae_error *err);
+/* Bytes this process has passed to all-reduce calls so far (the payload, not the wire traffic:
+ * a ring all-reduce sends 2 (N-1)/N of it per rank, docs/scaling.md). */
+uint64_t mvae_dist_bytes_allreduced(void);
+/* MVAE_DIST_STATS=1: mvae_dist_finalize prints each rank's float all-reduce calls, bytes and the
+ * seconds spent in them (bench/scaling.sh reads it). */
+
+/* ---- the parameter store ---- */
+/* Make every rank's parameters, buffers, optimizer moments and step count rank 0's (at the start
+ * and after a resume). */
+int mvae_dist_sync_params(mvae_params *ps, mvae_optim *opt, mvae_error *err);
+/* After backward: sum the gradient block over the ranks in ONE in-place all-reduce of
+ * ps->n_floats floats, then scale by 1/size (each rank's loss is the mean over its slice, so
+ * this is the gradient of the mean over the global batch). Every trainable entry's gradient is
+ * then written (its MVAE_T_GRAD_ZERO flag is cleared). */
+int mvae_dist_allreduce_grads(mvae_params *ps, mvae_error *err);
+/* Average the buffers (batchnorm running statistics, impartiality state) over the ranks, so every
+ * rank holds what rank 0 saves; nothing to do without buffers. */
+int mvae_dist_average_buffers(mvae_params *ps, mvae_error *err);
+/* Compare a 64-bit hash of every rank's parameter values (they must be bit-identical: the same
+ * update on the same gradients). Should they differ (an MPI whose all-reduce gives ranks
+ * different sums), rank 0 warns and every rank continues from rank 0's parameters and optimizer
+ * state (mvae_dist_sync_params). Errors are MPI failures only. Test hook: with
+ * MVAE_TEST_DIST_PERTURB set, rank 1 adds 1 to its first parameter before its first check. */
+int mvae_dist_check_params(mvae_params *ps, mvae_optim *opt, mvae_error *err);
+
+/* ---- reparameterisation noise for a slice of the global batch ---- */
+/* Fill eps with N(0, 1) draws from rng. With a batch window on ctx (mvae_ctx_set_batch_window:
+ * this rank's rows are [row0, row0 + n) of a global batch of `global` rows) and eps holding
+ * S * n rows (S draws per sample, draw-major: row s * n + i), the noise of S * global rows is
+ * drawn and the rows of this slice are kept, so every rank's noise is exactly what one process
+ * training on the global batch draws for the same samples, and every rank's rng advances
+ * identically. Without a window, or another row count: mvae_rng_normal_fill. Fusion plugins
+ * draw their noise with this. */
+void mvae_noise_fill(mvae_ctx *ctx, mvae_rng *rng, mvae_tensor *eps);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
