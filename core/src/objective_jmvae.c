@@ -122,7 +122,7 @@ static int jmvae_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b, c
         if (rows > 1) mask = mvae_mul(ctx, mask, mvae_posterior_draw_weights(ctx, &qX, B));
         mvae_tensor *term = mvae_scale(ctx, mvae_sum_all(ctx, mvae_mul(ctx, kl, mask)), o->alpha * invB);
         if (!term) return MVAE_ERR_INVALID;
-        char name[40];
+        char name[MVAE_TERM_NAME_MAX];
         snprintf(name, sizeof name, "alpha*kl(joint||%s)", m->mod[k].info.name);
         if ((rc = mvae_objective_stat(m, ctx, stats, 1u << k, name, term->data[0]))) return rc;
         total = mvae_add(ctx, total, term);

@@ -931,7 +931,7 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
         double term_sum[MVAE_MAX_TERMS] = {0}, random_sum = 0; /* random subsets: one sum, not one per subset */
         uint32_t term_sub[MVAE_MAX_TERMS] = {0};
         const char *term_name[MVAE_MAX_TERMS] = {0}; /* "" or the objective's own name for the term */
-        char term_names[MVAE_MAX_TERMS][40];
+        char term_names[MVAE_MAX_TERMS][MVAE_TERM_NAME_MAX];
         int n_term = 0, n_random = 0;
         float beta = (float)tc.beta;
         for (int64_t bi = 0; bi < nb; bi++) {

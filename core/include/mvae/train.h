@@ -83,12 +83,13 @@ typedef struct mvae_objective {
     };
 } mvae_objective;
 
+#define MVAE_TERM_NAME_MAX (MVAE_NAME_MAX + 32) /* an objective's own term name: "alpha*kl(joint||<modality>)" */
 typedef struct mvae_step_stats {
     int n_terms;
     uint32_t subset[MVAE_MAX_TERMS];
     double term_loss[MVAE_MAX_TERMS]; /* (1/B) sum_i term_S(i) */
     bool random[MVAE_MAX_TERMS];      /* the term is one of the objective's random subsets */
-    char name[MVAE_MAX_TERMS][40];    /* the term's name in logs and metrics.jsonl; "" = the subset's */
+    char name[MVAE_MAX_TERMS][MVAE_TERM_NAME_MAX]; /* the term's name in logs and metrics.jsonl; "" = the subset's */
     double loss;
 } mvae_step_stats;
 
