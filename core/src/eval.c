@@ -73,6 +73,9 @@ static int iw_logp(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b,
         /* dw already holds 1/D for unweighted draws: the D above undoes it so that the sum is
          * over K draws of the full mixture; dividing by K completes the estimate */
         out[i] = mx + log(s) - log((double)K) - log((double)D);
+        /* a sample without every modality of S (natively missing data) has no estimate: NaN, which
+         * the caller leaves out of the average */
+        if (!(valid->data[i] > 0)) out[i] = NAN;
     }
     return MVAE_OK;
 }
@@ -325,7 +328,7 @@ int mvae_evaluate_in(mvae_model *m, int split, const char *run_dir, mvae_eval_re
     mvae_rng_seed(&rng, m->seed + 12345);
     const mvae_fusion_vtable *fv = m->fusion_desc->vtable;
     uint32_t all = (1u << m->n_mod) - 1;
-    double elbo_sum = 0, acc_s[16] = {0}, acc_m[16] = {0};
+    double elbo_sum = 0, acc_s[16] = {0}, acc_m[16] = {0}, acc_n[16] = {0}, ll_n[MVAE_MAX_LL_TERMS] = {0};
     const double t_eval = mvae_time_sec();
     int64_t next_line = N / 5; /* without a terminal: a line at every fifth of the test set */
     bool redrawn = false;      /* a progress line was redrawn with \r: end it */
@@ -346,7 +349,10 @@ int mvae_evaluate_in(mvae_model *m, int split, const char *run_dir, mvae_eval_re
         for (int k = 0; k < m->n_mod; k++) {
             if (m->mod[k].weight == 0.0f) continue; /* weight 0: probed, not modelled (docs/metrics.md) */
             mvae_tensor *x = mvae_batch_tensor(ctx, m, &b, k); /* repeated per draw by the likelihood */
-            el = mvae_add(ctx, el, mvae_likelihood_logp(ctx, m->mod[k].likelihood, mvae_model_decode_target(m, ctx, k, z, x), x, m->mod[k].lik_scale));
+            mvae_tensor *lpk = mvae_likelihood_logp(ctx, m->mod[k].likelihood, mvae_model_decode_target(m, ctx, k, z, x), x, m->mod[k].lik_scale);
+            /* natively missing data: a sample is scored on the modalities it has (as in training) */
+            if (e.mask[k]) lpk = mvae_mul(ctx, lpk, mvae_tile_rows(ctx, mvae_reshape(ctx, e.mask[k], 1, (int64_t[]){n}), q.n_draws > 1 ? q.n_draws : 1));
+            el = mvae_add(ctx, el, lpk);
         }
         el = mvae_mul(ctx, el, mvae_posterior_draw_weights(ctx, &q, n));
         if (!el) goto ctxfail;
@@ -364,6 +370,11 @@ int mvae_evaluate_in(mvae_model *m, int split, const char *run_dir, mvae_eval_re
             mvae_argmax_rows(ls->data, n, Kc, ps);
             mvae_argmax_rows(lm->data, n, Kc, pm);
             for (int i = 0; i < n; i++) {
+                bool has = b.present[(size_t)i * m->n_mod + target];
+                for (int k = 0; k < m->n_mod; k++)
+                    if (froms[a] & (1u << k)) has = has && b.present[(size_t)i * m->n_mod + k];
+                if (!has) continue; /* natively missing data: not a test of this prediction */
+                acc_n[a]++;
                 acc_s[a] += ps[i] == lab[i];
                 acc_m[a] += pm[i] == lab[i];
             }
@@ -386,7 +397,8 @@ int mvae_evaluate_in(mvae_model *m, int split, const char *run_dir, mvae_eval_re
                         if ((rc = iw_logp(m, ctx, &sub, terms[t].cond, (int)K, &rng, lp2))) goto ctxfail;
                         for (int i = 0; i < cn; i++) lp[i] -= lp2[i];
                     }
-                    for (int i = 0; i < cn; i++) r->ll[t] += lp[i];
+                    for (int i = 0; i < cn; i++)
+                        if (!isnan(lp[i])) r->ll[t] += lp[i], ll_n[t]++;
                 }
             }
             r->ll_seconds += mvae_time_sec() - t_ll;
@@ -397,14 +409,14 @@ int mvae_evaluate_in(mvae_model *m, int split, const char *run_dir, mvae_eval_re
     r->elbo = elbo_sum / (double)N;
     r->n_ll = nterms;
     for (int t = 0; t < nterms; t++) {
-        r->ll[t] /= (double)N_ll;
+        r->ll[t] = ll_n[t] > 0 ? r->ll[t] / ll_n[t] : NAN; /* NaN: no test sample has the term's modalities */
         snprintf(r->ll_name[t], sizeof r->ll_name[t], "%s", terms[t].name);
     }
     r->n_acc = nfrom;
     char nm[MVAE_SUBSET_NAME_MAX];
     for (int a = 0; a < nfrom; a++) {
-        r->acc[a] = acc_s[a] / (double)N;
-        r->acc_mean[a] = acc_m[a] / (double)N;
+        r->acc[a] = acc_n[a] > 0 ? acc_s[a] / acc_n[a] : NAN;
+        r->acc_mean[a] = acc_n[a] > 0 ? acc_m[a] / acc_n[a] : NAN;
         snprintf(r->acc_name[a], sizeof r->acc_name[a], "%s->%s", mvae_model_subset_name(m, froms[a], nm, sizeof nm),
                  m->mod[target].info.name);
     }
@@ -469,6 +481,12 @@ done:
     return rc;
 }
 
+/* a number, or null where there is none (NaN: e.g. no test sample had the modalities) */
+static void json_num(FILE *f, double v) {
+    if (isfinite(v)) fprintf(f, ": %.6f", v);
+    else fprintf(f, ": null");
+}
+
 static void json_str(FILE *f, const char *s) {
     fputc('"', f);
     for (; *s; s++) {
@@ -492,19 +510,19 @@ int mvae_write_metrics_json(const char *path, const mvae_eval_result *e, const m
     for (int i = 0; i < e->n_ll; i++) {
         fprintf(f, "%s", i ? ", " : "");
         json_str(f, e->ll_name[i]);
-        fprintf(f, ": %.6f", e->ll[i]);
+        json_num(f, e->ll[i]);
     }
     fprintf(f, "},\n    \"accuracy\": {");
     for (int i = 0; i < e->n_acc; i++) {
         fprintf(f, "%s", i ? ", " : "");
         json_str(f, e->acc_name[i]);
-        fprintf(f, ": %.6f", e->acc[i]);
+        json_num(f, e->acc[i]);
     }
     fprintf(f, "},\n    \"accuracy_mean_z\": {");
     for (int i = 0; i < e->n_acc; i++) {
         fprintf(f, "%s", i ? ", " : "");
         json_str(f, e->acc_name[i]);
-        fprintf(f, ": %.6f", e->acc_mean[i]);
+        json_num(f, e->acc_mean[i]);
     }
     fprintf(f, "},\n    \"probe\": {");
     for (int i = 0; i < e->n_probe; i++) {
