@@ -179,9 +179,9 @@ static int check_model_type(mvae_cfg *cfg, const mvae_registry *reg, mvae_cfg_no
     for (const mvae_model_type *o = mvae_model_types; o->name; o++) {
         mvae_cfg_node *sec = o->section && o != t ? mvae_cfg_get(mn, o->section) : NULL;
         if (sec && strcmp(o->section, t->section) != 0)
-            return mvae_error_set(err, MVAE_ERR_INVALID, "%s: modalities.%s.%s belongs to model: %s, but the modality is model: %s; "
+            return mvae_error_set(err, MVAE_ERR_INVALID, "%s: modalities.%s.%s belongs to model: %s, but the modality is model: %s (%s takes %s); "
                                   "remove it or set model: %s", mvae_cfg_where(sec, where, sizeof where), mn->key, o->section,
-                                  o->name, t->name, o->name);
+                                  o->name, t->name, t->name, t->takes, o->name);
     }
     if (strcmp(t->section, "decoder") == 0) {
         snprintf(ctxname, sizeof ctxname, "modalities.%s.decoder", mn->key);
