@@ -67,6 +67,9 @@ static int flow_create(mvae_model *m, int k, mvae_cfg_node *mn, mvae_error *err)
         return rc;
     }
     md->mt_self = f;
+    MVAE_INFO("modality '%s' is model: flow (%d coupling layers, %s masks, %s): %s", mn->key, f->n_layers,
+              f->mask_kind == MVAE_FLOW_MASK_HALF ? "half" : "checkerboard",
+              f->levels ? "dequantised, bits/dim reported" : "continuous density", md->mtype->bound);
     return MVAE_OK;
 }
 
