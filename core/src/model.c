@@ -194,6 +194,7 @@ static int check_model_type(mvae_cfg *cfg, const mvae_registry *reg, mvae_cfg_no
         static const char *const vae_only[] = {"likelihood", "likelihood_scale", NULL};
         for (int i = 0; vae_only[i]; i++) {
             mvae_cfg_node *n = mvae_cfg_get(mn, vae_only[i]);
+            /* likelihood_scale's default (1.0) is filled in for every modality: only another value is an error */
             if (n && !(strcmp(vae_only[i], "likelihood_scale") == 0 && n->value && strtod(n->value, NULL) == 1.0))
                 return mvae_error_set(err, MVAE_ERR_INVALID, "%s: modalities.%s.%s: a model: %s modality has no %s (its "
                                       "log p(x | z) is the %s's own); remove the key", mvae_cfg_where(n, where, sizeof where),
