@@ -294,6 +294,20 @@ static void test_flow_preprocess(void **state) {
     standalone_make(&st, &mi, NULL, true);
     assert_int_equal(st.f->levels, 256);
     assert_float_equal(st.f->alpha, 0.05f, 1e-7);
+    /* dequantisation assumes [0, 1] levels: refused on real-valued data, with the fix */
+    {
+        const mvae_modality_info real = {"vec", MVAE_MOD_REAL, 1, {3, 0, 0}, 0, NULL};
+        mvae_params *ps = mvae_params_new();
+        mvae_cfg *cfg = NULL;
+        mvae_error err = {0};
+        mvae_flow *f = NULL;
+        assert_int_equal(mvae_cfg_load_string("{preprocess: dequantize_logit}", "f.yaml", &cfg, &err), MVAE_OK);
+        assert_int_not_equal(mvae_flow_create(mvae_cfg_root(cfg), &real, 3, ps, "v.flow", &f, &err), MVAE_OK);
+        assert_null(f);
+        assert_has(err.msg, "use preprocess: none");
+        mvae_cfg_free(cfg);
+        mvae_params_free(ps);
+    }
     mvae_ctx *ctx = mvae_ctx_new(0);
     mvae_tensor *x = mvae_tensor_new(ctx, 2, (int64_t[]){1, 4});
     const float lv[4] = {0, 17, 128, 255};

@@ -91,6 +91,13 @@ int mvae_flow_create(const mvae_cfg_node *opts, const mvae_modality_info *mi, in
     bool grey = mi->type == MVAE_MOD_IMAGE || mi->type == MVAE_MOD_BINARY;
     bool deq = strcmp(pre, "dequantize_logit") == 0 || strcmp(pre, "dequantize") == 0 || (strcmp(pre, "auto") == 0 && grey);
     bool lgt = strcmp(pre, "dequantize_logit") == 0 || strcmp(pre, "logit") == 0 || (strcmp(pre, "auto") == 0 && grey);
+    if (!grey && (deq || lgt)) {
+        int st = mvae_error_set(err, MVAE_ERR_INVALID, "preprocess: %s assumes values in [0, 1] (on `levels` grey levels), but "
+                                "modality '%s' is %s data: use preprocess: none (the default for it)", pre, mi->name,
+                                mvae_modality_type_name(mi->type));
+        mvae_flow_free(f);
+        return st;
+    }
     f->levels = deq ? (int)levels : 0;
     f->alpha = lgt ? (float)alpha : 0.0f;
     bool spatial = mi->ndim == 3;
