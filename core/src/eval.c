@@ -52,10 +52,8 @@ static int iw_logp(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b,
                               fv->log_q(m->fusion, ctx, &q, z));
     for (int k = 0; k < m->n_mod; k++) {
         if (!(S & (1u << k))) continue;
-        const mvae_modality *md = &m->mod[k];
         mvae_tensor *x = mvae_batch_tensor(ctx, m, b, k); /* row d*K*B + k*B + i decodes target row i */
-        mvae_tensor *params = mvae_model_decode_target(m, ctx, k, z, x);
-        w = mvae_add(ctx, w, mvae_likelihood_logp(ctx, md->likelihood, params, x, md->lik_scale));
+        w = mvae_add(ctx, w, mvae_model_logp(m, ctx, k, z, x, rng));
     }
     if (!w || !dw) return MVAE_ERR_INVALID;
     /* row r = rep * B + i belongs to sample i; each row's weight is dw[r] (1 for one draw) */
@@ -349,7 +347,7 @@ int mvae_evaluate_in(mvae_model *m, int split, const char *run_dir, mvae_eval_re
         for (int k = 0; k < m->n_mod; k++) {
             if (m->mod[k].weight == 0.0f) continue; /* weight 0: probed, not modelled (docs/metrics.md) */
             mvae_tensor *x = mvae_batch_tensor(ctx, m, &b, k); /* repeated per draw by the likelihood */
-            mvae_tensor *lpk = mvae_likelihood_logp(ctx, m->mod[k].likelihood, mvae_model_decode_target(m, ctx, k, z, x), x, m->mod[k].lik_scale);
+            mvae_tensor *lpk = mvae_model_logp(m, ctx, k, z, x, &rng);
             /* natively missing data: a sample is scored on the modalities it has (as in training) */
             if (e.mask[k]) lpk = mvae_mul(ctx, lpk, mvae_tile_rows(ctx, mvae_reshape(ctx, e.mask[k], 1, (int64_t[]){n}), q.n_draws > 1 ? q.n_draws : 1));
             el = mvae_add(ctx, el, lpk);
@@ -411,6 +409,16 @@ int mvae_evaluate_in(mvae_model *m, int split, const char *run_dir, mvae_eval_re
     for (int t = 0; t < nterms; t++) {
         r->ll[t] = ll_n[t] > 0 ? r->ll[t] / ll_n[t] : NAN; /* NaN: no test sample has the term's modalities */
         snprintf(r->ll_name[t], sizeof r->ll_name[t], "%s", terms[t].name);
+        /* bits/dim of the scored modalities, when every one is a flow (an exact density) */
+        uint32_t scored = terms[t].joint & ~terms[t].cond;
+        int64_t dims = 0;
+        bool flows = scored != 0;
+        for (int k = 0; k < m->n_mod; k++)
+            if (scored & (1u << k)) {
+                flows = flows && strcmp(m->mod[k].mtype->name, "flow") == 0;
+                dims += mvae_modality_numel(&m->mod[k].info);
+            }
+        r->bpd[t] = flows ? -r->ll[t] / ((double)dims * log(2.0)) : NAN;
     }
     r->n_acc = nfrom;
     char nm[MVAE_SUBSET_NAME_MAX];
@@ -455,7 +463,10 @@ int mvae_evaluate_in(mvae_model *m, int split, const char *run_dir, mvae_eval_re
     r->seconds = mvae_time_sec() - t0;
     if (!quiet) {
         fprintf(stderr, "test: elbo %.3f", r->elbo);
-        for (int t = 0; t < r->n_ll; t++) fprintf(stderr, "  log p(%s) %.3f", r->ll_name[t], r->ll[t]);
+        for (int t = 0; t < r->n_ll; t++) {
+            fprintf(stderr, "  log p(%s) %.3f", r->ll_name[t], r->ll[t]);
+            if (isfinite(r->bpd[t])) fprintf(stderr, " (%.4f bits/dim)", r->bpd[t]);
+        }
         for (int a = 0; a < r->n_acc; a++) fprintf(stderr, "  accuracy %s %.4f (mean z %.4f)", r->acc_name[a], r->acc[a], r->acc_mean[a]);
         for (int a = 0; a < r->n_probe; a++) fprintf(stderr, "  probe %s %.4f", r->probe_name[a], r->probe[a]);
         for (int a = 0; a < r->n_coh; a++) fprintf(stderr, "  coherence %s %.4f", r->coh_name[a], r->coh[a]);
@@ -511,6 +522,13 @@ int mvae_write_metrics_json(const char *path, const mvae_eval_result *e, const m
         fprintf(f, "%s", i ? ", " : "");
         json_str(f, e->ll_name[i]);
         json_num(f, e->ll[i]);
+    }
+    fprintf(f, "},\n    \"bits_per_dim\": {");
+    for (int i = 0, c = 0; i < e->n_ll; i++) {
+        if (!isfinite(e->bpd[i])) continue;
+        fprintf(f, "%s", c++ ? ", " : "");
+        json_str(f, e->ll_name[i]);
+        fprintf(f, ": %.6f", e->bpd[i]);
     }
     fprintf(f, "},\n    \"accuracy\": {");
     for (int i = 0; i < e->n_acc; i++) {
@@ -628,12 +646,10 @@ static int first_image(const mvae_model *m) {
     return -1;
 }
 
-/* decoder mean of image modality k for z into out [B, numel] */
-static int decode_mean(const mvae_model *m, mvae_ctx *ctx, int k, mvae_tensor *z, float *out) {
-    mvae_tensor *p = mvae_model_decode(m, ctx, k, z);
-    if (!p) return MVAE_ERR_INVALID;
-    mvae_likelihood_mean(m->mod[k].likelihood, p, out, true);
-    return MVAE_OK;
+/* image modality k generated from z into out [B, numel]: a VAE's likelihood mean, a flow's
+ * sample at its temperature (mvae_model_generate) */
+static int decode_mean(const mvae_model *m, mvae_ctx *ctx, int k, mvae_tensor *z, mvae_rng *rng, float *out) {
+    return mvae_model_generate(m, ctx, k, z, rng, out);
 }
 
 /* tiles of small images scaled up to a readable size (mvae_png_write_grid_scaled, scale 0) */
@@ -679,7 +695,7 @@ int mvae_write_pictures(mvae_model *m, const char *dir, bool quiet, mvae_error *
     for (int r = 0; r < 2; r++) {
         mvae_ctx_reset(ctx);
         if (mvae_model_encode(m, ctx, &b, all, &e) || mvae_model_posterior(m, ctx, &e, sets[r], &q, &valid, &any) ||
-            decode_mean(m, ctx, img, fv->mean(m->fusion, ctx, &q), buf + (size_t)((r + 1) * ncol) * (size_t)E))
+            decode_mean(m, ctx, img, fv->mean(m->fusion, ctx, &q), &rng, buf + (size_t)((r + 1) * ncol) * (size_t)E))
             goto ctxfail;
     }
     snprintf(path, sizeof path, "%s/reconstructions.png", dir);
@@ -689,7 +705,7 @@ int mvae_write_pictures(mvae_model *m, const char *dir, bool quiet, mvae_error *
     mvae_ctx_reset(ctx);
     mvae_tensor *z = mvae_tensor_new(ctx, 2, (int64_t[]){64, m->latent_dim});
     mvae_rng_normal_fill(&rng, z->data, (size_t)z->n);
-    if (decode_mean(m, ctx, img, z, buf)) goto ctxfail;
+    if (decode_mean(m, ctx, img, z, &rng, buf)) goto ctxfail;
     snprintf(path, sizeof path, "%s/prior_samples.png", dir);
     if ((rc = grid(m, img, path, buf, 64, 8, err))) goto done;
     if (!quiet) MVAE_INFO("wrote %s (64 %s samples from z ~ N(0, I))", path, mi->name);
@@ -711,7 +727,7 @@ int mvae_write_pictures(mvae_model *m, const char *dir, bool quiet, mvae_error *
             if (mvae_model_encode(m, ctx, &b, 1u << c, &e) || mvae_model_posterior(m, ctx, &e, 1u << c, &q, &valid, &any))
                 goto ctxfail;
             mvae_tensor *zs = fv->sample(m->fusion, ctx, &q, &rng);
-            if (decode_mean(m, ctx, img, zs, buf + (size_t)(cls * 10) * (size_t)E)) goto ctxfail;
+            if (decode_mean(m, ctx, img, zs, &rng, buf + (size_t)(cls * 10) * (size_t)E)) goto ctxfail;
         }
         snprintf(path, sizeof path, "%s/%s_from_%s.png", dir, mi->name, m->mod[c].info.name);
         if ((rc = grid(m, img, path, buf, ncls * 10, 10, err))) goto done;
@@ -863,7 +879,7 @@ int mvae_sample_scaled(mvae_model *m, const char *given, const char *target, int
         z = mvae_tensor_new(ctx, 2, (int64_t[]){n, m->latent_dim});
         mvae_rng_normal_fill(&rng, z->data, (size_t)z->n);
     }
-    if (decode_mean(m, ctx, img, z, buf)) goto ctxfail;
+    if (decode_mean(m, ctx, img, z, &rng, buf)) goto ctxfail;
     if (wav_dir) { /* each spectrogram back to sound: the audio helpers' default framing (8 kHz, 32 x 32) */
         mvae_logmel_cfg lc;
         mvae_logmel_default(&lc);
