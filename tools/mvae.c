@@ -1,6 +1,7 @@
 /* mvae — the command: train, evaluate, sample, validate experiments; list plugins. */
 #define _GNU_SOURCE
 #include "mvae/checkpoint.h"
+#include "mvae/isa.h"
 #include "mvae/model.h"
 #include "mvae/sweep.h"
 #include "mvae/train.h"
@@ -636,8 +637,15 @@ int main(int argc, char **argv) {
         fputs(usage_main, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
+    mvae_error isa_err = {0}; /* MVAE_ISA: an ISA this CPU cannot run is an error before any work */
+    if (mvae_isa_init(&isa_err) != MVAE_OK) {
+        fprintf(stderr, "mvae: %s\n", isa_err.msg);
+        return 2;
+    }
     if (!strcmp(argv[1], "--version")) {
-        printf("mvae %s (plugin ABI %d.%d)\n", MVAE_VERSION_STRING, MVAE_ABI_MAJOR, MVAE_ABI_MINOR);
+        printf("mvae %s (plugin ABI %d.%d, isa %s%s, detected %s)\n", MVAE_VERSION_STRING, MVAE_ABI_MAJOR,
+               MVAE_ABI_MINOR, mvae_isa_name(mvae_isa()), mvae_isa_forced() ? " forced by MVAE_ISA" : "",
+               mvae_isa_name(mvae_isa_detected()));
         return 0;
     }
     const char *c = argv[1];

@@ -6,7 +6,7 @@
  * the packed B row and one broadcast of A: 15 of the 16 ymm registers, 12 FMAs per 2 loads + 6
  * broadcasts, enough independent FMAs to cover their latency on two FMA pipes. Edge tiles: the
  * same kernel compiled for each row count 1..6 (a constant, so the accumulators stay in
- * registers) and masked stores for a partial column block. Transposed operands are packed through
+ * registers) and a scalar store loop for a partial column block. Transposed operands are packed through
  * 8 x 8 register transposes. Loops and blocking: gemm_driver.h.
  */
 #include "gemm_internal.h"
@@ -106,14 +106,9 @@ static void pack_b(int transB, const float *B, int ldb, int k0, int kc, int j0, 
     }
 }
 
-/* lanes j < n set (n clamped to 0..8), for maskload/maskstore of a partial vector */
-static inline __m256i mask_first(int n) {
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
 /* C[0:R, 0:nr] (+)= pa * pb for R rows (a constant: the instantiations below), see gemm_driver.h.
- * Full column blocks use plain loads and stores (masked moves are slow on Zen 2); a partial block
- * masked ones. */
+ * Full column blocks use plain vector loads and stores, a partial block a scalar loop over a
+ * buffer. */
 static inline __attribute__((always_inline)) void kernel_rx16(const int R, int nr, int kc, const float *pa,
                                                               const float *pb, float *C, int ldc, int store,
                                                               const float *bias) {
@@ -153,24 +148,19 @@ static inline __attribute__((always_inline)) void kernel_rx16(const int R, int n
         }
         return;
     }
-    const __m256i m0 = mask_first(nr), m1 = mask_first(nr - 8);
-    if (bias) {
-        const __m256 bb0 = _mm256_maskload_ps(bias, m0), bb1 = _mm256_maskload_ps(bias + 8, m1);
-#pragma GCC unroll 6
-        for (int i = 0; i < R; i++) {
-            c0[i] = _mm256_add_ps(c0[i], bb0);
-            c1[i] = _mm256_add_ps(c1[i], bb1);
-        }
-    }
+    /* a partial column block: through a small buffer (vmaskmovps stores are microcoded on Zen) */
+    float tile[MR][NR] __attribute__((aligned(32)));
 #pragma GCC unroll 6
     for (int i = 0; i < R; i++) {
+        _mm256_store_ps(tile[i], c0[i]);
+        _mm256_store_ps(tile[i] + 8, c1[i]);
+    }
+    for (int i = 0; i < R; i++) {
         float *c = C + (size_t)i * ldc;
-        if (!store) {
-            c0[i] = _mm256_add_ps(c0[i], _mm256_maskload_ps(c, m0));
-            c1[i] = _mm256_add_ps(c1[i], _mm256_maskload_ps(c + 8, m1));
+        for (int j = 0; j < nr; j++) {
+            float v = tile[i][j] + (bias ? bias[j] : 0.0f);
+            c[j] = store ? v : c[j] + v;
         }
-        _mm256_maskstore_ps(c, m0, c0[i]);
-        _mm256_maskstore_ps(c + 8, m1, c1[i]);
     }
 }
 
