@@ -66,15 +66,27 @@ static void pack_transposed(const float *src, size_t lds, int rows, int kc, floa
         for (int i = 0; i < width; i++) dst[(size_t)k * ld + i] = i < rows ? scale * src[i * lds + k] : 0.0f;
 }
 
+/* Row-major operands read along their rows (A transposed, B not): groups of KG rows, and within a
+ * group every panel in turn, so the reads are KG sequential streams. Panel by panel down all kc
+ * rows instead, a row stride that is a multiple of 2 KiB (512 or 1024 floats: the MVAE's widths)
+ * lands every row on the same few L1 sets. */
+#define KG 8
+
 /* alpha op(A)[i0:i0+mc, k0:k0+kc] into MR-row panels pa[p][k][ii], zero-padded rows */
 static void pack_a(int transA, const float *A, int lda, int i0, int mc, int k0, int kc, float alpha, float *pa) {
-    for (int ip = 0; ip < mc; ip += MR) {
-        int mr = mc - ip < MR ? mc - ip : MR;
-        float *dst = pa + (size_t)ip * kc;
-        if (!transA) {
-            pack_transposed(A + (size_t)(i0 + ip) * lda + k0, (size_t)lda, mr, kc, alpha, dst, MR, MR);
-        } else {
-            for (int k = 0; k < kc; k++) {
+    if (!transA) {
+        for (int ip = 0; ip < mc; ip += MR) {
+            int mr = mc - ip < MR ? mc - ip : MR;
+            pack_transposed(A + (size_t)(i0 + ip) * lda + k0, (size_t)lda, mr, kc, alpha, pa + (size_t)ip * kc, MR, MR);
+        }
+        return;
+    }
+    for (int kb = 0; kb < kc; kb += KG) {
+        int ke = kb + KG < kc ? kb + KG : kc;
+        for (int ip = 0; ip < mc; ip += MR) {
+            int mr = mc - ip < MR ? mc - ip : MR;
+            float *dst = pa + (size_t)ip * kc;
+            for (int k = kb; k < ke; k++) {
                 const float *src = A + (size_t)(k0 + k) * lda + i0 + ip;
                 for (int ii = 0; ii < MR; ii++) dst[k * MR + ii] = ii < mr ? alpha * src[ii] : 0.0f;
             }
@@ -84,11 +96,23 @@ static void pack_a(int transA, const float *A, int lda, int i0, int mc, int k0, 
 
 /* op(B)[k0:k0+kc, j0:j0+nc] into NR-column panels pb[p][k][jj], zero-padded columns */
 static void pack_b(int transB, const float *B, int ldb, int k0, int kc, int j0, int nc, float *pb) {
-    for (int jp = 0; jp < nc; jp += NR) {
-        int nr = nc - jp < NR ? nc - jp : NR;
-        float *dst = pb + (size_t)jp * kc;
-        if (!transB) {
-            for (int k = 0; k < kc; k++) {
+    if (transB) {
+        for (int jp = 0; jp < nc; jp += NR) {
+            int nr = nc - jp < NR ? nc - jp : NR;
+            for (int h = 0; h < NR; h += 8) { /* two 8-column halves of the panel */
+                int rows = nr - h < 8 ? (nr - h > 0 ? nr - h : 0) : 8;
+                pack_transposed(B + (size_t)(j0 + jp + h) * ldb + k0, (size_t)ldb, rows, kc, 1.0f,
+                                pb + (size_t)jp * kc + h, NR, 8);
+            }
+        }
+        return;
+    }
+    for (int kb = 0; kb < kc; kb += KG) {
+        int ke = kb + KG < kc ? kb + KG : kc;
+        for (int jp = 0; jp < nc; jp += NR) {
+            int nr = nc - jp < NR ? nc - jp : NR;
+            float *dst = pb + (size_t)jp * kc;
+            for (int k = kb; k < ke; k++) {
                 const float *src = B + (size_t)(k0 + k) * ldb + j0 + jp;
                 if (nr == NR) {
                     _mm256_store_ps(dst + k * NR, _mm256_loadu_ps(src));
@@ -96,11 +120,6 @@ static void pack_b(int transB, const float *B, int ldb, int k0, int kc, int j0, 
                 } else {
                     for (int jj = 0; jj < NR; jj++) dst[k * NR + jj] = jj < nr ? src[jj] : 0.0f;
                 }
-            }
-        } else {
-            for (int h = 0; h < NR; h += 8) { /* two 8-column halves of the panel */
-                int rows = nr - h < 8 ? (nr - h > 0 ? nr - h : 0) : 8;
-                pack_transposed(B + (size_t)(j0 + jp + h) * ldb + k0, (size_t)ldb, rows, kc, 1.0f, dst + h, NR, 8);
             }
         }
     }
