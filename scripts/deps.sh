@@ -11,6 +11,12 @@ MVAE_PKGS=(build-essential cmake pkg-config libopenblas-dev libyaml-dev libcmock
       libpng-dev dataset-fashion-mnist libfreetype-dev libharfbuzz-dev fonts-noto-color-emoji unicode-data
       libespeak-ng-dev espeak-ng-data fonts-knda fonts-noto-core fonts-farsiweb fonts-freefarsi fonts-sil-lateef fonts-sil-scheherazade fonts-sil-harmattan fonts-hosny-amiri fonts-hosny-thabit fonts-lemonada fonts-kacst-one fonts-paktype fonts-ukij-uyghur fonts-freefont-ttf fonts-dejavu-core)
 
+# Optional groups, installed when named in MVAE_DEPS_OPTIONAL (e.g. MVAE_DEPS_OPTIONAL="neon blis"):
+# neon: the AArch64 cross compiler and qemu-user for scripts/neon.sh (the CTest neon_qemu skips
+# without them); blis: BLIS, which bench/bench_gemm measures beside OpenBLAS (dlopen'd when present).
+MVAE_PKGS_NEON=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
+MVAE_PKGS_BLIS=(libblis-dev)
+
 # Install those of the given packages that are missing (apt-get, through sudo when not root).
 mvae_install_missing() {
   local missing=() p SUDO=""
@@ -27,6 +33,13 @@ mvae_install_missing() {
 [ "${1:-}" = "--functions-only" ] && return 0
 
 mvae_install_missing "${MVAE_PKGS[@]}"
+for group in ${MVAE_DEPS_OPTIONAL:-}; do
+  case "$group" in
+    neon) mvae_install_missing "${MVAE_PKGS_NEON[@]}" ;;
+    blis) mvae_install_missing "${MVAE_PKGS_BLIS[@]}" ;;
+    *) echo "deps.sh: unknown optional group '$group' in MVAE_DEPS_OPTIONAL (neon, blis)" >&2; exit 2 ;;
+  esac
+done
 
 BUILD=${1:-build}
 shift || true
