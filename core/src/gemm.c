@@ -3,9 +3,10 @@
  * gemm_<isa>.c, each compiled with its own target flags), or OpenBLAS's cblas_sgemm.
  *
  * Which by default (measured at the MVAE's shapes, bench/README.md): the own AVX-512 kernels where
- * the CPU has AVX-512F; the own AVX2 kernels on AVX2 + FMA CPUs (faster than OpenBLAS's Haswell
- * kernels at the MVAE's shapes on a Zen 2: bench_gemm); OpenBLAS on CPUs with neither, where
- * the portable C kernels would be far slower. MVAE_ISA=... forces an ISA and with it that ISA's
+ * the CPU has AVX-512F; the own AVX2 kernels on AVX2 + FMA CPUs (at par with or ahead of
+ * OpenBLAS's Zen/Haswell kernels at the MVAE's shapes on a Zen 2, 1.03-1.09x over a step's GEMMs
+ * at one thread, and far ahead at two threads on a loaded machine: bench_gemm); OpenBLAS on CPUs
+ * with neither, where the portable C kernels would be far slower. MVAE_ISA=... forces an ISA and with it that ISA's
  * own kernels; MVAE_GEMM=blas selects OpenBLAS, MVAE_GEMM=mvae the own kernels, whatever the ISA.
  *
  * cblas_sgemm stays the reference: tests/test_gemm.c checks every kernel set the CPU runs against
