@@ -229,6 +229,8 @@ static void test_isa_env(void **state) {
     if (!old) { /* unset again: the detected ISA, not forced */
         assert_int_equal(mvae_isa(), mvae_isa_detected());
         assert_false(mvae_isa_forced());
+        /* the default backend: own kernels on AVX-512 only (bench/README.md: at par on AVX2) */
+        if (!getenv("MVAE_GEMM")) assert_int_equal(mvae_gemm_backend(), mvae_isa_detected() == MVAE_ISA_AVX512);
     }
     free(old);
     assert_true(mvae_isa_supported(MVAE_ISA_GENERIC));

@@ -97,10 +97,16 @@ static void test_isa_errors_and_version(void **state) {
         }
     }
     assert_int_equal(mvae(e, "", "--version"), 0);
-    char want[64];
-    snprintf(want, sizeof want, "isa %s, detected %s", mvae_isa_name(mvae_isa_detected()),
-             mvae_isa_name(mvae_isa_detected()));
+    char want[96];
+    snprintf(want, sizeof want, "isa %s, detected %s, gemm %s", mvae_isa_name(mvae_isa_detected()),
+             mvae_isa_name(mvae_isa_detected()), mvae_isa_detected() == MVAE_ISA_AVX512 ? "mvae-avx512" : "openblas");
     assert_has(e->so, want);
+    assert_int_equal(mvae(e, "MVAE_GEMM=mvae", "--version"), 0); /* the own kernels of the detected ISA */
+    snprintf(want, sizeof want, "gemm mvae-%s)", mvae_isa_name(mvae_isa_detected()));
+    assert_has(e->so, want);
+    assert_int_equal(mvae(e, "MVAE_ISA=generic MVAE_GEMM=blas", "--version"), 0); /* blas wins */
+    assert_has(e->so, "isa generic forced by MVAE_ISA, detected");
+    assert_has(e->so, "gemm openblas)");
 }
 
 /* the "loss": values of metrics.jsonl, one per epoch */

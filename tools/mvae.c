@@ -643,9 +643,10 @@ int main(int argc, char **argv) {
         return 2;
     }
     if (!strcmp(argv[1], "--version")) {
-        printf("mvae %s (plugin ABI %d.%d, isa %s%s, detected %s)\n", MVAE_VERSION_STRING, MVAE_ABI_MAJOR,
-               MVAE_ABI_MINOR, mvae_isa_name(mvae_isa()), mvae_isa_forced() ? " forced by MVAE_ISA" : "",
-               mvae_isa_name(mvae_isa_detected()));
+        printf("mvae %s (plugin ABI %d.%d, isa %s%s, detected %s, gemm %s)\n", MVAE_VERSION_STRING,
+               MVAE_ABI_MAJOR, MVAE_ABI_MINOR, mvae_isa_name(mvae_isa()),
+               mvae_isa_forced() ? " forced by MVAE_ISA" : "", mvae_isa_name(mvae_isa_detected()),
+               mvae_isa_gemm_name());
         return 0;
     }
     const char *c = argv[1];

@@ -93,3 +93,5 @@ mvae_isa_kind mvae_isa(void) {
     }
     return (mvae_isa_kind)__atomic_load_n(&g_isa, __ATOMIC_ACQUIRE);
 }
+
+const char *mvae_isa_gemm_name(void) { return mvae_gemm_backend_name(); }

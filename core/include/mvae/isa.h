@@ -47,6 +47,11 @@ int mvae_isa_init(mvae_error *err);
 bool mvae_isa_forced(void);
 /* the ISA the kernels use now */
 mvae_isa_kind mvae_isa(void);
+/* The GEMM the layers use now: "mvae-avx512", "mvae-avx2", "mvae-generic", "mvae-neon" (mvae's own
+ * kernels for that ISA) or "openblas". Default: own kernels on AVX-512, OpenBLAS elsewhere (the
+ * AVX2 kernels are at par with OpenBLAS on a Zen 2: bench/README.md); a forced ISA runs its own
+ * kernels; MVAE_GEMM=blas|mvae overrides both. */
+const char *mvae_isa_gemm_name(void);
 /* Use `isa` from now on (tests, benchmarks): MVAE_ERR_INVALID if it is not supported. Not
  * thread-safe against kernels running at the same time. */
 int mvae_isa_set(mvae_isa_kind isa, mvae_error *err);
