@@ -6,6 +6,7 @@
 #include "mvae/audio.h"
 #include "mvae/coherence.h"
 #include "mvae/image.h"
+#include "mvae/isa.h"
 #include "mvae/train.h"
 #include "mvae/translate.h"
 
@@ -627,6 +628,9 @@ int mvae_write_metrics_json(const char *path, const mvae_eval_result *e, const m
         if (isfinite(t->samples_per_sec)) fprintf(f, "%.1f", t->samples_per_sec); else fprintf(f, "null");
         fprintf(f, ", \"epochs\": %d, \"last_loss\": %.6f}", t->epochs, t->last_loss);
     }
+    /* the kernels that ran: instruction set (MVAE_ISA or cpuid) and GEMM backend */
+    fprintf(f, ",\n  \"environment\": {\"isa\": \"%s\", \"gemm\": \"%s\"}", mvae_isa_name(mvae_isa()),
+            mvae_gemm_backend_name());
     fprintf(f, "\n}\n");
     int rc = MVAE_OK;
     if (ferror(f) | (fclose(f) != 0))
