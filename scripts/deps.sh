@@ -15,6 +15,12 @@ MVAE_PKGS=(build-essential cmake pkg-config libopenblas-dev libyaml-dev libcmock
 # For tests only: headless Chromium renders the HTML report (test_report_browser; skipped without it).
 MVAE_TEST_PKGS=(chromium)
 
+# Optional groups, installed when named in MVAE_DEPS_OPTIONAL (e.g. MVAE_DEPS_OPTIONAL="neon blis"):
+# neon: the AArch64 cross compiler and qemu-user for scripts/neon.sh (the CTest neon_qemu skips
+# without them); blis: BLIS, which bench/bench_gemm measures beside OpenBLAS (dlopen'd when present).
+MVAE_PKGS_NEON=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
+MVAE_PKGS_BLIS=(libblis-dev)
+
 # Install those of the given packages that are missing (apt-get, through sudo when not root).
 mvae_install_missing() {
   local missing=() p SUDO=""
@@ -32,6 +38,13 @@ mvae_install_missing() {
 
 mvae_install_missing "${MVAE_PKGS[@]}"
 mvae_install_missing "${MVAE_TEST_PKGS[@]}" || echo "mvae: could not install ${MVAE_TEST_PKGS[*]}: the browser test will be skipped"
+for group in ${MVAE_DEPS_OPTIONAL:-}; do
+  case "$group" in
+    neon) mvae_install_missing "${MVAE_PKGS_NEON[@]}" ;;
+    blis) mvae_install_missing "${MVAE_PKGS_BLIS[@]}" ;;
+    *) echo "deps.sh: unknown optional group '$group' in MVAE_DEPS_OPTIONAL (neon, blis)" >&2; exit 2 ;;
+  esac
+done
 
 BUILD=${1:-build}
 shift || true

@@ -3,6 +3,7 @@
 #include "mvae/checkpoint.h"
 #include "mvae/image.h"
 #include "mvae/dist.h"
+#include "mvae/isa.h"
 #include "mvae/model.h"
 #include "mvae/report.h"
 #include "mvae/sweep.h"
@@ -773,12 +774,19 @@ int main(int argc, char **argv) {
         usage_main(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
+    mvae_error isa_err = {0}; /* MVAE_ISA: an ISA this CPU cannot run is an error before any work */
+    if (mvae_isa_init(&isa_err) != MVAE_OK) {
+        fprintf(stderr, "mvae: %s\n", isa_err.msg);
+        return 2;
+    }
     if (!strcmp(argv[1], "--version")) {
         /* the ABI of this build's headers, and the oldest plugin ABI the loader accepts */
         printf("mvae %s\nplugin ABI %d.%d (loads plugins built for ABI %d.0", MVAE_VERSION_STRING, MVAE_ABI_MAJOR,
                MVAE_ABI_MINOR, MVAE_ABI_MAJOR);
         if (MVAE_ABI_MINOR > 0) printf(" to %d.%d", MVAE_ABI_MAJOR, MVAE_ABI_MINOR);
         printf(")\n");
+        printf("isa %s%s, detected %s, gemm %s\n", mvae_isa_name(mvae_isa()), mvae_isa_forced() ? " forced by MVAE_ISA" : "",
+               mvae_isa_name(mvae_isa_detected()), mvae_isa_gemm_name());
         return 0;
     }
     const char *c = argv[1];

@@ -452,12 +452,11 @@ int mvae_eval_coherence(mvae_model *m, int split, const char *run_dir, mvae_eval
             mvae_tensor *z = mvae_eval_one_draw(ctx, &q, fv->sample(m->fusion, ctx, &q, &rng), n, &rng);
             for (int a = 0; a < ni && !rc; a++) {
                 const mvae_modality *md = &m->mod[imgs[a]];
-                mvae_tensor *p = mvae_model_decode(m, ctx, imgs[a], z);
-                if (!p) {
+                /* a VAE's mean image, a flow's sample at its temperature */
+                if (mvae_model_generate(m, ctx, imgs[a], z, &rng, gen)) {
                     rc = mvae_error_set(err, MVAE_ERR_INVALID, "coherence: %s", mvae_ctx_error(ctx));
                     break;
                 }
-                mvae_likelihood_mean(md->likelihood, p, gen, true);
                 int64_t shp[4] = {n, md->info.shape[0], md->info.shape[1], md->info.shape[2]};
                 mvae_tensor *x = mvae_tensor_wrap(ctx, 4, shp, gen);
                 for (int c = 0; c < nc && !rc; c++) {

@@ -167,11 +167,12 @@ int mvae_evaluate_cross(mvae_model *m, int split, mvae_eval_result *r, bool quie
             if ((rc = mvae_model_posterior(m, ctx, &e, p->from, &q, &valid, &any))) goto ctxfail;
             if (!any) continue;
             mvae_tensor *zm = fv->mean(m->fusion, ctx, &q);
-            mvae_tensor *par = zm ? mvae_model_decode(m, ctx, p->to, zm) : NULL;
-            if (!par) goto ctxfail;
             const mvae_modality *md = &m->mod[p->to];
             int64_t E = mvae_modality_numel(&md->info);
-            if (md->likelihood == MVAE_LIK_CATEGORICAL) {
+            if (!zm) goto ctxfail;
+            if (md->likelihood == MVAE_LIK_CATEGORICAL && md->dec) {
+                mvae_tensor *par = mvae_model_decode(m, ctx, p->to, zm);
+                if (!par) goto ctxfail;
                 mvae_argmax_rows(par->data, n, par->n / n, am);
                 const int32_t *lab = (const int32_t *)(const void *)b.x[p->to];
                 for (int i = 0; i < n; i++)
@@ -181,7 +182,8 @@ int mvae_evaluate_cross(mvae_model *m, int split, mvae_eval_result *r, bool quie
                     }
                 continue;
             }
-            mvae_likelihood_mean(md->likelihood, par, mean, true);
+            /* the decoder's mean, or a flow's image of the base's mode (deterministic) */
+            if (mvae_model_generate(m, ctx, p->to, zm, NULL, mean)) goto ctxfail;
             for (int i = 0; i < n; i++) {
                 if (!(valid->data[i] > 0) || !b.present[i * m->n_mod + p->to]) continue;
                 const float *pr = mean + (size_t)i * (size_t)E, *tg = b.x[p->to] + (size_t)i * (size_t)E;
@@ -308,9 +310,7 @@ int mvae_write_cross_pictures(mvae_model *m, const char *dir, bool quiet, mvae_e
         if (drawable(&m->mod[f].info, H, W)) to_rgb(&m->mod[f].info, b.x[f], ncol, grid + tile * (size_t)(ncol * row++));
         for (int t = 0; t < m->n_mod; t++) {
             if (t == f || !drawable(&m->mod[t].info, H, W)) continue;
-            mvae_tensor *par = mvae_model_decode(m, ctx, t, zm);
-            if (!par) goto ctxfail;
-            mvae_likelihood_mean(m->mod[t].likelihood, par, mean, true);
+            if (mvae_model_generate(m, ctx, t, zm, NULL, mean)) goto ctxfail;
             to_rgb(&m->mod[t].info, b.x[t], ncol, grid + tile * (size_t)(ncol * row++));
             to_rgb(&m->mod[t].info, mean, ncol, grid + tile * (size_t)(ncol * row++));
         }

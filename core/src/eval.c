@@ -6,6 +6,7 @@
 #include "mvae/audio.h"
 #include "mvae/coherence.h"
 #include "mvae/image.h"
+#include "mvae/isa.h"
 #include "mvae/train.h"
 #include "mvae/translate.h"
 
@@ -52,10 +53,8 @@ static int iw_logp(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b,
                               fv->log_q(m->fusion, ctx, &q, z));
     for (int k = 0; k < m->n_mod; k++) {
         if (!(S & (1u << k))) continue;
-        const mvae_modality *md = &m->mod[k];
         mvae_tensor *x = mvae_batch_tensor(ctx, m, b, k); /* row d*K*B + k*B + i decodes target row i */
-        mvae_tensor *params = mvae_model_decode_target(m, ctx, k, z, x);
-        w = mvae_add(ctx, w, mvae_likelihood_logp(ctx, md->likelihood, params, x, md->lik_scale));
+        w = mvae_add(ctx, w, mvae_model_logp(m, ctx, k, z, x, rng));
     }
     if (!w || !dw) return MVAE_ERR_INVALID;
     /* row r = rep * B + i belongs to sample i; each row's weight is dw[r] (1 for one draw) */
@@ -73,6 +72,9 @@ static int iw_logp(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b,
         /* dw already holds 1/D for unweighted draws: the D above undoes it so that the sum is
          * over K draws of the full mixture; dividing by K completes the estimate */
         out[i] = mx + log(s) - log((double)K) - log((double)D);
+        /* a sample without every modality of S (natively missing data) has no estimate: NaN, which
+         * the caller leaves out of the average */
+        if (!(valid->data[i] > 0)) out[i] = NAN;
     }
     return MVAE_OK;
 }
@@ -325,7 +327,7 @@ int mvae_evaluate_in(mvae_model *m, int split, const char *run_dir, mvae_eval_re
     mvae_rng_seed(&rng, m->seed + 12345);
     const mvae_fusion_vtable *fv = m->fusion_desc->vtable;
     uint32_t all = (1u << m->n_mod) - 1;
-    double elbo_sum = 0, acc_s[16] = {0}, acc_m[16] = {0};
+    double elbo_sum = 0, acc_s[16] = {0}, acc_m[16] = {0}, acc_n[16] = {0}, ll_n[MVAE_MAX_LL_TERMS] = {0};
     const double t_eval = mvae_time_sec();
     int64_t next_line = N / 5; /* without a terminal: a line at every fifth of the test set */
     bool redrawn = false;      /* a progress line was redrawn with \r: end it */
@@ -346,7 +348,10 @@ int mvae_evaluate_in(mvae_model *m, int split, const char *run_dir, mvae_eval_re
         for (int k = 0; k < m->n_mod; k++) {
             if (m->mod[k].weight == 0.0f) continue; /* weight 0: probed, not modelled (docs/metrics.md) */
             mvae_tensor *x = mvae_batch_tensor(ctx, m, &b, k); /* repeated per draw by the likelihood */
-            el = mvae_add(ctx, el, mvae_likelihood_logp(ctx, m->mod[k].likelihood, mvae_model_decode_target(m, ctx, k, z, x), x, m->mod[k].lik_scale));
+            mvae_tensor *lpk = mvae_model_logp(m, ctx, k, z, x, &rng);
+            /* natively missing data: a sample is scored on the modalities it has (as in training) */
+            if (e.mask[k]) lpk = mvae_mul(ctx, lpk, mvae_tile_rows(ctx, mvae_reshape(ctx, e.mask[k], 1, (int64_t[]){n}), q.n_draws > 1 ? q.n_draws : 1));
+            el = mvae_add(ctx, el, lpk);
         }
         el = mvae_mul(ctx, el, mvae_posterior_draw_weights(ctx, &q, n));
         if (!el) goto ctxfail;
@@ -364,6 +369,11 @@ int mvae_evaluate_in(mvae_model *m, int split, const char *run_dir, mvae_eval_re
             mvae_argmax_rows(ls->data, n, Kc, ps);
             mvae_argmax_rows(lm->data, n, Kc, pm);
             for (int i = 0; i < n; i++) {
+                bool has = b.present[(size_t)i * m->n_mod + target];
+                for (int k = 0; k < m->n_mod; k++)
+                    if (froms[a] & (1u << k)) has = has && b.present[(size_t)i * m->n_mod + k];
+                if (!has) continue; /* natively missing data: not a test of this prediction */
+                acc_n[a]++;
                 acc_s[a] += ps[i] == lab[i];
                 acc_m[a] += pm[i] == lab[i];
             }
@@ -386,7 +396,8 @@ int mvae_evaluate_in(mvae_model *m, int split, const char *run_dir, mvae_eval_re
                         if ((rc = iw_logp(m, ctx, &sub, terms[t].cond, (int)K, &rng, lp2))) goto ctxfail;
                         for (int i = 0; i < cn; i++) lp[i] -= lp2[i];
                     }
-                    for (int i = 0; i < cn; i++) r->ll[t] += lp[i];
+                    for (int i = 0; i < cn; i++)
+                        if (!isnan(lp[i])) r->ll[t] += lp[i], ll_n[t]++;
                 }
             }
             r->ll_seconds += mvae_time_sec() - t_ll;
@@ -397,14 +408,24 @@ int mvae_evaluate_in(mvae_model *m, int split, const char *run_dir, mvae_eval_re
     r->elbo = elbo_sum / (double)N;
     r->n_ll = nterms;
     for (int t = 0; t < nterms; t++) {
-        r->ll[t] /= (double)N_ll;
+        r->ll[t] = ll_n[t] > 0 ? r->ll[t] / ll_n[t] : NAN; /* NaN: no test sample has the term's modalities */
         snprintf(r->ll_name[t], sizeof r->ll_name[t], "%s", terms[t].name);
+        /* bits/dim of the scored modalities, when every one is a flow (an exact density) */
+        uint32_t scored = terms[t].joint & ~terms[t].cond;
+        int64_t dims = 0;
+        bool flows = scored != 0;
+        for (int k = 0; k < m->n_mod; k++)
+            if (scored & (1u << k)) {
+                flows = flows && strcmp(m->mod[k].mtype->name, "flow") == 0;
+                dims += mvae_modality_numel(&m->mod[k].info);
+            }
+        r->bpd[t] = flows ? -r->ll[t] / ((double)dims * log(2.0)) : NAN;
     }
     r->n_acc = nfrom;
     char nm[MVAE_SUBSET_NAME_MAX];
     for (int a = 0; a < nfrom; a++) {
-        r->acc[a] = acc_s[a] / (double)N;
-        r->acc_mean[a] = acc_m[a] / (double)N;
+        r->acc[a] = acc_n[a] > 0 ? acc_s[a] / acc_n[a] : NAN;
+        r->acc_mean[a] = acc_n[a] > 0 ? acc_m[a] / acc_n[a] : NAN;
         snprintf(r->acc_name[a], sizeof r->acc_name[a], "%s->%s", mvae_model_subset_name(m, froms[a], nm, sizeof nm),
                  m->mod[target].info.name);
     }
@@ -443,7 +464,10 @@ int mvae_evaluate_in(mvae_model *m, int split, const char *run_dir, mvae_eval_re
     r->seconds = mvae_time_sec() - t0;
     if (!quiet) {
         fprintf(stderr, "test: elbo %.3f", r->elbo);
-        for (int t = 0; t < r->n_ll; t++) fprintf(stderr, "  log p(%s) %.3f", r->ll_name[t], r->ll[t]);
+        for (int t = 0; t < r->n_ll; t++) {
+            fprintf(stderr, "  log p(%s) %.3f", r->ll_name[t], r->ll[t]);
+            if (isfinite(r->bpd[t])) fprintf(stderr, " (%.4f bits/dim)", r->bpd[t]);
+        }
         for (int a = 0; a < r->n_acc; a++) fprintf(stderr, "  accuracy %s %.4f (mean z %.4f)", r->acc_name[a], r->acc[a], r->acc_mean[a]);
         for (int a = 0; a < r->n_probe; a++) fprintf(stderr, "  probe %s %.4f", r->probe_name[a], r->probe[a]);
         for (int a = 0; a < r->n_coh; a++) fprintf(stderr, "  coherence %s %.4f", r->coh_name[a], r->coh[a]);
@@ -469,6 +493,12 @@ done:
     return rc;
 }
 
+/* a number, or null where there is none (NaN: e.g. no test sample had the modalities) */
+static void json_num(FILE *f, double v) {
+    if (isfinite(v)) fprintf(f, ": %.6f", v);
+    else fprintf(f, ": null");
+}
+
 static void json_str(FILE *f, const char *s) {
     fputc('"', f);
     for (; *s; s++) {
@@ -492,19 +522,26 @@ int mvae_write_metrics_json(const char *path, const mvae_eval_result *e, const m
     for (int i = 0; i < e->n_ll; i++) {
         fprintf(f, "%s", i ? ", " : "");
         json_str(f, e->ll_name[i]);
-        fprintf(f, ": %.6f", e->ll[i]);
+        json_num(f, e->ll[i]);
+    }
+    fprintf(f, "},\n    \"bits_per_dim\": {");
+    for (int i = 0, c = 0; i < e->n_ll; i++) {
+        if (!isfinite(e->bpd[i])) continue;
+        fprintf(f, "%s", c++ ? ", " : "");
+        json_str(f, e->ll_name[i]);
+        fprintf(f, ": %.6f", e->bpd[i]);
     }
     fprintf(f, "},\n    \"accuracy\": {");
     for (int i = 0; i < e->n_acc; i++) {
         fprintf(f, "%s", i ? ", " : "");
         json_str(f, e->acc_name[i]);
-        fprintf(f, ": %.6f", e->acc[i]);
+        json_num(f, e->acc[i]);
     }
     fprintf(f, "},\n    \"accuracy_mean_z\": {");
     for (int i = 0; i < e->n_acc; i++) {
         fprintf(f, "%s", i ? ", " : "");
         json_str(f, e->acc_name[i]);
-        fprintf(f, ": %.6f", e->acc_mean[i]);
+        json_num(f, e->acc_mean[i]);
     }
     fprintf(f, "},\n    \"probe\": {");
     for (int i = 0; i < e->n_probe; i++) {
@@ -604,6 +641,9 @@ int mvae_write_metrics_json(const char *path, const mvae_eval_result *e, const m
             if (!b->breaks[i]) fprintf(f, "%s", n++ ? ", " : ""), json_str(f, b->flag[i]);
         fprintf(f, "]}");
     }
+    /* the kernels that ran: instruction set (MVAE_ISA or cpuid) and GEMM backend */
+    fprintf(f, ",\n  \"environment\": {\"isa\": \"%s\", \"gemm\": \"%s\"}", mvae_isa_name(mvae_isa()),
+            mvae_gemm_backend_name());
     fprintf(f, "\n}\n");
     int rc = MVAE_OK;
     if (ferror(f) | (fclose(f) != 0))
@@ -623,12 +663,10 @@ static int first_image(const mvae_model *m) {
     return -1;
 }
 
-/* decoder mean of image modality k for z into out [B, numel] */
-static int decode_mean(const mvae_model *m, mvae_ctx *ctx, int k, mvae_tensor *z, float *out) {
-    mvae_tensor *p = mvae_model_decode(m, ctx, k, z);
-    if (!p) return MVAE_ERR_INVALID;
-    mvae_likelihood_mean(m->mod[k].likelihood, p, out, true);
-    return MVAE_OK;
+/* image modality k generated from z into out [B, numel]: a VAE's likelihood mean, a flow's
+ * sample at its temperature (mvae_model_generate) */
+static int decode_mean(const mvae_model *m, mvae_ctx *ctx, int k, mvae_tensor *z, mvae_rng *rng, float *out) {
+    return mvae_model_generate(m, ctx, k, z, rng, out);
 }
 
 /* tiles of small images scaled up to a readable size (mvae_png_write_grid_scaled, scale 0) */
@@ -674,7 +712,7 @@ int mvae_write_pictures(mvae_model *m, const char *dir, bool quiet, mvae_error *
     for (int r = 0; r < 2; r++) {
         mvae_ctx_reset(ctx);
         if (mvae_model_encode(m, ctx, &b, all, &e) || mvae_model_posterior(m, ctx, &e, sets[r], &q, &valid, &any) ||
-            decode_mean(m, ctx, img, fv->mean(m->fusion, ctx, &q), buf + (size_t)((r + 1) * ncol) * (size_t)E))
+            decode_mean(m, ctx, img, fv->mean(m->fusion, ctx, &q), &rng, buf + (size_t)((r + 1) * ncol) * (size_t)E))
             goto ctxfail;
     }
     snprintf(path, sizeof path, "%s/reconstructions.png", dir);
@@ -684,7 +722,7 @@ int mvae_write_pictures(mvae_model *m, const char *dir, bool quiet, mvae_error *
     mvae_ctx_reset(ctx);
     mvae_tensor *z = mvae_tensor_new(ctx, 2, (int64_t[]){64, m->latent_dim});
     mvae_rng_normal_fill(&rng, z->data, (size_t)z->n);
-    if (decode_mean(m, ctx, img, z, buf)) goto ctxfail;
+    if (decode_mean(m, ctx, img, z, &rng, buf)) goto ctxfail;
     snprintf(path, sizeof path, "%s/prior_samples.png", dir);
     if ((rc = grid(m, img, path, buf, 64, 8, err))) goto done;
     if (!quiet) MVAE_INFO("wrote %s (64 %s samples from z ~ N(0, I))", path, mi->name);
@@ -706,7 +744,7 @@ int mvae_write_pictures(mvae_model *m, const char *dir, bool quiet, mvae_error *
             if (mvae_model_encode(m, ctx, &b, 1u << c, &e) || mvae_model_posterior(m, ctx, &e, 1u << c, &q, &valid, &any))
                 goto ctxfail;
             mvae_tensor *zs = fv->sample(m->fusion, ctx, &q, &rng);
-            if (decode_mean(m, ctx, img, zs, buf + (size_t)(cls * 10) * (size_t)E)) goto ctxfail;
+            if (decode_mean(m, ctx, img, zs, &rng, buf + (size_t)(cls * 10) * (size_t)E)) goto ctxfail;
         }
         snprintf(path, sizeof path, "%s/%s_from_%s.png", dir, mi->name, m->mod[c].info.name);
         if ((rc = grid(m, img, path, buf, ncls * 10, 10, err))) goto done;
@@ -858,7 +896,7 @@ int mvae_sample_scaled(mvae_model *m, const char *given, const char *target, int
         z = mvae_tensor_new(ctx, 2, (int64_t[]){n, m->latent_dim});
         mvae_rng_normal_fill(&rng, z->data, (size_t)z->n);
     }
-    if (decode_mean(m, ctx, img, z, buf)) goto ctxfail;
+    if (decode_mean(m, ctx, img, z, &rng, buf)) goto ctxfail;
     if (wav_dir) { /* each spectrogram back to sound: the audio helpers' default framing (8 kHz, 32 x 32) */
         mvae_logmel_cfg lc;
         mvae_logmel_default(&lc);

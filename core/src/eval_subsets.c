@@ -80,10 +80,11 @@ int mvae_evaluate_subsets(mvae_model *m, int split, mvae_eval_result *r, bool qu
                 if (!e.has[k]) continue;
                 const mvae_modality *md = &m->mod[k];
                 mvae_tensor *x = mvae_batch_tensor(ctx, m, &b, k);
-                mvae_tensor *params = mvae_model_decode_target(m, ctx, k, z, x);
-                mvae_tensor *lp = mvae_likelihood_logp(ctx, md->likelihood, params, x, md->lik_scale);
-                if (!lp) goto ctxfail;
                 bool cat = md->info.type == MVAE_MOD_CATEGORICAL;
+                /* rng NULL: a flow dequantises at the bin midpoint (a point metric, not a bound) */
+                mvae_tensor *lp = mvae_model_logp(m, ctx, k, z, x, NULL);
+                mvae_tensor *params = cat ? mvae_model_decode(m, ctx, k, z) : NULL;
+                if (!lp || (cat && !params)) goto ctxfail;
                 if (cat) mvae_argmax_rows(params->data, n, params->shape[1], pred);
                 const int32_t *lab = cat ? (const int32_t *)(const void *)b.x[k] : NULL;
                 for (int i = 0; i < n; i++) {

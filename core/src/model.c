@@ -9,7 +9,9 @@
 /* ---------------------------------------------------------------------------------- schema */
 static const mvae_option modality_schema[] = {
     {"encoder", MVAE_OPT_ANY, NULL, "expert: {plugin: NAME, ...plugin options}, or none (decoder-only: decoded from z, never conditioned on)", NULL, true, NULL, NULL},
-    {"decoder", MVAE_OPT_ANY, NULL, "decoder: {plugin: NAME, ...plugin options}", NULL, true, NULL, NULL},
+    {"model", MVAE_OPT_STRING, NULL, "vae (the default) | flow: how p(x | z) is made (docs/model_types.md; gan is reserved)", NULL, false, mvae_model_type_names, NULL},
+    {"decoder", MVAE_OPT_ANY, NULL, "decoder: {plugin: NAME, ...plugin options} (model: vae)", NULL, false, NULL, NULL},
+    {"flow", MVAE_OPT_MAP, NULL, "the conditional flow p(x | z) (model: flow; docs/model_types.md)", mvae_flow_schema, false, NULL, NULL},
     {"likelihood", MVAE_OPT_STRING, NULL,
      "bernoulli | gaussian | laplace | categorical | continuous_bernoulli (default by modality type)", NULL, false,
      mvae_likelihood_names, NULL},
@@ -167,6 +169,45 @@ static bool encoder_is_none(const mvae_cfg_node *n) {
     return n && n->kind == MVAE_CFG_SCALAR && !n->quoted && n->value && strcmp(n->value, "none") == 0;
 }
 
+/* `model:` of modality section mn: an available row, and the keys that row uses (a vae needs a
+ * decoder; a flow has none, and no likelihood). The data it can take is checked at build. */
+static int check_model_type(mvae_cfg *cfg, const mvae_registry *reg, mvae_cfg_node *mn, mvae_error *err) {
+    char where[256], ctxname[160];
+    const char *name = "vae";
+    mvae_cfg_node *tn = mvae_cfg_get(mn, "model");
+    if (tn && mvae_cfg_get_string(tn, &name, err)) return err->status;
+    const mvae_model_type *t = mvae_model_type_find(name);
+    if (!t || t->unavailable)
+        return mvae_error_set(err, MVAE_ERR_INVALID, "%s: modalities.%s.model: '%s' is %s", mvae_cfg_where(tn ? tn : mn, where, sizeof where),
+                              mn->key, name, t ? t->unavailable : "unknown; allowed: vae, flow");
+    for (const mvae_model_type *o = mvae_model_types; o->name; o++) {
+        mvae_cfg_node *sec = o->section && o != t ? mvae_cfg_get(mn, o->section) : NULL;
+        if (sec && strcmp(o->section, t->section) != 0)
+            return mvae_error_set(err, MVAE_ERR_INVALID, "%s: modalities.%s.%s belongs to model: %s, but the modality is model: %s (%s takes %s); "
+                                  "remove it or set model: %s", mvae_cfg_where(sec, where, sizeof where), mn->key, o->section,
+                                  o->name, t->name, t->name, t->takes, o->name);
+    }
+    if (strcmp(t->section, "decoder") == 0) {
+        snprintf(ctxname, sizeof ctxname, "modalities.%s.decoder", mn->key);
+        if (!mvae_cfg_get(mn, "decoder"))
+            return mvae_error_set(err, MVAE_ERR_INVALID, "%s: modalities.%s: missing key 'decoder' (model: vae needs a decoder "
+                                  "plugin; `mvae plugins` lists them)", mvae_cfg_where(mn, where, sizeof where), mn->key);
+        if (!plugin_section(cfg, reg, mvae_cfg_get(mn, "decoder"), MVAE_PLUGIN_DECODER, ctxname, NULL, err))
+            return err->status ? err->status : MVAE_ERR_INVALID;
+    } else {
+        static const char *const vae_only[] = {"likelihood", "likelihood_scale", NULL};
+        for (int i = 0; vae_only[i]; i++) {
+            mvae_cfg_node *n = mvae_cfg_get(mn, vae_only[i]);
+            /* likelihood_scale's default (1.0) is filled in for every modality: only another value is an error */
+            if (n && !(strcmp(vae_only[i], "likelihood_scale") == 0 && n->value && strtod(n->value, NULL) == 1.0))
+                return mvae_error_set(err, MVAE_ERR_INVALID, "%s: modalities.%s.%s: a model: %s modality has no %s (its "
+                                      "log p(x | z) is the %s's own); remove the key", mvae_cfg_where(n, where, sizeof where),
+                                      mn->key, vae_only[i], t->name, vae_only[i], t->name);
+        }
+    }
+    return MVAE_OK;
+}
+
 static int validate_all(mvae_cfg *cfg, const mvae_registry *reg, const mvae_plugin_desc **ds,
                         const mvae_plugin_desc **fusion, mvae_error *err) {
     mvae_cfg_node *root = mvae_cfg_root(cfg);
@@ -247,9 +288,7 @@ static int validate_all(mvae_cfg *cfg, const mvae_registry *reg, const mvae_plug
         if (!encoder_is_none(mvae_cfg_get(mn, "encoder")) &&
             !plugin_section(cfg, reg, mvae_cfg_get(mn, "encoder"), MVAE_PLUGIN_ENCODER, ctxname, NULL, err))
             return err->status ? err->status : MVAE_ERR_INVALID;
-        snprintf(ctxname, sizeof ctxname, "modalities.%s.decoder", mn->key);
-        if (!plugin_section(cfg, reg, mvae_cfg_get(mn, "decoder"), MVAE_PLUGIN_DECODER, ctxname, NULL, err))
-            return err->status ? err->status : MVAE_ERR_INVALID;
+        if (check_model_type(cfg, reg, mn, err)) return err->status;
     }
     mvae_cfg_node *tfs = mvae_cfg_get(root, "transforms");
     if (tfs) {
@@ -441,6 +480,16 @@ int mvae_model_build(mvae_cfg *cfg, const mvae_registry *reg, mvae_model **out, 
             goto fail;
         }
         md->info = *mvae_model_source_info(m, md->ds_index);
+        const char *tname = "vae";
+        mvae_cfg_node *tn = mvae_cfg_get(mn, "model");
+        if (tn) mvae_cfg_get_string(tn, &tname, err);
+        md->mtype = mvae_model_type_find(tname); /* an available row: validate_all checked it */
+        if (!md->mtype->accepts(&md->info)) {
+            rc = mvae_error_set(err, MVAE_ERR_INVALID, "%s: modalities.%s.model: '%s' cannot model '%s' (%s data); %s takes %s; "
+                                "allowed here: vae", mvae_cfg_where(tn, where, sizeof where), mn->key, tname, mn->key,
+                                mvae_modality_type_name(md->info.type), tname, md->mtype->takes);
+            goto fail;
+        }
         const char *lik = NULL;
         mvae_cfg_node *ln = mvae_cfg_get(mn, "likelihood");
         md->likelihood = default_likelihood(md->info.type);
@@ -463,10 +512,8 @@ int mvae_model_build(mvae_cfg *cfg, const mvae_registry *reg, mvae_model **out, 
         md->weight = (float)d;
         mvae_cfg_float_or(mn, "likelihood_scale", 1.0, &d, err);
         md->lik_scale = (float)d;
-        mvae_cfg_node *en = mvae_cfg_get(mn, "encoder"), *dn = mvae_cfg_get(mn, "decoder");
+        mvae_cfg_node *en = mvae_cfg_get(mn, "encoder");
         const char *pn;
-        mvae_cfg_get_string(mvae_cfg_get(dn, "plugin"), &pn, err);
-        md->dec_desc = mvae_registry_find(reg, MVAE_PLUGIN_DECODER, pn);
         char prefix[96];
         mvae_module_args a = {en, &md->info, m->latent_dim, prefix, m->params};
         if (encoder_is_none(en)) {
@@ -481,17 +528,8 @@ int mvae_model_build(mvae_cfg *cfg, const mvae_registry *reg, mvae_model **out, 
                 goto fail;
             }
         }
-        snprintf(prefix, sizeof prefix, "%s.dec", mn->key);
-        a.opts = dn;
-        a.prefix = prefix;
-        int before = m->params->count;
-        if ((rc = ((const mvae_decoder_vtable *)md->dec_desc->vtable)->create(&a, &md->dec, err))) {
-            mvae_error_prefix(err, "%s: modalities.%s.decoder (%s)", mvae_cfg_where(dn, where, sizeof where), mn->key, md->dec_desc->name);
-            goto fail;
-        }
-        for (int p = before; p < m->params->count; p++)
-            if (m->params->entries[p].buffer) md->dec_has_batch_stats = true;
-        m->n_mod = i + 1;
+        m->n_mod = i + 1; /* from here mvae_model_free destroys what the row made */
+        if ((rc = md->mtype->create(m, i, mn, err))) goto fail;
     }
 
     if (!m->encodable) {
@@ -524,7 +562,7 @@ void mvae_model_free(mvae_model *m) {
     for (int i = 0; i < MVAE_MAX_MODALITIES; i++) {
         mvae_modality *md = &m->mod[i];
         if (md->enc) ((const mvae_encoder_vtable *)md->enc_desc->vtable)->destroy(md->enc);
-        if (md->dec) ((const mvae_decoder_vtable *)md->dec_desc->vtable)->destroy(md->dec);
+        if (md->mtype) md->mtype->destroy(md);
     }
     for (int t = 0; t < MVAE_MAX_TRANSFORMS; t++)
         if (m->tf[t].self) ((const mvae_transform_vtable *)m->tf[t].desc->vtable)->destroy(m->tf[t].self);
@@ -708,6 +746,9 @@ int mvae_model_posterior(const mvae_model *m, mvae_ctx *ctx, const mvae_experts 
 
 mvae_tensor *mvae_model_decode(const mvae_model *m, mvae_ctx *ctx, int k, mvae_tensor *z) {
     const mvae_modality *md = &m->mod[k];
+    if (!md->dec)
+        return mvae_ctx_fail(ctx, "modality '%s' is model: %s: it has no decoder (use mvae_model_logp / mvae_model_generate)",
+                             md->info.name, md->mtype ? md->mtype->name : "?");
     return ((const mvae_decoder_vtable *)md->dec_desc->vtable)->forward(md->dec, ctx, z);
 }
 

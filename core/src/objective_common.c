@@ -2,21 +2,21 @@
  * KL between two posteriors, presence masks, term statistics, and the bound report (what an
  * objective bounds, and the settings that break it; docs/objectives.md). */
 #include "objective_internal.h"
+#include "mvae/modeltype.h"
 
 #include <math.h>
 #include <stdarg.h>
 #include <string.h>
 
 mvae_tensor *mvae_objective_recon_nll(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b, const mvae_experts *e,
-                                      uint32_t dec, mvae_tensor *z, int n_draws) {
+                                      uint32_t dec, mvae_tensor *z, int n_draws, mvae_rng *rng) {
     int64_t B = b->n;
     mvae_tensor *acc = NULL;
     for (int k = 0; k < m->n_mod; k++) {
         if (!(dec & (1u << k)) || !e->has[k]) continue;
         const mvae_modality *md = &m->mod[k];
         mvae_tensor *x = mvae_batch_tensor(ctx, m, b, k); /* [B]: the likelihood repeats it per draw */
-        mvae_tensor *lp = mvae_likelihood_logp(ctx, md->likelihood, mvae_model_decode_target(m, ctx, k, z, x), x,
-                                               md->lik_scale);
+        mvae_tensor *lp = mvae_model_logp(m, ctx, k, z, x, rng); /* any model type (vae, flow) */
         mvae_tensor *nll = mvae_scale(ctx, lp, -md->weight);
         if (e->mask[k]) nll = mvae_mul(ctx, nll, mvae_tile_rows(ctx, mvae_reshape(ctx, e->mask[k], 1, (int64_t[]){B}), n_draws));
         acc = acc ? mvae_add(ctx, acc, nll) : nll;
@@ -114,9 +114,10 @@ void mvae_bound_check_settings(const mvae_model *m, uint32_t scored, bool check_
     for (int k = 0; k < m->n_mod; k++) {
         if (!(scored & (1u << k))) continue;
         const mvae_modality *md = &m->mod[k];
-        const char *name = md->info.name, *lik = mvae_likelihood_name(md->likelihood);
+        bool vae = !md->mtype || strcmp(md->mtype->name, "vae") == 0; /* a flow is a density of its own */
+        const char *name = md->info.name, *lik = vae ? mvae_likelihood_name(md->likelihood) : md->mtype->name;
         double grey = -1;
-        if (md->likelihood == MVAE_LIK_BERNOULLI) {
+        if (vae && md->likelihood == MVAE_LIK_BERNOULLI) {
             grey = check_data ? first_grey_value(m, k) : -2;
             if (grey >= 0)
                 mvae_bound_flag(r, true, "modality '%s': bernoulli likelihood on grey levels (e.g. %.4g, neither 0 nor 1): "
@@ -125,7 +126,7 @@ void mvae_bound_check_settings(const mvae_model *m, uint32_t scored, bool check_
             else if (grey == -2)
                 mvae_bound_flag(r, false, "modality '%s': bernoulli likelihood: whether its data are binary was not checked", name);
         }
-        bool discrete = md->likelihood == MVAE_LIK_CATEGORICAL || (md->likelihood == MVAE_LIK_BERNOULLI && grey == -1);
+        bool discrete = vae && (md->likelihood == MVAE_LIK_CATEGORICAL || (md->likelihood == MVAE_LIK_BERNOULLI && grey == -1));
         float w = md->weight;
         if (w == 1.0f) continue;
         if (w == 0.0f)

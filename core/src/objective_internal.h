@@ -13,9 +13,10 @@ mvae_tensor *mvae_objective_iw_term(const mvae_model *m, mvae_ctx *ctx, const mv
                                     int *skipped, double *value);
 
 /* -sum_{k in dec, present} w_k log p(x_k | z) per row of z ([n_draws * B] rows, draw-major),
- * each modality's rows masked by its presence. NULL with the error in ctx. */
+ * each modality's rows masked by its presence; log p by mvae_model_logp (any model type; rng: a
+ * flow's dequantisation noise). NULL with the error in ctx. */
 mvae_tensor *mvae_objective_recon_nll(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b, const mvae_experts *e,
-                                      uint32_t dec, mvae_tensor *z, int n_draws);
+                                      uint32_t dec, mvae_tensor *z, int n_draws, mvae_rng *rng);
 
 /* KL(qa || qb) per draw of z ~ qa ([n_draws(qa) * B] rows): analytic (kl_gaussians) when both
  * are Gaussian (mu/logvar set) and qa has one draw, else the single-draw estimate

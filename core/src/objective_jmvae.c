@@ -90,7 +90,7 @@ static int jmvae_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b, c
         D = qX.n_draws > 1 ? qX.n_draws : 1;
         mvae_tensor *w = mvae_posterior_draw_weights(ctx, &qX, B);
         mvae_tensor *per = mvae_add(ctx, mvae_scale(ctx, fv->kl(m->fusion, ctx, &qX, z), beta),
-                                    mvae_objective_recon_nll(m, ctx, b, &e, dec, z, D));
+                                    mvae_objective_recon_nll(m, ctx, b, &e, dec, z, D, rng));
         joint = mvae_scale(ctx, mvae_sum_all(ctx, mvae_mul(ctx, per, w)), invB);
         if (!joint) return MVAE_ERR_INVALID;
         v = joint->data[0];

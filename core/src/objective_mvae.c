@@ -102,7 +102,7 @@ mvae_tensor *mvae_objective_iw_term(const mvae_model *m, mvae_ctx *ctx, const mv
         if (!(dec & (1u << k)) || !e->has[k]) continue;
         const mvae_modality *md = &m->mod[k];
         mvae_tensor *x = mvae_batch_tensor(ctx, m, b, k); /* [B]: the likelihood repeats it per draw */
-        mvae_tensor *lp = mvae_scale(ctx, mvae_likelihood_logp(ctx, md->likelihood, mvae_model_decode_target(m, ctx, k, zb[k], x), x, md->lik_scale), md->weight);
+        mvae_tensor *lp = mvae_scale(ctx, mvae_model_logp(m, ctx, k, zb[k], x, rng), md->weight);
         if (e->mask[k]) lp = mvae_mul(ctx, lp, mvae_tile_rows(ctx, mvae_reshape(ctx, e->mask[k], 1, (int64_t[]){B}), R));
         lw = mvae_add(ctx, lw, lp);
     }
@@ -147,8 +147,9 @@ mvae_tensor *mvae_objective_iw_term(const mvae_model *m, mvae_ctx *ctx, const mv
         const mvae_modality *md = &m->mod[k];
         mvae_tensor *x = mvae_batch_tensor(ctx, m, b, k);
         mvae_tensor *mk = e->mask[k] ? mvae_tile_rows(ctx, mvae_reshape(ctx, e->mask[k], 1, (int64_t[]){B}), R) : NULL;
-        mvae_tensor *lp = mvae_scale(ctx, mvae_likelihood_logp(ctx, md->likelihood, mvae_model_decode_target(m, ctx, k, z, x), x, md->lik_scale), md->weight);
-        mvae_tensor *lpd = mvae_scale(ctx, mvae_likelihood_logp(ctx, md->likelihood, mvae_model_decode_target(m, ctx, k, zs, x), x, md->lik_scale), md->weight);
+        mvae_rng same = *rng; /* the same dequantisation noise (a flow modality) for both */
+        mvae_tensor *lp = mvae_scale(ctx, mvae_model_logp(m, ctx, k, z, x, rng), md->weight);
+        mvae_tensor *lpd = mvae_scale(ctx, mvae_model_logp(m, ctx, k, zs, x, &same), md->weight);
         if (mk) lp = mvae_mul(ctx, lp, mk), lpd = mvae_mul(ctx, lpd, mk);
         lw_enc = mvae_add(ctx, lw_enc, lp);
         lp_dec = lp_dec ? mvae_add(ctx, lp_dec, lpd) : lpd;
@@ -288,9 +289,8 @@ static int mvae_sum_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b
                 while (c < 4 && j < n) parts[c++] = zb[tk[j]][k], j++;
                 zs = c == 1 ? parts[0] : mvae_concat(ctx, c, parts, 0);
             }
-            mvae_tensor *params = mvae_model_decode_target(m, ctx, k, zs, x);
-            /* the targets are the batch's: the likelihood scores row r against target row r mod B */
-            mvae_tensor *lp = mvae_likelihood_logp(ctx, md->likelihood, params, x, md->lik_scale);
+            /* the targets are the batch's: the model scores row r against target row r mod B */
+            mvae_tensor *lp = mvae_model_logp(m, ctx, k, zs, x, rng);
             mvae_tensor *nll = mvae_scale(ctx, lp, -md->weight); /* [rows*B] */
             int64_t off = 0;
             for (int j = 0; j < n; j++) {
@@ -304,8 +304,7 @@ static int mvae_sum_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b
         } else {
             for (int j = 0; j < n; j++) {
                 int t = tk[j];
-                mvae_tensor *params = mvae_model_decode_target(m, ctx, k, zb[t][k], x);
-                mvae_tensor *lp = mvae_likelihood_logp(ctx, md->likelihood, params, x, md->lik_scale);
+                mvae_tensor *lp = mvae_model_logp(m, ctx, k, zb[t][k], x, rng);
                 mvae_tensor *nll = mvae_mul(ctx, mvae_scale(ctx, lp, -md->weight), w[t]);
                 if (e.mask[k]) nll = mvae_mul(ctx, nll, mvae_tile_rows(ctx, mvae_reshape(ctx, e.mask[k], 1, (int64_t[]){B}), S[t]));
                 per[t] = mvae_add(ctx, per[t], nll);

@@ -44,7 +44,7 @@ static int supervised_configure(const mvae_model *m, const mvae_cfg_node *sup, m
 
 static int supervised_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b, const mvae_objective *obj,
                            float beta, mvae_rng *rng, mvae_tensor **loss, mvae_step_stats *stats) {
-    (void)beta, (void)rng; /* no KL, no sampling */
+    (void)beta; /* no KL, no sampling (rng: a flow modality's dequantisation noise) */
     const mvae_fusion_vtable *fv = m->fusion_desc->vtable;
     const int to = obj->supervised.to;
     const int64_t B = b->n;
@@ -76,8 +76,7 @@ static int supervised_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch 
                      : one >= 0 ? e.mu[one]
                                 : fv->mean(m->fusion, ctx, &q); /* [B, D] */
     mvae_tensor *x = mvae_batch_tensor(ctx, m, b, to);
-    const mvae_modality *md = &m->mod[to];
-    mvae_tensor *lp = mvae_likelihood_logp(ctx, md->likelihood, mvae_model_decode_target(m, ctx, to, z, x), x, md->lik_scale);
+    mvae_tensor *lp = mvae_model_logp(m, ctx, to, z, x, rng);
     mvae_tensor *total = mvae_scale(ctx, mvae_sum_all(ctx, mvae_mul(ctx, lp, use)), -1.0f / (float)(n_use > 0 ? n_use : 1));
     if (!total) return MVAE_ERR_INVALID;
     double v = total->data[0];

@@ -169,7 +169,7 @@ static mvae_tensor *unimodal_elbo(const mvae_model *m, mvae_ctx *ctx, const mvae
     mvae_tensor *z = fv->sample(m->fusion, ctx, &q, rng);
     int D = q.n_draws > 1 ? q.n_draws : 1;
     mvae_tensor *per = mvae_add(ctx, mvae_scale(ctx, fv->kl(m->fusion, ctx, &q, z), beta),
-                                mvae_objective_recon_nll(m, ctx, b, e, 1u << k, z, D));
+                                mvae_objective_recon_nll(m, ctx, b, e, 1u << k, z, D, rng));
     return mvae_scale(ctx, mvae_sum_all(ctx, mvae_mul(ctx, per, mvae_posterior_draw_weights(ctx, &q, b->n))), 1.0f / (float)b->n);
 }
 
@@ -209,7 +209,7 @@ static int vaevae_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b, 
         mvae_tensor *kl = mvae_add(ctx, mvae_objective_kl_between(m, ctx, &qxy, &qx, z), mvae_objective_kl_between(m, ctx, &qxy, &qy, z));
         if (!kl) return MVAE_ERR_INVALID;
         if (kl->shape[0] != D * B) kl = mvae_tile_rows(ctx, kl, D); /* analytic: one value per sample */
-        mvae_tensor *per = mvae_add(ctx, mvae_objective_recon_nll(m, ctx, b, &e, xy, z, D), mvae_scale(ctx, kl, o->cond_kl * beta));
+        mvae_tensor *per = mvae_add(ctx, mvae_objective_recon_nll(m, ctx, b, &e, xy, z, D, rng), mvae_scale(ctx, kl, o->cond_kl * beta));
         mvae_tensor *w = o->w_mu ? paired : mvae_mul(ctx, mvae_posterior_draw_weights(ctx, &qxy, B), mvae_tile_rows(ctx, paired, D));
         mvae_tensor *term = mvae_scale(ctx, mvae_sum_all(ctx, mvae_mul(ctx, per, w)), 1.0f / (float)B);
         if (!term) return MVAE_ERR_INVALID;

@@ -14,8 +14,8 @@
     X(leaky_relu) X(elu) X(swish) X(sigmoid) X(tanh) X(softplus) X(softmax) X(log_softmax)        \
     X(reshape) X(permute) X(concat) X(slice) X(gather) X(conv2d) X(conv_transpose2d)              \
     X(batchnorm) X(dropout) X(gru_cell) X(gaussian_sample) X(kl_normal) X(bernoulli_logp)         \
-    X(gaussian_logp) X(laplace_logp) X(categorical_logp) X(impartial) X(kl_gaussians)            \
-    X(cbernoulli_logp)
+    X(gaussian_logp) X(laplace_logp) X(categorical_logp) X(impartial)       \
+    X(affine_coupling) X(coupling_logdet) X(soft_clamp) X(actnorm) X(kl_gaussians) X(cbernoulli_logp)
 MVAE_OPS_LIST(MVAE_X)
 #undef MVAE_X
 

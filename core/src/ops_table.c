@@ -48,9 +48,13 @@ const mvae_op_info mvae_op_table[MVAE_OP_COUNT] = {
     ROW(laplace_logp, LAPLACE_LOGP),
     ROW(categorical_logp, CATEGORICAL_LOGP),
     ROW(impartial, IMPARTIAL),
+    ROW(affine_coupling, AFFINE_COUPLING),
+    ROW(coupling_logdet, COUPLING_LOGDET),
+    ROW(soft_clamp, SOFT_CLAMP),
+    ROW(actnorm, ACTNORM),
     ROW(kl_gaussians, KL_GAUSSIANS),
     ROW(cbernoulli_logp, CBERNOULLI_LOGP),
 };
 _Static_assert(sizeof(mvae_op_table) / sizeof(mvae_op_table[0]) == MVAE_OP_COUNT,
                "op table out of sync with enum mvae_op");
-_Static_assert(MVAE_OP_COUNT == 47, "an op was added: add its row above and its gradcheck");
+_Static_assert(MVAE_OP_COUNT == 51, "an op was added: add its row above and its gradcheck");

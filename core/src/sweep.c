@@ -693,7 +693,7 @@ typedef struct rep {
     char **group_key;   /* all non-seed axes + variant */
 } rep;
 
-static const char *const report_prefixes[] = {"test.elbo", "test.log_p.", "test.accuracy.", "test.accuracy_mean_z.",
+static const char *const report_prefixes[] = {"test.elbo", "test.log_p.", "test.bits_per_dim.", "test.accuracy.", "test.accuracy_mean_z.",
                                               "test.coherence.", "test.probe.", "train.samples_per_sec", NULL};
 
 static bool wanted_metric(const char *path) {

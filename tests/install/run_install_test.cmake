@@ -146,6 +146,15 @@ run("mvae train (1 epoch of waves)" COMMAND ${mvae} train ${ds_example}/waves.ya
     --set eval.pictures=false)
 file(READ ${WORK_DIR}/waves-run/metrics.json metrics)
 expect_match("${metrics}" "\"wave->label\": [0-9.]+" "the run over the example dataset has an accuracy")
+# natively missing data (20 % of the samples without a wave, the test split too): the evaluator
+# averages each term over the samples that have its modalities, so the numbers stay finite
+run("mvae train (waves with missing data)" COMMAND ${mvae} train ${ds_example}/waves.yaml --out ${WORK_DIR}/waves-missing
+    --quiet --set dataset.n=300 --set dataset.missing_fraction=0.2 --set train.epochs=1 --set train.threads=1
+    --set eval.log_likelihood.samples=2 --set eval.pictures=false)
+file(READ ${WORK_DIR}/waves-missing/metrics.json metrics)
+expect_match("${metrics}" "\"elbo\": -?[0-9]+\\.[0-9]+" "the test ELBO with missing data is a finite number")
+expect_match("${metrics}" "\"wave\": -?[0-9]+\\.[0-9]+" "log p(wave) with missing data is a finite number")
+expect_match("${metrics}" "\"wave->label\": [0-9.]+" "the accuracy with missing data is a number")
 unset(ENV{MVAE_PLUGIN_PATH})
 
 # installing the example into the same prefix puts it where the installed mvae looks

@@ -14,6 +14,7 @@
 #ifndef MVAE_MODEL_H
 #define MVAE_MODEL_H
 #include "mvae/interfaces.h"
+#include "mvae/modeltype.h"
 #include "mvae/prob.h"
 #ifdef __cplusplus
 extern "C" {
@@ -33,6 +34,8 @@ typedef struct mvae_modality {
     float lik_scale;         /* gaussian sigma / laplace scale */
     float weight;            /* lambda_m in the objective */
     bool dec_has_batch_stats;/* the decoder declared buffers (batchnorm): never stack its batches */
+    const mvae_model_type *mtype; /* `model:` (mvae/modeltype.h); dec/dec_desc are the vae row's */
+    void *mt_self;           /* the type's own state (the flow), NULL for vae */
 } mvae_modality;
 
 /* A derived modality (the experiment's `transforms:` section): computed from a source modality

@@ -81,6 +81,11 @@ typedef enum mvae_op {
     MVAE_OP_IMPARTIAL, /* impartiality block (mvae/impartial.h): K branches of a shared tensor */
     MVAE_OP_KL_GAUSSIANS,
     MVAE_OP_CBERNOULLI_LOGP,
+    /* normalising flows (ops_flow.c) */
+    MVAE_OP_AFFINE_COUPLING,
+    MVAE_OP_COUPLING_LOGDET,
+    MVAE_OP_SOFT_CLAMP,
+    MVAE_OP_ACTNORM,
     MVAE_OP_COUNT
 } mvae_op;
 
@@ -230,6 +235,27 @@ double mvae_cbernoulli_log_norm(double l);
 double mvae_cbernoulli_log_norm_grad(double l);
 /* The mean of ContinuousBernoulli(sigmoid(l)): 1/2 + (coth(l/2) - 2/l) / 2 (Taylor near l = 0). */
 double mvae_cbernoulli_mean(double l);
+
+/* ---- normalising flows (RealNVP, Dinh et al. 2017; Glow, Kingma & Dhariwal 2018) ----
+ * Tensors are [R, ...] with D = n / R features per row; mask, bias and logscale hold D values
+ * (any shape). The *_inverse functions compute the exact inverse WITHOUT a gradient (nothing is
+ * recorded): they are for sampling, which runs the flow backwards. */
+/* Affine coupling: y = m x + (1 - m) (x exp(s) + t), m a constant 0/1 mask (the half that
+ * conditions s and t passes through). x, s, t the same shape. Gradient to x, s, t. */
+mvae_tensor *mvae_affine_coupling(mvae_ctx *ctx, mvae_tensor *x, mvae_tensor *s, mvae_tensor *t,
+                                  mvae_tensor *mask);
+/* x = m y + (1 - m) (y - t) exp(-s): the inverse of mvae_affine_coupling for the same s, t. */
+mvae_tensor *mvae_affine_coupling_inverse(mvae_ctx *ctx, mvae_tensor *y, mvae_tensor *s, mvae_tensor *t,
+                                          mvae_tensor *mask);
+/* log|det dy/dx| of the coupling: sum_j (1 - m_j) s[r, j] -> [R]. Gradient to s. */
+mvae_tensor *mvae_coupling_logdet(mvae_ctx *ctx, mvae_tensor *s, mvae_tensor *mask);
+/* bound * tanh(a / bound): a bounded log-scale, ~a near 0 (a stable scale for couplings). */
+mvae_tensor *mvae_soft_clamp(mvae_ctx *ctx, mvae_tensor *a, float bound);
+/* Actnorm (Glow), per feature: y = (x + bias) exp(logscale); log|det| per row = sum(logscale).
+ * Gradient to x, bias, logscale. */
+mvae_tensor *mvae_actnorm(mvae_ctx *ctx, mvae_tensor *x, mvae_tensor *bias, mvae_tensor *logscale);
+/* x = y exp(-logscale) - bias. */
+mvae_tensor *mvae_actnorm_inverse(mvae_ctx *ctx, mvae_tensor *y, mvae_tensor *bias, mvae_tensor *logscale);
 
 #ifdef __cplusplus
 }

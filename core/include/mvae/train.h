@@ -246,6 +246,11 @@ typedef struct mvae_eval_result {
     char sub_mod_name[MVAE_SUBSET_TABLE_MODS][MVAE_NAME_MAX];  /* the columns */
     double sub_nll[MVAE_MAX_SUBSET_ROWS][MVAE_SUBSET_TABLE_MODS];
     double sub_acc[MVAE_MAX_SUBSET_ROWS][MVAE_SUBSET_TABLE_MODS];
+    /* bits per dimension -ll / (D ln 2) of log-likelihood term t (ll_name[t]) when its scored
+     * modalities (the term's minus the conditioning ones) are all model: flow, D their total
+     * size; NAN for the other terms. With dequantisation it is the discrete bits/dim of the
+     * 8-bit data (docs/model_types.md). */
+    double bpd[MVAE_MAX_LL_TERMS];
 } mvae_eval_result;
 
 typedef struct mvae_train_result {
