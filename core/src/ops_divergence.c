@@ -94,41 +94,13 @@ double mvae_cbernoulli_mean(double l) {
     return 0.5 + 0.5 * (1.0 / tanh(0.5 * l) - 2.0 / l);
 }
 
+/* the Bernoulli kernel of ops_prob.c with log C(l) added per element (and d log C / dl to the
+ * gradient) */
 mvae_tensor *mvae_cbernoulli_logp(mvae_ctx *ctx, mvae_tensor *logits, mvae_tensor *x) {
-    MVAE_CHECK_INPUT(ctx, "cbernoulli_logp", logits);
-    MVAE_CHECK_INPUT(ctx, "cbernoulli_logp", x);
-    MVAE_CHECK_F32(ctx, "cbernoulli_logp", logits);
-    MVAE_CHECK_F32(ctx, "cbernoulli_logp", x);
-    char s0[MVAE_SHAPE_STR_LEN], s1[MVAE_SHAPE_STR_LEN];
-    bool tail_eq = logits->ndim == x->ndim;
-    for (int d = 1; tail_eq && d < x->ndim; d++) tail_eq = logits->shape[d] == x->shape[d];
-    if (!tail_eq || logits->shape[0] % x->shape[0] != 0)
-        return mvae_ctx_fail(ctx, "cbernoulli_logp: logits %s and x %s must have the same shape (or x "
-                             "fewer rows, dividing the logits' rows)", MVAE_SHP(logits, s0), MVAE_SHP(x, s1));
-    int64_t B = rows_of(logits), D = cols_of(logits), Bx = rows_of(x);
-    mvae_tensor *out = mvae_op_output(ctx, MVAE_OP_CBERNOULLI_LOGP, 1, (int64_t[]){B}, logits, NULL, NULL, NULL);
-    if (!out) return NULL;
-    mvae_op_attach_source(out, 1, x); /* data: read in backward, never given a gradient */
-    for (int64_t b = 0; b < B; b++) {
-        const float *l = logits->data + b * D, *xv = x->data + (b % Bx) * D;
-        double s = 0;
-        for (int64_t j = 0; j < D; j++)
-            s += (double)xv[j] * l[j] - mvae_softplusf(l[j]) + mvae_cbernoulli_log_norm(l[j]);
-        out->data[b] = (float)s;
-    }
-    return out;
+    return mvae_bernoulli_logp_kernel(ctx, MVAE_OP_CBERNOULLI_LOGP, "cbernoulli_logp", logits, x,
+                                      mvae_cbernoulli_log_norm);
 }
 
 void mvae_bw_cbernoulli_logp(mvae_ctx *ctx, mvae_tensor *out) {
-    mvae_tensor *logits = out->src[0], *x = out->src[1];
-    float *gl = mvae_grad(ctx, logits);
-    if (!gl) return;
-    int64_t B = rows_of(logits), D = cols_of(logits), Bx = rows_of(x);
-    for (int64_t b = 0; b < B; b++) {
-        float g = out->grad[b];
-        const float *xv = x->data + (b % Bx) * D, *l = logits->data + b * D;
-        float *gb = gl + b * D;
-        for (int64_t j = 0; j < D; j++)
-            gb[j] += g * (xv[j] - mvae_sigmoidf(l[j]) + (float)mvae_cbernoulli_log_norm_grad(l[j]));
-    }
+    mvae_bernoulli_logp_kernel_bw(ctx, out, mvae_cbernoulli_log_norm_grad);
 }

@@ -42,6 +42,16 @@ void mvae_act_apply(int act, const float *x, float *y, int64_t n);
 void mvae_act_apply_deriv(int act, const float *x, float *y, float *d, int64_t n);
 void mvae_act_mul_deriv(const float *g, const float *d, float *dx, int64_t n, bool accumulate);
 
+/* The Bernoulli log-probability kernel (ops_prob.c), shared by bernoulli_logp and
+ * cbernoulli_logp: out[b] = sum_j (x l - softplus(l) + c(l)) over row b of logits [B, ...] against
+ * row b mod Bx of x [Bx, ...] (Bx divides B), recorded as op `op` with errors naming `name`.
+ * log_norm = c, a per-element log-normaliser, or NULL for none (plain Bernoulli: the terms are
+ * summed as floats in 16 lanes; with c every term is summed in double). The backward adds
+ * g (x - sigmoid(l) + c'(l)) to the logits' gradient; log_norm_grad = c', NULL with c NULL. */
+mvae_tensor *mvae_bernoulli_logp_kernel(mvae_ctx *ctx, int op, const char *name, mvae_tensor *logits,
+                                        mvae_tensor *x, double (*log_norm)(double));
+void mvae_bernoulli_logp_kernel_bw(mvae_ctx *ctx, mvae_tensor *out, double (*log_norm_grad)(double));
+
 /* Format "[a,b]" shape strings on the stack for error messages. */
 #define MVAE_SHP(t, buf) mvae_shape_str((t), (buf), sizeof(buf))
 

@@ -117,25 +117,36 @@ void mvae_bw_kl_normal(mvae_ctx *ctx, mvae_tensor *out) {
 
 /* ---- bernoulli_logp: sum(x l - softplus(l)) -> [B] ----------------------------------------- */
 
-mvae_tensor *mvae_bernoulli_logp(mvae_ctx *ctx, mvae_tensor *logits, mvae_tensor *x) {
-    MVAE_CHECK_INPUT(ctx, "bernoulli_logp", logits);
-    MVAE_CHECK_INPUT(ctx, "bernoulli_logp", x);
-    MVAE_CHECK_F32(ctx, "bernoulli_logp", logits);
-    MVAE_CHECK_F32(ctx, "bernoulli_logp", x);
+/* The Bernoulli kernel, shared with cbernoulli_logp (ops_divergence.c), which adds a per-element
+ * log-normaliser c(l) (ops_internal.h). */
+mvae_tensor *mvae_bernoulli_logp_kernel(mvae_ctx *ctx, int op, const char *name, mvae_tensor *logits,
+                                        mvae_tensor *x, double (*log_norm)(double)) {
+    MVAE_CHECK_INPUT(ctx, name, logits);
+    MVAE_CHECK_INPUT(ctx, name, x);
+    MVAE_CHECK_F32(ctx, name, logits);
+    MVAE_CHECK_F32(ctx, name, x);
     char s0[MVAE_SHAPE_STR_LEN], s1[MVAE_SHAPE_STR_LEN];
     /* x may have fewer rows than logits (R = k * Bx): row r is scored against x row r mod Bx —
      * the targets of k draws per sample, without copying them k times */
     bool tail_eq = logits->ndim == x->ndim;
     for (int d = 1; tail_eq && d < x->ndim; d++) tail_eq = logits->shape[d] == x->shape[d];
     if (!tail_eq || logits->shape[0] % x->shape[0] != 0)
-        return mvae_ctx_fail(ctx, "bernoulli_logp: logits %s and x %s must have the same shape (or x "
-                             "fewer rows, dividing the logits' rows)", MVAE_SHP(logits, s0), MVAE_SHP(x, s1));
+        return mvae_ctx_fail(ctx, "%s: logits %s and x %s must have the same shape (or x "
+                             "fewer rows, dividing the logits' rows)", name, MVAE_SHP(logits, s0), MVAE_SHP(x, s1));
     int64_t B = rows_of(logits), D = cols_of(logits), Bx = rows_of(x);
     /* x is data: it is a source for backward only, so a gradient never flows into it */
-    mvae_tensor *out = mvae_op_output(ctx, MVAE_OP_BERNOULLI_LOGP, 1, (int64_t[]){B}, logits, NULL,
-                                      NULL, NULL);
+    mvae_tensor *out = mvae_op_output(ctx, op, 1, (int64_t[]){B}, logits, NULL, NULL, NULL);
     if (!out) return NULL;
     mvae_op_attach_source(out, 1, x);
+    if (log_norm) { /* every term in double: log C(l) is a double-precision series near l = 0 */
+        for (int64_t b = 0; b < B; b++) {
+            const float *l = logits->data + b * D, *xv = x->data + (b % Bx) * D;
+            double s = 0;
+            for (int64_t j = 0; j < D; j++) s += (double)xv[j] * l[j] - mvae_softplusf(l[j]) + log_norm(l[j]);
+            out->data[b] = (float)s;
+        }
+        return out;
+    }
     float *tmp = mvae_ctx_alloc(ctx, (size_t)D * sizeof(float));
     for (int64_t b = 0; b < B; b++) {
         const float *l = logits->data + b * D, *xv = x->data + (b % Bx) * D;
@@ -147,7 +158,7 @@ mvae_tensor *mvae_bernoulli_logp(mvae_ctx *ctx, mvae_tensor *logits, mvae_tensor
     return out;
 }
 
-void mvae_bw_bernoulli_logp(mvae_ctx *ctx, mvae_tensor *out) {
+void mvae_bernoulli_logp_kernel_bw(mvae_ctx *ctx, mvae_tensor *out, double (*log_norm_grad)(double)) {
     mvae_tensor *logits = out->src[0], *x = out->src[1];
     float *gl = mvae_grad(ctx, logits);
     if (!gl) return;
@@ -156,9 +167,18 @@ void mvae_bw_bernoulli_logp(mvae_ctx *ctx, mvae_tensor *out) {
         float g = out->grad[b];
         const float *xv = x->data + (b % Bx) * D, *l = logits->data + b * D;
         float *gb = gl + b * D;
-        for (int64_t j = 0; j < D; j++) gb[j] += g * (xv[j] - mvae_sigmoidf(l[j]));
+        if (log_norm_grad)
+            for (int64_t j = 0; j < D; j++) gb[j] += g * (xv[j] - mvae_sigmoidf(l[j]) + (float)log_norm_grad(l[j]));
+        else /* kept apart: without the call GCC vectorises it */
+            for (int64_t j = 0; j < D; j++) gb[j] += g * (xv[j] - mvae_sigmoidf(l[j]));
     }
 }
+
+mvae_tensor *mvae_bernoulli_logp(mvae_ctx *ctx, mvae_tensor *logits, mvae_tensor *x) {
+    return mvae_bernoulli_logp_kernel(ctx, MVAE_OP_BERNOULLI_LOGP, "bernoulli_logp", logits, x, NULL);
+}
+
+void mvae_bw_bernoulli_logp(mvae_ctx *ctx, mvae_tensor *out) { mvae_bernoulli_logp_kernel_bw(ctx, out, NULL); }
 
 /* The shared checks of gaussian_logp and laplace_logp (x, a location and an optional log-scale
  * that broadcasts to it). Returns the scale's broadcast mode, or -1 after recording the error. */
