@@ -1,8 +1,9 @@
 /* plot.c — a tiny rasteriser for charts (see mvae/plot.h): RGB canvas, 2-px lines, markers,
- * error bars, bars, axes with numeric ticks, and text in a built-in 5x7 font (+ descenders), written with
- * mvae_png_write. */
+ * error bars, bars, axes with numeric ticks (ranges and ticks: plot_axis.c, shared with
+ * plot_svg.c), and text in a built-in 5x7 font (+ descenders), written with mvae_png_write. */
 #include "mvae/plot.h"
 #include "mvae/image.h"
+#include "plot_axis.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -143,77 +144,12 @@ static void text_center(canvas *c, int cx, int y, const char *s, int scale, cons
     text(c, cx - mvae_plot_text_width(s, scale) / 2, y, s, scale, false, rgb);
 }
 
-/* ---- axes ---- */
-typedef struct axis {
-    double lo, hi; /* in axis units (log10 for a log axis) */
-    bool log;
-    int p0, p1;    /* pixel positions of lo and hi */
-    int n_ticks;
-    double ticks[64]; /* axis units */
-} axis;
-
-static double axis_px(const axis *a, double v) {
-    double u = a->log ? log10(v) : v;
-    return a->p0 + (u - a->lo) / (a->hi - a->lo) * (a->p1 - a->p0);
-}
-
-static double nice_step(double range, int target) {
-    double raw = range / target, mag = pow(10, floor(log10(raw))), f = raw / mag;
-    return (f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10) * mag;
-}
-
-/* range from data [lo, hi] with a 6% margin, and ticks */
-static void axis_fit(axis *a, double lo, double hi, bool log, int target) {
-    a->log = log;
-    if (log) { lo = log10(lo); hi = log10(hi); }
-    if (!(hi > lo)) {
-        double d = log ? 0.5 : (fabs(lo) > 0 ? fabs(lo) * 0.1 : 1);
-        lo -= d;
-        hi += d;
-    }
-    double m = (hi - lo) * 0.06;
-    a->lo = lo - m;
-    a->hi = hi + m;
-    a->n_ticks = 0;
-    if (log) {
-        for (double k = ceil(a->lo); k <= a->hi + 1e-9 && a->n_ticks < 64; k++) a->ticks[a->n_ticks++] = k;
-        if (a->n_ticks < 2) { /* less than a decade: 1-2-5 ticks */
-            a->n_ticks = 0;
-            for (double k = floor(a->lo); k <= a->hi && a->n_ticks < 60; k++)
-                for (int j = 0; j < 3; j++) {
-                    double t = k + log10((double[]){1, 2, 5}[j]);
-                    if (t >= a->lo && t <= a->hi) a->ticks[a->n_ticks++] = t;
-                }
-        }
-    } else {
-        double st = nice_step(a->hi - a->lo, target);
-        for (double t = ceil(a->lo / st) * st; t <= a->hi + st * 1e-9 && a->n_ticks < 64; t += st)
-            a->ticks[a->n_ticks++] = fabs(t) < st * 1e-9 ? 0 : t;
-    }
-}
-
-static void tick_label(const axis *a, double t, char *buf, size_t n) {
-    if (a->log) {
-        double v = pow(10, t);
-        snprintf(buf, n, "%g", v);
-        return;
-    }
-    double st = a->n_ticks > 1 ? a->ticks[1] - a->ticks[0] : 1;
-    if (fabs(t) >= 1e6 || (fabs(t) > 0 && fabs(t) < 1e-4)) {
-        snprintf(buf, n, "%.3g", t);
-        return;
-    }
-    int dec = st >= 1 ? 0 : (int)ceil(-log10(st) - 1e-9);
-    if (dec > 6) dec = 6;
-    snprintf(buf, n, "%.*f", dec, t);
-}
-
 typedef struct frame {
     canvas c;
     int x0, y0, x1, y1; /* plot area (pixels, y0 top) */
     int scale;          /* text scale */
     int lscale;         /* legend text scale (1 when the legend would take over a third) */
-    axis xa, ya;
+    mvae_plot_axis xa, ya;
 } frame;
 
 static int frame_init(frame *f, const mvae_plot_opts *o, mvae_error *err) {
@@ -234,7 +170,7 @@ static void frame_layout(frame *f, const mvae_plot_opts *o, int legend_w, int xl
     int ytw = 0;
     char buf[64];
     for (int i = 0; i < f->ya.n_ticks; i++) {
-        tick_label(&f->ya, f->ya.ticks[i], buf, sizeof buf);
+        mvae_plot_axis_tick_label(&f->ya, i, buf, sizeof buf);
         int w = mvae_plot_text_width(buf, s);
         if (w > ytw) ytw = w;
     }
@@ -256,18 +192,18 @@ static void frame_draw(frame *f, const mvae_plot_opts *o, bool x_ticks) {
     int s = f->scale, lh = 8 * s;
     char buf[64];
     for (int i = 0; i < f->ya.n_ticks; i++) {
-        int y = (int)lround(axis_px(&f->ya, f->ya.log ? pow(10, f->ya.ticks[i]) : f->ya.ticks[i]));
+        int y = (int)lround(mvae_plot_axis_px(&f->ya, mvae_plot_axis_tick_value(&f->ya, i)));
         line(c, f->x0, y, f->x1, y, 1, GRID);
         line(c, f->x0 - 6, y, f->x0, y, 1, BLACK);
-        tick_label(&f->ya, f->ya.ticks[i], buf, sizeof buf);
+        mvae_plot_axis_tick_label(&f->ya, i, buf, sizeof buf);
         text(c, f->x0 - 9 - mvae_plot_text_width(buf, s) + s, y - lh / 2, buf, s, false, DARK);
     }
     if (x_ticks)
         for (int i = 0; i < f->xa.n_ticks; i++) {
-            int x = (int)lround(axis_px(&f->xa, f->xa.log ? pow(10, f->xa.ticks[i]) : f->xa.ticks[i]));
+            int x = (int)lround(mvae_plot_axis_px(&f->xa, mvae_plot_axis_tick_value(&f->xa, i)));
             line(c, x, f->y0, x, f->y1, 1, GRID);
             line(c, x, f->y1, x, f->y1 + 6, 1, BLACK);
-            tick_label(&f->xa, f->xa.ticks[i], buf, sizeof buf);
+            mvae_plot_axis_tick_label(&f->xa, i, buf, sizeof buf);
             text_center(c, x, f->y1 + 10, buf, s, DARK);
         }
     /* frame */
@@ -313,12 +249,6 @@ static void legend(frame *f, const mvae_plot_series *series, int n, bool bars) {
     }
 }
 
-static void minmax(double v, double *lo, double *hi) {
-    if (!isfinite(v)) return;
-    if (v < *lo) *lo = v;
-    if (v > *hi) *hi = v;
-}
-
 static int finish(frame *f, const char *path, mvae_error *err) {
     int rc = mvae_png_write(path, f->c.px, f->c.w, f->c.h, 3, err);
     free(f->c.px);
@@ -331,25 +261,14 @@ int mvae_plot_lines(const char *png_path, const mvae_plot_opts *o, const mvae_pl
     if (!o) o = &def;
     if (!png_path || n_series < 0 || (n_series && !series))
         return mvae_error_set(err, MVAE_ERR_INVALID, "mvae_plot_lines: bad arguments");
-    double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
-    for (int i = 0; i < n_series; i++)
-        for (int k = 0; k < series[i].n; k++) {
-            double x = series[i].x[k], y = series[i].y[k], e = series[i].err ? series[i].err[k] : 0;
-            if (!isfinite(x) || !isfinite(y)) continue;
-            if (o->log_x && !(x > 0))
-                return mvae_error_set(err, MVAE_ERR_INVALID, "plot '%s': x = %g on a log axis", png_path, x);
-            minmax(x, &xlo, &xhi);
-            minmax(y, &ylo, &yhi);
-            if (isfinite(e) && e > 0) minmax(y - e, &ylo, &yhi), minmax(y + e, &ylo, &yhi);
-        }
-    if (xlo > xhi) xlo = o->log_x ? 1 : 0, xhi = o->log_x ? 10 : 1; /* no data: an empty frame */
-    if (ylo > yhi) ylo = 0, yhi = 1;
-    if (o->y_from_zero) minmax(0, &ylo, &yhi);
+    double xlo, xhi, ylo, yhi, bad_x;
+    if (!mvae_plot_lines_range(o, series, n_series, &xlo, &xhi, &ylo, &yhi, &bad_x))
+        return mvae_error_set(err, MVAE_ERR_INVALID, "plot '%s': x = %g on a log axis", png_path, bad_x);
     frame f;
     int rc = frame_init(&f, o, err);
     if (rc) return rc;
-    axis_fit(&f.xa, xlo, xhi, o->log_x, 6);
-    axis_fit(&f.ya, ylo, yhi, false, 6);
+    mvae_plot_axis_fit(&f.xa, xlo, xhi, o->log_x, 6, 0.06, false);
+    mvae_plot_axis_fit(&f.ya, ylo, yhi, false, 6, 0.06, false);
     int lw = legend_width(series, n_series, f.lscale);
     if (lw * 5 > f.c.w * 2) f.lscale = 1, lw = legend_width(series, n_series, 1);
     frame_layout(&f, o, lw, 1);
@@ -362,16 +281,16 @@ int mvae_plot_lines(const char *png_path, const mvae_plot_opts *o, const mvae_pl
         for (int k = 0; k < s->n; k++) { /* lines first, markers on top */
             double x = s->x[k], y = s->y[k];
             if (!isfinite(x) || !isfinite(y)) { px = NAN; continue; }
-            double qx = axis_px(&f.xa, x), qy = axis_px(&f.ya, y);
+            double qx = mvae_plot_axis_px(&f.xa, x), qy = mvae_plot_axis_px(&f.ya, y);
             if (isfinite(px)) line(&f.c, px, py, qx, qy, 2, col);
             px = qx, py = qy;
         }
         for (int k = 0; k < s->n; k++) {
             double x = s->x[k], y = s->y[k], e = s->err ? s->err[k] : 0;
             if (!isfinite(x) || !isfinite(y)) continue;
-            int qx = (int)lround(axis_px(&f.xa, x)), qy = (int)lround(axis_px(&f.ya, y));
+            int qx = (int)lround(mvae_plot_axis_px(&f.xa, x)), qy = (int)lround(mvae_plot_axis_px(&f.ya, y));
             if (isfinite(e) && e > 0) {
-                int a = (int)lround(axis_px(&f.ya, y - e)), b = (int)lround(axis_px(&f.ya, y + e));
+                int a = (int)lround(mvae_plot_axis_px(&f.ya, y - e)), b = (int)lround(mvae_plot_axis_px(&f.ya, y + e));
                 line(&f.c, qx, a, qx, b, 2, col);
                 line(&f.c, qx - 5, a, qx + 5, a, 2, col);
                 line(&f.c, qx - 5, b, qx + 5, b, 2, col);
@@ -389,19 +308,12 @@ int mvae_plot_bars(const char *png_path, const mvae_plot_opts *o, const char *co
     if (!o) o = &def;
     if (!png_path || n_groups < 1 || n_series < 1 || !series)
         return mvae_error_set(err, MVAE_ERR_INVALID, "mvae_plot_bars: needs at least one group and one series");
-    double ylo = INFINITY, yhi = -INFINITY;
-    for (int i = 0; i < n_series; i++)
-        for (int g = 0; g < n_groups && g < series[i].n; g++) {
-            double y = series[i].y[g], e = series[i].err ? series[i].err[g] : 0;
-            minmax(y, &ylo, &yhi);
-            if (isfinite(y) && isfinite(e) && e > 0) minmax(y - e, &ylo, &yhi), minmax(y + e, &ylo, &yhi);
-        }
-    if (ylo > yhi) ylo = 0, yhi = 1;
-    if (o->y_from_zero) minmax(0, &ylo, &yhi);
+    double ylo, yhi;
+    mvae_plot_bars_range(o, n_groups, series, n_series, &ylo, &yhi);
     frame f;
     int rc = frame_init(&f, o, err);
     if (rc) return rc;
-    axis_fit(&f.ya, ylo, yhi, false, 6);
+    mvae_plot_axis_fit(&f.ya, ylo, yhi, false, 6, 0.06, false);
     int lw = n_series > 1 || series[0].label ? legend_width(series, n_series, f.lscale) : 0;
     if (lw * 5 > f.c.w * 2) f.lscale = 1, lw = legend_width(series, n_series, 1);
     /* group names: one line, or two (split at a space), at the largest scale that fits */
@@ -429,7 +341,7 @@ int mvae_plot_bars(const char *png_path, const mvae_plot_opts *o, const char *co
     if (rows == 2) frame_layout(&f, o, lw, 2);
     frame_draw(&f, o, false);
     double base = (f.ya.lo <= 0 && f.ya.hi >= 0) ? 0 : f.ya.lo;
-    int by = (int)lround(axis_px(&f.ya, base));
+    int by = (int)lround(mvae_plot_axis_px(&f.ya, base));
     double bw = gw * 0.8 / n_series;
     for (int g = 0; g < n_groups; g++) {
         double gx = f.x0 + gw * g + gw * 0.1;
@@ -441,10 +353,10 @@ int mvae_plot_bars(const char *png_path, const mvae_plot_opts *o, const char *co
             mvae_plot_color(i, col);
             int xa = (int)lround(gx + bw * i + 1), xb = (int)lround(gx + bw * (i + 1) - 1);
             if (xb < xa) xb = xa;
-            fill_rect(&f.c, xa, by, xb, (int)lround(axis_px(&f.ya, y)), col);
+            fill_rect(&f.c, xa, by, xb, (int)lround(mvae_plot_axis_px(&f.ya, y)), col);
             if (isfinite(e) && e > 0) {
                 int cx = (xa + xb) / 2;
-                int a = (int)lround(axis_px(&f.ya, y - e)), b = (int)lround(axis_px(&f.ya, y + e));
+                int a = (int)lround(mvae_plot_axis_px(&f.ya, y - e)), b = (int)lround(mvae_plot_axis_px(&f.ya, y + e));
                 line(&f.c, cx, a, cx, b, 2, BLACK);
                 line(&f.c, cx - 4, a, cx + 4, a, 2, BLACK);
                 line(&f.c, cx - 4, b, cx + 4, b, 2, BLACK);

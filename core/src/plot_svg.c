@@ -4,6 +4,7 @@
  * <title> so that a browser shows it on hover. Also the text buffer and escapes shared with
  * report_html.c (report_internal.h). */
 #include "mvae/plot.h"
+#include "plot_axis.h"
 #include "report_internal.h"
 
 #include <math.h>
@@ -105,70 +106,6 @@ static double text_w(const char *s, double size) {
     return 0.6 * size * (double)n;
 }
 
-typedef struct svg_axis {
-    double lo, hi; /* axis units (log10 for a log axis) */
-    bool log;
-    double p0, p1; /* pixels of lo and hi */
-    int n_ticks;
-    double ticks[64];
-} svg_axis;
-
-static double ax_px(const svg_axis *a, double v) {
-    double u = a->log ? log10(v) : v;
-    return a->p0 + (u - a->lo) / (a->hi - a->lo) * (a->p1 - a->p0);
-}
-
-static double nice_step(double range, int target) {
-    double raw = range / target, mag = pow(10, floor(log10(raw))), f = raw / mag;
-    return (f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10) * mag;
-}
-
-/* the range of [lo, hi] with a 5% margin, and round ticks */
-static void ax_fit(svg_axis *a, double lo, double hi, bool log, int target, bool integer) {
-    a->log = log;
-    if (log) lo = log10(lo), hi = log10(hi);
-    if (!(hi > lo)) {
-        double d = log ? 0.5 : (fabs(lo) > 0 ? fabs(lo) * 0.1 : 1);
-        lo -= d, hi += d;
-    }
-    double m = (hi - lo) * 0.05;
-    a->lo = lo - m, a->hi = hi + m;
-    a->n_ticks = 0;
-    if (log) {
-        for (double k = ceil(a->lo); k <= a->hi + 1e-9 && a->n_ticks < 64; k++) a->ticks[a->n_ticks++] = k;
-        if (a->n_ticks < 2) { /* under a decade: 1-2-5 */
-            a->n_ticks = 0;
-            for (double k = floor(a->lo); k <= a->hi && a->n_ticks < 60; k++)
-                for (int j = 0; j < 3; j++) {
-                    double t = k + log10((double[]){1, 2, 5}[j]);
-                    if (t >= a->lo && t <= a->hi) a->ticks[a->n_ticks++] = t;
-                }
-        }
-        return;
-    }
-    double st = nice_step(a->hi - a->lo, target);
-    if (integer && st < 1) st = 1; /* epochs: no tick at 1.5 */
-    for (double t = ceil(a->lo / st) * st; t <= a->hi + st * 1e-9 && a->n_ticks < 64; t += st)
-        a->ticks[a->n_ticks++] = fabs(t) < st * 1e-9 ? 0 : t;
-}
-
-static double tick_value(const svg_axis *a, int i) { return a->log ? pow(10, a->ticks[i]) : a->ticks[i]; }
-
-static void tick_label(const svg_axis *a, int i, char *buf, size_t n) {
-    double t = a->ticks[i];
-    if (a->log) {
-        snprintf(buf, n, "%g", pow(10, t));
-        return;
-    }
-    if (fabs(t) >= 1e6 || (fabs(t) > 0 && fabs(t) < 1e-4)) {
-        snprintf(buf, n, "%.3g", t);
-        return;
-    }
-    double st = a->n_ticks > 1 ? a->ticks[1] - a->ticks[0] : 1;
-    int dec = st >= 1 ? 0 : (int)ceil(-log10(st) - 1e-9);
-    snprintf(buf, n, "%.*f", dec > 6 ? 6 : dec, t);
-}
-
 /* a value for tooltips: 4 significant digits */
 static void val_text(double v, char *buf, size_t n) {
     if (!isfinite(v)) snprintf(buf, n, "-");
@@ -178,7 +115,7 @@ static void val_text(double v, char *buf, size_t n) {
 typedef struct svg_frame {
     int w, h;
     double x0, y0, x1, y1; /* plot area, y0 at the top */
-    svg_axis xa, ya;
+    mvae_plot_axis xa, ya;
     double legend_w;
 } svg_frame;
 
@@ -209,7 +146,7 @@ static void frame_layout(svg_frame *f, const mvae_plot_opts *o, double x_label_h
     double ytw = 0;
     char buf[64];
     for (int i = 0; i < f->ya.n_ticks; i++) {
-        tick_label(&f->ya, i, buf, sizeof buf);
+        mvae_plot_axis_tick_label(&f->ya, i, buf, sizeof buf);
         if (text_w(buf, FS_TICK) > ytw) ytw = text_w(buf, FS_TICK);
     }
     /* a legend wider than a third of the plot goes under it: keep it at the right, but cap */
@@ -246,24 +183,24 @@ static void frame_draw(mvae_sbuf *b, const svg_frame *f, const mvae_plot_opts *o
     char buf[64];
     mvae_sb_printf(b, "<g class=\"grid\" stroke=\"#e3e3e3\" stroke-width=\"1\">\n");
     for (int i = 0; i < f->ya.n_ticks; i++) {
-        double y = ax_px(&f->ya, tick_value(&f->ya, i));
+        double y = mvae_plot_axis_px(&f->ya, mvae_plot_axis_tick_value(&f->ya, i));
         mvae_sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", f->x0, y, f->x1, y);
     }
     for (int i = 0; x_ticks && i < f->xa.n_ticks; i++) {
-        double x = ax_px(&f->xa, tick_value(&f->xa, i));
+        double x = mvae_plot_axis_px(&f->xa, mvae_plot_axis_tick_value(&f->xa, i));
         mvae_sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", x, f->y0, x, f->y1);
     }
     mvae_sb_printf(b, "</g>\n<g class=\"ticks\" fill=\"#333333\">\n");
     for (int i = 0; i < f->ya.n_ticks; i++) {
-        double y = ax_px(&f->ya, tick_value(&f->ya, i));
-        tick_label(&f->ya, i, buf, sizeof buf);
+        double y = mvae_plot_axis_px(&f->ya, mvae_plot_axis_tick_value(&f->ya, i));
+        mvae_plot_axis_tick_label(&f->ya, i, buf, sizeof buf);
         mvae_sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#000000\"/>\n", f->x0 - 5, y,
                        f->x0, y);
         svg_text(b, f->x0 - 8, y + FS_TICK * 0.35, "end", FS_TICK, NULL, buf);
     }
     for (int i = 0; x_ticks && i < f->xa.n_ticks; i++) {
-        double x = ax_px(&f->xa, tick_value(&f->xa, i));
-        tick_label(&f->xa, i, buf, sizeof buf);
+        double x = mvae_plot_axis_px(&f->xa, mvae_plot_axis_tick_value(&f->xa, i));
+        mvae_plot_axis_tick_label(&f->xa, i, buf, sizeof buf);
         mvae_sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#000000\"/>\n", x, f->y1, x,
                        f->y1 + 5);
         svg_text(b, x, f->y1 + 8 + FS_TICK, "middle", FS_TICK, NULL, buf);
@@ -339,12 +276,6 @@ static void legend(mvae_sbuf *b, const svg_frame *f, const mvae_plot_series *s, 
     mvae_sb_printf(b, "</g>\n");
 }
 
-static void minmax(double v, double *lo, double *hi) {
-    if (!isfinite(v)) return;
-    if (v < *lo) *lo = v;
-    if (v > *hi) *hi = v;
-}
-
 static int finish(mvae_sbuf *b, char **svg, mvae_error *err) {
     mvae_sb_printf(b, "</svg>\n");
     *svg = mvae_sb_take(b);
@@ -359,20 +290,9 @@ int mvae_plot_lines_svg(char **svg, const mvae_plot_opts *o, const mvae_plot_ser
     if (!svg || n_series < 0 || (n_series && !series))
         return mvae_error_set(err, MVAE_ERR_INVALID, "mvae_plot_lines_svg: bad arguments");
     *svg = NULL;
-    double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
-    for (int i = 0; i < n_series; i++)
-        for (int k = 0; k < series[i].n; k++) {
-            double x = series[i].x[k], y = series[i].y[k], e = series[i].err ? series[i].err[k] : 0;
-            if (!isfinite(x) || !isfinite(y)) continue;
-            if (o->log_x && !(x > 0))
-                return mvae_error_set(err, MVAE_ERR_INVALID, "plot '%s': x = %g on a log axis", o->title ? o->title : "", x);
-            minmax(x, &xlo, &xhi);
-            minmax(y, &ylo, &yhi);
-            if (isfinite(e) && e > 0) minmax(y - e, &ylo, &yhi), minmax(y + e, &ylo, &yhi);
-        }
-    if (xlo > xhi) xlo = o->log_x ? 1 : 0, xhi = o->log_x ? 10 : 1;
-    if (ylo > yhi) ylo = 0, yhi = 1;
-    if (o->y_from_zero) minmax(0, &ylo, &yhi);
+    double xlo, xhi, ylo, yhi, bad_x;
+    if (!mvae_plot_lines_range(o, series, n_series, &xlo, &xhi, &ylo, &yhi, &bad_x))
+        return mvae_error_set(err, MVAE_ERR_INVALID, "plot '%s': x = %g on a log axis", o->title ? o->title : "", bad_x);
     svg_frame f = {0};
     int rc = frame_init(&f, o, err);
     if (rc) return rc;
@@ -380,8 +300,8 @@ int mvae_plot_lines_svg(char **svg, const mvae_plot_opts *o, const mvae_plot_ser
     for (int i = 0; i < n_series && integer_x; i++)
         for (int k = 0; k < series[i].n && integer_x; k++)
             integer_x = !isfinite(series[i].x[k]) || series[i].x[k] == floor(series[i].x[k]);
-    ax_fit(&f.xa, xlo, xhi, o->log_x, 7, integer_x);
-    ax_fit(&f.ya, ylo, yhi, false, 6, false);
+    mvae_plot_axis_fit(&f.xa, xlo, xhi, o->log_x, 7, 0.05, integer_x);
+    mvae_plot_axis_fit(&f.ya, ylo, yhi, false, 6, 0.05, false);
     f.legend_w = legend_width(series, n_series);
     frame_layout(&f, o, FS_TICK + 10);
     mvae_sbuf b = {0};
@@ -404,15 +324,15 @@ int mvae_plot_lines_svg(char **svg, const mvae_plot_opts *o, const mvae_plot_ser
                 mvae_sb_printf(&b, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" stroke-linejoin=\"round\" points=\"",
                                col),
                     open = true;
-            mvae_sb_printf(&b, "%.1f,%.1f ", ax_px(&f.xa, x), ax_px(&f.ya, y));
+            mvae_sb_printf(&b, "%.1f,%.1f ", mvae_plot_axis_px(&f.xa, x), mvae_plot_axis_px(&f.ya, y));
         }
         if (open) mvae_sb_printf(&b, "\"/>\n");
         for (int k = 0; k < s->n; k++) {
             double x = s->x[k], y = s->y[k], e = s->err ? s->err[k] : 0;
             if (!isfinite(x) || !isfinite(y)) continue;
-            double px = ax_px(&f.xa, x), py = ax_px(&f.ya, y);
+            double px = mvae_plot_axis_px(&f.xa, x), py = mvae_plot_axis_px(&f.ya, y);
             bool has_e = isfinite(e) && e > 0;
-            if (has_e) error_bar(&b, px, ax_px(&f.ya, y - e), ax_px(&f.ya, y + e), 4, col);
+            if (has_e) error_bar(&b, px, mvae_plot_axis_px(&f.ya, y - e), mvae_plot_axis_px(&f.ya, y + e), 4, col);
             marker(&b, px, py, i, col);
             val_text(x, vx, sizeof vx), val_text(y, vy, sizeof vy), val_text(e, ve, sizeof ve);
             mvae_sb_printf(&b, "><title>");
@@ -433,19 +353,12 @@ int mvae_plot_bars_svg(char **svg, const mvae_plot_opts *o, const char *const *g
     if (!svg || n_groups < 1 || n_series < 1 || !series)
         return mvae_error_set(err, MVAE_ERR_INVALID, "mvae_plot_bars_svg: needs at least one group and one series");
     *svg = NULL;
-    double ylo = INFINITY, yhi = -INFINITY;
-    for (int i = 0; i < n_series; i++)
-        for (int g = 0; g < n_groups && g < series[i].n; g++) {
-            double y = series[i].y[g], e = series[i].err ? series[i].err[g] : 0;
-            minmax(y, &ylo, &yhi);
-            if (isfinite(y) && isfinite(e) && e > 0) minmax(y - e, &ylo, &yhi), minmax(y + e, &ylo, &yhi);
-        }
-    if (ylo > yhi) ylo = 0, yhi = 1;
-    if (o->y_from_zero) minmax(0, &ylo, &yhi);
+    double ylo, yhi;
+    mvae_plot_bars_range(o, n_groups, series, n_series, &ylo, &yhi);
     svg_frame f = {0};
     int rc = frame_init(&f, o, err);
     if (rc) return rc;
-    ax_fit(&f.ya, ylo, yhi, false, 6, false);
+    mvae_plot_axis_fit(&f.ya, ylo, yhi, false, 6, 0.05, false);
     f.legend_w = n_series > 1 || series[0].label ? legend_width(series, n_series) : 0;
     /* group names: horizontal when they fit their slot, else slanted (room measured from the
      * longest) */
@@ -464,7 +377,7 @@ int mvae_plot_bars_svg(char **svg, const mvae_plot_opts *o, const char *const *g
     svg_open(&b, &f, o);
     frame_draw(&b, &f, o, false);
     double base = (f.ya.lo <= 0 && f.ya.hi >= 0) ? 0 : f.ya.lo;
-    double by = ax_px(&f.ya, base), bw = gw * 0.8 / n_series;
+    double by = mvae_plot_axis_px(&f.ya, base), bw = gw * 0.8 / n_series;
     char col[8], vy[32], ve[32];
     for (int g = 0; g < n_groups; g++) {
         double gx = f.x0 + gw * g + gw * 0.1;
@@ -473,7 +386,7 @@ int mvae_plot_bars_svg(char **svg, const mvae_plot_opts *o, const char *const *g
             double y = series[i].y[g], e = series[i].err ? series[i].err[g] : 0;
             if (!isfinite(y)) continue;
             color_hex(i, col);
-            double xa = gx + bw * i + 0.5, xb = gx + bw * (i + 1) - 0.5, py = ax_px(&f.ya, y);
+            double xa = gx + bw * i + 0.5, xb = gx + bw * (i + 1) - 0.5, py = mvae_plot_axis_px(&f.ya, y);
             bool has_e = isfinite(e) && e > 0;
             val_text(y, vy, sizeof vy), val_text(e, ve, sizeof ve);
             mvae_sb_printf(&b, "<rect class=\"bar\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"><title>",
@@ -481,7 +394,7 @@ int mvae_plot_bars_svg(char **svg, const mvae_plot_opts *o, const char *const *g
             if (groups && groups[g]) mvae_sb_esc(&b, groups[g]);
             if (series[i].label) mvae_sb_printf(&b, ", "), mvae_sb_esc(&b, series[i].label);
             mvae_sb_printf(&b, ": %s%s%s</title></rect>\n", vy, has_e ? " ± " : "", has_e ? ve : "");
-            if (has_e) error_bar(&b, (xa + xb) / 2, ax_px(&f.ya, y - e), ax_px(&f.ya, y + e), fmin(4, bw / 3), "#000000");
+            if (has_e) error_bar(&b, (xa + xb) / 2, mvae_plot_axis_px(&f.ya, y - e), mvae_plot_axis_px(&f.ya, y + e), fmin(4, bw / 3), "#000000");
         }
         if (groups && groups[g]) {
             double cx = f.x0 + gw * (g + 0.5);
