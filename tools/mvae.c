@@ -13,8 +13,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 static const char *usage_train =
@@ -239,15 +237,10 @@ static int load_config(const char *path, char **sets, int nsets, mvae_cfg **cfg,
 /* --set on an existing run (resume, eval): only the eval section may change, so the model and
  * its training stay the ones the checkpoint was made with. */
 static int only_eval_sets(const char *cmd, const set_list *sets) {
-    for (int i = 0; i < sets->n; i++)
-        if (strncmp(sets->v[i], "eval.", 5) != 0) {
-            fprintf(stderr,
-                    "mvae %s: --set %s: an existing run keeps its config.yaml; only eval.* settings can be "
-                    "changed here (start a new run to change the rest)\n",
-                    cmd, sets->v[i]);
-            return 2;
-        }
-    return 0;
+    mvae_error err = {0};
+    if (!mvae_run_dir_check_sets((const char *const *)sets->v, sets->n, MVAE_RUN_DIR_CLI, &err)) return 0;
+    fprintf(stderr, "mvae %s: %s\n", cmd, err.msg);
+    return 2;
 }
 
 static int cmd_train(int argc, char **argv) {
@@ -280,18 +273,7 @@ static int cmd_train(int argc, char **argv) {
     char *run_dir = NULL, *cfgpath = NULL;
     if (load_registry(&reg, &err)) goto out;
     if (resume) {
-        run_dir = strdup(resume);
-        if (!run_dir || asprintf(&cfgpath, "%s/config.yaml", resume) < 0) {
-            cfgpath = NULL;
-            mvae_error_set(&err, MVAE_ERR_NOMEM, "out of memory");
-            goto out;
-        }
-        struct stat st;
-        if (stat(resume, &st) != 0 || !S_ISDIR(st.st_mode)) {
-            mvae_error_set(&err, MVAE_ERR_IO, "--resume %s: no run there (no %s/config.yaml; a run directory is made by `mvae train`)",
-                           resume, resume);
-            goto out;
-        }
+        if (mvae_run_dir_resume(resume, MVAE_RUN_DIR_CLI, &run_dir, &cfgpath, &err)) goto out;
         if (load_config(cfgpath, sets.v, sets.n, &cfg, &err)) goto out;
     } else {
         if (load_config(exp, sets.v, sets.n, &cfg, &err)) goto out;
@@ -300,39 +282,7 @@ static int cmd_train(int argc, char **argv) {
     /* repaired eval settings are kept with the run (written atomically), so a later `mvae eval`
      * sees what this evaluation used */
     if (resume && sets.n && mvae_dist_rank() == 0 && mvae_cfg_write_file(cfg, cfgpath, &err)) goto out;
-    if (!resume) {
-        if (out) {
-            run_dir = strdup(out);
-        } else {
-            const char *name = "experiment";
-            mvae_cfg_string_or(mvae_cfg_root(cfg), "name", "experiment", &name, &err);
-            time_t t = time(NULL);
-            struct tm tm;
-            localtime_r(&t, &tm);
-            char stamp[32];
-            strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
-            if (asprintf(&run_dir, "runs/%s-%s", name, stamp) < 0) run_dir = NULL;
-        }
-        if (!run_dir) {
-            mvae_error_set(&err, MVAE_ERR_NOMEM, "out of memory");
-            goto out;
-        }
-        if (strlen(run_dir) > MVAE_RUN_DIR_MAX) {
-            mvae_error_set(&err, MVAE_ERR_INVALID, "--out: the path has %zu characters; at most %d (choose a shorter one)",
-                           strlen(run_dir), MVAE_RUN_DIR_MAX);
-            goto out;
-        }
-        struct stat st;
-        char *probe = NULL;
-        bool exists = asprintf(&probe, "%s/last.ckpt", run_dir) >= 0 && stat(probe, &st) == 0;
-        free(probe);
-        if (exists) {
-            mvae_error_set(&err, MVAE_ERR_INVALID,
-                           "'%s' already holds a trained run: continue it with `mvae train --resume %s`, or "
-                           "choose another --out", run_dir, run_dir);
-            goto out;
-        }
-    }
+    if (!resume && mvae_run_dir_new(cfg, out, MVAE_RUN_DIR_CLI, &run_dir, &err)) goto out;
     mvae_train_opts o = {.run_dir = run_dir, .resume = resume != NULL, .quiet = quiet, .force = force};
     mvae_train_result r;
     if (mvae_train(m, &o, &r, &err)) goto out;
@@ -358,11 +308,10 @@ out:
 static int open_run(const char *dir, const char *which, char **sets, int nsets, bool force, mvae_registry **reg,
                     mvae_cfg **cfg, mvae_model **m, mvae_error *err) {
     char *path = NULL;
-    struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        return mvae_error_set(err, MVAE_ERR_IO, "'%s' is not a run directory (made by `mvae train`)", dir);
+    int rc = mvae_run_dir_check_existing(dir, err);
+    if (rc) return rc;
     if (asprintf(&path, "%s/config.yaml", dir) < 0) return mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
-    int rc = load_registry(reg, err) || load_config(path, sets, nsets, cfg, err) || mvae_model_build(*cfg, *reg, m, err);
+    rc = load_registry(reg, err) || load_config(path, sets, nsets, cfg, err) || mvae_model_build(*cfg, *reg, m, err);
     free(path);
     if (rc) return err->status ? err->status : MVAE_ERR_INVALID;
     if (asprintf(&path, "%s/%s.ckpt", dir, which) < 0) return mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");

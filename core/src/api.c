@@ -19,8 +19,6 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 struct mvae_run {
@@ -88,13 +86,9 @@ static char *slurp(const char *path) {
 
 /* --set on an existing run: eval.* only (the model and its training are the checkpoint's) */
 static int only_eval_sets(const char *const *sets, int n, char *msg, size_t len) {
-    for (int i = 0; i < n; i++)
-        if (!sets[i] || strncmp(sets[i], "eval.", 5) != 0)
-            return put_fmt(msg, len, MVAE_ERR_INVALID,
-                           "set %s: an existing run keeps its config.yaml; only eval.* settings can be changed here "
-                           "(start a new run to change the rest)",
-                           sets[i] ? sets[i] : "(null)");
-    return MVAE_OK;
+    mvae_error err = {0};
+    int rc = mvae_run_dir_check_sets(sets, n, MVAE_RUN_DIR_API, &err);
+    return rc ? put_err(msg, len, &err, rc) : MVAE_OK;
 }
 
 static int load_config(const char *path, const char *const *sets, int n, mvae_cfg **cfg, mvae_error *err) {
@@ -167,55 +161,14 @@ int mvae_api_train(const char *experiment, const char *const *sets, int n_sets, 
     int rc;
     if ((rc = load_registry(&reg, &err))) goto out;
     if (resume) {
-        struct stat st;
-        if (stat(run_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-            rc = mvae_error_set(&err, MVAE_ERR_IO, "resume %s: no run there (no %s/config.yaml; a run directory is made by training)",
-                                run_dir, run_dir);
-            goto out;
-        }
-        if (!(dir = strdup(run_dir)) || asprintf(&path, "%s/config.yaml", run_dir) < 0) {
-            path = NULL;
-            rc = mvae_error_set(&err, MVAE_ERR_NOMEM, "out of memory");
-            goto out;
-        }
+        if ((rc = mvae_run_dir_resume(run_dir, MVAE_RUN_DIR_API, &dir, &path, &err))) goto out;
         if ((rc = load_config(path, sets, n_sets, &cfg, &err)) || (rc = mvae_model_build(cfg, reg, &m, &err))) goto out;
         /* repaired eval settings stay with the run, as `mvae train --resume --set eval.K=V` */
         if (n_sets && (rc = mvae_cfg_write_file(cfg, path, &err))) goto out;
     } else {
         if ((rc = load_config(experiment, sets, n_sets, &cfg, &err)) || (rc = mvae_model_build(cfg, reg, &m, &err))) goto out;
-        if (run_dir) {
-            dir = strdup(run_dir);
-        } else {
-            const char *name = "experiment";
-            mvae_cfg_string_or(mvae_cfg_root(cfg), "name", "experiment", &name, &err);
-            time_t t = time(NULL);
-            struct tm tm;
-            localtime_r(&t, &tm);
-            char stamp[32];
-            strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
-            if (asprintf(&dir, "runs/%s-%s", name, stamp) < 0) dir = NULL;
-        }
-        if (!dir) {
-            rc = mvae_error_set(&err, MVAE_ERR_NOMEM, "out of memory");
-            goto out;
-        }
-        if (strlen(dir) > MVAE_RUN_DIR_MAX) {
-            rc = mvae_error_set(&err, MVAE_ERR_INVALID, "run directory: the path has %zu characters; at most %d (choose a shorter one)",
-                                strlen(dir), MVAE_RUN_DIR_MAX);
-            goto out;
-        }
-        struct stat st;
-        if (asprintf(&path, "%s/last.ckpt", dir) < 0) {
-            path = NULL;
-            rc = mvae_error_set(&err, MVAE_ERR_NOMEM, "out of memory");
-            goto out;
-        }
-        if (stat(path, &st) == 0) {
-            rc = mvae_error_set(&err, MVAE_ERR_INVALID,
-                                "'%s' already holds a trained run: continue it with resume (`mvae train --resume %s`), or "
-                                "choose another run directory", dir, dir);
-            goto out;
-        }
+        /* refused directories still come back in *run_dir_out */
+        if ((rc = mvae_run_dir_new(cfg, run_dir, MVAE_RUN_DIR_API, &dir, &err))) goto out;
     }
     hooks h = {on_batch, on_epoch, user};
     mvae_train_opts o = {.run_dir = dir,
@@ -281,14 +234,12 @@ int mvae_run_open(const char *run_dir, const char *checkpoint, const char *const
         return put_fmt(msg, msg_len, MVAE_ERR_INVALID, "open: checkpoint '%s': it is 'last' or 'best'", checkpoint);
     if (n_sets < 0 || (n_sets > 0 && !sets)) return put_msg(msg, msg_len, MVAE_ERR_INVALID, "open: bad list of overrides");
     if (only_eval_sets(sets, n_sets, msg, msg_len)) return MVAE_ERR_INVALID;
-    struct stat st;
-    if (stat(run_dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        return put_fmt(msg, msg_len, MVAE_ERR_IO, "'%s' is not a run directory (made by `mvae train`)", run_dir);
+    mvae_error err = {0};
+    int rc = mvae_run_dir_check_existing(run_dir, &err);
+    if (rc) return put_err(msg, msg_len, &err, rc);
     mvae_run *r = calloc(1, sizeof *r);
     if (!r) return put_msg(msg, msg_len, MVAE_ERR_NOMEM, "out of memory");
-    mvae_error err = {0};
     char *path = NULL;
-    int rc;
     if (!(r->dir = strdup(run_dir)) || asprintf(&path, "%s/config.yaml", run_dir) < 0) {
         path = NULL;
         rc = mvae_error_set(&err, MVAE_ERR_NOMEM, "out of memory");

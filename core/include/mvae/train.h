@@ -288,6 +288,30 @@ int mvae_train(mvae_model *m, const mvae_train_opts *o, mvae_train_result *res, 
  * MVAE_RUN_DIR_MAX + 200 bytes, and Linux refuses paths beyond PATH_MAX (4096) anyway. */
 #define MVAE_RUN_DIR_MAX 3900
 
+/* Where a run directory comes from, as `mvae train|eval` and mvae/api.h both need it
+ * (core/src/rundir.c). The messages name the place and the fix in the caller's words: the
+ * command's flags (--out, --resume, --set) with MVAE_RUN_DIR_CLI, the C API's (run directory,
+ * resume, set) with MVAE_RUN_DIR_API. */
+typedef enum mvae_run_dir_voice { MVAE_RUN_DIR_CLI = 0, MVAE_RUN_DIR_API = 1 } mvae_run_dir_voice;
+/* The default run directory: runs/<name>-<YYYYmmdd-HHMMSS> (local time), <name> the config's
+ * name ("experiment" without one). *dir is malloc'd (NULL on out-of-memory: MVAE_ERR_NOMEM). */
+int mvae_run_dir_default(mvae_cfg *cfg, char **dir, mvae_error *err);
+/* The directory a new training writes: `out` (copied), or the default when NULL. Refused
+ * (MVAE_ERR_INVALID) when its path is longer than MVAE_RUN_DIR_MAX or it already holds a trained
+ * run (a last.ckpt: "continue it with `mvae train --resume DIR`"). *dir is malloc'd, also when
+ * refused (the caller frees it; NULL only on out-of-memory). */
+int mvae_run_dir_new(mvae_cfg *cfg, const char *out, mvae_run_dir_voice voice, char **dir, mvae_error *err);
+/* A run to resume: run_dir must be a directory (MVAE_ERR_IO otherwise). *dir (a copy of run_dir)
+ * and *cfg_path (run_dir/config.yaml) are malloc'd on success, NULL on failure. */
+int mvae_run_dir_resume(const char *run_dir, mvae_run_dir_voice voice, char **dir, char **cfg_path,
+                        mvae_error *err);
+/* An existing run to open (eval, sample, mvae_run_open): run_dir must be a directory
+ * (MVAE_ERR_IO: "'D' is not a run directory (made by `mvae train`)"). */
+int mvae_run_dir_check_existing(const char *run_dir, mvae_error *err);
+/* KEY=VALUE overrides on an existing run: the run keeps its config.yaml, so only eval.* may
+ * change (MVAE_ERR_INVALID naming the first other one; a NULL entry is refused too). */
+int mvae_run_dir_check_sets(const char *const *sets, int n, mvae_run_dir_voice voice, mvae_error *err);
+
 /* An exclusive lock on a run directory: the file run_dir/lock, flock'ed for as long as it is
  * held and holding "pid <PID> host <HOST> started <ISO time>". The kernel drops the lock when
  * the holder dies, so a lock file left by a killed process never blocks; the file itself stays. */
