@@ -40,6 +40,15 @@ static inline void mvae_test_filters_(int argc, char **argv) {
  * It expands to nothing. */
 #define MVAE_GRADCHECK_OP(op)
 
+/* Assert that `text` contains `needle`; when not, print both (the failure names the caller's
+ * line). */
+#define mvae_assert_has(text, needle) mvae_assert_has_((text), (needle), __FILE__, __LINE__)
+static inline void mvae_assert_has_(const char *text, const char *needle, const char *file, int line) {
+    bool has = text && strstr(text, needle);
+    if (!has) fprintf(stderr, "text:\n%s\nexpected to contain: %s\n", text ? text : "(null)", needle);
+    _assert_true(has, "text contains needle", file, line);
+}
+
 /* A tensor in ctx filled from the rng: uniform in [lo, hi), optionally needing a gradient. */
 static inline mvae_tensor *mvae_test_rand(mvae_ctx *ctx, mvae_rng *r, int ndim, const int64_t *shape,
                                           float lo, float hi, int requires_grad) {

@@ -16,21 +16,11 @@ typedef struct {
     char run[300];   /* a run trained by the setup (2 epochs) */
 } fixture;
 
-static void assert_has(const char *msg, const char *needle) {
-    if (!strstr(msg, needle)) fprintf(stderr, "message: %s\nexpected to contain: %s\n", msg, needle);
-    assert_non_null(strstr(msg, needle));
-}
-
 static int setup(void **state) {
     fixture *f = calloc(1, sizeof *f);
     if (tiny_env_open((void **)&f->e, "api", 300, 100)) return -1;
     snprintf(f->yaml, sizeof f->yaml, "%s/tiny.yaml", f->e->dir);
-    char *y = tiny_yaml(f->e->data);
-    FILE *fp = fopen(f->yaml, "w");
-    if (!fp) return -1;
-    fputs(y, fp);
-    fclose(fp);
-    free(y);
+    if (tiny_write_yaml(f->yaml, f->e->data)) return -1;
     snprintf(f->run, sizeof f->run, "%s/run", f->e->dir);
     char msg[MVAE_API_MSG_MAX];
     const char *sets[] = {"train.epochs=2"};
@@ -116,9 +106,9 @@ static void test_open_and_describe(void **state) {
     assert_int_equal(mvae_run_decode_size(r, "label"), 10);
     char *cfg = mvae_run_config(r);
     assert_non_null(cfg);
-    assert_has(cfg, "latent_dim: 8");
+    mvae_assert_has(cfg, "latent_dim: 8");
     mvae_api_free(cfg);
-    assert_has(mvae_run_checkpoint(r), "/last.ckpt");
+    mvae_assert_has(mvae_run_checkpoint(r), "/last.ckpt");
     mvae_run_close(r);
 }
 
@@ -127,16 +117,16 @@ static void test_open_errors(void **state) {
     char msg[MVAE_API_MSG_MAX];
     mvae_run *r = NULL;
     assert_int_equal(mvae_run_open("/nonexistent/run", NULL, NULL, 0, 0, &r, msg, sizeof msg), MVAE_ERR_IO);
-    assert_has(msg, "'/nonexistent/run' is not a run directory");
+    mvae_assert_has(msg, "'/nonexistent/run' is not a run directory");
     assert_null(r);
     assert_int_equal(mvae_run_open(f->run, "first", NULL, 0, 0, &r, msg, sizeof msg), MVAE_ERR_INVALID);
-    assert_has(msg, "checkpoint 'first': it is 'last' or 'best'");
+    mvae_assert_has(msg, "checkpoint 'first': it is 'last' or 'best'");
     const char *bad[] = {"latent_dim=4"};
     assert_int_equal(mvae_run_open(f->run, NULL, bad, 1, 0, &r, msg, sizeof msg), MVAE_ERR_INVALID);
-    assert_has(msg, "only eval.* settings");
+    mvae_assert_has(msg, "only eval.* settings");
     const char *typo[] = {"eval.batch_sise=10"};
     assert_int_equal(mvae_run_open(f->run, NULL, typo, 1, 0, &r, msg, sizeof msg), MVAE_ERR_INVALID);
-    assert_has(msg, "did you mean 'batch_size'");
+    mvae_assert_has(msg, "did you mean 'batch_size'");
     /* a short buffer gets a truncated, terminated message */
     char tiny[8];
     assert_int_equal(mvae_run_open("/nonexistent/run", NULL, NULL, 0, 0, &r, tiny, sizeof tiny), MVAE_ERR_IO);
@@ -149,38 +139,38 @@ static void test_arrays_checks(void **state) {
     char msg[MVAE_API_MSG_MAX];
     mvae_arrays *x = NULL;
     assert_int_equal(mvae_arrays_new(r, 0, &x, msg, sizeof msg), MVAE_ERR_INVALID);
-    assert_has(msg, "give at least 1");
+    mvae_assert_has(msg, "give at least 1");
     assert_int_equal(mvae_arrays_new(r, 2, &x, msg, sizeof msg), MVAE_OK);
     assert_int_equal(mvae_arrays_size(x), 2);
     float px[2 * 784] = {0};
     assert_int_equal(mvae_arrays_set(x, "imag", px, 2 * 784, msg, sizeof msg), MVAE_ERR_INVALID);
-    assert_has(msg, "'imag' is not an input of dataset 'fashion_mnist' (did you mean 'image'?); inputs: image, label");
+    mvae_assert_has(msg, "'imag' is not an input of dataset 'fashion_mnist' (did you mean 'image'?); inputs: image, label");
     assert_int_equal(mvae_arrays_set(x, "image", px, 784, msg, sizeof msg), MVAE_ERR_INVALID);
-    assert_has(msg, "'image' has 784 values; 2 samples of shape [1,28,28] (784 each) make 1568");
+    mvae_assert_has(msg, "'image' has 784 values; 2 samples of shape [1,28,28] (784 each) make 1568");
     px[900] = 255.0f;
     assert_int_equal(mvae_arrays_set(x, "image", px, 2 * 784, msg, sizeof msg), MVAE_ERR_INVALID);
-    assert_has(msg, "'image' sample 1 holds 255; image values are in [0, 1] (8-bit pixels: divide by 255)");
+    mvae_assert_has(msg, "'image' sample 1 holds 255; image values are in [0, 1] (8-bit pixels: divide by 255)");
     px[900] = NAN;
     assert_int_equal(mvae_arrays_set(x, "image", px, 2 * 784, msg, sizeof msg), MVAE_ERR_INVALID);
-    assert_has(msg, "'image' sample 1 holds NaN");
+    mvae_assert_has(msg, "'image' sample 1 holds NaN");
     int32_t lab[2] = {3, 10};
     assert_int_equal(mvae_arrays_set(x, "label", lab, 2, msg, sizeof msg), MVAE_ERR_INVALID);
-    assert_has(msg, "'label' sample 1 holds 10; classes are in 0..9");
+    mvae_assert_has(msg, "'label' sample 1 holds 10; classes are in 0..9");
     lab[1] = 9;
     assert_int_equal(mvae_arrays_set(x, "label", lab, 2, msg, sizeof msg), MVAE_OK);
     /* encode what the arrays do not hold; evaluate without every modality */
     float mu[2 * 8];
     assert_int_equal(mvae_run_encode(r, x, "image", 0, mu, NULL, NULL, msg, sizeof msg), MVAE_ERR_INVALID);
-    assert_has(msg, "encode: 'image' is given but the arrays hold no 'image'");
+    mvae_assert_has(msg, "encode: 'image' is given but the arrays hold no 'image'");
     assert_int_equal(mvae_run_encode(r, x, "labl", 0, mu, NULL, NULL, msg, sizeof msg), MVAE_ERR_INVALID);
-    assert_has(msg, "encode: unknown modality 'labl' in 'labl' (did you mean 'label'?)");
+    mvae_assert_has(msg, "encode: unknown modality 'labl' in 'labl' (did you mean 'label'?)");
     char *json = NULL;
     assert_int_equal(mvae_run_evaluate(r, x, 1, &json, msg, sizeof msg), MVAE_ERR_INVALID);
-    assert_has(msg, "the arrays hold no 'image'");
+    mvae_assert_has(msg, "the arrays hold no 'image'");
     assert_null(json);
     float out[2 * 784];
     assert_int_equal(mvae_run_decode(r, mu, 2, "imgae", 0, out, msg, sizeof msg), MVAE_ERR_INVALID);
-    assert_has(msg, "decode: 'imgae' is not a modality of this model (did you mean 'image'?)");
+    mvae_assert_has(msg, "decode: 'imgae' is not a modality of this model (did you mean 'image'?)");
     mvae_arrays_free(x);
     mvae_run_close(r);
 }
@@ -275,8 +265,8 @@ static void test_evaluate_matches_dataset(void **state) {
     int rc = mvae_run_evaluate(r, x, 1, &json, msg, sizeof msg);
     if (rc) fprintf(stderr, "evaluate: %s\n", msg);
     assert_int_equal(rc, MVAE_OK);
-    assert_has(json, "\"elbo\"");
-    assert_has(json, "\"image->label\"");
+    mvae_assert_has(json, "\"elbo\"");
+    mvae_assert_has(json, "\"image->label\"");
     /* the reference */
     mvae_error err = {0};
     mvae_cfg *cfg = NULL;
@@ -299,7 +289,7 @@ static void test_evaluate_matches_dataset(void **state) {
     mvae_arrays *x2 = test_arrays(r, 60, true, true);
     char *json2 = NULL;
     assert_int_equal(mvae_run_evaluate(r, x2, 1, &json2, msg, sizeof msg), MVAE_OK);
-    assert_has(json2, "\"test_points\": 60");
+    mvae_assert_has(json2, "\"test_points\": 60");
     free(ref);
     free(e);
     mvae_api_free(json);
@@ -333,7 +323,7 @@ static void test_decode(void **state) {
     }
     z[5] = NAN;
     assert_int_equal(mvae_run_decode(r, z, N, "label", 0, c, msg, sizeof msg), MVAE_ERR_INVALID);
-    assert_has(msg, "decode: z row 0 holds a non-finite value");
+    mvae_assert_has(msg, "decode: z row 0 holds a non-finite value");
     free(z);
     free(p);
     free(lg);
@@ -390,9 +380,9 @@ static void test_sample_matches_mvae_sample(void **state) {
     assert_int_equal(mvae_run_sample(r, x, "label", N, 11, z, msg, sizeof msg), MVAE_OK);
     assert_memory_equal(z, z2, sizeof z);
     assert_int_equal(mvae_run_sample(r, x, "label", N - 1, 11, z, msg, sizeof msg), MVAE_ERR_INVALID);
-    assert_has(msg, "sample: n is 15 but the given arrays hold 16 samples");
+    mvae_assert_has(msg, "sample: n is 15 but the given arrays hold 16 samples");
     assert_int_equal(mvae_run_sample(r, x, "image", N, 11, z, msg, sizeof msg), MVAE_ERR_INVALID);
-    assert_has(msg, "sample: given: 'image' is given but the arrays hold no 'image'");
+    mvae_assert_has(msg, "sample: given: 'image' is given but the arrays hold no 'image'");
     (void)D;
     mvae_model_free(m);
     mvae_cfg_free(cfg);
@@ -438,30 +428,30 @@ static void test_train_stop_and_resume(void **state) {
     int rc = mvae_api_train(f->yaml, sets, 1, dir, MVAE_API_QUIET, count_batch, count_epoch, &c, &out_dir, &metrics, msg,
                             sizeof msg);
     assert_int_equal(rc, MVAE_ERR_INTERRUPTED);
-    assert_has(msg, "training stopped after epoch 1 of 3 on request");
-    assert_has(msg, "--resume");
+    mvae_assert_has(msg, "training stopped after epoch 1 of 3 on request");
+    mvae_assert_has(msg, "--resume");
     assert_string_equal(out_dir, dir);
     assert_null(metrics);
     assert_int_equal(c.epochs, 1);
     assert_int_equal(c.batches, 6); /* 300 / 50 */
-    assert_has(c.last_line, "{\"epoch\": 1, \"loss\": ");
+    mvae_assert_has(c.last_line, "{\"epoch\": 1, \"loss\": ");
     assert_int_equal(c.last_line[strlen(c.last_line) - 1], '}');
     assert_int_equal(jsonl_lines(dir), 1);
     mvae_api_free(out_dir);
     /* a new run on it is refused; resume refuses a model change */
     rc = mvae_api_train(f->yaml, sets, 1, dir, MVAE_API_QUIET, NULL, NULL, NULL, NULL, NULL, msg, sizeof msg);
     assert_int_equal(rc, MVAE_ERR_INVALID);
-    assert_has(msg, "already holds a trained run");
+    mvae_assert_has(msg, "already holds a trained run");
     rc = mvae_api_train(NULL, sets, 1, dir, MVAE_API_RESUME | MVAE_API_QUIET, NULL, NULL, NULL, NULL, NULL, msg, sizeof msg);
     assert_int_equal(rc, MVAE_ERR_INVALID);
-    assert_has(msg, "set train.epochs=3: an existing run keeps its config.yaml");
+    mvae_assert_has(msg, "set train.epochs=3: an existing run keeps its config.yaml");
     /* interrupted by the batch hook in epoch 2: the run still holds epoch 1 */
     counter c2 = {.stop_at_batch = 2};
     rc = mvae_api_train(NULL, NULL, 0, dir, MVAE_API_RESUME | MVAE_API_QUIET, count_batch, count_epoch, &c2, NULL, NULL, msg,
                         sizeof msg);
     assert_int_equal(rc, MVAE_ERR_INTERRUPTED);
-    assert_has(msg, "training interrupted in epoch 2 (batch 2 of 6)");
-    assert_has(msg, "holds epoch 1");
+    mvae_assert_has(msg, "training interrupted in epoch 2 (batch 2 of 6)");
+    mvae_assert_has(msg, "holds epoch 1");
     assert_int_equal(jsonl_lines(dir), 1);
     /* resumed to the end: epochs 2 and 3, then the evaluation */
     counter c3 = {0};
@@ -471,26 +461,26 @@ static void test_train_stop_and_resume(void **state) {
     assert_int_equal(rc, MVAE_OK);
     assert_int_equal(c3.epochs, 2);
     assert_int_equal(c3.batches, 12);
-    assert_has(c3.last_line, "{\"epoch\": 3,");
+    mvae_assert_has(c3.last_line, "{\"epoch\": 3,");
     assert_int_equal(jsonl_lines(dir), 3);
-    assert_has(metrics, "\"elbo\"");
+    mvae_assert_has(metrics, "\"elbo\"");
     mvae_api_free(metrics);
     /* stopped in the first epoch: nothing to resume, and the message says so */
     snprintf(dir, sizeof dir, "%s/early", f->e->dir);
     counter c4 = {.stop_at_batch = 1};
     rc = mvae_api_train(f->yaml, NULL, 0, dir, MVAE_API_QUIET, count_batch, NULL, &c4, NULL, NULL, msg, sizeof msg);
     assert_int_equal(rc, MVAE_ERR_INTERRUPTED);
-    assert_has(msg, "before any checkpoint: nothing to resume");
+    mvae_assert_has(msg, "before any checkpoint: nothing to resume");
     /* errors carry the experiment's place */
     const char *typo[] = {"train.epochz=2"};
     snprintf(dir, sizeof dir, "%s/typo", f->e->dir);
     rc = mvae_api_train(f->yaml, typo, 1, dir, MVAE_API_QUIET, NULL, NULL, NULL, NULL, NULL, msg, sizeof msg);
     assert_int_equal(rc, MVAE_ERR_INVALID);
-    assert_has(msg, "unknown key 'epochz'");
-    assert_has(msg, "did you mean 'epochs'");
+    mvae_assert_has(msg, "unknown key 'epochz'");
+    mvae_assert_has(msg, "did you mean 'epochs'");
     rc = mvae_api_train(NULL, NULL, 0, NULL, MVAE_API_RESUME, NULL, NULL, NULL, NULL, NULL, msg, sizeof msg);
     assert_int_equal(rc, MVAE_ERR_INVALID);
-    assert_has(msg, "resuming needs the run directory");
+    mvae_assert_has(msg, "resuming needs the run directory");
 }
 
 /* per-sample presence: a sample without the label is encoded from its image alone */
@@ -506,7 +496,7 @@ static void test_presence(void **state) {
     assert_int_equal(mvae_run_encode(r, x, "image,label", 0, both, NULL, NULL, msg, sizeof msg), MVAE_OK);
     assert_int_equal(mvae_run_encode(r, x, "image", 0, img, NULL, NULL, msg, sizeof msg), MVAE_OK);
     assert_int_equal(mvae_arrays_set_present(x, "label", pres, N - 1, msg, sizeof msg), MVAE_ERR_INVALID);
-    assert_has(msg, "presence of 'label': 59 flags for 60 samples");
+    mvae_assert_has(msg, "presence of 'label': 59 flags for 60 samples");
     assert_int_equal(mvae_arrays_set_present(x, "label", pres, N, msg, sizeof msg), MVAE_OK);
     assert_int_equal(mvae_run_encode(r, x, "image,label", 0, m2, NULL, NULL, msg, sizeof msg), MVAE_OK);
     for (int i = 0; i < N; i++)
@@ -518,14 +508,14 @@ static void test_presence(void **state) {
     assert_true(fabsf(lab[0]) > 1e-4);
     char *json = NULL;
     assert_int_equal(mvae_run_evaluate(r, x, 1, &json, msg, sizeof msg), MVAE_ERR_INVALID);
-    assert_has(msg, "evaluate: 'label' is missing for 30 of 60 samples");
+    mvae_assert_has(msg, "evaluate: 'label' is missing for 30 of 60 samples");
     memset(pres, 0, sizeof pres);
     assert_int_equal(mvae_arrays_set_present(x, "label", pres, N, msg, sizeof msg), MVAE_OK);
     assert_int_equal(mvae_run_encode(r, x, "label", 0, lab, NULL, NULL, msg, sizeof msg), MVAE_ERR_INVALID);
-    assert_has(msg, "encode: samples 0..49 have none of the given modalities (label)");
+    mvae_assert_has(msg, "encode: samples 0..49 have none of the given modalities (label)");
     mvae_arrays *y = test_arrays(r, N, true, false);
     assert_int_equal(mvae_arrays_set_present(y, "label", pres, N, msg, sizeof msg), MVAE_ERR_INVALID);
-    assert_has(msg, "the arrays hold no 'label' (set it first)");
+    mvae_assert_has(msg, "the arrays hold no 'label' (set it first)");
     mvae_arrays_free(y);
     mvae_arrays_free(x);
     mvae_run_close(r);
@@ -544,7 +534,7 @@ static void test_encode_mixture(void **state) {
     mvae_arrays *x = test_arrays(r, 10, true, true);
     float mu[10 * 8], lv[10 * 8], z[10 * 8];
     assert_int_equal(mvae_run_encode(r, x, "image,label", 1, mu, lv, z, msg, sizeof msg), MVAE_ERR_INVALID);
-    assert_has(msg, "fusion 'moe' makes q(z | image,label) a mixture, which has no single log-variance");
+    mvae_assert_has(msg, "fusion 'moe' makes q(z | image,label) a mixture, which has no single log-variance");
     assert_int_equal(mvae_run_encode(r, x, "image,label", 1, mu, NULL, z, msg, sizeof msg), MVAE_OK);
     /* the mixture's mean: the average of the two experts' (uniform weights, both present) */
     float mi[10 * 8], ml[10 * 8];

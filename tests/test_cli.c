@@ -7,78 +7,30 @@
 #include "mvae/image.h"
 #include "mvae/plugin.h"
 #include "tiny_data.h"
+#include "cli_fixture.h"
 
 #include <math.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#define MVAE_BIN MVAE_BINARY_DIR "/mvae"
+typedef tiny_cmd_env env;
 
-typedef struct env {
-    char dir[128];
-    char exp[256]; /* the tiny experiment file */
-    char out[256], err[256];
-    char *so, *se; /* the last command's stdout / stderr */
-} env;
-
-
-static int env_setup(void **state) {
-    env *e = calloc(1, sizeof *e);
-    snprintf(e->dir, sizeof e->dir, "/tmp/mvae_test_cli_XXXXXX");
-    if (!mkdtemp(e->dir)) return -1;
-    char data[256];
-    snprintf(data, sizeof data, "%s/data", e->dir);
-    mkdir(data, 0777);
-    if (tiny_write_dataset(data, 300, 100)) return -1;
-    snprintf(e->exp, sizeof e->exp, "%s/tiny.yaml", e->dir);
-    char *y = tiny_yaml(data);
-    FILE *f = fopen(e->exp, "w");
-    if (!f) return -1;
-    fputs(y, f);
-    fclose(f);
-    free(y);
-    snprintf(e->out, sizeof e->out, "%s/stdout.txt", e->dir);
-    snprintf(e->err, sizeof e->err, "%s/stderr.txt", e->dir);
-    *state = e;
-    return 0;
-}
-
-static int env_teardown(void **state) {
-    env *e = *state;
-    free(e->so);
-    free(e->se);
-    tiny_rm_rf(e->dir);
-    free(e);
-    return 0;
-}
+static int env_setup(void **state) { return tiny_cmd_env_open(state, "cli", 300, 100); }
+static int env_teardown(void **state) { return tiny_cmd_env_close(state); }
 
 /* Run `mvae ARGS` in the temporary directory; returns the exit status, keeps stdout/stderr. */
 __attribute__((format(printf, 2, 3))) static int mvae(env *e, const char *fmt, ...) {
-    char args[8192], cmd[10240];
+    char args[8192];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
-    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s >'%s' 2>'%s'", e->dir, MVAE_BIN, args, e->out, e->err);
-    int st = system(cmd);
-    free(e->so);
-    free(e->se);
-    e->so = tiny_slurp(e->out, NULL);
-    e->se = tiny_slurp(e->err, NULL);
-    assert_non_null(e->so);
-    assert_non_null(e->se);
-    int rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    return rc;
+    return tiny_cmd_run(e, "", args);
 }
 
 static void expect_rc(env *e, int got, int want, const char *what) {
     if (got != want) fprintf(stderr, "mvae %s: exit %d (want %d)\nstdout:\n%s\nstderr:\n%s\n", what, got, want, e->so, e->se);
     assert_int_equal(got, want);
-}
-
-static void assert_has(const char *text, const char *needle) {
-    if (!strstr(text, needle)) fprintf(stderr, "output:\n%s\nexpected to contain: %s\n", text, needle);
-    assert_non_null(strstr(text, needle));
 }
 
 static void write_file(const char *path, const char *text) {
@@ -101,7 +53,7 @@ static void test_cli_help(void **state) {
     /* `mvae --help` lists every command (generated from the command table): each listed name
      * answers --help with its own usage, and the list holds all the commands there are */
     expect_rc(e, mvae(e, "--help"), 0, "--help");
-    assert_has(e->so, "commands:");
+    mvae_assert_has(e->so, "commands:");
     char *help = strdup(strstr(e->so, "commands:\n") + strlen("commands:\n"));
     assert_non_null(help);
     static const char *const every[] = {"train", "eval", "sample", "translate", "validate", "sweep", "report", "plugins"};
@@ -124,48 +76,48 @@ static void test_cli_help(void **state) {
         expect_rc(e, mvae(e, "%s --help", every[i]), 0, every[i]);
         char want[64];
         snprintf(want, sizeof want, "usage: mvae %s", every[i]);
-        assert_has(e->so, want);
+        mvae_assert_has(e->so, want);
     }
     /* --version names the plugin ABI of the headers this was built with */
     expect_rc(e, mvae(e, "--version"), 0, "--version");
-    assert_has(e->so, "mvae ");
+    mvae_assert_has(e->so, "mvae ");
     char abi[64];
     snprintf(abi, sizeof abi, "plugin ABI %d.%d", MVAE_ABI_MAJOR, MVAE_ABI_MINOR);
-    assert_has(e->so, abi);
+    mvae_assert_has(e->so, abi);
     /* no command: usage on stderr, exit 2 */
     expect_rc(e, mvae(e, " "), 2, "(nothing)");
-    assert_has(e->se, "usage: mvae");
+    mvae_assert_has(e->se, "usage: mvae");
     /* unknown command: a hint, exit 2 */
     expect_rc(e, mvae(e, "trian x.yaml"), 2, "trian");
-    assert_has(e->se, "unknown command 'trian'");
-    assert_has(e->se, "did you mean 'train'");
+    mvae_assert_has(e->se, "unknown command 'trian'");
+    mvae_assert_has(e->se, "did you mean 'train'");
     expect_rc(e, mvae(e, "sampel"), 2, "sampel");
-    assert_has(e->se, "did you mean 'sample'");
+    mvae_assert_has(e->se, "did you mean 'sample'");
     /* unknown option */
     expect_rc(e, mvae(e, "train '%s' --bogus", e->exp), 2, "train --bogus");
-    assert_has(e->se, "unknown option '--bogus'");
+    mvae_assert_has(e->se, "unknown option '--bogus'");
 }
 
 static void test_cli_plugins(void **state) {
     env *e = *state;
     expect_rc(e, mvae(e, "plugins"), 0, "plugins");
     const char *want[] = {"poe", "mlp", "fashion_mnist", "fusion", "encoder", "decoder", "dataset"};
-    for (int i = 0; i < 7; i++) assert_has(e->so, want[i]);
+    for (int i = 0; i < 7; i++) mvae_assert_has(e->so, want[i]);
     expect_rc(e, mvae(e, "plugins -v"), 0, "plugins -v");
-    assert_has(e->so, "prior_expert");
-    assert_has(e->so, "hidden");
+    mvae_assert_has(e->so, "prior_expert");
+    mvae_assert_has(e->so, "hidden");
 }
 
 static void test_cli_validate(void **state) {
     env *e = *state;
     expect_rc(e, mvae(e, "validate '%s'", e->exp), 0, "validate");
-    assert_has(e->se, "ok");
+    mvae_assert_has(e->se, "ok");
     /* the resolved config: defaults filled in */
-    assert_has(e->so, "latent_dim: 8");
-    assert_has(e->so, "clip_grad_norm");
-    assert_has(e->so, "prior_expert");
+    mvae_assert_has(e->so, "latent_dim: 8");
+    mvae_assert_has(e->so, "clip_grad_norm");
+    mvae_assert_has(e->so, "prior_expert");
     expect_rc(e, mvae(e, "validate '%s' --set train.epochs=7", e->exp), 0, "validate --set");
-    assert_has(e->so, "epochs: 7");
+    mvae_assert_has(e->so, "epochs: 7");
     /* a typo: exit 1, file:line:col and a hint on stderr */
     char *y = tiny_slurp(e->exp, NULL);
     y = tiny_replace(y, "latent_dim: 8", "laten_dim: 8");
@@ -174,15 +126,15 @@ static void test_cli_validate(void **state) {
     write_file(bad, y);
     free(y);
     expect_rc(e, mvae(e, "validate '%s'", bad), 1, "validate typo");
-    assert_has(e->se, "typo.yaml:4:1");
-    assert_has(e->se, "did you mean 'latent_dim'");
+    mvae_assert_has(e->se, "typo.yaml:4:1");
+    mvae_assert_has(e->se, "did you mean 'latent_dim'");
     assert_true(e->so[0] == '\0');
     /* a bad --set value */
     expect_rc(e, mvae(e, "validate '%s' --set train.epochs=ten", e->exp), 1, "validate --set epochs=ten");
-    assert_has(e->se, "'ten'");
+    mvae_assert_has(e->se, "'ten'");
     /* a missing file */
     expect_rc(e, mvae(e, "validate nonexistent.yaml"), 1, "validate missing");
-    assert_has(e->se, "nonexistent.yaml");
+    mvae_assert_has(e->se, "nonexistent.yaml");
     /* the dataset's own error (its open fails) names the experiment's file:line:col of the
      * dataset's `plugin:` (line 3) like every other config error, then the plugin */
     y = tiny_slurp(e->exp, NULL);
@@ -191,9 +143,9 @@ static void test_cli_validate(void **state) {
     write_file(bad, y);
     free(y);
     expect_rc(e, mvae(e, "validate '%s' --with-data", bad), 1, "validate --with-data (no data)");
-    assert_has(e->se, "nodata.yaml:3:");
-    assert_has(e->se, ": dataset 'fashion_mnist': Fashion-MNIST not found at /nowhere");
-    assert_has(e->se, "mvae: error: ");
+    mvae_assert_has(e->se, "nodata.yaml:3:");
+    mvae_assert_has(e->se, ": dataset 'fashion_mnist': Fashion-MNIST not found at /nowhere");
+    mvae_assert_has(e->se, "mvae: error: ");
     assert_true(!strncmp(strstr(e->se, "mvae: error: ") + 13, bad, strlen(bad)));
 }
 
@@ -204,14 +156,14 @@ static void test_cli_train_eval_sample(void **state) {
     snprintf(run2, sizeof run2, "%s/run_b", e->dir);
     expect_rc(e, mvae(e, "train '%s' --set train.epochs=2 --set eval.pictures=false --out '%s'", e->exp, run), 0,
               "train");
-    assert_has(e->so, "run directory:");
+    mvae_assert_has(e->so, "run directory:");
     const char *files[] = {"config.yaml", "metrics.jsonl", "metrics.json", "last.ckpt", "best.ckpt"};
     for (int i = 0; i < 5; i++) assert_true(file_exists(run, files[i]));
     assert_false(file_exists(run, "prior_samples.png")); /* eval.pictures=false was applied */
     char p[600];
     snprintf(p, sizeof p, "%s/config.yaml", run);
     char *cfg = tiny_slurp(p, NULL);
-    assert_has(cfg, "epochs: 2");
+    mvae_assert_has(cfg, "epochs: 2");
     free(cfg);
     /* progress without a terminal (stderr is a file here): lines with the epoch's and the whole
      * run's ETA, the evaluation's share, and the evaluation's own progress lines */
@@ -219,16 +171,16 @@ static void test_cli_train_eval_sample(void **state) {
     snprintf(run3, sizeof run3, "%s/run_progress", e->dir);
     expect_rc(e, mvae(e, "train '%s' --set train.epochs=1 --set train.batch_size=20 --set train.progress=lines --set eval.batch_size=20 "
                          "--set eval.pictures=false --out '%s'", e->exp, run3), 0, "train (progress)");
-    assert_has(e->se, "epoch 1 batch 3/15 loss ");
-    assert_has(e->se, ", run ~0:");
-    assert_has(e->se, " (eval ~0:");
-    assert_has(e->se, "evaluating 20/100 test points (log-likelihoods with K=");
-    assert_has(e->se, "evaluating 80/100 test points");
+    mvae_assert_has(e->se, "epoch 1 batch 3/15 loss ");
+    mvae_assert_has(e->se, ", run ~0:");
+    mvae_assert_has(e->se, " (eval ~0:");
+    mvae_assert_has(e->se, "evaluating 20/100 test points (log-likelihoods with K=");
+    mvae_assert_has(e->se, "evaluating 80/100 test points");
 
     /* the same --out again: refused, with the way to continue */
     expect_rc(e, mvae(e, "train '%s' --out '%s' --quiet", e->exp, run), 1, "train over a run");
-    assert_has(e->se, "already holds a trained run");
-    assert_has(e->se, "--resume");
+    mvae_assert_has(e->se, "already holds a trained run");
+    mvae_assert_has(e->se, "--resume");
 
     /* --resume: 1 epoch, then the run's config asks for 2 -> same losses as 2 in one go */
     expect_rc(e, mvae(e, "train '%s' --set train.epochs=1 --set eval.pictures=false --out '%s' --quiet", e->exp, run2),
@@ -252,25 +204,25 @@ static void test_cli_train_eval_sample(void **state) {
     free(jb);
     /* --resume takes no experiment file or --set */
     expect_rc(e, mvae(e, "train '%s' --resume '%s'", e->exp, run2), 2, "train exp --resume");
-    assert_has(e->se, "--resume");
+    mvae_assert_has(e->se, "--resume");
     /* resuming a directory without a run */
     expect_rc(e, mvae(e, "train --resume '%s/nothing'", e->dir), 1, "train --resume nothing");
-    assert_has(e->se, "config.yaml");
+    mvae_assert_has(e->se, "config.yaml");
 
     /* eval prints metrics JSON on stdout */
     expect_rc(e, mvae(e, "eval '%s' --quiet", run), 0, "eval");
     assert_true(e->so[0] == '{');
-    assert_has(e->so, "\"elbo\"");
-    assert_has(e->so, "\"image|label\"");
-    assert_has(e->so, "\"image->label\"");
+    mvae_assert_has(e->so, "\"elbo\"");
+    mvae_assert_has(e->so, "\"image|label\"");
+    mvae_assert_has(e->so, "\"image->label\"");
     assert_null(strstr(e->so, "nan"));
     assert_true(file_exists(run, "eval_last.json"));
     expect_rc(e, mvae(e, "eval '%s' --checkpoint best --set eval.log_likelihood.samples=4 --quiet", run), 0,
               "eval best");
-    assert_has(e->so, "\"log_p_samples\": 4");
+    mvae_assert_has(e->so, "\"log_p_samples\": 4");
     expect_rc(e, mvae(e, "eval '%s' --checkpoint middle", run), 2, "eval --checkpoint middle");
     expect_rc(e, mvae(e, "eval '%s/missing'", e->dir), 1, "eval missing");
-    assert_has(e->se, "not a run directory");
+    mvae_assert_has(e->se, "not a run directory");
 
     /* sample: a 4x4 grid of 28x28 tiles, 2 pixels apart */
     expect_rc(e, mvae(e, "sample '%s' --given label=3 -n 16 -o x.png", run), 0, "sample");
@@ -297,11 +249,11 @@ static void test_cli_train_eval_sample(void **state) {
     assert_int_equal(w, 2 * 56 + 2);
     free(px);
     expect_rc(e, mvae(e, "sample '%s' -n 4 -o s.png --scale 0", run), 2, "sample --scale 0");
-    assert_has(e->se, "--scale '0' must be a whole number in 1..16");
+    mvae_assert_has(e->se, "--scale '0' must be a whole number in 1..16");
     expect_rc(e, mvae(e, "sample '%s' --given label=12 -o q.png", run), 1, "sample label=12");
-    assert_has(e->se, "0..9");
+    mvae_assert_has(e->se, "0..9");
     expect_rc(e, mvae(e, "sample '%s' --given lable=3 -o q.png", run), 1, "sample lable=3");
-    assert_has(e->se, "lable");
+    mvae_assert_has(e->se, "lable");
     /* report: one run -> its report.html; two -> the comparison page */
     expect_rc(e, mvae(e, "report '%s'", run), 0, "report RUN");
     assert_true(file_exists(run, "report.html"));
@@ -309,11 +261,11 @@ static void test_cli_train_eval_sample(void **state) {
     assert_true(file_exists(e->dir, "cmp.html"));
     snprintf(p, sizeof p, "%s/cmp.html", e->dir);
     char *cmp = tiny_slurp(p, NULL);
-    assert_has(cmp, "<title>Comparison of 2 runs</title>");
-    assert_has(cmp, "<tr><td>train.batch_size</td><td>50</td><td>20</td></tr>");
+    mvae_assert_has(cmp, "<title>Comparison of 2 runs</title>");
+    mvae_assert_has(cmp, "<tr><td>train.batch_size</td><td>50</td><td>20</td></tr>");
     free(cmp);
     expect_rc(e, mvae(e, "report '%s' nowhere", run), 1, "report RUN nowhere");
-    assert_has(e->se, "'nowhere' is not a run directory");
+    mvae_assert_has(e->se, "'nowhere' is not a run directory");
 }
 
 /* ------------------------------------------------- bad values (issue 13: each was a crash or a
@@ -345,9 +297,9 @@ static void test_cli_out_of_range(void **state) {
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         expect_rc(e, mvae(e, "validate '%s' --set '%s'", e->exp, bad[i].set), 1, bad[i].set);
-        assert_has(e->se, "<--set>:1:");
-        assert_has(e->se, "is out of range; allowed: ");
-        assert_has(e->se, bad[i].range);
+        mvae_assert_has(e->se, "<--set>:1:");
+        mvae_assert_has(e->se, "is out of range; allowed: ");
+        mvae_assert_has(e->se, bad[i].range);
     }
     /* the same from a file: file:line:col */
     char *y = tiny_slurp(e->exp, NULL);
@@ -357,10 +309,10 @@ static void test_cli_out_of_range(void **state) {
     write_file(bad_file, y);
     free(y);
     expect_rc(e, mvae(e, "validate '%s'", bad_file), 1, "validate epochs: -1");
-    assert_has(e->se, "neg_epochs.yaml:17:11: experiment.train.epochs: -1 is out of range; allowed: [1, 1000000]");
+    mvae_assert_has(e->se, "neg_epochs.yaml:17:11: experiment.train.epochs: -1 is out of range; allowed: [1, 1000000]");
     /* plugins -v shows the ranges */
     expect_rc(e, mvae(e, "plugins -v"), 0, "plugins -v");
-    assert_has(e->so, "allowed [1, 65536]");
+    mvae_assert_has(e->so, "allowed [1, 65536]");
 }
 
 static void test_cli_wrong_shapes(void **state) {
@@ -373,29 +325,29 @@ static void test_cli_wrong_shapes(void **state) {
     write_file(f, y);
     free(y);
     expect_rc(e, mvae(e, "validate '%s'", f), 1, "validate optimizer: adam");
-    assert_has(e->se, "train.optimizer: expected a map, got a scalar ('adam')");
+    mvae_assert_has(e->se, "train.optimizer: expected a map, got a scalar ('adam')");
     expect_rc(e, mvae(e, "train '%s' --quiet", f), 1, "train optimizer: adam");
     expect_rc(e, mvae(e, "validate '%s' --set train.optimizer=adam", e->exp), 1, "--set train.optimizer=adam");
-    assert_has(e->se, "expected a map");
+    mvae_assert_has(e->se, "expected a map");
     /* a name that would leave runs/ */
     expect_rc(e, mvae(e, "validate '%s' --set name=../../x", e->exp), 1, "name: ../../x");
-    assert_has(e->se, "cannot name a run directory");
+    mvae_assert_has(e->se, "cannot name a run directory");
     expect_rc(e, mvae(e, "validate '%s' --set name=a/b", e->exp), 1, "name: a/b");
     /* --set=K=V is accepted by every command that takes --set */
     expect_rc(e, mvae(e, "validate '%s' --set=train.epochs=7", e->exp), 0, "validate --set=K=V");
-    assert_has(e->so, "epochs: 7");
+    mvae_assert_has(e->so, "epochs: 7");
     /* no limit on the number of --set: the 70th still applies */
     char args[2048] = "";
     for (int i = 0; i < 69; i++) strcat(args, " --set train.epochs=3");
     strcat(args, " --set train.epochs=9");
     expect_rc(e, mvae(e, "validate '%s' %s", e->exp, args), 0, "70 --set");
-    assert_has(e->so, "epochs: 9");
+    mvae_assert_has(e->so, "epochs: 9");
     /* numbers on the command line are checked */
     expect_rc(e, mvae(e, "sample x -n abc"), 2, "sample -n abc");
-    assert_has(e->se, "-n 'abc' must be a whole number in 1..4096");
+    mvae_assert_has(e->se, "-n 'abc' must be a whole number in 1..4096");
     expect_rc(e, mvae(e, "sample x --seed -1"), 2, "sample --seed -1");
     expect_rc(e, mvae(e, "validate '%s' --sett x=1", e->exp), 2, "--sett");
-    assert_has(e->se, "did you mean '--set'");
+    mvae_assert_has(e->se, "did you mean '--set'");
 }
 
 /* Names in eval: are checked against the data before the first epoch, not after training. */
@@ -414,13 +366,13 @@ static void test_cli_eval_checked_before_training(void **state) {
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         snprintf(run, sizeof run, "%s/run_bad_eval_%zu", e->dir, i);
         expect_rc(e, mvae(e, "train '%s' --set '%s' --out '%s' --quiet", e->exp, bad[i].set, run), 1, bad[i].set);
-        assert_has(e->se, bad[i].msg);
+        mvae_assert_has(e->se, bad[i].msg);
         assert_false(file_exists(run, "metrics.jsonl")); /* no epoch ran */
         expect_rc(e, mvae(e, "validate '%s' --with-data --set '%s'", e->exp, bad[i].set), 1, "validate --with-data");
-        assert_has(e->se, bad[i].msg);
+        mvae_assert_has(e->se, bad[i].msg);
     }
     expect_rc(e, mvae(e, "validate '%s' --with-data", e->exp), 0, "validate --with-data");
-    assert_has(e->se, "checked against the data");
+    mvae_assert_has(e->se, "checked against the data");
     /* an empty test split: refused before training, naming the split */
     char data[300], exp[300];
     snprintf(data, sizeof data, "%s/data_no_test", e->dir);
@@ -433,7 +385,7 @@ static void test_cli_eval_checked_before_training(void **state) {
     snprintf(run, sizeof run, "%s/run_no_test", e->dir);
     int rc = mvae(e, "train '%s' --out '%s' --quiet", exp, run);
     assert_int_equal(rc, 1);
-    assert_has(e->se, "test");
+    mvae_assert_has(e->se, "test");
     assert_false(file_exists(run, "metrics.jsonl"));
 }
 
@@ -445,15 +397,15 @@ static void test_cli_resume_eval_sets(void **state) {
     expect_rc(e, mvae(e, "train '%s' --set train.epochs=1 --set eval.pictures=false --out '%s' --quiet", e->exp, run), 0,
               "train");
     expect_rc(e, mvae(e, "train --resume '%s' --set train.epochs=5 --quiet", run), 2, "resume --set train.*");
-    assert_has(e->se, "only eval.* settings");
+    mvae_assert_has(e->se, "only eval.* settings");
     expect_rc(e, mvae(e, "train --resume '%s' --set eval.log_likelihood.samples=4 --quiet", run), 0, "resume --set eval.*");
     char p[400];
     snprintf(p, sizeof p, "%s/config.yaml", run);
     char *c = tiny_slurp(p, NULL);
-    assert_has(c, "samples: 4"); /* kept with the run */
+    mvae_assert_has(c, "samples: 4"); /* kept with the run */
     free(c);
     expect_rc(e, mvae(e, "eval '%s' --set eval.log_likelihood.samples=2 --quiet", run), 0, "eval --set eval.*");
-    assert_has(e->so, "\"log_p_samples\": 2");
+    mvae_assert_has(e->so, "\"log_p_samples\": 2");
     expect_rc(e, mvae(e, "eval '%s' --set latent_dim=4 --quiet", run), 2, "eval --set latent_dim");
     /* a checkpoint of another experiment (another seed, same shapes): refused, --force loads it */
     char other[300];
@@ -465,13 +417,13 @@ static void test_cli_resume_eval_sets(void **state) {
     snprintf(cmd, sizeof cmd, "cp '%s/last.ckpt' '%s/last.ckpt'", other, run);
     assert_int_equal(system(cmd), 0);
     expect_rc(e, mvae(e, "eval '%s' --quiet", run), 1, "eval a foreign checkpoint");
-    assert_has(e->se, "belongs to another experiment");
-    assert_has(e->se, "--force");
+    mvae_assert_has(e->se, "belongs to another experiment");
+    mvae_assert_has(e->se, "--force");
     expect_rc(e, mvae(e, "eval '%s' --force --quiet", run), 0, "eval --force");
     expect_rc(e, mvae(e, "train --resume '%s' --quiet", run), 1, "resume a foreign checkpoint");
-    assert_has(e->se, "belongs to another experiment");
+    mvae_assert_has(e->se, "belongs to another experiment");
     expect_rc(e, mvae(e, "eval '%s' --set eval.accuracy.predict=lable --quiet", run), 1, "eval --set bad predict");
-    assert_has(e->se, "did you mean 'label'");
+    mvae_assert_has(e->se, "did you mean 'label'");
 }
 
 /* eval.batch_size above the old fixed 4096-entry buffers, on a test split larger than that:
@@ -531,7 +483,7 @@ static void test_cli_long_out(void **state) {
     huge[4500] = '\0';
     expect_rc(e, mvae(e, "train '%s' --out %s --quiet", e->exp, huge), 1, "train --out <4500 characters>");
     free(huge);
-    assert_has(e->se, "at most 3900");
+    mvae_assert_has(e->se, "at most 3900");
 }
 
 int main(int argc, char **argv) {

@@ -7,81 +7,35 @@
 
 #include "mvae/isa.h"
 #include "tiny_data.h"
+#include "cli_fixture.h"
 
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#define MVAE_BIN MVAE_BINARY_DIR "/mvae"
+typedef tiny_cmd_env env;
 
-typedef struct env {
-    char dir[128];
-    char exp[256];
-    char out[256], err[256];
-    char *so, *se;
-} env;
-
-static int env_setup(void **state) {
-    env *e = calloc(1, sizeof *e);
-    snprintf(e->dir, sizeof e->dir, "/tmp/mvae_test_isa_XXXXXX");
-    if (!mkdtemp(e->dir)) return -1;
-    char data[256];
-    snprintf(data, sizeof data, "%s/data", e->dir);
-    mkdir(data, 0777);
-    if (tiny_write_dataset(data, 300, 100)) return -1;
-    snprintf(e->exp, sizeof e->exp, "%s/tiny.yaml", e->dir);
-    char *y = tiny_yaml(data);
-    FILE *f = fopen(e->exp, "w");
-    if (!f) return -1;
-    fputs(y, f);
-    fclose(f);
-    free(y);
-    snprintf(e->out, sizeof e->out, "%s/stdout.txt", e->dir);
-    snprintf(e->err, sizeof e->err, "%s/stderr.txt", e->dir);
-    *state = e;
-    return 0;
-}
-
-static int env_teardown(void **state) {
-    env *e = *state;
-    free(e->so);
-    free(e->se);
-    tiny_rm_rf(e->dir);
-    free(e);
-    return 0;
-}
+static int env_setup(void **state) { return tiny_cmd_env_open(state, "isa", 300, 100); }
+static int env_teardown(void **state) { return tiny_cmd_env_close(state); }
 
 /* Run `ENV mvae ARGS` (ENV: "MVAE_ISA=x" or ""); returns the exit status, keeps stdout/stderr. */
 __attribute__((format(printf, 3, 4))) static int mvae(env *e, const char *envs, const char *fmt, ...) {
-    char args[4096], cmd[8192];
+    char args[4096], prefix[256];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
-    snprintf(cmd, sizeof cmd, "cd '%s' && env -u MVAE_ISA -u MVAE_GEMM %s '%s' %s >'%s' 2>'%s'", e->dir, envs,
-             MVAE_BIN, args, e->out, e->err);
-    int st = system(cmd);
-    free(e->so);
-    free(e->se);
-    e->so = tiny_slurp(e->out, NULL);
-    e->se = tiny_slurp(e->err, NULL);
-    assert_non_null(e->so);
-    assert_non_null(e->se);
-    int rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    snprintf(prefix, sizeof prefix, "env -u MVAE_ISA -u MVAE_GEMM %s ", envs);
+    int rc = tiny_cmd_run(e, prefix, args);
     if (rc != 0 && rc != 2) fprintf(stderr, "mvae %s: exit %d\nstdout:\n%s\nstderr:\n%s\n", args, rc, e->so, e->se);
     return rc;
-}
-
-static void assert_has(const char *text, const char *needle) {
-    if (!strstr(text, needle)) fprintf(stderr, "output:\n%s\nexpected to contain: %s\n", text, needle);
-    assert_non_null(strstr(text, needle));
 }
 
 static void test_isa_errors_and_version(void **state) {
     env *e = *state;
     assert_int_equal(mvae(e, "MVAE_ISA=avx3000", "--version"), 2);
-    assert_has(e->se, "MVAE_ISA=avx3000");
+    mvae_assert_has(e->se, "MVAE_ISA=avx3000");
     assert_int_equal(mvae(e, "MVAE_ISA=avx3000", "train '%s'", e->exp), 2); /* before any work */
-    assert_has(e->se, "MVAE_ISA=avx3000");
+    mvae_assert_has(e->se, "MVAE_ISA=avx3000");
     for (int isa = 0; isa < MVAE_ISA_COUNT; isa++) {
         char envs[64], want[64];
         snprintf(envs, sizeof envs, "MVAE_ISA=%s", mvae_isa_name((mvae_isa_kind)isa));
@@ -89,11 +43,11 @@ static void test_isa_errors_and_version(void **state) {
         if (mvae_isa_supported((mvae_isa_kind)isa)) {
             assert_int_equal(rc, 0);
             snprintf(want, sizeof want, "isa %s forced by MVAE_ISA", mvae_isa_name((mvae_isa_kind)isa));
-            assert_has(e->so, want);
+            mvae_assert_has(e->so, want);
         } else {
             assert_int_equal(rc, 2);
-            assert_has(e->se, envs);
-            assert_has(e->se, "cannot run");
+            mvae_assert_has(e->se, envs);
+            mvae_assert_has(e->se, "cannot run");
         }
     }
     /* the detected ISA and the default GEMM: own kernels on AVX-512 only (bench/README.md) */
@@ -101,17 +55,17 @@ static void test_isa_errors_and_version(void **state) {
     char want[96];
     assert_int_equal(mvae(e, "", "--version"), 0);
     snprintf(want, sizeof want, "isa %s", isa);
-    assert_has(e->so, want);
+    mvae_assert_has(e->so, want);
     snprintf(want, sizeof want, "detected %s", isa);
-    assert_has(e->so, want);
-    assert_has(e->so, mvae_isa_detected() == MVAE_ISA_AVX512 ? "gemm mvae-avx512" : "gemm openblas");
+    mvae_assert_has(e->so, want);
+    mvae_assert_has(e->so, mvae_isa_detected() == MVAE_ISA_AVX512 ? "gemm mvae-avx512" : "gemm openblas");
     assert_null(strstr(e->so, "forced"));
     assert_int_equal(mvae(e, "MVAE_GEMM=mvae", "--version"), 0); /* the own kernels of the detected ISA */
     snprintf(want, sizeof want, "gemm mvae-%s", isa);
-    assert_has(e->so, want);
+    mvae_assert_has(e->so, want);
     assert_int_equal(mvae(e, "MVAE_ISA=generic MVAE_GEMM=blas", "--version"), 0); /* blas wins */
-    assert_has(e->so, "isa generic forced by MVAE_ISA");
-    assert_has(e->so, "gemm openblas");
+    mvae_assert_has(e->so, "isa generic forced by MVAE_ISA");
+    mvae_assert_has(e->so, "gemm openblas");
 }
 
 /* the "loss": values of metrics.jsonl, one per epoch */
@@ -144,7 +98,7 @@ static void test_isa_training_agrees(void **state) {
         char *mj = tiny_slurp(p, NULL);
         assert_non_null(mj);
         snprintf(want, sizeof want, "\"environment\": {\"isa\": \"%s\", \"gemm\": \"mvae-%s\"}", name, name);
-        assert_has(mj, want);
+        mvae_assert_has(mj, want);
         free(mj);
         if (isa == MVAE_ISA_GENERIC) {
             n_ref = read_losses(run, ref, 8);

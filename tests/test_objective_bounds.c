@@ -21,24 +21,6 @@ typedef tiny_env env;
 static int env_setup(void **state) { return tiny_env_open(state, "objective_bounds", 200, 40); }
 static int env_teardown(void **state) { return tiny_env_close(state); }
 
-static void assert_has(const char *msg, const char *needle) {
-    if (!strstr(msg, needle)) fprintf(stderr, "message: %s\nexpected to contain: %s\n", msg, needle);
-    assert_non_null(strstr(msg, needle));
-}
-
-static mvae_model *build(env *e, const char *const *sets, mvae_cfg **cfg) {
-    mvae_error err = {0};
-    mvae_model *m = tiny_model(e->reg, e->data, sets, cfg, &err);
-    if (!m) fprintf(stderr, "%s\n", err.msg);
-    assert_non_null(m);
-    return m;
-}
-
-static void destroy(mvae_model *m, mvae_cfg *cfg) {
-    mvae_model_free(m);
-    mvae_cfg_free(cfg);
-}
-
 static mvae_objective objective(const mvae_model *m) {
     mvae_objective obj;
     mvae_error err = {0};
@@ -57,7 +39,7 @@ static const char *config_fails(env *e, const char *const *sets) {
         mvae_objective obj;
         assert_int_not_equal(mvae_objective_from_config(m, &obj, &err), MVAE_OK);
     }
-    destroy(m, cfg);
+    tiny_destroy(m, cfg);
     return err.msg;
 }
 
@@ -178,7 +160,7 @@ static void assert_close(double got, double want, double rel, const char *what) 
 static void test_jmvae_hand(void **state) {
     env *e = *state;
     mvae_cfg *cfg;
-    mvae_model *m = build(e, (const char *const[]){"train.objective.jmvae={alpha: 0.3}", "modalities.label.weight=2.0", NULL}, &cfg);
+    mvae_model *m = tiny_build(e, (const char *const[]){"train.objective.jmvae={alpha: 0.3}", "modalities.label.weight=2.0", NULL}, &cfg);
     mvae_objective obj = objective(m);
     assert_string_equal(obj.kind->name, "jmvae");
     assert_float_equal(obj.jmvae.alpha, 0.3, 1e-7);
@@ -216,7 +198,7 @@ static void test_jmvae_hand(void **state) {
     assert_true(kli > 0 && kll > 0);
     mvae_ctx_free(ctx);
     mvae_batch_free(&b);
-    destroy(m, cfg);
+    tiny_destroy(m, cfg);
 }
 
 /* VAEVAE on 20 samples: the paired term (z ~ q(z|x,y)), then each unimodal ELBO, drawn in that
@@ -224,7 +206,7 @@ static void test_jmvae_hand(void **state) {
 static void test_vaevae_hand(void **state) {
     env *e = *state;
     mvae_cfg *cfg;
-    mvae_model *m = build(e, (const char *const[]){"train.objective.vaevae={cond_kl: 0.5}", "modalities.label.weight=2.0", NULL}, &cfg);
+    mvae_model *m = tiny_build(e, (const char *const[]){"train.objective.vaevae={cond_kl: 0.5}", "modalities.label.weight=2.0", NULL}, &cfg);
     mvae_objective obj = objective(m);
     assert_string_equal(obj.kind->name, "vaevae");
     mvae_batch b;
@@ -259,7 +241,7 @@ static void test_vaevae_hand(void **state) {
     assert_close(st.loss, pair + ui + ul, 2e-5, "vaevae loss");
     mvae_ctx_free(ctx);
     mvae_batch_free(&b);
-    destroy(m, cfg);
+    tiny_destroy(m, cfg);
 }
 
 /* The joint encoder by hand: q(z | x,y) = N(mu, exp(logvar)) of an MLP on [image, one-hot label]
@@ -293,7 +275,7 @@ static void joint_encoder_hand(const mvae_model *m, const mvae_batch *b, gauss *
 static void test_vaevae_joint_encoder_hand(void **state) {
     env *e = *state;
     mvae_cfg *cfg;
-    mvae_model *m = build(e, (const char *const[]){"train.objective.vaevae={cond_kl: 0.5, joint_encoder: {hidden: [16]}}", NULL}, &cfg);
+    mvae_model *m = tiny_build(e, (const char *const[]){"train.objective.vaevae={cond_kl: 0.5, joint_encoder: {hidden: [16]}}", NULL}, &cfg);
     mvae_objective obj = objective(m);
     assert_int_equal(obj.vaevae.n_layers, 1);
     mvae_batch b;
@@ -318,7 +300,7 @@ static void test_vaevae_joint_encoder_hand(void **state) {
     assert_close(st.term_loss[0], pair, 2e-5, "vaevae paired term with the joint encoder");
     mvae_ctx_free(ctx);
     mvae_batch_free(&b);
-    destroy(m, cfg);
+    tiny_destroy(m, cfg);
 }
 
 /* Weak supervision: an unpaired sample adds its own ELBO only (VAEVAE), and JMVAE's KLs skip
@@ -329,7 +311,7 @@ static void test_unpaired_and_estimators(void **state) {
                                 "train.objective.jmvae={alpha: 0.5, iw_samples: 3}"};
     for (int o = 0; o < 2; o++) {
         mvae_cfg *cfg;
-        mvae_model *m = build(e, (const char *const[]){objs[o], "train.epochs=1", "dataset.paired_fraction=0.5", NULL}, &cfg);
+        mvae_model *m = tiny_build(e, (const char *const[]){objs[o], "train.epochs=1", "dataset.paired_fraction=0.5", NULL}, &cfg);
         mvae_objective obj = objective(m);
         mvae_batch b;
         fill(m, &b, MVAE_SPLIT_TRAIN, 0, 10);
@@ -355,7 +337,7 @@ static void test_unpaired_and_estimators(void **state) {
         if (rc) fprintf(stderr, "%s\n", err.msg);
         assert_int_equal(rc, MVAE_OK);
         assert_true(isfinite(r.last_loss) && isfinite(r.eval.ll[0]));
-        destroy(m, cfg);
+        tiny_destroy(m, cfg);
     }
 }
 
@@ -363,8 +345,8 @@ static void test_unpaired_and_estimators(void **state) {
 /* The tiny model trained for a few epochs with every bound's settings (continuous Bernoulli,
  * unit weights, beta 1), so that the posteriors are not the prior and the gaps are visible. */
 static mvae_model *trained(env *e, const char *obj, mvae_cfg **cfg) {
-    mvae_model *m = build(e, (const char *const[]){obj, "modalities.image.likelihood=continuous_bernoulli",
-                                                   "modalities.label.weight=1.0", "train.epochs=4", NULL}, cfg);
+    mvae_model *m = tiny_build(e, (const char *const[]){obj, "modalities.image.likelihood=continuous_bernoulli",
+                                                        "modalities.label.weight=1.0", "train.epochs=4", NULL}, cfg);
     char dir[512];
     snprintf(dir, sizeof dir, "%s/run%d", e->dir, ++e->n_runs);
     mvae_train_opts o = {.run_dir = dir, .quiet = true};
@@ -474,7 +456,7 @@ static void test_iwae_grows_with_k(void **state) {
         assert_true(v[2] < ll);
     }
     mvae_batch_free(&b);
-    destroy(m, cfg);
+    tiny_destroy(m, cfg);
 }
 
 /* JMVAE-kl <= joint ELBO <= the importance-sampled log p(x,y) (K = 500), on held-out samples. */
@@ -495,7 +477,7 @@ static void test_jmvae_below_log_p(void **state) {
     assert_true(jm < el);
     assert_true(el < ll);
     mvae_batch_free(&b);
-    destroy(m, cfg);
+    tiny_destroy(m, cfg);
 }
 
 /* VAEVAE on paired samples: L_pair + L_x + L_y <= [log p(x) + log p~(y|x)] + [log p(y) + log p~(x|y)]
@@ -521,18 +503,18 @@ static void test_vaevae_reading_a(void **state) {
         /* p~(y|x) is a distribution over the 10 labels: log p~(y|x) <= 0 (a sanity check of eq. 1) */
         assert_true(ly_x < 0);
         mvae_batch_free(&b);
-        destroy(m, cfg);
+        tiny_destroy(m, cfg);
     }
 }
 
 /* ------------------------------------------------------------------------ the bound report */
 static mvae_bound_report report(env *e, const char *const *sets) {
     mvae_cfg *cfg;
-    mvae_model *m = build(e, sets, &cfg);
+    mvae_model *m = tiny_build(e, sets, &cfg);
     mvae_objective obj = objective(m);
     mvae_bound_report r;
     mvae_objective_bounds(m, &obj, &r);
-    destroy(m, cfg);
+    tiny_destroy(m, cfg);
     return r;
 }
 
@@ -588,14 +570,14 @@ static void test_bound_report(void **state) {
     assert_int_equal(r.kind, MVAE_BOUND_NOTHING);
     assert_false(r.valid);
     char buf[2048];
-    assert_has(mvae_bound_summary(&r, buf, sizeof buf), "bounds nothing");
+    mvae_assert_has(mvae_bound_summary(&r, buf, sizeof buf), "bounds nothing");
 }
 
 /* metrics.json carries the report of the run's objective. */
 static void test_bound_in_metrics(void **state) {
     env *e = *state;
     mvae_cfg *cfg;
-    mvae_model *m = build(e, (const char *const[]){"train.objective.jmvae={alpha: 0.1}", "train.epochs=1", NULL}, &cfg);
+    mvae_model *m = tiny_build(e, (const char *const[]){"train.objective.jmvae={alpha: 0.1}", "train.epochs=1", NULL}, &cfg);
     char dir[512], path[600];
     snprintf(dir, sizeof dir, "%s/run%d", e->dir, ++e->n_runs);
     mvae_train_opts o = {.run_dir = dir, .quiet = true};
@@ -605,37 +587,37 @@ static void test_bound_in_metrics(void **state) {
     snprintf(path, sizeof path, "%s/metrics.json", dir);
     char *js = tiny_slurp(path, NULL);
     assert_non_null(js);
-    assert_has(js, "\"bound\": {\"bounds\": \"log p(X)\", \"what\": \"log p(image,label)\", \"valid\": false");
-    assert_has(js, "grey levels");
+    mvae_assert_has(js, "\"bound\": {\"bounds\": \"log p(X)\", \"what\": \"log p(image,label)\", \"valid\": false");
+    mvae_assert_has(js, "grey levels");
     free(js);
     /* and metrics.jsonl names the objective's own terms */
     snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
     js = tiny_slurp(path, NULL);
     assert_non_null(js);
-    assert_has(js, "\"alpha*kl(joint||label)\": ");
+    mvae_assert_has(js, "\"alpha*kl(joint||label)\": ");
     free(js);
-    destroy(m, cfg);
+    tiny_destroy(m, cfg);
 }
 
 /* ---------------------------------------------------------------------------- refused settings */
 static void test_refused(void **state) {
     env *e = *state;
-    assert_has(config_fails(e, (const char *const[]){"transforms={edges: {plugin: edges, from: image}}",
-                                                     "modalities.edges={encoder: {plugin: mlp, hidden: [16]}, decoder: {plugin: mlp, hidden: [16]}}",
-                                                     "train.objective.vaevae={}", NULL}),
-               "train.objective.vaevae needs exactly two modalities with an encoder (this experiment has 3)");
-    assert_has(config_fails(e, (const char *const[]){"train.objective.jmvae={}", "train.objective.vaevae={}", NULL}),
-               "give one of 'jmvae' and 'vaevae', not both");
-    assert_has(config_fails(e, (const char *const[]){"train.objective.jmvae={estimator: dreg}", NULL}),
-               "train.objective.jmvae.estimator: dreg needs iw_samples >= 2");
-    assert_has(config_fails(e, (const char *const[]){"train.objective.jmvae={alpha: -1}", NULL}), "alpha");
-    assert_has(config_fails(e, (const char *const[]){"train.objective.vaevae={cond_k: 1}", NULL}), "did you mean 'cond_kl'");
-    assert_has(config_fails(e, (const char *const[]){"train.objective.jmvae={}", "train.impartial={method: pcgrad}", NULL}),
-               "train.impartial works with the default (mvae) objective only");
-    assert_has(config_fails(e, (const char *const[]){"fusion.plugin=moe", "train.objective.vaevae={joint_encoder: {}}", NULL}),
-               "train.objective.vaevae.joint_encoder needs fusion: {plugin: poe}");
-    assert_has(config_fails(e, (const char *const[]){"modalities.image.likelihood=continuous_bernouli", NULL}),
-               "continuous_bernoulli");
+    mvae_assert_has(config_fails(e, (const char *const[]){"transforms={edges: {plugin: edges, from: image}}",
+                                                          "modalities.edges={encoder: {plugin: mlp, hidden: [16]}, decoder: {plugin: mlp, hidden: [16]}}",
+                                                          "train.objective.vaevae={}", NULL}),
+                    "train.objective.vaevae needs exactly two modalities with an encoder (this experiment has 3)");
+    mvae_assert_has(config_fails(e, (const char *const[]){"train.objective.jmvae={}", "train.objective.vaevae={}", NULL}),
+                    "give one of 'jmvae' and 'vaevae', not both");
+    mvae_assert_has(config_fails(e, (const char *const[]){"train.objective.jmvae={estimator: dreg}", NULL}),
+                    "train.objective.jmvae.estimator: dreg needs iw_samples >= 2");
+    mvae_assert_has(config_fails(e, (const char *const[]){"train.objective.jmvae={alpha: -1}", NULL}), "alpha");
+    mvae_assert_has(config_fails(e, (const char *const[]){"train.objective.vaevae={cond_k: 1}", NULL}), "did you mean 'cond_kl'");
+    mvae_assert_has(config_fails(e, (const char *const[]){"train.objective.jmvae={}", "train.impartial={method: pcgrad}", NULL}),
+                    "train.impartial works with the default (mvae) objective only");
+    mvae_assert_has(config_fails(e, (const char *const[]){"fusion.plugin=moe", "train.objective.vaevae={joint_encoder: {}}", NULL}),
+                    "train.objective.vaevae.joint_encoder needs fusion: {plugin: poe}");
+    mvae_assert_has(config_fails(e, (const char *const[]){"modalities.image.likelihood=continuous_bernouli", NULL}),
+                    "continuous_bernoulli");
 }
 
 int main(int argc, char **argv) {

@@ -135,6 +135,16 @@ static inline char *tiny_yaml(const char *data_dir) {
     return s;
 }
 
+/* tiny_yaml(data_dir) written to `path`. Returns 0 on success. */
+static inline int tiny_write_yaml(const char *path, const char *data_dir) {
+    FILE *f = fopen(path, "w");
+    if (!f) return -1;
+    char *y = tiny_yaml(data_dir);
+    int bad = fputs(y, f) < 0;
+    free(y);
+    return fclose(f) || bad ? -1 : 0;
+}
+
 /* Replace the first occurrence of `from` in s by `to` (s is freed; a new string is returned).
  * Aborts the test when `from` is missing, so a stale template cannot silently pass. */
 static inline char *tiny_replace(char *s, const char *from, const char *to) {
@@ -208,14 +218,21 @@ typedef struct tiny_env {
     int n_runs;     /* for tests that number run directories */
 } tiny_env;
 
+/* A temporary root /tmp/mvae_test_<name>_XXXXXX (into dir) holding the tiny data set in
+ * <root>/data (into data). Returns 0 on success. */
+static inline int tiny_root_make(char *dir, size_t dir_len, char *data, size_t data_len, const char *name,
+                                 int n_train, int n_test) {
+    snprintf(dir, dir_len, "/tmp/mvae_test_%s_XXXXXX", name);
+    if (!mkdtemp(dir)) return -1;
+    snprintf(data, data_len, "%s/data", dir);
+    mkdir(data, 0777);
+    return tiny_write_dataset(data, n_train, n_test);
+}
+
 static inline int tiny_env_open(void **state, const char *name, int n_train, int n_test) {
     tiny_env *e = calloc(1, sizeof *e);
     if (!e) return -1;
-    snprintf(e->dir, sizeof e->dir, "/tmp/mvae_test_%s_XXXXXX", name);
-    if (!mkdtemp(e->dir)) return -1;
-    snprintf(e->data, sizeof e->data, "%s/data", e->dir);
-    mkdir(e->data, 0777);
-    if (tiny_write_dataset(e->data, n_train, n_test)) return -1;
+    if (tiny_root_make(e->dir, sizeof e->dir, e->data, sizeof e->data, name, n_train, n_test)) return -1;
     mvae_error err = {0};
     e->reg = mvae_registry_new();
     if (mvae_registry_load_dir(e->reg, MVAE_BINARY_DIR "/plugins", &err)) {
@@ -232,5 +249,19 @@ static inline int tiny_env_close(void **state) {
     tiny_rm_rf(e->dir);
     free(e);
     return 0;
+}
+
+/* tiny_model in the environment, asserting that it builds (the error printed when not). */
+static inline mvae_model *tiny_build(const tiny_env *e, const char *const *sets, mvae_cfg **cfg_out) {
+    mvae_error err = {0};
+    mvae_model *m = tiny_model(e->reg, e->data, sets, cfg_out, &err);
+    if (!m) fprintf(stderr, "%s\n", err.msg);
+    assert_non_null(m);
+    return m;
+}
+
+static inline void tiny_destroy(mvae_model *m, mvae_cfg *cfg) {
+    mvae_model_free(m);
+    mvae_cfg_free(cfg);
 }
 #endif
