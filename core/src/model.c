@@ -93,6 +93,7 @@ static const mvae_option coherence_schema[] = {
      "{plugin: NAME, epochs: 2, batch_size: 128, lr: 1.0e-3, max_train: 0, seed: 1, ...plugin options}", NULL, false, NULL, NULL},
     {"cache_dir", MVAE_OPT_STRING, "", "where trained classifiers are cached (empty = $MVAE_CACHE_DIR/classifiers or ~/.cache/mvae/classifiers)", NULL, false, NULL, NULL},
     {"max_test", MVAE_OPT_INT, "0", "use the first N test samples (0 = the whole split)", NULL, false, NULL, "[0, inf)"},
+    {"frechet", MVAE_OPT_BOOL, "true", "Fréchet distance of generated images in the classifier's penultimate features (docs/metrics.md)", NULL, false, NULL, NULL},
     {NULL, 0, NULL, NULL, NULL, false, NULL, NULL},
 };
 static const mvae_option probe_schema[] = {
