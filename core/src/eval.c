@@ -389,6 +389,7 @@ int mvae_evaluate_in(mvae_model *m, int split, const char *run_dir, mvae_eval_re
                 for (int k = 0; k < m->n_mod; k++) sub.x[k] = b.x[k] + (size_t)c * (size_t)mvae_modality_numel(&m->mod[k].info);
                 sub.present = b.present + (size_t)c * (size_t)m->n_mod;
                 for (int t = 0; t < nterms; t++) {
+                    if (!mvae_model_is_density(m, terms[t].joint & ~terms[t].cond)) continue; /* model: gan: NaN */
                     mvae_ctx_reset(ctx);
                     if ((rc = iw_logp(m, ctx, &sub, terms[t].joint, (int)K, &rng, lp))) goto ctxfail;
                     if (terms[t].cond) {
