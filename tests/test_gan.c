@@ -411,6 +411,20 @@ static void test_gan_nan_stops(void **state) {
     assert_false(exists(dir, "last.ckpt"));
     mvae_model_free(m);
     mvae_cfg_free(cfg);
+    /* a discriminator whose state went NaN: its own check names it, before any update */
+    m = build(e, (const char *const[]){IMAGE_GAN, "eval.pictures=false", NULL}, &cfg);
+    mvae_gan *g = m->mod[mvae_model_find(m, "image")].mt_self;
+    mvae_gan_sync(g); /* the mirror now holds the fresh state */
+    g->state->data[0] = NAN;
+    snprintf(dir, sizeof dir, "%s/run_nan_disc", e->dir);
+    memset(&err, 0, sizeof err);
+    assert_int_equal(mvae_train(m, &o, &r, &err), MVAE_ERR_NUMERIC);
+    fprintf(stderr, "the discriminator's NaN stop: %s\n", err.msg);
+    assert_has(err.msg, "step 1 (epoch 1, batch 1)");
+    assert_has(err.msg, "modality 'image' (model: gan): the discriminator's loss is NaN in its update 1 of 1");
+    assert_false(exists(dir, "last.ckpt"));
+    mvae_model_free(m);
+    mvae_cfg_free(cfg);
 }
 
 static const char *build_fails(env *e, const char *const *sets) {
