@@ -5,6 +5,7 @@
 #include "mvae/coherence.h"
 #include "eval_internal.h"
 #include "mvae/checkpoint.h"
+#include "mvae/frechet.h"
 #include "mvae/optim.h"
 
 #include <errno.h>
@@ -361,13 +362,31 @@ int mvae_classifier_get(const mvae_model *m, int image, int label, const char *c
 }
 
 /* ------------------------------------------------------------------------------- coherence */
+/* Fréchet distance (docs/metrics.md): add the classifier's penultimate features of x [n, ...] to
+ * *st (made on first use with the features' width), the rows whose keep[i] is nonzero (keep NULL:
+ * all). */
+static int frechet_add(const mvae_classifier *c, mvae_ctx *ctx, mvae_tensor *x, const float *keep,
+                       const uint8_t *keep8, int stride8, mvae_feature_stats *st, mvae_error *err) {
+    mvae_tensor *(*feat)(void *, mvae_ctx *, mvae_tensor *) = mvae_classifier_hook(c->desc, features);
+    mvae_tensor *f = feat ? feat(c->self, ctx, x) : NULL;
+    if (!f || f->ndim != 2 || f->shape[0] != x->shape[0])
+        return mvae_error_set(err, MVAE_ERR_INVALID, "Fréchet distance: classifier '%s': %s", c->desc->name,
+                              mvae_ctx_failed(ctx) ? mvae_ctx_error(ctx) : "features did not return [B, F]");
+    int d = (int)f->shape[1];
+    if (!st->sum && mvae_feature_stats_init(st, d)) return mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
+    for (int64_t i = 0; i < f->shape[0]; i++)
+        if ((!keep || keep[i] != 0) && (!keep8 || keep8[i * stride8])) mvae_feature_stats_add(st, f->data + i * d, 1, d);
+    return MVAE_OK;
+}
+
 int mvae_eval_coherence(mvae_model *m, int split, const char *run_dir, mvae_eval_result *r, bool quiet,
                         mvae_error *err) {
     mvae_cfg_node *sec = mvae_cfg_path(mvae_cfg_root(m->cfg), "eval.coherence");
-    bool enabled = false;
+    bool enabled = false, frechet = true;
     int64_t max_test = 0, bs = 100;
     int rc;
     if ((rc = mvae_cfg_bool_or(sec, "enabled", false, &enabled, err)) ||
+        (rc = mvae_cfg_bool_or(sec, "frechet", true, &frechet, err)) ||
         (rc = mvae_cfg_int_or(sec, "max_test", 0, &max_test, err)) ||
         (rc = mvae_cfg_int_or(mvae_cfg_path(mvae_cfg_root(m->cfg), "eval"), "batch_size", 100, &bs, err)))
         return rc;
@@ -421,6 +440,15 @@ int mvae_eval_coherence(mvae_model *m, int split, const char *run_dir, mvae_eval
         if (e > E_max) E_max = e;
     }
     float *gen = malloc((size_t)bs * (size_t)E_max * sizeof *gen);
+    /* Fréchet distances per image modality: slot si * ni + a for conditioning set si, then the
+     * prior's (si = nsets) and the real test images' (si = nsets + 1) */
+    bool fd_on[MVAE_MAX_MODALITIES] = {0}, any_fd = false;
+    for (int a = 0; a < ni; a++) any_fd |= fd_on[a] = frechet && mvae_classifier_hook(clf[a][0]->desc, features) != NULL;
+    mvae_feature_stats *fd = any_fd ? calloc((size_t)(nsets + 2) * (size_t)ni, sizeof *fd) : NULL;
+    float *zp = any_fd ? malloc((size_t)bs * (size_t)m->latent_dim * sizeof *zp) : NULL;
+    mvae_rng frng; /* the prior draws and the flows' noise of the Fréchet samples: not coherence's stream */
+    mvae_rng_seed(&frng, m->seed + 778);
+    if (any_fd && (!fd || !zp)) rc = mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
     int32_t *pred = malloc((size_t)bs * sizeof *pred);
     int64_t *idx = malloc((size_t)bs * sizeof *idx);
     mvae_ctx *ctx = mvae_ctx_new(0);
@@ -438,6 +466,22 @@ int mvae_eval_coherence(mvae_model *m, int split, const char *run_dir, mvae_eval
         int n = (int)(N - s0 < bs ? N - s0 : bs);
         for (int i = 0; i < n; i++) idx[i] = s0 + i;
         if ((rc = mvae_batch_fill(&b, m, split, idx, n, NULL, err))) break;
+        for (int a = 0; a < ni && !rc; a++) { /* Fréchet: the real images, and samples from the prior */
+            if (!fd_on[a]) continue;
+            const mvae_modality *md = &m->mod[imgs[a]];
+            int64_t shp[4] = {n, md->info.shape[0], md->info.shape[1], md->info.shape[2]};
+            mvae_ctx_reset(ctx);
+            if ((rc = frechet_add(clf[a][0], ctx, mvae_tensor_wrap(ctx, 4, shp, b.x[imgs[a]]), NULL,
+                                  b.present + imgs[a], m->n_mod, &fd[(nsets + 1) * ni + a], err)))
+                break;
+            mvae_rng_normal_fill(&frng, zp, (size_t)n * (size_t)m->latent_dim);
+            mvae_tensor *z = mvae_tensor_wrap(ctx, 2, (int64_t[]){n, m->latent_dim}, zp);
+            if (mvae_model_generate(m, ctx, imgs[a], z, &frng, gen)) {
+                rc = mvae_error_set(err, MVAE_ERR_INVALID, "Fréchet distance: %s", mvae_ctx_error(ctx));
+                break;
+            }
+            rc = frechet_add(clf[a][0], ctx, mvae_tensor_wrap(ctx, 4, shp, gen), NULL, NULL, 0, &fd[nsets * ni + a], err);
+        }
         for (int si = 0; si < nsets && !rc; si++) {
             mvae_ctx_reset(ctx);
             mvae_experts e;
@@ -459,6 +503,9 @@ int mvae_eval_coherence(mvae_model *m, int split, const char *run_dir, mvae_eval
                 }
                 int64_t shp[4] = {n, md->info.shape[0], md->info.shape[1], md->info.shape[2]};
                 mvae_tensor *x = mvae_tensor_wrap(ctx, 4, shp, gen);
+                if (fd_on[a] && (rc = frechet_add(clf[a][0], ctx, x, valid ? valid->data : NULL, NULL, 0,
+                                                  &fd[si * ni + a], err)))
+                    break;
                 for (int c = 0; c < nc && !rc; c++) {
                     if ((rc = mvae_classifier_predict(clf[a][c], ctx, x, pred, err))) break;
                     const int32_t *lab = (const int32_t *)(const void *)b.x[cats[c]];
@@ -488,12 +535,26 @@ int mvae_eval_coherence(mvae_model *m, int split, const char *run_dir, mvae_eval
                                  m->mod[cats[c]].info.name);
                     r->coh[j] = right[o] / total[o];
                 }
+        for (int a = 0; a < ni && !rc; a++)
+            for (int si = 0; fd_on[a] && si <= nsets && !rc; si++) {
+                const mvae_feature_stats *g = &fd[si * ni + a], *real = &fd[(nsets + 1) * ni + a];
+                if (r->n_fd >= 16 || g->n < 2 || real->n < 2) continue;
+                double v;
+                if ((rc = mvae_feature_stats_frechet(real, g, &v, err))) break;
+                int j = r->n_fd++;
+                snprintf(r->fd_name[j], sizeof r->fd_name[j], "%s->%s",
+                         si == nsets ? "prior" : mvae_model_subset_name(m, sets[si], nm, sizeof nm), m->mod[imgs[a]].info.name);
+                r->fd[j] = v;
+            }
     }
     mvae_batch_free(&b);
     mvae_ctx_free(ctx);
     free(right);
     free(total);
     free(gen);
+    for (int i = 0; fd && i < (nsets + 2) * ni; i++) mvae_feature_stats_free(&fd[i]);
+    free(fd);
+    free(zp);
     free(pred);
     free(idx);
 done:

@@ -389,6 +389,7 @@ int mvae_evaluate_in(mvae_model *m, int split, const char *run_dir, mvae_eval_re
                 for (int k = 0; k < m->n_mod; k++) sub.x[k] = b.x[k] + (size_t)c * (size_t)mvae_modality_numel(&m->mod[k].info);
                 sub.present = b.present + (size_t)c * (size_t)m->n_mod;
                 for (int t = 0; t < nterms; t++) {
+                    if (!mvae_model_is_density(m, terms[t].joint & ~terms[t].cond)) continue; /* model: gan: NaN */
                     mvae_ctx_reset(ctx);
                     if ((rc = iw_logp(m, ctx, &sub, terms[t].joint, (int)K, &rng, lp))) goto ctxfail;
                     if (terms[t].cond) {
@@ -471,6 +472,7 @@ int mvae_evaluate_in(mvae_model *m, int split, const char *run_dir, mvae_eval_re
         for (int a = 0; a < r->n_acc; a++) fprintf(stderr, "  accuracy %s %.4f (mean z %.4f)", r->acc_name[a], r->acc[a], r->acc_mean[a]);
         for (int a = 0; a < r->n_probe; a++) fprintf(stderr, "  probe %s %.4f", r->probe_name[a], r->probe[a]);
         for (int a = 0; a < r->n_coh; a++) fprintf(stderr, "  coherence %s %.4f", r->coh_name[a], r->coh[a]);
+        for (int a = 0; a < r->n_fd; a++) fprintf(stderr, "  frechet %s %.3f", r->fd_name[a], r->fd[a]);
         for (int a = 0; a < r->n_clf; a++) fprintf(stderr, "  classifier %s %.4f", r->clf_name[a], r->clf_acc[a]);
         for (int a = 0; a < r->n_bleu; a++) fprintf(stderr, "  BLEU %s %.2f", r->bleu_name[a], 100.0 * r->bleu[a]);
         fprintf(stderr, "  [K=%d, %lld samples for log p, %.1f s]\n", r->ll_samples, (long long)N_ll, r->seconds);
@@ -554,6 +556,12 @@ int mvae_write_metrics_json(const char *path, const mvae_eval_result *e, const m
         fprintf(f, "%s", i ? ", " : "");
         json_str(f, e->coh_name[i]);
         fprintf(f, ": %.6f", e->coh[i]);
+    }
+    fprintf(f, "},\n    \"frechet\": {");
+    for (int i = 0; i < e->n_fd; i++) {
+        fprintf(f, "%s", i ? ", " : "");
+        json_str(f, e->fd_name[i]);
+        fprintf(f, ": %.6f", e->fd[i]);
     }
     fprintf(f, "},\n    \"classifier_accuracy\": {");
     for (int i = 0; i < e->n_clf; i++) {

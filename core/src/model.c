@@ -9,9 +9,10 @@
 /* ---------------------------------------------------------------------------------- schema */
 static const mvae_option modality_schema[] = {
     {"encoder", MVAE_OPT_ANY, NULL, "expert: {plugin: NAME, ...plugin options}, or none (decoder-only: decoded from z, never conditioned on)", NULL, true, NULL, NULL},
-    {"model", MVAE_OPT_STRING, NULL, "vae (the default) | flow: how p(x | z) is made (docs/model_types.md; gan is reserved)", NULL, false, mvae_model_type_names, NULL},
-    {"decoder", MVAE_OPT_ANY, NULL, "decoder: {plugin: NAME, ...plugin options} (model: vae)", NULL, false, NULL, NULL},
+    {"model", MVAE_OPT_STRING, NULL, "vae (the default) | flow | gan: how p(x | z) is made (docs/model_types.md)", NULL, false, mvae_model_type_names, NULL},
+    {"decoder", MVAE_OPT_ANY, NULL, "decoder: {plugin: NAME, ...plugin options} (model: vae; the generator of model: gan)", NULL, false, NULL, NULL},
     {"flow", MVAE_OPT_MAP, NULL, "the conditional flow p(x | z) (model: flow; docs/model_types.md)", mvae_flow_schema, false, NULL, NULL},
+    {"gan", MVAE_OPT_MAP, NULL, "the discriminator and the adversarial losses (model: gan; docs/model_types.md)", mvae_gan_schema, false, NULL, NULL},
     {"likelihood", MVAE_OPT_STRING, NULL,
      "bernoulli | gaussian | laplace | categorical | continuous_bernoulli (default by modality type)", NULL, false,
      mvae_likelihood_names, NULL},
@@ -93,6 +94,7 @@ static const mvae_option coherence_schema[] = {
      "{plugin: NAME, epochs: 2, batch_size: 128, lr: 1.0e-3, max_train: 0, seed: 1, ...plugin options}", NULL, false, NULL, NULL},
     {"cache_dir", MVAE_OPT_STRING, "", "where trained classifiers are cached (empty = $MVAE_CACHE_DIR/classifiers or ~/.cache/mvae/classifiers)", NULL, false, NULL, NULL},
     {"max_test", MVAE_OPT_INT, "0", "use the first N test samples (0 = the whole split)", NULL, false, NULL, "[0, inf)"},
+    {"frechet", MVAE_OPT_BOOL, "true", "Fréchet distance of generated images in the classifier's penultimate features (docs/metrics.md)", NULL, false, NULL, NULL},
     {NULL, 0, NULL, NULL, NULL, false, NULL, NULL},
 };
 static const mvae_option probe_schema[] = {
@@ -179,22 +181,34 @@ static int check_model_type(mvae_cfg *cfg, const mvae_registry *reg, mvae_cfg_no
     const mvae_model_type *t = mvae_model_type_find(name);
     if (!t || t->unavailable)
         return mvae_error_set(err, MVAE_ERR_INVALID, "%s: modalities.%s.model: '%s' is %s", mvae_cfg_where(tn ? tn : mn, where, sizeof where),
-                              mn->key, name, t ? t->unavailable : "unknown; allowed: vae, flow");
+                              mn->key, name, t ? t->unavailable : "unknown; allowed: vae, flow, gan");
     for (const mvae_model_type *o = mvae_model_types; o->name; o++) {
         mvae_cfg_node *sec = o->section && o != t ? mvae_cfg_get(mn, o->section) : NULL;
-        if (sec && strcmp(o->section, t->section) != 0)
+        if (sec && strcmp(o->section, t->section) != 0 && !(t->uses_decoder && strcmp(o->section, "decoder") == 0))
             return mvae_error_set(err, MVAE_ERR_INVALID, "%s: modalities.%s.%s belongs to model: %s, but the modality is model: %s (%s takes %s); "
                                   "remove it or set model: %s", mvae_cfg_where(sec, where, sizeof where), mn->key, o->section,
                                   o->name, t->name, t->name, t->takes, o->name);
     }
-    if (strcmp(t->section, "decoder") == 0) {
+    if (t->plugin_key) { /* a plugin inside the row's section (the gan's discriminator) */
+        mvae_cfg_node *sec = mvae_cfg_get(mn, t->section);
+        snprintf(ctxname, sizeof ctxname, "modalities.%s.%s", mn->key, t->section);
+        if (!sec && (!(sec = mvae_cfg_ensure_map(cfg, mn, t->section)) ||
+                     mvae_cfg_validate(cfg, sec, t->schema, ctxname, NULL, err)))
+            return err->status ? err->status : MVAE_ERR_INVALID;
+        snprintf(ctxname, sizeof ctxname, "modalities.%s.%s.%s", mn->key, t->section, t->plugin_key);
+        if (!plugin_section(cfg, reg, mvae_cfg_get(sec, t->plugin_key), t->plugin_kind, ctxname, NULL, err))
+            return err->status ? err->status : MVAE_ERR_INVALID;
+    }
+    if (strcmp(t->section, "decoder") == 0 || t->uses_decoder) {
         snprintf(ctxname, sizeof ctxname, "modalities.%s.decoder", mn->key);
         if (!mvae_cfg_get(mn, "decoder"))
-            return mvae_error_set(err, MVAE_ERR_INVALID, "%s: modalities.%s: missing key 'decoder' (model: vae needs a decoder "
-                                  "plugin; `mvae plugins` lists them)", mvae_cfg_where(mn, where, sizeof where), mn->key);
+            return mvae_error_set(err, MVAE_ERR_INVALID, "%s: modalities.%s: missing key 'decoder' (model: %s needs a decoder "
+                                  "plugin%s; `mvae plugins` lists them)", mvae_cfg_where(mn, where, sizeof where), mn->key,
+                                  t->name, t->uses_decoder ? " as its generator" : "");
         if (!plugin_section(cfg, reg, mvae_cfg_get(mn, "decoder"), MVAE_PLUGIN_DECODER, ctxname, NULL, err))
             return err->status ? err->status : MVAE_ERR_INVALID;
-    } else {
+    }
+    if (strcmp(t->section, "decoder") != 0) {
         static const char *const vae_only[] = {"likelihood", "likelihood_scale", NULL};
         for (int i = 0; vae_only[i]; i++) {
             mvae_cfg_node *n = mvae_cfg_get(mn, vae_only[i]);

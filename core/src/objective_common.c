@@ -117,6 +117,8 @@ void mvae_bound_check_settings(const mvae_model *m, uint32_t scored, bool check_
         bool vae = !md->mtype || strcmp(md->mtype->name, "vae") == 0; /* a flow is a density of its own */
         const char *name = md->info.name, *lik = vae ? mvae_likelihood_name(md->likelihood) : md->mtype->name;
         double grey = -1;
+        if (md->mtype && md->mtype->not_density)
+            mvae_bound_flag(r, true, "modality '%s': model: %s: %s", name, md->mtype->name, md->mtype->bound);
         if (vae && md->likelihood == MVAE_LIK_BERNOULLI) {
             grey = check_data ? first_grey_value(m, k) : -2;
             if (grey >= 0)

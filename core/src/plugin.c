@@ -99,7 +99,7 @@ static const hook_spec classifier_hooks[] = {HOOK(mvae_classifier_vtable, create
 #undef HOOK
 
 /* Every hook listed above is REQUIRED; a vtable may end with OPTIONAL hooks (decoder:
- * forward_teacher, generate since ABI 1.2) that older plugins lack. A hook added to interfaces.h
+ * forward_teacher, generate since ABI 1.2; classifier: features since 2.1) that older plugins lack. A hook added to interfaces.h
  * must be added to its table above, or counted here as optional. */
 #define HOOK_COUNT(T) (sizeof(T) / sizeof(void (*)(void)))
 _Static_assert(HOOK_COUNT(mvae_dataset_vtable) == 6, "update dataset_hooks in plugin.c");
@@ -107,7 +107,7 @@ _Static_assert(HOOK_COUNT(mvae_encoder_vtable) == 3, "update encoder_hooks in pl
 _Static_assert(HOOK_COUNT(mvae_decoder_vtable) == 3 + 2, "update decoder_hooks in plugin.c");
 _Static_assert(HOOK_COUNT(mvae_fusion_vtable) == 7, "update fusion_hooks in plugin.c");
 _Static_assert(HOOK_COUNT(mvae_transform_vtable) == 3, "update transform_hooks in plugin.c");
-_Static_assert(HOOK_COUNT(mvae_classifier_vtable) == 3, "update classifier_hooks in plugin.c");
+_Static_assert(HOOK_COUNT(mvae_classifier_vtable) == 3 + 1, "update classifier_hooks in plugin.c"); /* + features (2.1) */
 #undef HOOK_COUNT
 
 typedef struct kind_spec {
@@ -133,7 +133,7 @@ static int kind_lookup(int kind, kind_spec *out) {
         *out = (kind_spec){sizeof(mvae_transform_vtable), transform_hooks};
         break;
     case MVAE_PLUGIN_CLASSIFIER:
-        *out = (kind_spec){sizeof(mvae_classifier_vtable), classifier_hooks};
+        *out = (kind_spec){offsetof(mvae_classifier_vtable, features), classifier_hooks};
         break;
     default:
         return 0;

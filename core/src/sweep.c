@@ -694,7 +694,7 @@ typedef struct rep {
 } rep;
 
 static const char *const report_prefixes[] = {"test.elbo", "test.log_p.", "test.bits_per_dim.", "test.accuracy.", "test.accuracy_mean_z.",
-                                              "test.coherence.", "test.probe.", "train.samples_per_sec", NULL};
+                                              "test.coherence.", "test.frechet.", "test.probe.", "train.samples_per_sec", NULL};
 
 static bool wanted_metric(const char *path) {
     for (int i = 0; report_prefixes[i]; i++) {

@@ -951,7 +951,8 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
             grads_zero = false;
             mvae_tensor *loss;
             mvae_step_stats st;
-            rc = mvae_objective_loss(m, ctx, &b, &obj, beta, &rng, &loss, &st);
+            rc = mvae_model_types_train_step(m, ctx, &b, &rng); /* e.g. a GAN's discriminator (modeltype.h) */
+            if (!rc) rc = mvae_objective_loss(m, ctx, &b, &obj, beta, &rng, &loss, &st);
             if (!rc) rc = mvae_backward(ctx, loss);
             if (!rc && n_ranks > 1 && (rc = mvae_dist_allreduce_grads(m->params, err))) goto done;
             float gnorm = 0;

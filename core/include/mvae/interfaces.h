@@ -180,7 +180,16 @@ typedef struct mvae_classifier_vtable {
     /* REQUIRED. x [B, shape...] in [0,1] -> logits [B, n_classes] (NULL with the error in ctx).
      * mvae_ctx_training(ctx) tells training from evaluation (dropout, batchnorm). */
     mvae_tensor *(*forward)(void *self, mvae_ctx *ctx, mvae_tensor *x);
+    /* ---- OPTIONAL trailing hook (ABI 2.1): read it only through mvae_classifier_hook. ---- */
+    /* x [B, shape...] in [0,1] -> the activations of the layer before the output layer [B, F]
+     * (F fixed per classifier): the feature space of the Fréchet distance (docs/metrics.md). */
+    mvae_tensor *(*features)(void *self, mvae_ctx *ctx, mvae_tensor *x);
 } mvae_classifier_vtable;
+/* An optional trailing hook of a classifier descriptor, or NULL (older vtable, or left NULL). */
+#define mvae_classifier_hook(desc, hook)                                                           \
+    (((desc)->vtable_size >= offsetof(mvae_classifier_vtable, hook) + sizeof(void (*)(void)))        \
+         ? ((const mvae_classifier_vtable *)(desc)->vtable)->hook                                  \
+         : NULL)
 
 #ifdef __cplusplus
 }

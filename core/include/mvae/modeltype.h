@@ -10,9 +10,10 @@
  * A model type is one row of mvae_model_types (core/src/modeltype.c); the trainer, the
  * evaluation, pictures, coherence and sampling call only mvae_model_logp / mvae_model_generate,
  * which dispatch through the modality's row, so a new type is a new row, not a branch in them.
- * Rows today: `vae` (a decoder plugin + a likelihood of mvae/prob.h) and `flow` (a conditional
- * normalising flow, core/src/flow.c, docs/model_types.md). `gan` is reserved: refused with
- * "not yet available".
+ * Rows today: `vae` (a decoder plugin + a likelihood of mvae/prob.h), `flow` (a conditional
+ * normalising flow, core/src/flow.c) and `gan` (the decoder as a generator with a discriminator,
+ * VAE-GAN style, core/src/gan.c; its logp is a training score, not a density);
+ * docs/model_types.md.
  */
 #ifndef MVAE_MODELTYPE_H
 #define MVAE_MODELTYPE_H
@@ -23,6 +24,7 @@ extern "C" {
 
 struct mvae_model;
 struct mvae_modality;
+struct mvae_batch;
 
 typedef struct mvae_model_type {
     const char *name;        /* the YAML value of `model:` */
@@ -46,6 +48,15 @@ typedef struct mvae_model_type {
      * the base's mode, u = 0). Returns MVAE_OK or an error status (message in ctx). */
     int (*generate)(const struct mvae_model *m, mvae_ctx *ctx, int k, mvae_tensor *z, mvae_rng *rng,
                     float *out);
+    /* ---- added with the gan row (rows that leave them 0/NULL keep the vae/flow behaviour) ---- */
+    bool not_density;     /* logp is a training score, not a log-density: no bound, no log p in eval */
+    bool uses_decoder;    /* the row also uses the modality's `decoder:` plugin (section != "decoder") */
+    const mvae_option *schema; /* the option table of its section (to fill defaults when absent) */
+    const char *plugin_key;    /* a plugin map inside its section, validated as kind plugin_kind */
+    int plugin_kind;
+    /* OPTIONAL. The type's own updates on batch b, before each model update (a GAN's
+     * discriminator); rng: the trainer's stream. MVAE_OK, or an error status (message in ctx). */
+    int (*train_step)(const struct mvae_model *m, mvae_ctx *ctx, int k, const struct mvae_batch *b, mvae_rng *rng);
 } mvae_model_type;
 
 /* Every row, ending with a row whose name is NULL. */
@@ -59,8 +70,14 @@ mvae_tensor *mvae_model_logp(const struct mvae_model *m, mvae_ctx *ctx, int k, m
                              mvae_rng *rng);
 int mvae_model_generate(const struct mvae_model *m, mvae_ctx *ctx, int k, mvae_tensor *z, mvae_rng *rng,
                         float *out);
-/* The flow row's option table (the `flow:` section; docs/model_types.md). */
+/* Every modality's train_step, in modality order (the trainer calls it before each model update;
+ * a no-op without such rows). On success the context is reset. */
+int mvae_model_types_train_step(const struct mvae_model *m, mvae_ctx *ctx, const struct mvae_batch *b, mvae_rng *rng);
+/* Whether every modality of `subset` has a log-density (no model: gan among them). */
+bool mvae_model_is_density(const struct mvae_model *m, uint32_t subset);
+/* The flow and gan rows' option tables (the `flow:` / `gan:` sections; docs/model_types.md). */
 extern const mvae_option mvae_flow_schema[];
+extern const mvae_option mvae_gan_schema[];
 
 #ifdef __cplusplus
 }

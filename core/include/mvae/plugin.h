@@ -34,9 +34,10 @@ extern "C" {
  *   1.1  the classifier kind (MVAE_PLUGIN_CLASSIFIER)
  *   1.2  optional trailing decoder hooks forward_teacher, generate
  *   2.0  mvae_option gained `range` (option tables changed layout: rebuild plugins against 2.x)
+ *   2.1  optional trailing classifier hook features (the Fréchet distance's feature space)
  */
 #define MVAE_ABI_MAJOR 2
-#define MVAE_ABI_MINOR 0
+#define MVAE_ABI_MINOR 1
 
 typedef enum mvae_plugin_kind {
     MVAE_PLUGIN_DATASET = 1,

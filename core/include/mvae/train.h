@@ -251,6 +251,12 @@ typedef struct mvae_eval_result {
      * size; NAN for the other terms. With dequantisation it is the discrete bits/dim of the
      * 8-bit data (docs/model_types.md). */
     double bpd[MVAE_MAX_LL_TERMS];
+    /* Fréchet distances (eval.coherence.frechet; n_fd = 0 when off): between the coherence
+     * classifier's penultimate features of the real test images and of images generated from
+     * "prior" (z ~ N(0, I)) or from a conditioning set ("label->image"); docs/metrics.md */
+    int n_fd;
+    char fd_name[16][MVAE_RESULT_NAME_MAX];
+    double fd[16];
 } mvae_eval_result;
 
 typedef struct mvae_train_result {

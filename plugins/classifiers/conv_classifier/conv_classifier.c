@@ -113,7 +113,8 @@ static int clf_create(const mvae_cfg_node *opts, const mvae_modality_info *m, in
     return MVAE_OK;
 }
 
-static mvae_tensor *clf_forward(void *self, mvae_ctx *ctx, mvae_tensor *x) {
+/* the last hidden layer's activations [B, hidden] (the input itself when there is none) */
+static mvae_tensor *clf_features(void *self, mvae_ctx *ctx, mvae_tensor *x) {
     conv_clf *e = self;
     if (!x) return NULL;
     int64_t B = x->shape[0];
@@ -121,10 +122,16 @@ static mvae_tensor *clf_forward(void *self, mvae_ctx *ctx, mvae_tensor *x) {
     for (int i = 0; i < e->n_conv; i++) h = mvae_relu(ctx, mvae_conv_layer_fwd(ctx, &e->conv[i], h));
     h = mvae_reshape(ctx, h, 2, (int64_t[]){B, e->flat});
     for (int i = 0; i < e->n_fc; i++) h = mvae_relu(ctx, mvae_linear_layer_fwd(ctx, &e->fc[i], h));
-    return mvae_linear_layer_fwd(ctx, &e->fc[e->n_fc], h);
+    return h;
 }
 
-static const mvae_classifier_vtable vt = {.create = clf_create, .destroy = clf_destroy, .forward = clf_forward};
+static mvae_tensor *clf_forward(void *self, mvae_ctx *ctx, mvae_tensor *x) {
+    conv_clf *e = self;
+    return mvae_linear_layer_fwd(ctx, &e->fc[e->n_fc], clf_features(self, ctx, x));
+}
+
+static const mvae_classifier_vtable vt = {
+    .create = clf_create, .destroy = clf_destroy, .forward = clf_forward, .features = clf_features};
 static const char *const arch_choices[] = {"cnn", "mlp", NULL};
 static const mvae_option opts[] = {
     {"architecture", MVAE_OPT_STRING, "cnn", "cnn | mlp", NULL, false, arch_choices, NULL},
