@@ -39,10 +39,12 @@ static const char *usage_train =
 
 static const char *usage_eval =
     "usage: mvae eval RUN_DIR [--checkpoint last|best] [--set eval.KEY=VALUE ...] [--force] [--quiet]\n"
+    "                 [--pictures DIR]\n"
     "\n"
     "Evaluates the run's checkpoint on the test split as the config's eval: section says (override\n"
     "with --set, e.g. --set eval.log_likelihood.samples=5000) and prints metrics.json to stdout.\n"
-    "--force loads a checkpoint whose experiment fingerprint differs from config.yaml's.\n";
+    "--force loads a checkpoint whose experiment fingerprint differs from config.yaml's.\n"
+    "--pictures DIR also writes the run's PNG grids (as training does) into DIR.\n";
 
 static const char *usage_sample =
     "usage: mvae sample RUN_DIR [--given MODALITY=VALUE] [-n N] [-o FILE.png] [--modality NAME]\n"
@@ -375,7 +377,7 @@ static int open_run(const char *dir, const char *which, char **sets, int nsets, 
 
 static int cmd_eval(int argc, char **argv) {
     if (has_help(argc, argv)) return fputs(usage_eval, stdout), 0;
-    const char *dir = NULL, *which = "last";
+    const char *dir = NULL, *which = "last", *pics = NULL;
     set_list sets = {calloc((size_t)argc + 1, sizeof(char *)), 0};
     const char *posv[1];
     pos_list pos = {posv, 0, 1};
@@ -384,6 +386,7 @@ static int cmd_eval(int argc, char **argv) {
                               {"--checkpoint", NULL, ARG_STR, &which},
                               {"--quiet", "-q", ARG_BOOL, &quiet},
                               {"--force", NULL, ARG_BOOL, &force},
+                              {"--pictures", NULL, ARG_STR, &pics},
                               {NULL, NULL, 0, NULL}};
     if (!sets.v) return 1;
     int prc = parse_args("eval", usage_eval, argc, argv, specs, &pos);
@@ -408,6 +411,7 @@ static int cmd_eval(int argc, char **argv) {
         goto out;
     }
     if (mvae_write_metrics_json(path, &e, NULL, &err)) goto out;
+    if (pics && (mvae_mkdir_p(pics, &err) || mvae_write_pictures(m, pics, quiet, &err))) goto out;
     FILE *f = fopen(path, "r");
     if (f) {
         char buf[4096];
