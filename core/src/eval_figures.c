@@ -32,14 +32,17 @@ static int shown_modalities(const mvae_model *m, int *shown, int *side) {
 }
 
 /* One H x W picture x (a spectrogram drawn with low frequencies at the bottom) centred in a tile
- * of (side + 2)^2 pixels, with a 1-pixel frame of value `frame` (1 = given, 0 = generated). */
-static void put_tile(float *tile, int side, const float *x, int H, int W, bool audio, float frame) {
+ * of (side + 2)^2 pixels on black; `mark` > 0 draws a 4 x 4 square of that grey in the top-left
+ * corner (1 = a given modality, 0.5 = the true data). */
+static void put_tile(float *tile, int side, const float *x, int H, int W, bool audio, float mark) {
     int T = side + 2;
     for (int i = 0; i < T * T; i++) tile[i] = 0;
-    for (int i = 0; i < T; i++) tile[i] = tile[(T - 1) * T + i] = tile[i * T] = tile[i * T + T - 1] = frame;
     int oy = 1 + (side - H) / 2, ox = 1 + (side - W) / 2;
     for (int r = 0; r < H; r++)
         for (int c = 0; c < W; c++) tile[(oy + r) * T + ox + c] = x[(audio ? H - 1 - r : r) * W + c];
+    if (mark > 0)
+        for (int r = 0; r < 4; r++)
+            for (int c = 0; c < 4; c++) tile[r * T + c] = mark;
 }
 
 int mvae_write_subset_pictures(mvae_model *m, const char *dir, bool quiet, mvae_error *err) {
@@ -79,7 +82,7 @@ int mvae_write_subset_pictures(mvae_model *m, const char *dir, bool quiet, mvae_
     for (int i = 0; i < na; i++) idx[i] = i;
     if ((rc = mvae_batch_fill(&b, m, MVAE_SPLIT_TEST, idx, na, NULL, err))) goto done;
     /* 1. subsets.png: row 0 the test tuples; row r the mean of p(x_k | z), z = mean of q(z | S_r);
-     * columns: tuple-major, then the shown modalities; given cells framed */
+     * columns: tuple-major, then the shown modalities; given cells marked */
     for (int t = 0; t < nt; t++)
         for (int a = 0; a < ns; a++) {
             const mvae_modality_info *mi = &m->mod[shown[a]].info;
@@ -109,12 +112,13 @@ int mvae_write_subset_pictures(mvae_model *m, const char *dir, bool quiet, mvae_
     if ((rc = mvae_png_write_grid_scaled(path, tiles, ncells, 1, T, T, nt * ns, 2, 0, err))) goto done;
     if (!quiet) {
         MVAE_INFO("wrote %s (row 1: %d test tuples; each next row: every modality generated from one given subset, "
-                  "given ones framed white; spectrograms with low frequencies at the bottom)", path, nt);
+                  "given ones marked by a white corner square; spectrograms with low frequencies at the bottom)", path, nt);
         for (int r = 0; r < nr; r++) MVAE_INFO("  row %d: given %s", r + 2, mvae_model_subset_name(m, rows[r], nm, sizeof nm));
     }
     /* 2. traversals: the FIG_DIMS dimensions whose posterior mean (all modalities given) varies most
-     * over the test samples (the "active units" of Burda et al. 2016), each set to -3 .. +3 (the
-     * prior's scale) in z = mean of q(z | test tuple 0), the rest kept */
+     * over the test samples (the "active units" of Burda et al. 2016), each set to its mean over
+     * those samples -3 .. +3 of its standard deviation (the spread the encoder uses, which need
+     * not be the prior's 1) in z = mean of q(z | test tuple 0), the rest kept */
     mvae_ctx_reset(ctx);
     mvae_experts e;
     mvae_posterior q;
@@ -124,7 +128,7 @@ int mvae_write_subset_pictures(mvae_model *m, const char *dir, bool quiet, mvae_
     if (!any) goto done;
     mvae_tensor *mu = fv->mean(m->fusion, ctx, &q);
     if (!mu) goto ctxfail;
-    double var[4096];
+    double var[4096], avg[4096];
     int order[4096];
     int Dv = D > 4096 ? 4096 : D;
     for (int j = 0; j < Dv; j++) {
@@ -133,6 +137,7 @@ int mvae_write_subset_pictures(mvae_model *m, const char *dir, bool quiet, mvae_
         s /= na;
         for (int i = 0; i < na; i++) s2 += (mu->data[(size_t)i * D + j] - s) * (mu->data[(size_t)i * D + j] - s);
         var[j] = s2 / na;
+        avg[j] = s;
         order[j] = j;
     }
     for (int i = 1; i < Dv; i++) /* by variance, largest first (insertion sort: D is small) */
@@ -148,7 +153,7 @@ int mvae_write_subset_pictures(mvae_model *m, const char *dir, bool quiet, mvae_
         for (int c = 0; c < FIG_STEPS; c++) {
             float *zr = zt->data + (size_t)(r * FIG_STEPS + c) * D;
             memcpy(zr, mu->data, (size_t)D * sizeof(float));
-            zr[order[r]] = -3.0f + 6.0f * (float)c / (FIG_STEPS - 1);
+            zr[order[r]] = (float)(avg[order[r]] + sqrt(var[order[r]]) * (-3.0 + 6.0 * c / (FIG_STEPS - 1)));
         }
     for (int a = 0; a < ns; a++) {
         const mvae_modality_info *mi = &m->mod[shown[a]].info;
@@ -164,7 +169,8 @@ int mvae_write_subset_pictures(mvae_model *m, const char *dir, bool quiet, mvae_
             for (int r = 0, o = 0; r < nd && o < (int)sizeof dims - 12; r++)
                 o += snprintf(dims + o, sizeof dims - (size_t)o, "%s%d", r ? ", " : "", order[r]);
             MVAE_INFO("wrote %s (rows: latent dimensions %s, by the variance of the posterior mean over %d test samples; "
-                      "columns: that dimension at -3 .. +3 in z = mean of q(z | test tuple 0))", path, dims, na);
+                      "columns: that dimension from its mean -3 to +3 standard deviations (%.2f for the first) in z = mean "
+                      "of q(z | test tuple 0))", path, dims, na, sqrt(var[order[0]]));
         }
     }
     rc = MVAE_OK;

@@ -348,9 +348,10 @@ int mvae_write_cross_pictures(mvae_model *m, const char *dir, bool quiet, mvae_e
 /* With eval.subsets (eval_figures.c; nothing otherwise, or with fewer than two image or spectrogram
  * modalities [1, H, W] that have an encoder): subsets.png, 4 test tuples (row 1) and, for each
  * non-empty subset S of the encodable modalities (one row each, in the order of the subset table),
- * every shown modality generated from z = mean of q(z | x_S), the given ones framed; and
- * traverse_<modality>.png: the 8 latent dimensions whose posterior mean varies most over the test
- * split (rows), each set to 9 values from -3 to +3 in z = mean of q(z | test tuple 0, all given). */
+ * every shown modality generated from z = mean of q(z | x_S), the given ones marked (a white
+ * corner square); and traverse_<modality>.png: the 8 latent dimensions whose posterior mean varies
+ * most over the first 200 test samples (rows), each set to 9 values from its mean -3 to +3 of its
+ * standard deviation there, in z = mean of q(z | test tuple 0, all given). */
 int mvae_write_subset_pictures(mvae_model *m, const char *dir, bool quiet, mvae_error *err);
 
 /* ---- metrics (definitions in docs/metrics.md) ---- */
