@@ -88,9 +88,14 @@ def compare(ts, names):
     for row in rows_of(ts[0]):
         out.append("| " + given_name(row) + " → label | " +
                    " | ".join("{:.3f}".format(t["subsets"][row]["accuracy"]["label"]) for t in ts) + " |")
+    out.append("| test ELBO (nats, higher is better) | " + " | ".join("{:.1f}".format(t["elbo"]) for t in ts) + " |")
     for key in ts[0]["coherence"]:
         out.append("| " + key.replace("->", " → ").replace(",", ", ") + " (coherence) | " +
                    " | ".join("{:.3f}".format(t["coherence"][key]) if key in t["coherence"] else "-" for t in ts) + " |")
+    for key in ts[0]["probe"]:
+        if key.endswith(":r2"):
+            out.append("| " + key.replace(":r2", " (probe R²)").replace("->", " → ") + " | " +
+                       " | ".join("{:.3f}".format(t["probe"][key]) if key in t["probe"] else "-" for t in ts) + " |")
     return "\n".join(out)
 
 

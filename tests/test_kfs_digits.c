@@ -607,6 +607,21 @@ static void test_coherence_subsets(void **state) {
     assert_non_null(strstr(err.msg, "'nope' is not a modality"));
     mvae_model_free(m);
     mvae_cfg_free(cfg);
+    /* MoPoE counts only the experts: 3 encoders among 8 modalities (decoder-only ones included) */
+    char y3[2600];
+    const char *ev3 = strstr(yaml, "eval: {");
+    snprintf(y3, sizeof y3, "%.*s%s%s", (int)(ev3 - yaml), yaml,
+             "  meta_pitch: {encoder: none, decoder: {plugin: mlp, hidden: []}, likelihood: gaussian, weight: 0}\n"
+             "  meta_accent: {encoder: none, decoder: {plugin: mlp, hidden: []}, likelihood: categorical, weight: 0}\n"
+             "fusion: {plugin: mopoe}\n",
+             ev3);
+    mvae_cfg *c3 = NULL;
+    mvae_model *m3 = NULL;
+    memset(&err, 0, sizeof err);
+    if (mvae_cfg_load_string(y3, "kfs.yaml", &c3, &err) || mvae_model_build(c3, reg, &m3, &err)) fail_with("mopoe model", err.msg);
+    assert_int_equal(m3->n_mod, 8);
+    mvae_model_free(m3);
+    mvae_cfg_free(c3);
     /* eval.coherence.label must name a categorical modality */
     char *y2 = strdup(yaml);
     char *at = strstr(y2, "label: label,");

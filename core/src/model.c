@@ -542,7 +542,9 @@ int mvae_model_build(mvae_cfg *cfg, const mvae_registry *reg, mvae_model **out, 
     }
     /* fusion */
     m->fusion_desc = fu_desc;
-    if ((rc = ((const mvae_fusion_vtable *)fu_desc->vtable)->create(mvae_cfg_get(root, "fusion"), m->latent_dim, m->n_mod, &m->fusion, err))) {
+    /* the experts: decoder-only modalities never enter q (mopoe's 2^M - 1 components count these) */
+    if ((rc = ((const mvae_fusion_vtable *)fu_desc->vtable)->create(mvae_cfg_get(root, "fusion"), m->latent_dim,
+                                                                      __builtin_popcount(m->encodable), &m->fusion, err))) {
         mvae_error_prefix(err, "fusion '%s'", fu_desc->name);
         goto fail;
     }
