@@ -220,6 +220,13 @@ static void test_cli_train_eval_sample(void **state) {
     expect_rc(e, mvae(e, "eval '%s' --checkpoint best --set eval.log_likelihood.samples=4 --quiet", run), 0,
               "eval best");
     mvae_assert_has(e->so, "\"log_p_samples\": 4");
+    /* --pictures DIR: the grids training writes (eval.pictures was off for this run) */
+    char pics[400];
+    snprintf(pics, sizeof pics, "%s/pics", run);
+    expect_rc(e, mvae(e, "eval '%s' --set eval.log_likelihood.samples=2 --pictures '%s' --quiet", run, pics), 0,
+              "eval --pictures");
+    assert_true(file_exists(pics, "prior_samples.png"));
+    assert_true(file_exists(pics, "reconstructions.png"));
     expect_rc(e, mvae(e, "eval '%s' --checkpoint middle", run), 2, "eval --checkpoint middle");
     expect_rc(e, mvae(e, "eval '%s/missing'", e->dir), 1, "eval missing");
     mvae_assert_has(e->se, "not a run directory");

@@ -378,9 +378,61 @@ static void test_logreg(void **state) {
     assert_int_equal(mvae_logreg_fit(X, y, 0, D, K, 1e-4f, 10, &lr, &err), MVAE_ERR_INVALID);
 }
 
+/* ridge regression (the probe of a real-valued target): a hand-computed least-squares line, an
+ * exact linear map recovered from badly scaled features, R^2 of noise near 0, a huge penalty
+ * predicting the mean, and bad sizes */
+static void test_ridge(void **state) {
+    (void)state;
+    mvae_error err = {0};
+    mvae_ridge rg;
+    /* x = 0 1 2 3, y = 1 3 2 5: slope 1.1, intercept 1.1, SSE 2.7, SST 8.75, R^2 = 1 - 2.7/8.75 */
+    const float x1[4] = {0, 1, 2, 3}, y1[4] = {1, 3, 2, 5};
+    assert_int_equal(mvae_ridge_fit(x1, y1, 4, 1, 1, 0.0f, &rg, &err), MVAE_OK);
+    assert_true(fabs(mvae_ridge_r2(&rg, x1, y1, 4) - (1.0 - 2.7 / 8.75)) < 1e-6);
+    assert_true(fabs(rg.W[0] * rg.inv_std[0] - 1.1) < 1e-5);                    /* slope in x units */
+    assert_true(fabs(rg.b[0] - rg.W[0] * rg.inv_std[0] * rg.mean[0] - 1.1) < 1e-5); /* intercept */
+    mvae_ridge_free(&rg);
+    /* y0 = 2 x0 - 3 x1 / 1000 + 0.5 and y1 = noise, x1 on a 1000x scale, x2 constant */
+    enum { N = 400, D = 3, K = 2 };
+    static float X[N * D], Y[N * K], Xt[N * D], Yt[N * K];
+    mvae_rng r;
+    mvae_rng_seed(&r, 3);
+    for (int s = 0; s < 2; s++) {
+        float *x = s ? Xt : X, *y = s ? Yt : Y;
+        for (int i = 0; i < N; i++) {
+            x[i * D] = (float)mvae_rng_normal(&r);
+            x[i * D + 1] = 1000.0f * (float)mvae_rng_normal(&r);
+            x[i * D + 2] = 7.0f;
+            y[i * K] = 2.0f * x[i * D] - 3.0f * x[i * D + 1] / 1000.0f + 0.5f;
+            y[i * K + 1] = (float)mvae_rng_normal(&r);
+        }
+    }
+    assert_int_equal(mvae_ridge_fit(X, Y, N, D, K, 0.0f, &rg, &err), MVAE_OK);
+    double r2 = mvae_ridge_r2(&rg, Xt, Yt, N);
+    mvae_ridge one = rg;
+    one.k = 1; /* the first target's R^2 alone: W row 0 and b[0] */
+    static float Y0[N];
+    for (int i = 0; i < N; i++) Y0[i] = Yt[i * K];
+    double r2_0 = mvae_ridge_r2(&one, Xt, Y0, N);
+    fprintf(stderr, "ridge: R^2 linear %.8f, both columns %.4f\n", r2_0, r2);
+    assert_true(r2_0 > 1 - 1e-6);
+    assert_true(fabs(rg.W[2]) < 1e-6); /* the constant feature gets no weight */
+    double r2_1 = 2 * r2 - r2_0;      /* the mean of the two columns' R^2 */
+    assert_true(r2_1 < 0.05 && r2_1 > -0.1);
+    mvae_ridge_free(&rg);
+    /* an enormous penalty: W ~ 0, the prediction is the training mean, R^2 ~ 0 (slightly below) */
+    assert_int_equal(mvae_ridge_fit(X, Y, N, D, K, 1e9f, &rg, &err), MVAE_OK);
+    r2 = mvae_ridge_r2(&rg, Xt, Yt, N);
+    assert_true(r2 <= 1e-6 && r2 > -0.1);
+    mvae_ridge_free(&rg);
+    assert_int_equal(mvae_ridge_fit(X, Y, 1, D, K, 0.0f, &rg, &err), MVAE_ERR_INVALID);
+    mvae_ridge_free(NULL);
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_logreg),
+        cmocka_unit_test(test_ridge),
         cmocka_unit_test_setup_teardown(test_plugin_kind, setup, teardown),
         cmocka_unit_test_setup_teardown(test_classifier_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_coherence_and_probe, setup, teardown),

@@ -12,7 +12,9 @@
 #include "mvae_test.h"
 
 #include "mvae/audio.h"
+#include "mvae/coherence.h"
 #include "mvae/config.h"
+#include "mvae/image.h"
 #include "mvae/interfaces.h"
 #include "mvae/train.h"
 
@@ -471,9 +473,168 @@ static void test_sample_audio(void **state) {
     memcpy(at, "targets: [kannada]   ", strlen("targets: [meta_voice]"));
     assert_int_equal(mvae_cfg_load_string(y2, "kfs.yaml", &c2, &err), MVAE_OK);
     assert_int_not_equal(mvae_model_build(c2, reg, &m2, &err), MVAE_OK);
-    assert_non_null(strstr(err.msg, "eval.probe.targets: 'kannada' is not a categorical modality"));
+    assert_non_null(strstr(err.msg, "eval.probe.targets: 'kannada' is not a categorical or real modality"));
     free(y2);
     mvae_cfg_free(c2);
+    mvae_registry_free(reg);
+}
+
+/* eval.coherence with given: subsets on the three modalities: every direction S -> k with k not
+ * in S (9 for three), one classifier per generated modality (audio included), and the first
+ * set's two directions recomputed here from the cached classifiers (same z draw: one batch,
+ * the evaluation's seed); the R^2 probe of a real-valued style factor; subsets.png and the
+ * traversals; mvae sample given two modalities of a test tuple. Untrained model: the plumbing. */
+static void test_coherence_subsets(void **state) {
+    (void)state;
+    char yaml[2000], dir[200];
+    snprintf(yaml, sizeof yaml,
+             "name: kfs-coh\n"
+             "dataset: {plugin: kfs_digits, train_size: 30, test_size: 10, cache_dir: %s/cache}\n"
+             "latent_dim: 6\n"
+             "modalities:\n"
+             "  kannada: {encoder: {plugin: mlp, hidden: [16]}, decoder: {plugin: mlp, hidden: [16]}}\n"
+             "  persian: {encoder: {plugin: mlp, hidden: [16]}, decoder: {plugin: mlp, hidden: [16]}}\n"
+             "  audio: {encoder: {plugin: mlp, hidden: [16]}, decoder: {plugin: mlp, hidden: [16]}, likelihood: laplace, likelihood_scale: 0.1}\n"
+             "  label: {encoder: none, decoder: {plugin: mlp, hidden: []}, likelihood: categorical}\n"
+             "  meta_voice: {encoder: none, decoder: {plugin: mlp, hidden: []}, likelihood: categorical, weight: 0}\n"
+             "  meta_speed: {encoder: none, decoder: {plugin: mlp, hidden: []}, likelihood: gaussian, weight: 0}\n"
+             "eval: {log_likelihood: {terms: [kannada], samples: 2}, accuracy: {predict: label}, subsets: true,\n"
+             "       probe: {targets: [meta_speed], iterations: 20}, pictures: false,\n"
+             "       coherence: {enabled: true, given: subsets, label: label, cache_dir: %s/clf,\n"
+             "                   classifier: {plugin: conv_classifier, epochs: 1, architecture: mlp, mlp_hidden: [16]}}}\n",
+             g_dir, g_dir);
+    mvae_error err = {0};
+    mvae_registry *reg = mvae_registry_new();
+    mvae_cfg *cfg = NULL;
+    mvae_model *m = NULL;
+    if (mvae_registry_load_dir(reg, MVAE_BINARY_DIR "/plugins", &err) || mvae_cfg_load_string(yaml, "kfs.yaml", &cfg, &err) ||
+        mvae_model_build(cfg, reg, &m, &err))
+        fail_with("kfs model", err.msg);
+    mvae_eval_result ev;
+    if (mvae_evaluate(m, MVAE_SPLIT_TEST, &ev, true, &err)) fail_with("evaluate", err.msg);
+    static const char *const want[9] = {"kannada->persian", "kannada->audio", "persian->kannada", "persian->audio",
+                                        "audio->kannada", "audio->persian", "kannada,persian->audio",
+                                        "kannada,audio->persian", "persian,audio->kannada"};
+    assert_int_equal(ev.n_coh, 9);
+    for (int i = 0; i < 9; i++) {
+        assert_string_equal(ev.coh_name[i], want[i]);
+        assert_true(ev.coh[i] >= 0 && ev.coh[i] <= 1);
+    }
+    assert_int_equal(ev.n_clf, 3); /* only for label (eval.coherence.label), not meta_voice */
+    assert_string_equal(ev.clf_name[2], "audio");
+    /* the reference: z ~ q(z | kannada) for the 10 test tuples with the evaluation's rng, persian and
+     * audio generated, classified by the cached classifiers */
+    const int K = mvae_model_find(m, "kannada"), P = mvae_model_find(m, "persian"), A = mvae_model_find(m, "audio"),
+              L = mvae_model_find(m, "label");
+    mvae_classifier *cp = NULL, *ca = NULL;
+    char cache[300];
+    snprintf(cache, sizeof cache, "%s/clf", g_dir);
+    if (mvae_classifier_get(m, P, L, cache, &cp, &err) || mvae_classifier_get(m, A, L, cache, &ca, &err))
+        fail_with("classifier", err.msg);
+    assert_false(cp->trained); /* loaded from the cache the evaluation wrote */
+    mvae_batch b;
+    memset(&b, 0, sizeof b);
+    mvae_ctx *ctx = mvae_ctx_new(0);
+    mvae_ctx_set_grad(ctx, false);
+    mvae_ctx_set_training(ctx, false);
+    int64_t idx[10];
+    for (int i = 0; i < 10; i++) idx[i] = i;
+    if (mvae_batch_init(&b, m, 100, &err) || mvae_batch_fill(&b, m, MVAE_SPLIT_TEST, idx, 10, NULL, &err)) fail_with("batch", err.msg);
+    mvae_rng rng;
+    mvae_rng_seed(&rng, m->seed + 777);
+    mvae_experts e;
+    mvae_posterior q;
+    mvae_tensor *valid;
+    int any;
+    assert_int_equal(mvae_model_encode(m, ctx, &b, 1u << K, &e), MVAE_OK);
+    assert_int_equal(mvae_model_posterior(m, ctx, &e, 1u << K, &q, &valid, &any), MVAE_OK);
+    const mvae_fusion_vtable *fv = m->fusion_desc->vtable;
+    mvae_tensor *z = fv->sample(m->fusion, ctx, &q, &rng);
+    static float gen[10 * 1024];
+    int32_t pred[10];
+    const int32_t *lab = (const int32_t *)(const void *)b.x[L];
+    mvae_classifier *cl[2] = {cp, ca};
+    const int tgt[2] = {P, A};
+    for (int d = 0; d < 2; d++) {
+        const mvae_modality_info *mi = &m->mod[tgt[d]].info;
+        assert_int_equal(mvae_model_generate(m, ctx, tgt[d], z, &rng, gen), MVAE_OK);
+        mvae_tensor *x = mvae_tensor_wrap(ctx, 4, (int64_t[]){10, mi->shape[0], mi->shape[1], mi->shape[2]}, gen);
+        assert_int_equal(mvae_classifier_predict(cl[d], ctx, x, pred, &err), MVAE_OK);
+        int right = 0;
+        for (int i = 0; i < 10; i++) right += pred[i] == lab[i];
+        fprintf(stderr, "coherence %s: %.2f (evaluation %.2f)\n", want[d], right / 10.0, ev.coh[d]);
+        assert_true(fabs(ev.coh[d] - right / 10.0) < 1e-12);
+    }
+    mvae_batch_free(&b);
+    mvae_ctx_free(ctx);
+    mvae_classifier_free(cp);
+    mvae_classifier_free(ca);
+    /* the real-valued probe: R^2 (at most 1; an untrained z may predict worse than the mean) */
+    int found = 0;
+    for (int i = 0; i < ev.n_probe; i++)
+        if (strcmp(ev.probe_name[i], "audio->meta_speed:r2") == 0) {
+            found++;
+            assert_true(isfinite(ev.probe[i]) && ev.probe[i] <= 1.0);
+        }
+    assert_int_equal(found, 1);
+    /* pictures: subsets.png is 12 tiles (4 tuples x 3 modalities) of 34 px by 8 rows (the tuples +
+     * 7 subsets), padding 2; the traversals 9 x 6 (latent_dim 6 < 8 dimensions) */
+    snprintf(dir, sizeof dir, "%s/figs", g_dir);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    if (mvae_write_subset_pictures(m, dir, true, &err)) fail_with("subset pictures", err.msg);
+    const char *files[4] = {"subsets.png", "traverse_kannada.png", "traverse_persian.png", "traverse_audio.png"};
+    const int wants[4][2] = {{12 * 34 + 11 * 2, 8 * 34 + 7 * 2}, {9 * 34 + 8 * 2, 6 * 34 + 5 * 2},
+                             {9 * 34 + 8 * 2, 6 * 34 + 5 * 2}, {9 * 34 + 8 * 2, 6 * 34 + 5 * 2}};
+    for (int i = 0; i < 4; i++) {
+        char p[300];
+        uint8_t *px = NULL;
+        int w = 0, h = 0, c = 0;
+        snprintf(p, sizeof p, "%s/%s", dir, files[i]);
+        if (mvae_png_read(p, &px, &w, &h, &c, &err)) fail_with(files[i], err.msg);
+        assert_int_equal(w, wants[i][0]);
+        assert_int_equal(h, wants[i][1]);
+        free(px);
+    }
+    /* mvae sample given two modalities of one test tuple; a list needs test:N */
+    char png[300];
+    snprintf(png, sizeof png, "%s/two.png", g_dir);
+    if (mvae_sample(m, "kannada,persian=test:3", "audio", 2, 1, png, NULL, &err)) fail_with("sample", err.msg);
+    memset(&err, 0, sizeof err);
+    assert_int_not_equal(mvae_sample(m, "kannada,persian=3", "audio", 2, 1, png, NULL, &err), MVAE_OK);
+    assert_non_null(strstr(err.msg, "several modalities only with test:N"));
+    memset(&err, 0, sizeof err);
+    assert_int_not_equal(mvae_sample(m, "kannada,nope=test:3", "audio", 2, 1, png, NULL, &err), MVAE_OK);
+    assert_non_null(strstr(err.msg, "'nope' is not a modality"));
+    mvae_model_free(m);
+    mvae_cfg_free(cfg);
+    /* MoPoE counts only the experts: 3 encoders among 8 modalities (decoder-only ones included) */
+    char y3[2600];
+    const char *ev3 = strstr(yaml, "eval: {");
+    snprintf(y3, sizeof y3, "%.*s%s%s", (int)(ev3 - yaml), yaml,
+             "  meta_pitch: {encoder: none, decoder: {plugin: mlp, hidden: []}, likelihood: gaussian, weight: 0}\n"
+             "  meta_accent: {encoder: none, decoder: {plugin: mlp, hidden: []}, likelihood: categorical, weight: 0}\n"
+             "fusion: {plugin: mopoe}\n",
+             ev3);
+    mvae_cfg *c3 = NULL;
+    mvae_model *m3 = NULL;
+    memset(&err, 0, sizeof err);
+    if (mvae_cfg_load_string(y3, "kfs.yaml", &c3, &err) || mvae_model_build(c3, reg, &m3, &err)) fail_with("mopoe model", err.msg);
+    assert_int_equal(m3->n_mod, 8);
+    mvae_model_free(m3);
+    mvae_cfg_free(c3);
+    /* eval.coherence.label must name a categorical modality */
+    char *y2 = strdup(yaml);
+    char *at = strstr(y2, "label: label,");
+    memcpy(at, "label: audio,", strlen("label: label,"));
+    mvae_cfg *c2 = NULL;
+    mvae_model *m2 = NULL;
+    memset(&err, 0, sizeof err);
+    if (mvae_cfg_load_string(y2, "kfs.yaml", &c2, &err) || mvae_model_build(c2, reg, &m2, &err)) fail_with("model 2", err.msg);
+    assert_int_not_equal(mvae_evaluate(m2, MVAE_SPLIT_TEST, &ev, true, &err), MVAE_OK);
+    assert_non_null(strstr(err.msg, "eval.coherence.label: 'audio' is not a categorical modality"));
+    mvae_model_free(m2);
+    mvae_cfg_free(c2);
+    free(y2);
     mvae_registry_free(reg);
 }
 
@@ -488,6 +649,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_unseen_disjoint),
         cmocka_unit_test(test_shapes_ranges),
         cmocka_unit_test(test_sample_audio),
+        cmocka_unit_test(test_coherence_subsets),
     };
     return cmocka_run_group_tests_name("kfs_digits", tests, setup, teardown);
 }

@@ -37,10 +37,12 @@ static const char *usage_train =
 
 static const char *usage_eval =
     "usage: mvae eval RUN_DIR [--checkpoint last|best] [--set eval.KEY=VALUE ...] [--force] [--quiet]\n"
+    "                 [--pictures DIR]\n"
     "\n"
     "Evaluates the run's checkpoint on the test split as the config's eval: section says (override\n"
     "with --set, e.g. --set eval.log_likelihood.samples=5000) and prints metrics.json to stdout.\n"
-    "--force loads a checkpoint whose experiment fingerprint differs from config.yaml's.\n";
+    "--force loads a checkpoint whose experiment fingerprint differs from config.yaml's.\n"
+    "--pictures DIR also writes the run's PNG grids (as training does) into DIR.\n";
 
 static const char *usage_sample =
     "usage: mvae sample RUN_DIR [--given MODALITY=VALUE] [-n N] [-o FILE.png] [--modality NAME]\n"
@@ -48,7 +50,8 @@ static const char *usage_sample =
     "\n"
     "Generates N images or spectrograms (default 64) of --modality (default: the first image) into a\n"
     "PNG grid (default samples.png): from z ~ q(z | given), e.g. --given label=3, --given\n"
-    "label=Sneaker, or --given kannada=test:17 (that modality of test sample 17), or from the prior\n"
+    "label=Sneaker, or --given kannada=test:17 (that modality of test sample 17; kannada,audio=test:17\n"
+    "gives both of its modalities together), or from the prior\n"
     "N(0, I) without --given. --wav DIR also turns each generated spectrogram back into sound\n"
     "(DIR/<modality>_<i>.wav; Griffin-Lim, docs/kfs_digits.md).\n"
     "--scale N draws each pixel as an N x N square (1..16); without it small images are scaled up so\n"
@@ -323,7 +326,7 @@ static int open_run(const char *dir, const char *which, char **sets, int nsets, 
 
 static int cmd_eval(int argc, char **argv) {
     if (has_help(argc, argv)) return fputs(usage_eval, stdout), 0;
-    const char *dir = NULL, *which = "last";
+    const char *dir = NULL, *which = "last", *pics = NULL;
     set_list sets = {calloc((size_t)argc + 1, sizeof(char *)), 0};
     const char *posv[1];
     pos_list pos = {posv, 0, 1};
@@ -332,6 +335,7 @@ static int cmd_eval(int argc, char **argv) {
                               {"--checkpoint", NULL, ARG_STR, &which},
                               {"--quiet", "-q", ARG_BOOL, &quiet},
                               {"--force", NULL, ARG_BOOL, &force},
+                              {"--pictures", NULL, ARG_STR, &pics},
                               {NULL, NULL, 0, NULL}};
     if (!sets.v) return 1;
     int prc = parse_args("eval", usage_eval, argc, argv, specs, &pos);
@@ -356,6 +360,7 @@ static int cmd_eval(int argc, char **argv) {
         goto out;
     }
     if (mvae_write_metrics_json(path, &e, NULL, &err)) goto out;
+    if (pics && (mvae_mkdir_p(pics, &err) || mvae_write_pictures(m, pics, quiet, &err))) goto out;
     FILE *f = fopen(path, "r");
     if (f) {
         char buf[4096];

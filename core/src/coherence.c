@@ -384,29 +384,49 @@ int mvae_eval_coherence(mvae_model *m, int split, const char *run_dir, mvae_eval
     mvae_cfg_node *sec = mvae_cfg_path(mvae_cfg_root(m->cfg), "eval.coherence");
     bool enabled = false, frechet = true;
     int64_t max_test = 0, bs = 100;
+    const char *given = "others", *label = "";
     int rc;
     if ((rc = mvae_cfg_bool_or(sec, "enabled", false, &enabled, err)) ||
         (rc = mvae_cfg_bool_or(sec, "frechet", true, &frechet, err)) ||
         (rc = mvae_cfg_int_or(sec, "max_test", 0, &max_test, err)) ||
+        (rc = mvae_cfg_string_or(sec, "given", "others", &given, err)) ||
+        (rc = mvae_cfg_string_or(sec, "label", "", &label, err)) ||
         (rc = mvae_cfg_int_or(mvae_cfg_path(mvae_cfg_root(m->cfg), "eval"), "batch_size", 100, &bs, err)))
         return rc;
     if (!enabled) return MVAE_OK;
     if (bs < 1) bs = 100;
-    /* image and categorical modalities; the conditioning sets: each non-image modality alone and
-     * all of them together */
+    const bool subsets = strcmp(given, "subsets") == 0;
+    if (!subsets && strcmp(given, "others") != 0)
+        return mvae_error_set(err, MVAE_ERR_INVALID, "eval.coherence.given: '%s' is neither others nor subsets", given);
+    int only = -1; /* eval.coherence.label: the one categorical modality to classify */
+    if (label[0] && ((only = mvae_model_find(m, label)) < 0 || m->mod[only].info.type != MVAE_MOD_CATEGORICAL))
+        return mvae_error_set(err, MVAE_ERR_INVALID, "eval.coherence.label: '%s' is not a categorical modality of this experiment",
+                              label);
+    if (subsets && __builtin_popcount(m->encodable) > 6)
+        return mvae_error_set(err, MVAE_ERR_INVALID, "eval.coherence.given: subsets takes at most 6 modalities with an encoder "
+                              "(63 subsets); this model has %d: use given: others", __builtin_popcount(m->encodable));
+    /* the generated modalities (images; with given: subsets also spectrograms) and the categorical
+     * ones; the conditioning sets: each non-image modality alone and all of them together, or
+     * (subsets) every non-empty subset of the encodable modalities, by size */
     int imgs[MVAE_MAX_MODALITIES], cats[MVAE_MAX_MODALITIES], ni = 0, nc = 0;
-    uint32_t sets[MVAE_MAX_MODALITIES + 1], non_image = 0;
+    uint32_t sets[64], non_image = 0;
     int nsets = 0;
     for (int k = 0; k < m->n_mod; k++) {
         const mvae_modality_info *mi = &m->mod[k].info;
-        if (mi->type == MVAE_MOD_IMAGE && mi->ndim == 3) imgs[ni++] = k;
+        if (mi->ndim == 3 && (mi->type == MVAE_MOD_IMAGE || (subsets && mi->type == MVAE_MOD_AUDIO))) imgs[ni++] = k;
         else if (m->encodable & (1u << k)) { /* a decoder-only modality cannot be given */
             non_image |= 1u << k;
             sets[nsets++] = 1u << k;
         }
-        if (mi->type == MVAE_MOD_CATEGORICAL) cats[nc++] = k;
+        if (mi->type == MVAE_MOD_CATEGORICAL && (only < 0 || k == only)) cats[nc++] = k;
     }
     if (nsets >= 2) sets[nsets++] = non_image;
+    if (subsets) {
+        nsets = 0;
+        for (int size = 1; size <= __builtin_popcount(m->encodable); size++)
+            for (uint32_t s = 1; s <= m->encodable; s++)
+                if ((s & ~m->encodable) == 0 && __builtin_popcount(s) == size) sets[nsets++] = s;
+    }
     if (!ni || !nc) {
         if (!quiet) MVAE_WARN("eval.coherence: the model needs an image and a categorical modality; no coherence computed");
         return MVAE_OK;
@@ -495,6 +515,7 @@ int mvae_eval_coherence(mvae_model *m, int split, const char *run_dir, mvae_eval
             if (!any) continue;
             mvae_tensor *z = mvae_eval_one_draw(ctx, &q, fv->sample(m->fusion, ctx, &q, &rng), n, &rng);
             for (int a = 0; a < ni && !rc; a++) {
+                if (sets[si] & (1u << imgs[a])) continue; /* given, not generated */
                 const mvae_modality *md = &m->mod[imgs[a]];
                 /* a VAE's mean image, a flow's sample at its temperature */
                 if (mvae_model_generate(m, ctx, imgs[a], z, &rng, gen)) {
@@ -521,11 +542,16 @@ int mvae_eval_coherence(mvae_model *m, int split, const char *run_dir, mvae_eval
     }
     if (!rc) {
         char nm[MVAE_SUBSET_NAME_MAX];
+        int dropped = 0;
         for (int si = 0; si < nsets; si++)
             for (int a = 0; a < ni; a++)
                 for (int c = 0; c < nc; c++) {
                     int o = (si * ni + a) * nc + c;
-                    if (r->n_coh >= 16 || total[o] == 0) continue;
+                    if (total[o] == 0) continue;
+                    if (r->n_coh >= 16) {
+                        dropped++;
+                        continue;
+                    }
                     int j = r->n_coh++;
                     const char *from = mvae_model_subset_name(m, sets[si], nm, sizeof nm);
                     if (nc == 1)
@@ -546,6 +572,8 @@ int mvae_eval_coherence(mvae_model *m, int split, const char *run_dir, mvae_eval
                          si == nsets ? "prior" : mvae_model_subset_name(m, sets[si], nm, sizeof nm), m->mod[imgs[a]].info.name);
                 r->fd[j] = v;
             }
+
+        if (dropped && !quiet) MVAE_WARN("eval.coherence: %d directions beyond the first 16 are left out of the result", dropped);
     }
     mvae_batch_free(&b);
     mvae_ctx_free(ctx);
@@ -763,10 +791,126 @@ double mvae_logreg_accuracy(const mvae_logreg *lr, const float *X, const int32_t
     return (double)right / (double)n;
 }
 
+/* ------------------------------------------------------------------------ ridge regression */
+void mvae_ridge_free(mvae_ridge *rg) {
+    if (!rg) return;
+    free(rg->mean);
+    free(rg->inv_std);
+    free(rg->W);
+    free(rg->b);
+    memset(rg, 0, sizeof *rg);
+}
+
+int mvae_ridge_fit(const float *X, const float *Y, int64_t n, int d, int k, float l2, mvae_ridge *out,
+                   mvae_error *err) {
+    memset(out, 0, sizeof *out);
+    if (n < 2 || d < 1 || k < 1 || !(l2 >= 0))
+        return mvae_error_set(err, MVAE_ERR_INVALID, "ridge regression: needs n >= 2, d >= 1, k >= 1, l2 >= 0 (got %lld, %d, %d)",
+                              (long long)n, d, k);
+    out->d = d;
+    out->k = k;
+    out->mean = calloc((size_t)d, sizeof(float));
+    out->inv_std = calloc((size_t)d, sizeof(float));
+    out->W = calloc((size_t)k * (size_t)d, sizeof(float));
+    out->b = calloc((size_t)k, sizeof(float));
+    double *A = calloc((size_t)d * (size_t)d, sizeof *A), *R = calloc((size_t)d * (size_t)k, sizeof *R),
+           *xs = calloc((size_t)d, sizeof *xs), *ym = calloc((size_t)k, sizeof *ym);
+    int rc = MVAE_OK;
+    if (!out->mean || !out->inv_std || !out->W || !out->b || !A || !R || !xs || !ym) {
+        rc = mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    /* standardised features (as the logistic probe) and centred targets, so that the intercept is
+     * the target mean; then (Xs^T Xs / n + l2 I) W^T = Xs^T Yc / n by Cholesky */
+    for (int j = 0; j < d; j++) {
+        double s = 0, s2 = 0;
+        for (int64_t i = 0; i < n; i++) s += X[i * d + j];
+        double mu = s / (double)n;
+        for (int64_t i = 0; i < n; i++) s2 += (X[i * d + j] - mu) * (X[i * d + j] - mu);
+        double sd = sqrt(s2 / (double)n);
+        out->mean[j] = (float)mu;
+        out->inv_std[j] = (float)(sd > 1e-8 ? 1.0 / sd : 1.0);
+    }
+    for (int c = 0; c < k; c++) {
+        for (int64_t i = 0; i < n; i++) ym[c] += Y[i * k + c];
+        ym[c] /= (double)n;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        for (int j = 0; j < d; j++) xs[j] = (X[i * d + j] - out->mean[j]) * out->inv_std[j];
+        for (int a = 0; a < d; a++) {
+            for (int b2 = 0; b2 <= a; b2++) A[a * d + b2] += xs[a] * xs[b2];
+            for (int c = 0; c < k; c++) R[a * k + c] += xs[a] * (Y[i * k + c] - ym[c]);
+        }
+    }
+    for (int a = 0; a < d; a++) {
+        for (int b2 = 0; b2 <= a; b2++) A[a * d + b2] /= (double)n;
+        A[a * d + a] += l2 + 1e-9; /* a constant feature gives a zero row: keep A positive definite */
+        for (int c = 0; c < k; c++) R[a * k + c] /= (double)n;
+    }
+    /* Cholesky A = L L^T in the lower triangle */
+    for (int j = 0; j < d; j++) {
+        double v = A[j * d + j];
+        for (int p = 0; p < j; p++) v -= A[j * d + p] * A[j * d + p];
+        if (!(v > 0)) {
+            rc = mvae_error_set(err, MVAE_ERR_NUMERIC, "ridge regression: the normal equations are singular; use l2 > 0");
+            goto done;
+        }
+        A[j * d + j] = sqrt(v);
+        for (int i = j + 1; i < d; i++) {
+            double u = A[i * d + j];
+            for (int p = 0; p < j; p++) u -= A[i * d + p] * A[j * d + p];
+            A[i * d + j] = u / A[j * d + j];
+        }
+    }
+    for (int c = 0; c < k; c++) { /* L y = r, then L^T w = y */
+        for (int i = 0; i < d; i++) {
+            double u = R[i * k + c];
+            for (int p = 0; p < i; p++) u -= A[i * d + p] * xs[p];
+            xs[i] = u / A[i * d + i];
+        }
+        for (int i = d - 1; i >= 0; i--) {
+            double u = xs[i];
+            for (int p = i + 1; p < d; p++) u -= A[p * d + i] * out->W[(size_t)c * (size_t)d + (size_t)p];
+            out->W[(size_t)c * (size_t)d + (size_t)i] = (float)(u / A[i * d + i]);
+        }
+        out->b[c] = (float)ym[c];
+    }
+done:
+    free(A);
+    free(R);
+    free(xs);
+    free(ym);
+    if (rc) mvae_ridge_free(out);
+    return rc;
+}
+
+double mvae_ridge_r2(const mvae_ridge *rg, const float *X, const float *Y, int64_t n) {
+    if (n < 1) return NAN;
+    double r2 = 0;
+    for (int c = 0; c < rg->k; c++) {
+        double mu = 0, sse = 0, sst = 0;
+        for (int64_t i = 0; i < n; i++) mu += Y[i * rg->k + c];
+        mu /= (double)n;
+        for (int64_t i = 0; i < n; i++) {
+            double p = rg->b[c];
+            for (int j = 0; j < rg->d; j++)
+                p += (double)rg->W[(size_t)c * (size_t)rg->d + (size_t)j] * (X[i * rg->d + j] - rg->mean[j]) * rg->inv_std[j];
+            double y = Y[i * rg->k + c];
+            sse += (y - p) * (y - p);
+            sst += (y - mu) * (y - mu);
+        }
+        r2 += sst > 0 ? 1.0 - sse / sst : (sse > 0 ? -INFINITY : 1.0);
+    }
+    return r2 / rg->k;
+}
+
 /* means of q(z | x_from) and the target labels of samples [0, N) of split that have a modality of
  * `from` and the target; *n_out rows */
 static int probe_features(mvae_model *m, int split, int64_t N, uint32_t from, int target, mvae_batch *b,
-                          mvae_ctx *ctx, float *X, int32_t *y, int64_t *n_out, mvae_error *err) {
+                          mvae_ctx *ctx, float *X, void *y, int64_t *n_out, mvae_error *err) {
+    /* the target's row: an int32 class, or the floats of a real-valued modality */
+    const size_t ysz = m->mod[target].info.type == MVAE_MOD_REAL
+                           ? (size_t)mvae_modality_numel(&m->mod[target].info) * sizeof(float) : sizeof(int32_t);
     const mvae_fusion_vtable *fv = m->fusion_desc->vtable;
     int64_t idx[4096];
     int bs = b->cap > 4096 ? 4096 : b->cap;
@@ -788,11 +932,12 @@ static int probe_features(mvae_model *m, int split, int64_t N, uint32_t from, in
         if (mvae_ctx_failed(ctx) || (any && (!mu || mu->shape[0] != n || mu->shape[1] != D)))
             return mvae_error_set(err, MVAE_ERR_INVALID, "probe: %s", mvae_ctx_failed(ctx) ? mvae_ctx_error(ctx) : "bad posterior mean");
         if (!any) continue;
-        const int32_t *lab = (const int32_t *)(const void *)b->x[target];
+        const char *lab = (const char *)b->x[target];
         for (int i = 0; i < n; i++) {
             if ((valid && valid->data[i] == 0) || !b->present[i * m->n_mod + target]) continue;
             memcpy(X + rows * D, mu->data + (int64_t)i * D, (size_t)D * sizeof(float));
-            y[rows++] = lab[i];
+            memcpy((char *)y + (size_t)rows * ysz, lab + (size_t)i * ysz, ysz);
+            rows++;
         }
     }
     *n_out = rows;
@@ -821,7 +966,9 @@ int mvae_eval_probe(mvae_model *m, int split, int target, const uint32_t *froms,
     if (Ntr < 1 || Nte < 1) return MVAE_OK;
     int D = m->latent_dim;
     float *Xtr = malloc((size_t)Ntr * (size_t)D * sizeof(float)), *Xte = malloc((size_t)Nte * (size_t)D * sizeof(float));
-    int32_t *ytr = malloc((size_t)Ntr * sizeof(int32_t)), *yte = malloc((size_t)Nte * sizeof(int32_t));
+    const bool real = m->mod[target].info.type == MVAE_MOD_REAL;
+    const int K = real ? (int)mvae_modality_numel(&m->mod[target].info) : 1; /* floats per real target */
+    void *ytr = malloc((size_t)Ntr * (size_t)K * 4), *yte = malloc((size_t)Nte * (size_t)K * 4); /* int32 or float */
     mvae_ctx *ctx = mvae_ctx_new(0);
     mvae_batch b;
     memset(&b, 0, sizeof b);
@@ -832,13 +979,29 @@ int mvae_eval_probe(mvae_model *m, int split, int target, const uint32_t *froms,
         mvae_ctx_set_training(ctx, false);
     }
     char nm[MVAE_SUBSET_NAME_MAX];
-    for (int a = 0; a < nfrom && !rc && r->n_probe < 16; a++) {
+    for (int a = 0; a < nfrom && !rc && r->n_probe < 32; a++) {
         double t0 = mvae_time_sec();
         int64_t ntr = 0, nte = 0;
         if ((rc = probe_features(m, MVAE_SPLIT_TRAIN, Ntr, froms[a], target, &b, ctx, Xtr, ytr, &ntr, err)) ||
             (rc = probe_features(m, split, Nte, froms[a], target, &b, ctx, Xte, yte, &nte, err)))
             break;
         if (ntr < 1 || nte < 1) continue;
+        if (real) { /* a real-valued target: ridge regression, R^2 on the test split */
+            mvae_ridge rg;
+            if ((rc = mvae_ridge_fit(Xtr, ytr, ntr, D, K, (float)l2, &rg, err))) {
+                mvae_error_prefix(err, "eval.probe");
+                break;
+            }
+            int j = r->n_probe++;
+            r->probe[j] = mvae_ridge_r2(&rg, Xte, yte, nte);
+            snprintf(r->probe_name[j], sizeof r->probe_name[j], "%s->%s:r2", mvae_model_subset_name(m, froms[a], nm, sizeof nm),
+                     m->mod[target].info.name);
+            if (!quiet)
+                MVAE_INFO("probe %s: ridge regression on %lld training means, test R^2 %.4f (%.1f s)", r->probe_name[j],
+                          (long long)ntr, r->probe[j], mvae_time_sec() - t0);
+            mvae_ridge_free(&rg);
+            continue;
+        }
         mvae_logreg lr;
         if ((rc = mvae_logreg_fit(Xtr, ytr, ntr, D, m->mod[target].info.n_classes, (float)l2, (int)iters, &lr, err))) {
             mvae_error_prefix(err, "eval.probe");

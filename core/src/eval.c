@@ -222,10 +222,10 @@ int mvae_model_check_eval(const mvae_model *m, mvae_error *err) {
     for (int i = 0; pt && pt->kind == MVAE_CFG_SEQ && i < pt->n_items; i++) {
         const char *name = pt->items[i]->value ? pt->items[i]->value : "";
         int t = mvae_model_find(m, name);
-        if (t < 0 || m->mod[t].info.type != MVAE_MOD_CATEGORICAL) {
+        if (t < 0 || (m->mod[t].info.type != MVAE_MOD_CATEGORICAL && m->mod[t].info.type != MVAE_MOD_REAL)) {
             char where[256];
             return mvae_error_set(err, MVAE_ERR_INVALID,
-                                  "%s: eval.probe.targets: '%s' is not a categorical modality of this experiment (add it "
+                                  "%s: eval.probe.targets: '%s' is not a categorical or real modality of this experiment (add it "
                                   "to modalities, e.g. as decoder-only with weight 0)",
                                   mvae_cfg_where(pt->items[i], where, sizeof where), name);
         }
@@ -760,6 +760,7 @@ int mvae_write_pictures(mvae_model *m, const char *dir, bool quiet, mvae_error *
                               m->mod[c].info.class_names ? "class k (see the dataset's class names)" : "k");
     }
     if ((rc = mvae_write_cross_pictures(m, dir, quiet, err))) goto done;
+    if ((rc = mvae_write_subset_pictures(m, dir, quiet, err))) goto done; /* eval.subsets: eval_figures.c */
     rc = MVAE_OK;
     goto done;
 ctxfail:
@@ -836,13 +837,28 @@ int mvae_sample_scaled(mvae_model *m, const char *given, const char *target, int
         }
         memcpy(name, given, (size_t)(eq - given));
         name[eq - given] = '\0';
-        int c = mvae_model_find(m, name);
+        /* NAME or, with test:N, a list a,b (those modalities of one test sample together) */
+        uint32_t gmask = 0;
+        int c = -1;
+        for (char *save = NULL, *tok = strtok_r(name, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+            int k = mvae_model_find(m, tok);
+            if (k < 0) {
+                rc = mvae_error_set(err, MVAE_ERR_INVALID, "sample: --given %s: '%s' is not a modality of this model", given, tok);
+                goto done;
+            }
+            if (c < 0) c = k;
+            gmask |= 1u << k;
+        }
         if (c < 0) {
-            rc = mvae_error_set(err, MVAE_ERR_INVALID, "sample: --given %s: '%s' is not a modality of this model", given, name);
+            rc = mvae_error_set(err, MVAE_ERR_INVALID, "sample: --given wants MODALITY=VALUE, e.g. label=3 or image=test:17; got '%s'", given);
             goto done;
         }
-        if ((rc = mvae_model_check_given(m, 1u << c, "sample: --given", err))) goto done;
+        if ((rc = mvae_model_check_given(m, gmask, "sample: --given", err))) goto done;
         const char *val = eq + 1;
+        if (__builtin_popcount(gmask) > 1 && strncmp(val, "test:", 5) != 0) {
+            rc = mvae_error_set(err, MVAE_ERR_INVALID, "sample: --given %s: several modalities only with test:N (e.g. a,b=test:17)", given);
+            goto done;
+        }
         if (strncmp(val, "test:", 5) == 0) { /* the modality of one test sample, n times */
             char *end;
             errno = 0;
@@ -863,11 +879,14 @@ int mvae_sample_scaled(mvae_model *m, const char *given, const char *target, int
             free(idx);
             if (rc) goto done;
             for (int i = 0; i < n; i++)
-                for (int k = 0; k < m->n_mod; k++) b.present[i * m->n_mod + k] = b.present[i * m->n_mod + k] && k == c;
-            if (!b.present[c]) {
-                rc = mvae_error_set(err, MVAE_ERR_INVALID, "sample: --given %s: test sample %lld has no '%s'", given, t, name);
-                goto done;
-            }
+                for (int k = 0; k < m->n_mod; k++)
+                    b.present[i * m->n_mod + k] = b.present[i * m->n_mod + k] && ((gmask >> k) & 1u);
+            for (int k = 0; k < m->n_mod; k++)
+                if (((gmask >> k) & 1u) && !b.present[k]) {
+                    rc = mvae_error_set(err, MVAE_ERR_INVALID, "sample: --given %s: test sample %lld has no '%s'", given, t,
+                                        m->mod[k].info.name);
+                    goto done;
+                }
         } else {
             if (m->mod[c].info.type != MVAE_MOD_CATEGORICAL) {
                 rc = mvae_error_set(err, MVAE_ERR_INVALID,
@@ -898,7 +917,7 @@ int mvae_sample_scaled(mvae_model *m, const char *given, const char *target, int
         mvae_posterior q;
         mvae_tensor *valid;
         int any;
-        if (mvae_model_encode(m, ctx, &b, 1u << c, &e) || mvae_model_posterior(m, ctx, &e, 1u << c, &q, &valid, &any)) goto ctxfail;
+        if (mvae_model_encode(m, ctx, &b, gmask, &e) || mvae_model_posterior(m, ctx, &e, gmask, &q, &valid, &any)) goto ctxfail;
         z = fv->sample(m->fusion, ctx, &q, &rng);
     } else {
         z = mvae_tensor_new(ctx, 2, (int64_t[]){n, m->latent_dim});

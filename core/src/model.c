@@ -61,6 +61,7 @@ static const mvae_option objective_schema[] = {
 };
 static const char *const progress_choices[] = {"auto", "bar", "lines", "none", NULL};
 static const char *const dist_noise_choices[] = {"rank", "global", NULL}; /* docs/scaling.md */
+static const char *const coherence_given_choices[] = {"others", "subsets", NULL}; /* docs/metrics.md */
 static const mvae_option train_schema[] = {
     {"epochs", MVAE_OPT_INT, "10", "passes over the training split", NULL, false, NULL, "[1, 1000000]"},
     {"batch_size", MVAE_OPT_INT, "100", "samples per step", NULL, false, NULL, "[1, 1000000]"},
@@ -95,6 +96,9 @@ static const mvae_option coherence_schema[] = {
     {"cache_dir", MVAE_OPT_STRING, "", "where trained classifiers are cached (empty = $MVAE_CACHE_DIR/classifiers or ~/.cache/mvae/classifiers)", NULL, false, NULL, NULL},
     {"max_test", MVAE_OPT_INT, "0", "use the first N test samples (0 = the whole split)", NULL, false, NULL, "[0, inf)"},
     {"frechet", MVAE_OPT_BOOL, "true", "Fréchet distance of generated images in the classifier's penultimate features (docs/metrics.md)", NULL, false, NULL, NULL},
+
+    {"given", MVAE_OPT_STRING, "others", "others: each non-image modality alone and all of them -> each image; subsets: every non-empty subset of the modalities with an encoder -> each image or spectrogram modality outside it", NULL, false, coherence_given_choices, NULL},
+    {"label", MVAE_OPT_STRING, "", "the categorical modality the classifiers predict (empty = every categorical modality)", NULL, false, NULL, NULL},
     {NULL, 0, NULL, NULL, NULL, false, NULL, NULL},
 };
 static const mvae_option probe_schema[] = {
@@ -102,7 +106,7 @@ static const mvae_option probe_schema[] = {
     {"max_train", MVAE_OPT_INT, "10000", "fit on the first N training samples (0 = all)", NULL, false, NULL, "[0, inf)"},
     {"iterations", MVAE_OPT_INT, "500", "at most this many L-BFGS iterations (full batch)", NULL, false, NULL, "[1, 1000000]"},
     {"l2", MVAE_OPT_FLOAT, "1.0e-4", "L2 penalty (l2/2) ||W||^2", NULL, false, NULL, "[0, inf)"},
-    {"targets", MVAE_OPT_STRING_LIST, "[]", "more categorical modalities to probe for, from the same modalities (e.g. style metadata: [meta_voice, meta_font])", NULL, false, NULL, NULL},
+    {"targets", MVAE_OPT_STRING_LIST, "[]", "more categorical (accuracy) or real (R^2 of a ridge regression) modalities to probe for, from the same modalities (e.g. style metadata: [meta_voice, meta_speed])", NULL, false, NULL, NULL},
     {NULL, 0, NULL, NULL, NULL, false, NULL, NULL},
 };
 static const mvae_option bleu_schema[] = {
@@ -553,7 +557,9 @@ int mvae_model_build(mvae_cfg *cfg, const mvae_registry *reg, mvae_model **out, 
     }
     /* fusion */
     m->fusion_desc = fu_desc;
-    if ((rc = ((const mvae_fusion_vtable *)fu_desc->vtable)->create(mvae_cfg_get(root, "fusion"), m->latent_dim, m->n_mod, &m->fusion, err))) {
+    /* the experts: decoder-only modalities never enter q (mopoe's 2^M - 1 components count these) */
+    if ((rc = ((const mvae_fusion_vtable *)fu_desc->vtable)->create(mvae_cfg_get(root, "fusion"), m->latent_dim,
+                                                                      __builtin_popcount(m->encodable), &m->fusion, err))) {
         mvae_error_prefix(err, "fusion '%s'", fu_desc->name);
         goto fail;
     }

@@ -71,14 +71,33 @@ int mvae_logreg_fit(const float *X, const int32_t *y, int64_t n, int d, int k, f
 double mvae_logreg_accuracy(const mvae_logreg *lr, const float *X, const int32_t *y, int64_t n);
 void mvae_logreg_free(mvae_logreg *lr);
 
+/* ---- ridge regression (the probe of a real-valued target) ---- */
+typedef struct mvae_ridge {
+    int d, k;
+    float *mean, *inv_std; /* [d] feature standardisation from the training set */
+    float *W, *b;          /* [k, d] on the standardised features; b [k] = the training target mean */
+} mvae_ridge;
+/* Fit Y [n, k] from X [n, d] (row-major): standardise each feature (train mean and standard
+ * deviation), centre each target, and solve (Xs^T Xs / n + l2 I) w = Xs^T y / n exactly
+ * (Cholesky): the minimiser of (1/(2n)) sum_i ||y_i - W x_i - b||^2 + (l2 / 2) ||W||^2. */
+int mvae_ridge_fit(const float *X, const float *Y, int64_t n, int d, int k, float l2, mvae_ridge *out,
+                   mvae_error *err);
+/* Coefficient of determination on (X, Y): 1 - SSE / SST per target column (SST about the mean of
+ * these rows), averaged over the k columns. Below 0 when worse than predicting that mean. */
+double mvae_ridge_r2(const mvae_ridge *rg, const float *X, const float *Y, int64_t n);
+void mvae_ridge_free(mvae_ridge *rg); /* NULL is a no-op */
+
 /* ---- the evaluation passes (called by mvae_evaluate_in; fill the coherence / probe fields) ---- */
-/* eval.coherence: for every image modality and every categorical modality, the classifier's test
- * accuracy, and the coherence of images generated from each non-image modality alone and from all
- * of them together (when there are at least two). */
+/* eval.coherence: for every image modality and every categorical modality (eval.coherence.label:
+ * only that one), the classifier's test accuracy, and the coherence of images generated from each
+ * non-image modality alone and from all of them together (when there are at least two); with
+ * eval.coherence.given: subsets, of every image and spectrogram modality generated from every
+ * non-empty subset of the encodable modalities that does not contain it. */
 int mvae_eval_coherence(mvae_model *m, int split, const char *run_dir, mvae_eval_result *r, bool quiet,
                         mvae_error *err);
 /* eval.probe: for each (from set, categorical target) pair, the test accuracy of a logistic
- * regression fitted on the mean of q(z | x_from) of (up to max_train) training samples. */
+ * regression fitted on the mean of q(z | x_from) of (up to max_train) training samples; for a
+ * real-valued target, the test R^2 of a ridge regression (l2 = eval.probe.l2), "from->target:r2". */
 int mvae_eval_probe(mvae_model *m, int split, int target, const uint32_t *froms, int nfrom,
                     mvae_eval_result *r, bool quiet, mvae_error *err);
 

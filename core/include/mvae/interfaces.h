@@ -137,7 +137,8 @@ typedef struct mvae_posterior {
 } mvae_posterior;
 
 typedef struct mvae_fusion_vtable {
-    /* REQUIRED. opts: the validated `fusion:` map. */
+    /* REQUIRED. opts: the validated `fusion:` map; n_modalities: how many modalities have an
+     * encoder (the experts fuse can be given; fuse's n counts every modality). */
     int (*create)(const mvae_cfg_node *opts, int latent_dim, int n_modalities, void **self,
                   mvae_error *err);
     void (*destroy)(void *self); /* REQUIRED */

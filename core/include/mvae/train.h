@@ -226,10 +226,11 @@ typedef struct mvae_eval_result {
     int n_clf;
     char clf_name[8][MVAE_RESULT_NAME_MAX];  /* image modality ("image"; "image:label" with several categoricals) */
     double clf_acc[8];     /* the classifier's own test accuracy */
-    /* linear probe (eval.probe; n_probe = 0 when off): logistic regression on the mean of q */
+    /* linear probe (eval.probe; n_probe = 0 when off): logistic regression on the mean of q
+     * (accuracy); for a real-valued target a ridge regression, named "from->target:r2" (R^2) */
     int n_probe;
-    char probe_name[16][MVAE_RESULT_NAME_MAX]; /* "image->label", the same pairs as accuracy */
-    double probe[16];
+    char probe_name[32][MVAE_RESULT_NAME_MAX]; /* "image->label", the same pairs as accuracy */
+    double probe[32];
     /* eval.cross: cross-modal generation from -> to, z = mean of q(z | x_from), decoder mean */
     int n_cross;
     char cross_name[MVAE_MAX_CROSS][MVAE_SUBSET_NAME_MAX + MVAE_NAME_MAX]; /* "gray->image"; from may list many */
@@ -374,6 +375,14 @@ int mvae_evaluate_cross(mvae_model *m, int split, mvae_eval_result *r, bool quie
  * modality of the same height and width its true row and its row generated from `from` alone
  * (z = mean of q). One file per modality. Grey modalities are drawn as grey RGB. */
 int mvae_write_cross_pictures(mvae_model *m, const char *dir, bool quiet, mvae_error *err);
+/* With eval.subsets (eval_figures.c; nothing otherwise, or with fewer than two image or spectrogram
+ * modalities [1, H, W] that have an encoder): subsets.png, 4 test tuples (row 1) and, for each
+ * non-empty subset S of the encodable modalities (one row each, in the order of the subset table),
+ * every shown modality generated from z = mean of q(z | x_S), the given ones marked (a white
+ * corner square); and traverse_<modality>.png: the 8 latent dimensions whose posterior mean varies
+ * most over the first 200 test samples (rows), each set to 9 values from its mean -3 to +3 of its
+ * standard deviation there, in z = mean of q(z | test tuple 0, all given). */
+int mvae_write_subset_pictures(mvae_model *m, const char *dir, bool quiet, mvae_error *err);
 
 /* ---- metrics (definitions in docs/metrics.md) ---- */
 /* PSNR in dB of pred vs target (n values in [0,1], peak 1): 10 log10(1 / mse), at most 100. */
@@ -403,7 +412,7 @@ int mvae_sample_png(mvae_model *m, const char *given, const char *target, int n,
                     const char *png_path, mvae_error *err);
 /* The same, generalised: target may be an image or a spectrogram ([1, mels, frames], drawn with
  * low frequencies at the bottom); given may also be MODALITY=test:N (that modality of test sample
- * N, for any modality with an encoder); wav_dir (may be NULL): each generated spectrogram
+ * N, for any modality with an encoder) or A,B=test:N (those modalities of it together); wav_dir (may be NULL): each generated spectrogram
  * turned back into sound (mvae/audio.h's default framing, Griffin-Lim) as
  * wav_dir/<modality>_<i>.wav. */
 int mvae_sample(mvae_model *m, const char *given, const char *target, int n, uint64_t seed, const char *png_path,
