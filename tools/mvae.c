@@ -401,6 +401,10 @@ static int cmd_eval(int argc, char **argv) {
     mvae_eval_result e;
     if (open_run(dir, which, sets.v, sets.n, force, &reg, &cfg, &m, &err)) goto out;
     if (mvae_evaluate_in(m, MVAE_SPLIT_TEST, dir, &e, quiet, &err)) goto out;
+    if (mvae_dist_rank() > 0) { /* under mpirun: its share evaluated; rank 0 writes (docs/scaling.md) */
+        rc = 0;
+        goto out;
+    }
     if (asprintf(&path, "%s/eval_%s.json", dir, which) < 0) {
         path = NULL;
         mvae_error_set(&err, MVAE_ERR_NOMEM, "out of memory");
@@ -793,8 +797,8 @@ int main(int argc, char **argv) {
     const char *names[N_COMMANDS];
     for (int i = 0; i < N_COMMANDS; i++) {
         if (!strcmp(c, commands[i].name)) {
-            if (strcmp(c, "train") && strcmp(c, "sweep")) return commands[i].run(argc - 2, argv + 2);
-            /* train and sweep join the MPI process group when mpirun started them (dist.h) */
+            if (strcmp(c, "train") && strcmp(c, "sweep") && strcmp(c, "eval")) return commands[i].run(argc - 2, argv + 2);
+            /* train, eval and sweep join the MPI process group when mpirun started them (dist.h) */
             if (dist_start()) return 1;
             int rc = commands[i].run(argc - 2, argv + 2);
             mvae_dist_finalize();
