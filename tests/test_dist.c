@@ -468,6 +468,41 @@ static void test_noise_window(void **state) {
     mvae_ctx_free(ctx);
 }
 
+/* The backward hook (mvae_ctx_set_backward_hook): once with (end, end) before the sweep, then
+ * after every tape position from end-1 down to 0, and a leaf's gradient is final once the sweep
+ * has passed the first op reading it (what the bucketed all-reduce relies on). */
+typedef struct hook_log { int n; size_t pos[16], end; float a_grad_at[16]; mvae_tensor *a; } hook_log;
+static void record_hook(mvae_ctx *ctx, void *user, size_t pos, size_t end) {
+    hook_log *h = user;
+    assert_non_null(mvae_ctx_tape_at(ctx, end - 1));
+    assert_null(mvae_ctx_tape_at(ctx, end));
+    if (h->n < 16) h->a_grad_at[h->n] = h->a->grad ? h->a->grad[0] : 0, h->pos[h->n++] = pos;
+    h->end = end;
+}
+static void test_backward_hook(void **state) {
+    (void)state;
+    mvae_ctx *ctx = mvae_ctx_new(0);
+    mvae_tensor *a = mvae_tensor_fill(ctx, 1, (int64_t[]){1}, 2.0f), *b = mvae_tensor_fill(ctx, 1, (int64_t[]){1}, 3.0f);
+    mvae_tensor_requires_grad(a);
+    mvae_tensor_requires_grad(b);
+    mvae_tensor *ab = mvae_mul(ctx, a, b);          /* tape 0: the only reader of a */
+    mvae_tensor *bb = mvae_mul(ctx, b, b);          /* tape 1 */
+    mvae_tensor *y = mvae_add(ctx, ab, bb);         /* tape 2: y = a b + b^2 */
+    hook_log h = {0};
+    h.a = a;
+    mvae_ctx_set_backward_hook(ctx, record_hook, &h);
+    assert_int_equal(mvae_backward(ctx, y), 0);
+    assert_int_equal(h.end, 3);
+    assert_int_equal(h.n, 4);
+    const size_t want[4] = {3, 2, 1, 0};
+    for (int i = 0; i < 4; i++) assert_int_equal(h.pos[i], want[i]);
+    assert_true(h.a_grad_at[2] == 0.0f);         /* after position 1: a's reader (0) not run yet */
+    assert_true(h.a_grad_at[3] == 3.0f);         /* after position 0: d y / d a = b, final */
+    assert_true(b->grad[0] == 2.0f + 2 * 3.0f);  /* a + 2 b */
+    mvae_ctx_set_backward_hook(ctx, NULL, NULL);
+    mvae_ctx_free(ctx);
+}
+
 /* Without a launcher: one process; the collectives are no-ops. Under a launcher's environment
  * but without MPI compiled in: refused with how to enable it. */
 static void test_single_process(void **state) {
@@ -493,6 +528,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_single_process),
         cmocka_unit_test(test_noise_window),
+        cmocka_unit_test(test_backward_hook),
         cmocka_unit_test(test_two_ranks_match_one),
         cmocka_unit_test(test_resume_with_other_rank_count),
         cmocka_unit_test(test_rank_noise_resume_bit_identical),

@@ -287,14 +287,17 @@ int mvae_dist_allreduce_grads(mvae_params *ps, mvae_error *err) {
 }
 
 int mvae_dist_average_buffers(mvae_params *ps, mvae_error *err) {
+    return mvae_dist_average_buffers_weighted(ps, 1.0f / (float)g_size, err);
+}
+
+int mvae_dist_average_buffers_weighted(mvae_params *ps, float w, mvae_error *err) {
     if (g_size <= 1) return MVAE_OK;
     for (int i = 0; i < ps->count; i++) {
         const mvae_param_entry *e = &ps->entries[i];
         if (!e->buffer) continue;
+        for (int64_t k = 0; k < e->t->n; k++) e->t->data[k] *= w;
         int rc = mvae_dist_allreduce_sum_f32(e->t->data, (size_t)e->t->n, err);
         if (rc) return rc;
-        const float s = 1.0f / (float)g_size;
-        for (int64_t k = 0; k < e->t->n; k++) e->t->data[k] *= s;
     }
     return MVAE_OK;
 }

@@ -990,7 +990,7 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
                 goto done;
             }
             if ((rc = mvae_optim_step(&tc.opt, m->params, err)) ||
-                (n_ranks > 1 && (rc = mvae_dist_average_buffers(m->params, err))))
+                (n_ranks > 1 && (rc = mvae_dist_average_buffers_weighted(m->params, w_rank, err))))
                 goto done;
             grads_zero = true;
             sum_loss += st.loss;

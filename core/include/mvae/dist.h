@@ -116,6 +116,10 @@ void mvae_dist_get_stats(mvae_dist_stats *st);
 /* Average the buffers (batchnorm running statistics, impartiality state) over the ranks, so every
  * rank holds what rank 0 saves; nothing to do without buffers. */
 int mvae_dist_average_buffers(mvae_params *ps, mvae_error *err);
+/* The same weighted by each rank's share w of the global batch (sum of w over the ranks = 1):
+ * a batchnorm running mean then moves toward the global batch's mean, as one process's does;
+ * the running variance toward the weighted mean of the ranks' slice variances (docs/scaling.md). */
+int mvae_dist_average_buffers_weighted(mvae_params *ps, float w, mvae_error *err);
 /* Compare a 64-bit hash of every rank's parameter values (they must be bit-identical: the same
  * update on the same gradients). Should they differ (an MPI whose all-reduce gives ranks
  * different sums), rank 0 warns and every rank continues from rank 0's parameters and optimizer
