@@ -18,6 +18,7 @@ static uint64_t g_bytes = 0, g_calls = 0;
 static double g_seconds = 0; /* in blocking all-reduce calls: waiting for the slowest rank included */
 static uint64_t g_steps_bucketed = 0, g_buckets_in = 0, g_buckets_after = 0;
 static double g_exposed = 0, g_window = 0; /* bucketed: not hidden / overlap window (dist.h) */
+static double g_in_backward = 0;           /* bucketed: in MPI calls made by the hook during backward */
 #ifdef MVAE_HAVE_MPI
 static int world_barrier_idle(mvae_error *err);
 #endif
@@ -99,10 +100,11 @@ void mvae_dist_finalize(void) {
     if (st && !strcmp(st, "1") && g_steps_bucketed)
         fprintf(stderr, "mvae dist: rank %d of %d: bucketed: %llu steps, %llu buckets started during backward, %llu "
                 "after it; %.3f s exposed (%.3f ms per step: from backward's end to the last bucket's completion), "
-                "overlap window %.3f ms per step (first bucket's start to backward's end)\n", g_rank, g_size,
+                "overlap window %.3f ms per step (first bucket's start to backward's end), %.3f ms per step in "
+                "MPI calls during backward (starting buckets, MPI_Testall)\n", g_rank, g_size,
                 (unsigned long long)g_steps_bucketed, (unsigned long long)g_buckets_in,
                 (unsigned long long)g_buckets_after, g_exposed, 1e3 * g_exposed / (double)g_steps_bucketed,
-                1e3 * g_window / (double)g_steps_bucketed);
+                1e3 * g_window / (double)g_steps_bucketed, 1e3 * g_in_backward / (double)g_steps_bucketed);
     int fin = 0;
     MPI_Finalized(&fin);
     if (!fin) {
@@ -256,6 +258,7 @@ void mvae_dist_get_stats(mvae_dist_stats *st) {
     st->buckets_after = g_buckets_after;
     st->exposed_seconds = g_exposed;
     st->window_seconds = g_window;
+    st->in_backward_seconds = g_in_backward;
 }
 
 static void grads_written(mvae_params *ps) {
@@ -392,7 +395,9 @@ static void bucket_start(mvae_dist_buckets *bk, int b) {
     g_calls++;
     if (bk->in_backward) g_buckets_in++;
     else g_buckets_after++;
+    double t0 = mvae_time_sec();
     int rc = MPI_Iallreduce(MPI_IN_PLACE, g, (int)c, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &bk->req[b]);
+    if (bk->in_backward) g_in_backward += mvae_time_sec() - t0;
     if (rc != MPI_SUCCESS && !bk->fail) bk->fail = rc;
 }
 
@@ -423,7 +428,9 @@ static void buckets_hook(mvae_ctx *ctx, void *user, size_t pos, size_t end) {
     /* Open MPI progresses non-blocking collectives only inside MPI calls: poll between ops */
     if (!started && bk->next < bk->n - 1) {
         int done = 0;
+        double t0 = mvae_time_sec();
         MPI_Testall(bk->n - 1 - bk->next, bk->req + bk->next + 1, &done, MPI_STATUSES_IGNORE);
+        g_in_backward += mvae_time_sec() - t0;
     }
 }
 #endif

@@ -111,6 +111,7 @@ typedef struct mvae_dist_stats {
     uint64_t steps_bucketed, buckets_in_backward, buckets_after;
     double exposed_seconds; /* bucketed: from backward's end until every bucket completed */
     double window_seconds;  /* bucketed: from the first bucket's start to backward's end */
+    double in_backward_seconds; /* bucketed: in the MPI calls the hook made during backward */
 } mvae_dist_stats;
 void mvae_dist_get_stats(mvae_dist_stats *st);
 /* Average the buffers (batchnorm running statistics, impartiality state) over the ranks, so every
