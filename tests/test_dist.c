@@ -364,8 +364,9 @@ static void eval_leaves(const char *run_dir, leaves *l) {
 
 /* `mpirun -np 2 mvae eval`: each rank evaluates every other batch of the test split (100 samples
  * in batches of 30: rank 0 takes 30 + 30, rank 1 30 + 10, the last one partial) with the same
- * draws as one process (each batch forks its own stream), and rank 0 adds up the sums: every
- * metric equals one process's up to the order of double additions. */
+ * draws as one process (each batch forks its own stream) — the ELBO, accuracy, log-likelihoods
+ * and coherence (the classifier trained by rank 0, its parameters broadcast) — and the sums are
+ * added up: every metric equals one process's up to the order of double additions. */
 static void test_eval_split_matches_one(void **state) {
     tiny_env *e = *state;
     if (!have_mpi()) skip();
@@ -376,7 +377,7 @@ static void test_eval_split_matches_one(void **state) {
     snprintf(r, sizeof r, "%s/evalsplit", e->dir);
     assert_int_equal(run(e, "%s train %s --out %s --quiet", MVAE_CMD, exp, r), 0);
     const char *ev = "--set eval.batch_size=30 --set 'eval.log_likelihood={samples: 16, max_test: 70, terms: "
-                     "[\"image\", \"image,label\", \"image|label\"]}'";
+                     "[\"image\", \"image,label\", \"image|label\"]}' --set eval.coherence.enabled=true";
     static leaves one, two;
     assert_int_equal(run(e, "%s eval %s %s --quiet", MVAE_CMD, r, ev), 0);
     eval_leaves(r, &one);
@@ -388,7 +389,7 @@ static void test_eval_split_matches_one(void **state) {
     assert_non_null(strstr(log, "test batches split over 2 ranks")); /* not two processes of one */
     free(log);
     assert_int_equal(one.n, two.n);
-    int compared = 0, ll = 0;
+    int compared = 0, ll = 0, coh = 0;
     double worst = 0;
     for (int i = 0; i < one.n; i++) {
         assert_string_equal(one.path[i], two.path[i]);
@@ -402,9 +403,10 @@ static void test_eval_split_matches_one(void **state) {
         if (d > 1e-9) fail_msg("%s: 1 process %.12g, 2 ranks %.12g", one.path[i], one.v[i], two.v[i]);
         compared++;
         ll += strstr(one.path[i], "log_p") != NULL || strstr(one.path[i], "elbo") != NULL;
+        coh += strstr(one.path[i], "coherence") != NULL;
     }
-    print_message("  eval over 2 ranks vs 1: %d metrics, worst rel diff %.2e\n", compared, worst);
-    assert_true(compared >= 6 && ll >= 2);
+    print_message("  eval over 2 ranks vs 1: %d metrics (%d coherence), worst rel diff %.2e\n", compared, coh, worst);
+    assert_true(compared >= 6 && ll >= 2 && coh >= 1);
 }
 
 /* `mpirun -np 2 mvae sweep`: each rank a shard that trains its runs alone; every run once. */

@@ -449,8 +449,10 @@ int mvae_evaluate_in(mvae_model *m, int split, const char *run_dir, mvae_eval_re
         snprintf(r->acc_name[a], sizeof r->acc_name[a], "%s->%s", mvae_model_subset_name(m, froms[a], nm, sizeof nm),
                  m->mod[target].info.name);
     }
-    /* the rest (probes, coherence, BLEU, cross-generation, subsets) is rank 0's (docs/scaling.md) */
+    /* coherence is split over the ranks too; the rest (probes, BLEU, cross-generation, subsets) is
+     * rank 0's (docs/scaling.md) */
     if (d_rank > 0) {
+        if ((rc = mvae_eval_coherence(m, split, run_dir, r, true, err))) goto done;
         r->seconds = mvae_time_sec() - t0;
         rc = MVAE_OK;
         goto done;

@@ -719,9 +719,10 @@ static int resume_best(const mvae_model *m, const char *ckpt_last, const char *c
 static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp, const mvae_objective *objp,
                         mvae_train_result *res, mvae_error *err);
 
-/* Data parallelism: the epoch's loss sums of every rank, each weighted by the rank's share w of
- * the global batch (each rank's are means over its slice), added up into every rank's. A term is matched by its subset;
- * every rank has the same fixed terms unless its slice had no data for one (then it adds 0). */
+/* Data parallelism: the epoch's loss sums of every rank (each rank's are means over its slice),
+ * weighted by the rank's share w of the global batch and added up, into every rank's. A term is
+ * matched by its subset; every rank has the same fixed terms unless its slice had no data for one
+ * (then it adds 0). */
 typedef struct epoch_sums {
     double loss, random;
     int32_t n_term, pad;
@@ -729,8 +730,8 @@ typedef struct epoch_sums {
     double term[MVAE_MAX_TERMS];
 } epoch_sums;
 
-static int epoch_stats_gather(double w, double *sum_loss, double *random_sum, uint32_t *term_sub, double *term_sum, int *n_term,
-                              mvae_error *err) {
+static int epoch_stats_gather(double w, double *sum_loss, double *random_sum, uint32_t *term_sub, double *term_sum,
+                              int *n_term, mvae_error *err) {
     const int n = mvae_dist_size();
     epoch_sums me = {*sum_loss * w, *random_sum * w, *n_term, 0, {0}, {0}};
     memcpy(me.sub, term_sub, sizeof me.sub);
@@ -810,7 +811,7 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
                               (long long)tc.batch_size);
     }
     int64_t nb = N_train / tc.batch_size;
-    /* data parallelism (mvae/dist.h): rank r trains on rows [r Bl, (r+1) Bl) of every global batch */
+    /* data parallelism (mvae/dist.h): rank r trains on its rows of every global batch */
     const int rank = mvae_dist_rank(), n_ranks = mvae_dist_size();
     if (tc.batch_size < n_ranks) {
         free(train_idx);
@@ -886,9 +887,9 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
     mvae_ctx *ctx = mvae_ctx_new(0);
     /* the bucketed all-reduce (train.dist_bucket_mb > 0); the impartiality blocks keep the one-shot
      * path (docs/scaling.md) */
-    mvae_dist_buckets *buckets = n_ranks > 1 && tc.bucket_mb > 0 && !m->impartial
-                                     ? mvae_dist_buckets_new(m->params, (size_t)(tc.bucket_mb * 1048576.0))
-                                     : NULL;
+    const bool want_buckets = n_ranks > 1 && tc.bucket_mb > 0 && !m->impartial;
+    mvae_dist_buckets *buckets =
+        want_buckets ? mvae_dist_buckets_new(m->params, (size_t)(tc.bucket_mb * 1048576.0)) : NULL;
     int64_t *perm = malloc((size_t)N_train * sizeof *perm);
     double *times = malloc((size_t)nb * sizeof *times);
     /* the validation batch's indices: one workspace sized by the batch */
@@ -898,7 +899,7 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
     size_t n_rates = 0, cap_rates = 0;
     char *line = NULL; /* one metrics.jsonl line */
     size_t line_len = 0;
-    if (!ctx || !perm || !times || (n_ranks > 1 && tc.bucket_mb > 0 && !m->impartial && !buckets) || (tc.valid_size > 0 && !valid_idx) ||
+    if (!ctx || !perm || !times || (want_buckets && !buckets) || (tc.valid_size > 0 && !valid_idx) ||
         (rc = mvae_batch_init(&b, m, (int)B_max, err)) ||
         (n_ranks > 1 && rank == 0 && tc.valid_size > 0 && (rc = mvae_batch_init(&vb, m, (int)tc.batch_size, err)))) {
         rc = rc ? rc : mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
@@ -967,7 +968,8 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
                 rc = rc2;
                 goto done;
             }
-            if (!rc && n_ranks > 1 && !buckets && (rc = mvae_dist_allreduce_grads_weighted(m->params, w_rank, err))) goto done;
+            if (!rc && n_ranks > 1 && !buckets && (rc = mvae_dist_allreduce_grads_weighted(m->params, w_rank, err)))
+                goto done;
             float gnorm = 0;
             if (!rc) {
                 gnorm = tc.clip > 0 ? mvae_clip_grad_norm(m->params, (float)tc.clip) : mvae_grad_norm(m->params);
