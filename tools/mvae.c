@@ -42,7 +42,8 @@ static const char *usage_eval =
     "\n"
     "Evaluates the run's checkpoint on the test split as the config's eval: section says (override\n"
     "with --set, e.g. --set eval.log_likelihood.samples=5000) and prints metrics.json to stdout.\n"
-    "--force loads a checkpoint whose experiment fingerprint differs from config.yaml's.\n";
+    "--force loads a checkpoint whose experiment fingerprint differs from config.yaml's.\n"
+    "Under `mpirun -np N` the test batches are split over the ranks and rank 0 writes (docs/scaling.md).\n";
 
 static const char *usage_sample =
     "usage: mvae sample RUN_DIR [--given MODALITY=VALUE] [-n N] [-o FILE.png] [--modality NAME]\n"
