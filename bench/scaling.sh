@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # bench/scaling.sh — data-parallel throughput on this machine: 1 vs 2 MPI ranks x 1 thread, the
-# bytes all-reduced per step and the time spent in the all-reduce (docs/scaling.md).
+# bytes all-reduced per step, the time spent in the all-reduce and the overlap the bucketed
+# all-reduce achieves (docs/scaling.md).
 #   bash bench/scaling.sh [REPEATS] [MAX_BATCHES]      (defaults 3 and 40)
-#   MODES="1x1 2x1 1x2" MODELS=mlp bash bench/scaling.sh  ranks x threads combinations, some models
+#   MODES="1x1 2x1 2x1o 1x2" MODELS=mlp bash bench/scaling.sh  ranks x threads combinations, some models
+# A mode is RANKSxTHREADS; with 2+ ranks the gradients go out in buckets of train.dist_bucket_mb
+# (default 2 MB) during backward, and a trailing "o" selects the one-shot all-reduce after
+# backward (train.dist_bucket_mb: 0) for comparison. The overlap is 1 - (the bucketed run's
+# communication left after backward, per step) / (the one-shot all-reduce per step): the share
+# of the all-reduce hidden behind backward.
 # For each model (experiments/fashion_mnist_{mlp,cnn}.yaml, batch 100) it trains one epoch of
 # MAX_BATCHES batches with 1 rank, then with 2 (`mpirun -np 2`), alternating REPEATS times so both
 # see the same load; samples/s is the trainer's own figure (global batch / median step time,
@@ -12,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 REPS=${1:-3}
 MAXB=${2:-40}
-MODES=${MODES:-1x1 2x1}   # RANKSxTHREADS
+MODES=${MODES:-1x1 2x1 2x1o}   # RANKSxTHREADS[o]
 MODELS=${MODELS:-mlp cnn}
 MVAE=build/mvae
 command -v mpirun > /dev/null || { echo "bench/scaling.sh: mpirun not found (install openmpi-bin)"; exit 1; }
@@ -30,17 +36,29 @@ for model in $MODELS; do
   exp=experiments/fashion_mnist_$model.yaml
   for r in $(seq 1 "$REPS"); do
     for mode in $MODES; do
-      np=${mode%x*} th=${mode#*x}
+      m=${mode%o} np=${m%x*} th=${m#*x} bucket=()
+      [ "$m" != "$mode" ] && bucket=(--set train.dist_bucket_mb=0)
       dir=$TMP/$model-$mode-$r
       if [ "$np" = 1 ]; then
         $MVAE train "$exp" --out "$dir" --set train.threads="$th" "${SETS[@]}" > "$dir.log" 2>&1 || { cat "$dir.log"; exit 1; }
       else
-        mpirun -np "$np" --oversubscribe --bind-to none $MVAE train "$exp" --out "$dir" --set train.threads="$th" "${SETS[@]}" \
-          > "$dir.log" 2>&1 || { cat "$dir.log"; exit 1; }
+        mpirun -np "$np" --oversubscribe --bind-to none $MVAE train "$exp" --out "$dir" --set train.threads="$th" \
+          "${bucket[@]}" "${SETS[@]}" > "$dir.log" 2>&1 || { cat "$dir.log"; exit 1; }
       fi
       sps=$(sed -n 's/.*"samples_per_sec": \([0-9.]*\).*/\1/p' "$dir/metrics.jsonl" | head -1)
-      ar=$(sed -n 's/^mvae dist: rank 0 of [0-9]*: .* bytes (\([0-9]*\) per call), .* (\([0-9.]*\) ms per call.*/\1 \2/p' "$dir.log")
-      echo "run $model ranks=$np threads=$th rep=$r samples_per_sec=$sps ${ar:+allreduce_bytes_per_step=${ar% *} allreduce_ms_per_step=${ar#* }}"
+      # rank 0's totals: bytes of every float all-reduce, blocking seconds; bucketed: exposed seconds
+      ar=$(sed -n 's/^mvae dist: rank 0 of [0-9]*: [0-9]* float all-reduces, \([0-9]*\) bytes .*, \([0-9.]*\) s in them.*/\1 \2/p' "$dir.log")
+      bk=$(sed -n 's/^mvae dist: rank 0 of [0-9]*: bucketed: \([0-9]*\) steps, \([0-9]*\) buckets started during backward, \([0-9]*\) after it; \([0-9.]*\) s exposed.*overlap window \([0-9.]*\) ms per step.*, \([0-9.]*\) ms per step in MPI calls during backward.*/\1 \2 \3 \4 \5 \6/p' "$dir.log")
+      line="run $model ranks=$np threads=$th rep=$r samples_per_sec=$sps"
+      if [ -n "$ar" ]; then
+        set -- $ar
+        line="$line allreduce_bytes_per_step=$(( $1 / MAXB )) allreduce_ms_per_step=$(python3 -c "print(f'{1e3 * $2 / $MAXB:.2f}')")"
+      fi
+      if [ -n "$bk" ]; then
+        set -- $bk
+        line="$line bucketed=1 buckets_in_backward_per_step=$(( $2 / $1 )) buckets_after_per_step=$(( $3 / $1 )) exposed_ms_per_step=$(python3 -c "print(f'{1e3 * $4 / $1:.2f}')") window_ms_per_step=$5 mpi_in_backward_ms_per_step=$6"
+      fi
+      echo "$line"
     done
   done
 done
@@ -51,20 +69,35 @@ python3 - "$OUT.tmp" <<'PY' | tee -a "$OUT.tmp"
 import re, statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
-    m = re.match(r"run (\w+) ranks=(\d+)(?: threads=(\d+))? rep=\d+ samples_per_sec=([\d.]+)(?: allreduce_bytes_per_step=(\d+) allreduce_ms_per_step=([\d.]+))?", line)
-    if m:
-        rows.setdefault((m[1], int(m[2]), int(m[3] or 1)), []).append((float(m[4]), m[5], m[6]))
+    if not line.startswith("run "): continue
+    kv = dict(f.split("=", 1) for f in line.split()[2:])
+    key = (line.split()[1], int(kv["ranks"]), int(kv["threads"]), "bucketed" in kv)
+    rows.setdefault(key, []).append(kv)
+med = lambda rs, k: statistics.median(float(r[k]) for r in rs)
 for model in ("mlp", "cnn"):
-    base = rows.get((model, 1, 1))
+    base = rows.get((model, 1, 1, False))
     if not base: continue
-    s1 = statistics.median(r[0] for r in base)
-    for (mm, np, th), rs in sorted(rows.items()):
+    s1 = med(base, "samples_per_sec")
+    oneshot = {}
+    for (mm, np, th, bk), rs in sorted(rows.items()):
         if mm != model: continue
-        s = statistics.median(r[0] for r in rs)
+        s = med(rs, "samples_per_sec")
         extra = ""
-        if rs[0][1]:
-            ms = statistics.median(float(r[2]) for r in rs)
-            extra = f"; all-reduce {int(rs[0][1]) / 1e6:.2f} MB per step, {ms:.1f} ms per step (rank 0, waiting included)"
-        print(f"median {model} {np} rank(s) x {th} thread(s): {s:.0f} samples/s, speed-up {s / s1:.2f} over 1x1{extra}")
+        if np > 1 and not bk:
+            oneshot[(np, th)] = med(rs, "allreduce_ms_per_step")
+            extra = f"; one-shot all-reduce: {float(rs[0]['allreduce_bytes_per_step']) / 1e6:.2f} MB per step, {oneshot[(np, th)]:.1f} ms per step (rank 0, waiting included)"
+        if bk:
+            ex = med(rs, "exposed_ms_per_step")
+            extra = (f"; bucketed: {float(rs[0]['allreduce_bytes_per_step']) / 1e6:.2f} MB per step in "
+                     f"{rs[0]['buckets_in_backward_per_step']} + {rs[0]['buckets_after_per_step']} buckets (during + after backward), "
+                     f"{ex:.1f} ms per step exposed after backward, window {med(rs, 'window_ms_per_step'):.1f} ms, "
+                     f"{med(rs, 'mpi_in_backward_ms_per_step'):.1f} ms per step in MPI calls during backward")
+        print(f"median {model} {np} rank(s) x {th} thread(s){' bucketed' if bk else ''}: {s:.0f} samples/s, speed-up {s / s1:.2f} over 1x1{extra}")
+    for (mm, np, th, bk), rs in sorted(rows.items()):
+        if mm == model and bk and (np, th) in oneshot and oneshot[(np, th)] > 0:
+            ov = 1 - med(rs, "exposed_ms_per_step") / oneshot[(np, th)]
+            ov2 = 1 - (med(rs, "exposed_ms_per_step") + med(rs, "mpi_in_backward_ms_per_step")) / oneshot[(np, th)]
+            print(f"overlap {model} {np} rank(s) x {th} thread(s): {100 * ov:.0f} % of the one-shot all-reduce time hidden behind backward "
+                  f"({100 * ov2:.0f} % counting the MPI calls made during backward as not hidden)")
 PY
 mv "$OUT.tmp" "$OUT"

@@ -120,8 +120,10 @@ static double max_rel_diff(const float *a, const float *b, size_t n) {
     return d;
 }
 
+/* buckets of 1 KB (256 floats): the tiny model's gradient block is cut into many, most of them
+ * started during backward */
 static const char *const g_sets[] = {"train.optimizer={sgd: {lr: 0.002}}", "train.dist_noise=global",
-                                     "eval.pictures=false", NULL};
+                                     "train.dist_bucket_mb=0.0009765625", "eval.pictures=false", NULL};
 static const char *const g_rank_sets[] = {"train.optimizer={sgd: {lr: 0.002}}", "eval.pictures=false", NULL};
 
 /* The tolerances: float32 summation order only. Measured: losses agree to ~2e-8 relative, the
@@ -140,10 +142,30 @@ static void test_two_ranks_match_one(void **state) {
     snprintf(r2, sizeof r2, "%s/two", e->dir);
     snprintf(r3, sizeof r3, "%s/two_rank_noise", e->dir);
     assert_int_equal(run(e, "%s train %s --out %s --quiet", MVAE_CMD, exp, r1), 0);
-    assert_int_equal(run(e, "timeout 120 %s -np 2 --oversubscribe %s train %s --out %s --quiet", MVAE_MPIRUN,
-                         MVAE_CMD, exp, r2), 0);
+    assert_int_equal(run(e, "MVAE_DIST_STATS=1 timeout 120 %s -np 2 --oversubscribe %s train %s --out %s --quiet",
+                         MVAE_MPIRUN, MVAE_CMD, exp, r2), 0);
+    { /* the buckets: most started during backward (the hook), the rest after it */
+        char p[400];
+        snprintf(p, sizeof p, "%s/log.txt", e->dir);
+        char *log = tiny_slurp(p, NULL);
+        const char *s = strstr(log, "rank 0 of 2: bucketed: ");
+        assert_non_null(s);
+        unsigned long long steps = 0, in = 0, after = 0;
+        assert_int_equal(sscanf(s, "rank 0 of 2: bucketed: %llu steps, %llu buckets started during backward, %llu after",
+                                &steps, &in, &after), 3);
+        print_message("  bucketed: %llu steps, %llu buckets started during backward, %llu after it\n", steps, in, after);
+        assert_int_equal(steps, 18);
+        assert_true(in > steps); /* more than one bucket per step went out while backward ran */
+        free(log);
+    }
     assert_int_equal(run(e, "timeout 120 %s -np 2 --oversubscribe %s train %s --out %s --quiet", MVAE_MPIRUN,
                          MVAE_CMD, exp_rank, r3), 0);
+    /* the same with the one-shot all-reduce after backward (train.dist_bucket_mb: 0): for 2 ranks
+     * the sums are the same additions, so the bucketed run must be bit-identical to it */
+    char r4[300];
+    snprintf(r4, sizeof r4, "%s/two_oneshot", e->dir);
+    assert_int_equal(run(e, "timeout 120 %s -np 2 --oversubscribe %s train %s --out %s --quiet "
+                         "--set train.dist_bucket_mb=0", MVAE_MPIRUN, MVAE_CMD, exp, r4), 0);
     double l1[8], l2[8], l3[8];
     int n1 = epoch_losses(r1, l1, 8), n2 = epoch_losses(r2, l2, 8), n3 = epoch_losses(r3, l3, 8);
     assert_int_equal(n1, 3);
@@ -165,6 +187,11 @@ static void test_two_ranks_match_one(void **state) {
     assert_true(pd < PARAM_RTOL);
     /* the default: each rank its own noise, a different (equally valid) trajectory */
     assert_true(worst_rank > 100 * LOSS_RTOL);
+    size_t n_d;
+    float *d = ckpt_params(e, g_sets, r4, &n_d);
+    assert_int_equal(n_d, n_b);
+    assert_memory_equal(b, d, n_b * sizeof *b);
+    free(d);
     /* rank 0 alone wrote the run: the same files as one process */
     char p[400];
     snprintf(p, sizeof p, "%s/metrics.json", r2);
@@ -254,15 +281,15 @@ static void test_rank_noise_resume_bit_identical(void **state) {
     free(b);
 }
 
-/* A rank that fails stops all of them, with its own message; a batch that does not split evenly
- * is refused with the fix. */
+/* A rank that fails stops all of them, with its own message; a batch smaller than the number of
+ * ranks is refused with the fix. */
 static void test_failure_stops_all_ranks(void **state) {
     tiny_env *e = *state;
     if (!have_mpi()) skip();
     mpi_env();
     static const char *const nan_sets[] = {"train.optimizer={sgd: {lr: 0.05}}", "train.dist_noise=global",
                                            "eval.pictures=false", NULL};
-    static const char *const odd_sets[] = {"train.batch_size=25", "eval.pictures=false", NULL};
+    static const char *const odd_sets[] = {"train.batch_size=1", "train.max_batches=2", "eval.pictures=false", NULL};
     char exp[256], exp_odd[256], log[300];
     write_exp(e, "nan", nan_sets, exp, sizeof exp);
     write_exp(e, "odd", odd_sets, exp_odd, sizeof exp_odd);
@@ -282,9 +309,104 @@ static void test_failure_stops_all_ranks(void **state) {
     out = tiny_slurp(log, NULL);
     assert_int_not_equal(st, 0);
     assert_int_not_equal(st, 124);
-    assert_non_null(strstr(out, "train.batch_size 25 is not divisible by the 2 MPI ranks"));
-    assert_non_null(strstr(out, "(e.g. 26)"));
+    assert_non_null(strstr(out, "train.batch_size 1 is smaller than the 2 MPI ranks"));
+    assert_non_null(strstr(out, "set train.batch_size to 2 or more"));
     free(out);
+}
+
+/* A global batch that 2 ranks cannot split evenly (25 = 12 + 13 rows): each rank's gradient
+ * counts by its share, so the trajectory is one process's with batch 25, within the same
+ * tolerance as the even split; an equal weighting (1/2 each) would be off by ~4 % of a step. */
+static void test_uneven_split_matches_one(void **state) {
+    tiny_env *e = *state;
+    if (!have_mpi()) skip();
+    mpi_env();
+    static const char *const sets[] = {"train.optimizer={sgd: {lr: 0.002}}", "train.dist_noise=global",
+                                       "train.batch_size=25", "train.epochs=2", "eval.pictures=false", NULL};
+    char exp[256], r1[300], r2[300];
+    write_exp(e, "uneven", sets, exp, sizeof exp);
+    snprintf(r1, sizeof r1, "%s/uneven_one", e->dir);
+    snprintf(r2, sizeof r2, "%s/uneven_two", e->dir);
+    assert_int_equal(run(e, "%s train %s --out %s --quiet", MVAE_CMD, exp, r1), 0);
+    assert_int_equal(run(e, "timeout 120 %s -np 2 --oversubscribe %s train %s --out %s --quiet", MVAE_MPIRUN,
+                         MVAE_CMD, exp, r2), 0);
+    double l1[8], l2[8];
+    assert_int_equal(epoch_losses(r1, l1, 8), 2);
+    assert_int_equal(epoch_losses(r2, l2, 8), 2);
+    double worst = 0;
+    for (int i = 0; i < 2; i++) worst = fmax(worst, fabs(l1[i] - l2[i]) / fabs(l1[i]));
+    size_t n;
+    float *a = ckpt_params(e, sets, r1, &n), *b = ckpt_params(e, sets, r2, &n);
+    double pd = max_rel_diff(a, b, n);
+    print_message("  batch 25 over 2 ranks (12 + 13) vs 1: loss rel diff %.2e, params %.2e\n", worst, pd);
+    assert_true(worst < LOSS_RTOL);
+    assert_true(pd < PARAM_RTOL);
+    free(a);
+    free(b);
+}
+
+/* Every number of an eval_last.json, by its dotted path. */
+typedef struct leaves { int n; char path[256][96]; double v[256]; } leaves;
+static void leaf_cb(const char *path, double v, void *user) {
+    leaves *l = user;
+    if (l->n < 256) snprintf(l->path[l->n], sizeof l->path[0], "%s", path), l->v[l->n++] = v;
+}
+static void eval_leaves(const char *run_dir, leaves *l) {
+    char p[400];
+    snprintf(p, sizeof p, "%s/eval_last.json", run_dir);
+    mvae_json *j = NULL;
+    mvae_error err = {0};
+    if (mvae_json_parse_file(p, &j, &err)) fail_msg("%s", err.msg);
+    l->n = 0;
+    mvae_json_leaves(j, leaf_cb, l);
+    mvae_json_free(j);
+}
+
+/* `mpirun -np 2 mvae eval`: each rank evaluates every other batch of the test split (100 samples
+ * in batches of 30: rank 0 takes 30 + 30, rank 1 30 + 10, the last one partial) with the same
+ * draws as one process (each batch forks its own stream) — the ELBO, accuracy, log-likelihoods
+ * and coherence (the classifier trained by rank 0, its parameters broadcast) — and the sums are
+ * added up: every metric equals one process's up to the order of double additions. */
+static void test_eval_split_matches_one(void **state) {
+    tiny_env *e = *state;
+    if (!have_mpi()) skip();
+    mpi_env();
+    static const char *const sets[] = {"train.epochs=1", "eval.pictures=false", NULL};
+    char exp[256], r[300];
+    write_exp(e, "evalsplit", sets, exp, sizeof exp);
+    snprintf(r, sizeof r, "%s/evalsplit", e->dir);
+    assert_int_equal(run(e, "%s train %s --out %s --quiet", MVAE_CMD, exp, r), 0);
+    const char *ev = "--set eval.batch_size=30 --set 'eval.log_likelihood={samples: 16, max_test: 70, terms: "
+                     "[\"image\", \"image,label\", \"image|label\"]}' --set eval.coherence.enabled=true";
+    static leaves one, two;
+    assert_int_equal(run(e, "%s eval %s %s --quiet", MVAE_CMD, r, ev), 0);
+    eval_leaves(r, &one);
+    assert_int_equal(run(e, "timeout 120 %s -np 2 --oversubscribe %s eval %s %s", MVAE_MPIRUN, MVAE_CMD, r, ev), 0);
+    eval_leaves(r, &two);
+    char p[400];
+    snprintf(p, sizeof p, "%s/log.txt", e->dir);
+    char *log = tiny_slurp(p, NULL);
+    assert_non_null(strstr(log, "test batches split over 2 ranks")); /* not two processes of one */
+    free(log);
+    assert_int_equal(one.n, two.n);
+    int compared = 0, ll = 0, coh = 0;
+    double worst = 0;
+    for (int i = 0; i < one.n; i++) {
+        assert_string_equal(one.path[i], two.path[i]);
+        if (strstr(one.path[i], "second") || strstr(one.path[i], "environment")) continue; /* timings, host */
+        if (isnan(one.v[i])) {
+            assert_true(isnan(two.v[i]));
+            continue;
+        }
+        double d = fabs(one.v[i] - two.v[i]) / (1.0 + fabs(one.v[i]));
+        worst = fmax(worst, d);
+        if (d > 1e-9) fail_msg("%s: 1 process %.12g, 2 ranks %.12g", one.path[i], one.v[i], two.v[i]);
+        compared++;
+        ll += strstr(one.path[i], "log_p") != NULL || strstr(one.path[i], "elbo") != NULL;
+        coh += strstr(one.path[i], "coherence") != NULL;
+    }
+    print_message("  eval over 2 ranks vs 1: %d metrics (%d coherence), worst rel diff %.2e\n", compared, coh, worst);
+    assert_true(compared >= 6 && ll >= 2 && coh >= 1);
 }
 
 /* `mpirun -np 2 mvae sweep`: each rank a shard that trains its runs alone; every run once. */
@@ -348,6 +470,41 @@ static void test_noise_window(void **state) {
     mvae_ctx_free(ctx);
 }
 
+/* The backward hook (mvae_ctx_set_backward_hook): once with (end, end) before the sweep, then
+ * after every tape position from end-1 down to 0, and a leaf's gradient is final once the sweep
+ * has passed the first op reading it (what the bucketed all-reduce relies on). */
+typedef struct hook_log { int n; size_t pos[16], end; float a_grad_at[16]; mvae_tensor *a; } hook_log;
+static void record_hook(mvae_ctx *ctx, void *user, size_t pos, size_t end) {
+    hook_log *h = user;
+    assert_non_null(mvae_ctx_tape_at(ctx, end - 1));
+    assert_null(mvae_ctx_tape_at(ctx, end));
+    if (h->n < 16) h->a_grad_at[h->n] = h->a->grad ? h->a->grad[0] : 0, h->pos[h->n++] = pos;
+    h->end = end;
+}
+static void test_backward_hook(void **state) {
+    (void)state;
+    mvae_ctx *ctx = mvae_ctx_new(0);
+    mvae_tensor *a = mvae_tensor_fill(ctx, 1, (int64_t[]){1}, 2.0f), *b = mvae_tensor_fill(ctx, 1, (int64_t[]){1}, 3.0f);
+    mvae_tensor_requires_grad(a);
+    mvae_tensor_requires_grad(b);
+    mvae_tensor *ab = mvae_mul(ctx, a, b);          /* tape 0: the only reader of a */
+    mvae_tensor *bb = mvae_mul(ctx, b, b);          /* tape 1 */
+    mvae_tensor *y = mvae_add(ctx, ab, bb);         /* tape 2: y = a b + b^2 */
+    hook_log h = {0};
+    h.a = a;
+    mvae_ctx_set_backward_hook(ctx, record_hook, &h);
+    assert_int_equal(mvae_backward(ctx, y), 0);
+    assert_int_equal(h.end, 3);
+    assert_int_equal(h.n, 4);
+    const size_t want[4] = {3, 2, 1, 0};
+    for (int i = 0; i < 4; i++) assert_int_equal(h.pos[i], want[i]);
+    assert_true(h.a_grad_at[2] == 0.0f);         /* after position 1: a's reader (0) not run yet */
+    assert_true(h.a_grad_at[3] == 3.0f);         /* after position 0: d y / d a = b, final */
+    assert_true(b->grad[0] == 2.0f + 2 * 3.0f);  /* a + 2 b */
+    mvae_ctx_set_backward_hook(ctx, NULL, NULL);
+    mvae_ctx_free(ctx);
+}
+
 /* Without a launcher: one process; the collectives are no-ops. Under a launcher's environment
  * but without MPI compiled in: refused with how to enable it. */
 static void test_single_process(void **state) {
@@ -373,10 +530,13 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_single_process),
         cmocka_unit_test(test_noise_window),
+        cmocka_unit_test(test_backward_hook),
         cmocka_unit_test(test_two_ranks_match_one),
         cmocka_unit_test(test_resume_with_other_rank_count),
         cmocka_unit_test(test_rank_noise_resume_bit_identical),
         cmocka_unit_test(test_failure_stops_all_ranks),
+        cmocka_unit_test(test_uneven_split_matches_one),
+        cmocka_unit_test(test_eval_split_matches_one),
         cmocka_unit_test(test_sweep_over_ranks),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

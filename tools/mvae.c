@@ -42,7 +42,8 @@ static const char *usage_eval =
     "Evaluates the run's checkpoint on the test split as the config's eval: section says (override\n"
     "with --set, e.g. --set eval.log_likelihood.samples=5000) and prints metrics.json to stdout.\n"
     "--force loads a checkpoint whose experiment fingerprint differs from config.yaml's.\n"
-    "--pictures DIR also writes the run's PNG grids (as training does) into DIR.\n";
+    "--pictures DIR also writes the run's PNG grids (as training does) into DIR.\n"
+    "Under `mpirun -np N` the test batches are split over the ranks and rank 0 writes (docs/scaling.md).\n";
 
 static const char *usage_sample =
     "usage: mvae sample RUN_DIR [--given MODALITY=VALUE] [-n N] [-o FILE.png] [--modality NAME]\n"
@@ -354,6 +355,10 @@ static int cmd_eval(int argc, char **argv) {
     mvae_eval_result e;
     if (open_run(dir, which, sets.v, sets.n, force, &reg, &cfg, &m, &err)) goto out;
     if (mvae_evaluate_in(m, MVAE_SPLIT_TEST, dir, &e, quiet, &err)) goto out;
+    if (mvae_dist_rank() > 0) { /* under mpirun: its share evaluated; rank 0 writes (docs/scaling.md) */
+        rc = 0;
+        goto out;
+    }
     if (asprintf(&path, "%s/eval_%s.json", dir, which) < 0) {
         path = NULL;
         mvae_error_set(&err, MVAE_ERR_NOMEM, "out of memory");
@@ -747,8 +752,8 @@ int main(int argc, char **argv) {
     const char *names[N_COMMANDS];
     for (int i = 0; i < N_COMMANDS; i++) {
         if (!strcmp(c, commands[i].name)) {
-            if (strcmp(c, "train") && strcmp(c, "sweep")) return commands[i].run(argc - 2, argv + 2);
-            /* train and sweep join the MPI process group when mpirun started them (dist.h) */
+            if (strcmp(c, "train") && strcmp(c, "sweep") && strcmp(c, "eval")) return commands[i].run(argc - 2, argv + 2);
+            /* train, eval and sweep join the MPI process group when mpirun started them (dist.h) */
             if (dist_start()) return 1;
             int rc = commands[i].run(argc - 2, argv + 2);
             mvae_dist_finalize();

@@ -5,6 +5,7 @@
 #include "mvae/coherence.h"
 #include "eval_internal.h"
 #include "mvae/checkpoint.h"
+#include "mvae/dist.h"
 #include "mvae/frechet.h"
 #include "mvae/optim.h"
 
@@ -435,6 +436,11 @@ int mvae_eval_coherence(mvae_model *m, int split, const char *run_dir, mvae_eval
     mvae_classifier_cache_dir(m, run_dir, cache, sizeof cache);
     mvae_classifier *clf[MVAE_MAX_MODALITIES][4] = {{0}};
     if (nc > 4) nc = 4;
+    /* under mpirun (mvae/dist.h) the test batches are split over the ranks: rank 0 gets (trains
+     * and caches) the classifiers first, then the others get them (from the cache) and take rank
+     * 0's parameters, so every rank scores with the same classifiers */
+    const int d_rank = mvae_dist_rank(), d_size = mvae_dist_size();
+    if (d_rank > 0 && (rc = mvae_dist_barrier_idle(err))) return rc;
     for (int a = 0; a < ni; a++)
         for (int c = 0; c < nc; c++) {
             if ((rc = mvae_classifier_get(m, imgs[a], cats[c], cache, &clf[a][c], err))) goto done;
@@ -447,6 +453,11 @@ int mvae_eval_coherence(mvae_model *m, int split, const char *run_dir, mvae_eval
                 r->clf_acc[j] = clf[a][c]->test_accuracy;
             }
         }
+    if (d_size > 1 && d_rank == 0 && (rc = mvae_dist_barrier_idle(err))) goto done;
+    for (int a = 0; d_size > 1 && a < ni; a++)
+        for (int c = 0; c < nc; c++)
+            if ((rc = mvae_dist_bcast(clf[a][c]->params->data, clf[a][c]->params->n_floats * sizeof(float), err)))
+                goto done;
     const mvae_dataset_vtable *dv = m->ds_desc->vtable;
     const mvae_fusion_vtable *fv = m->fusion_desc->vtable;
     int64_t N = dv->size(m->ds, split);
@@ -476,13 +487,16 @@ int mvae_eval_coherence(mvae_model *m, int split, const char *run_dir, mvae_eval
     memset(&b, 0, sizeof b);
     if (!right || !total || !gen || !pred || !idx || !ctx) rc = mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
     if (!rc) rc = mvae_batch_init(&b, m, (int)bs, err);
-    mvae_rng rng;
-    mvae_rng_seed(&rng, m->seed + 777);
+    /* each batch draws from its own stream, so the split over ranks does not change the draws */
+    mvae_rng rng, rng_base;
+    mvae_rng_seed(&rng_base, m->seed + 777);
     if (ctx) {
         mvae_ctx_set_grad(ctx, false);
         mvae_ctx_set_training(ctx, false);
     }
     for (int64_t s0 = 0; !rc && s0 < N; s0 += bs) {
+        if ((s0 / bs) % d_size != d_rank) continue; /* another rank's batch */
+        rng = mvae_rng_fork(&rng_base, (uint64_t)(s0 / bs));
         int n = (int)(N - s0 < bs ? N - s0 : bs);
         for (int i = 0; i < n; i++) idx[i] = s0 + i;
         if ((rc = mvae_batch_fill(&b, m, split, idx, n, NULL, err))) break;
@@ -538,6 +552,19 @@ int mvae_eval_coherence(mvae_model *m, int split, const char *run_dir, mvae_eval
                     }
                 }
             }
+        }
+    }
+    if (!rc && d_size > 1) { /* every rank's counts, added up */
+        double *both = malloc(2 * (size_t)n_out * sizeof *both);
+        if (!both) rc = mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
+        else {
+            memcpy(both, right, (size_t)n_out * sizeof *both);
+            memcpy(both + n_out, total, (size_t)n_out * sizeof *both);
+            if (!(rc = mvae_dist_allreduce_sum_f64(both, 2 * (size_t)n_out, err))) {
+                memcpy(right, both, (size_t)n_out * sizeof *both);
+                memcpy(total, both + n_out, (size_t)n_out * sizeof *both);
+            }
+            free(both);
         }
     }
     if (!rc) {

@@ -15,9 +15,10 @@
 static int g_rank = 0, g_size = 1;
 static bool g_started = false; /* we called MPI_Init */
 static uint64_t g_bytes = 0, g_calls = 0;
-#ifdef MVAE_HAVE_MPI
-static double g_seconds = 0; /* in all-reduce calls: waiting for the slowest rank included */
-#endif
+static double g_seconds = 0; /* in blocking all-reduce calls: waiting for the slowest rank included */
+static uint64_t g_steps_bucketed = 0, g_buckets_in = 0, g_buckets_after = 0;
+static double g_exposed = 0, g_window = 0; /* bucketed: not hidden / overlap window (dist.h) */
+static double g_in_backward = 0;           /* bucketed: in MPI calls made by the hook during backward */
 #ifdef MVAE_HAVE_MPI
 static int world_barrier_idle(mvae_error *err);
 #endif
@@ -96,6 +97,14 @@ void mvae_dist_finalize(void) {
                 "(%.3f ms per call, waiting for the slowest rank included)\n", g_rank, g_size,
                 (unsigned long long)g_calls, (unsigned long long)g_bytes, (double)g_bytes / (double)g_calls, g_seconds,
                 1e3 * g_seconds / (double)g_calls);
+    if (st && !strcmp(st, "1") && g_steps_bucketed)
+        fprintf(stderr, "mvae dist: rank %d of %d: bucketed: %llu steps, %llu buckets started during backward, %llu "
+                "after it; %.3f s exposed (%.3f ms per step: from backward's end to the last bucket's completion), "
+                "overlap window %.3f ms per step (first bucket's start to backward's end), %.3f ms per step in "
+                "MPI calls during backward (starting buckets, MPI_Testall)\n", g_rank, g_size,
+                (unsigned long long)g_steps_bucketed, (unsigned long long)g_buckets_in,
+                (unsigned long long)g_buckets_after, g_exposed, 1e3 * g_exposed / (double)g_steps_bucketed,
+                1e3 * g_window / (double)g_steps_bucketed, 1e3 * g_in_backward / (double)g_steps_bucketed);
     int fin = 0;
     MPI_Finalized(&fin);
     if (!fin) {
@@ -239,6 +248,35 @@ int mvae_dist_sync_params(mvae_params *ps, mvae_optim *opt, mvae_error *err) {
     return MVAE_OK;
 }
 
+void mvae_dist_get_stats(mvae_dist_stats *st) {
+    memset(st, 0, sizeof *st);
+    st->allreduce_calls = g_calls;
+    st->allreduce_bytes = g_bytes;
+    st->allreduce_seconds = g_seconds;
+    st->steps_bucketed = g_steps_bucketed;
+    st->buckets_in_backward = g_buckets_in;
+    st->buckets_after = g_buckets_after;
+    st->exposed_seconds = g_exposed;
+    st->window_seconds = g_window;
+    st->in_backward_seconds = g_in_backward;
+}
+
+static void grads_written(mvae_params *ps) {
+    for (int i = 0; i < ps->count; i++)
+        if (!ps->entries[i].buffer) ps->entries[i].t->flags &= ~(uint32_t)MVAE_T_GRAD_ZERO;
+}
+
+int mvae_dist_allreduce_grads_weighted(mvae_params *ps, float w, mvae_error *err) {
+    if (g_size <= 1) return MVAE_OK;
+    float *g = ps->grad;
+    if (w != 1.0f)
+        for (size_t i = 0; i < ps->n_floats; i++) g[i] *= w;
+    int rc = mvae_dist_allreduce_sum_f32(ps->grad, ps->n_floats, err);
+    if (rc) return rc;
+    grads_written(ps);
+    return MVAE_OK;
+}
+
 int mvae_dist_allreduce_grads(mvae_params *ps, mvae_error *err) {
     if (g_size <= 1) return MVAE_OK;
     int rc = mvae_dist_allreduce_sum_f32(ps->grad, ps->n_floats, err);
@@ -252,14 +290,17 @@ int mvae_dist_allreduce_grads(mvae_params *ps, mvae_error *err) {
 }
 
 int mvae_dist_average_buffers(mvae_params *ps, mvae_error *err) {
+    return mvae_dist_average_buffers_weighted(ps, 1.0f / (float)g_size, err);
+}
+
+int mvae_dist_average_buffers_weighted(mvae_params *ps, float w, mvae_error *err) {
     if (g_size <= 1) return MVAE_OK;
     for (int i = 0; i < ps->count; i++) {
         const mvae_param_entry *e = &ps->entries[i];
         if (!e->buffer) continue;
+        for (int64_t k = 0; k < e->t->n; k++) e->t->data[k] *= w;
         int rc = mvae_dist_allreduce_sum_f32(e->t->data, (size_t)e->t->n, err);
         if (rc) return rc;
-        const float s = 1.0f / (float)g_size;
-        for (int64_t k = 0; k < e->t->n; k++) e->t->data[k] *= s;
     }
     return MVAE_OK;
 }
@@ -286,6 +327,148 @@ int mvae_dist_check_params(mvae_params *ps, mvae_optim *opt, mvae_error *err) {
     free(all);
     if (!rc && differ) rc = mvae_dist_sync_params(ps, opt, err);
     return rc;
+}
+
+/* ------------------------------------------------------- bucketed, overlapped with backward */
+struct mvae_dist_buckets {
+    mvae_params *ps;
+    size_t bucket_floats;
+    int n;              /* buckets */
+    size_t *ready;      /* per bucket: the first tape position reading one of its parameters */
+    int next;           /* the next bucket to start (n-1 down to 0); -1: all started */
+    float w;
+    bool armed, in_backward;
+    int fail;           /* the first MPI error code (reported by finish) */
+    double t_first;     /* when the first bucket started */
+#ifdef MVAE_HAVE_MPI
+    MPI_Request *req;
+#endif
+};
+
+mvae_dist_buckets *mvae_dist_buckets_new(mvae_params *ps, size_t bucket_bytes) {
+    mvae_dist_buckets *bk = calloc(1, sizeof *bk);
+    if (!bk) return NULL;
+    bk->ps = ps;
+    bk->bucket_floats = bucket_bytes / sizeof(float);
+    if (bk->bucket_floats < 1) bk->bucket_floats = 1;
+    if (bk->bucket_floats > ((size_t)1 << 30)) bk->bucket_floats = (size_t)1 << 30; /* MPI counts are int */
+    size_t n = ps->n_floats ? (ps->n_floats + bk->bucket_floats - 1) / bk->bucket_floats : 0;
+    if (n > (size_t)1 << 30) n = (size_t)1 << 30, bk->bucket_floats = (ps->n_floats + n - 1) / n;
+    bk->n = (int)n;
+    bk->ready = calloc(n ? n : 1, sizeof *bk->ready);
+#ifdef MVAE_HAVE_MPI
+    bk->req = malloc((n ? n : 1) * sizeof *bk->req);
+    if (bk->req)
+        for (size_t i = 0; i < n; i++) bk->req[i] = MPI_REQUEST_NULL;
+    if (!bk->req) {
+        free(bk->ready);
+        bk->ready = NULL;
+    }
+#endif
+    if (!bk->ready) {
+        free(bk);
+        return NULL;
+    }
+    return bk;
+}
+
+void mvae_dist_buckets_free(mvae_dist_buckets *bk) {
+    if (!bk) return;
+    free(bk->ready);
+#ifdef MVAE_HAVE_MPI
+    free(bk->req);
+#endif
+    free(bk);
+}
+
+int mvae_dist_buckets_count(const mvae_dist_buckets *bk) { return bk ? bk->n : 0; }
+
+#ifdef MVAE_HAVE_MPI
+static void bucket_start(mvae_dist_buckets *bk, int b) {
+    size_t o = (size_t)b * bk->bucket_floats, c = bk->ps->n_floats - o;
+    if (c > bk->bucket_floats) c = bk->bucket_floats;
+    float *g = bk->ps->grad + o;
+    if (bk->w != 1.0f)
+        for (size_t i = 0; i < c; i++) g[i] *= bk->w;
+    if (b == bk->n - 1) bk->t_first = mvae_time_sec();
+    g_bytes += c * sizeof(float);
+    g_calls++;
+    if (bk->in_backward) g_buckets_in++;
+    else g_buckets_after++;
+    double t0 = mvae_time_sec();
+    int rc = MPI_Iallreduce(MPI_IN_PLACE, g, (int)c, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &bk->req[b]);
+    if (bk->in_backward) g_in_backward += mvae_time_sec() - t0;
+    if (rc != MPI_SUCCESS && !bk->fail) bk->fail = rc;
+}
+
+/* mvae_backward_hook: see mvae_dist_buckets in dist.h */
+static void buckets_hook(mvae_ctx *ctx, void *user, size_t pos, size_t end) {
+    mvae_dist_buckets *bk = user;
+    if (pos == end) { /* the complete tape: each bucket's first reader */
+        for (int b = 0; b < bk->n; b++) bk->ready[b] = end; /* no reader: final already */
+        const float *g0 = bk->ps->grad, *g1 = g0 + bk->ps->n_floats;
+        for (size_t i = 0; i < end; i++) {
+            const mvae_tensor *t = mvae_ctx_tape_at(ctx, i);
+            for (int k = 0; k < 4; k++) {
+                const mvae_tensor *s = t->src[k];
+                while (s && (s->flags & MVAE_T_VIEW) && !(s->flags & MVAE_T_PARAM) && s->src[0]) s = s->src[0];
+                if (!s || !(s->flags & MVAE_T_PARAM) || !s->grad || s->grad < g0 || s->grad >= g1) continue;
+                size_t o = (size_t)(s->grad - g0), last = o + (size_t)s->n - 1;
+                for (size_t b = o / bk->bucket_floats; b <= last / bk->bucket_floats && b < (size_t)bk->n; b++)
+                    if (i < bk->ready[b]) bk->ready[b] = i;
+            }
+        }
+        bk->in_backward = true;
+    }
+    bool started = false;
+    while (bk->next >= 0 && bk->ready[bk->next] >= pos) {
+        bucket_start(bk, bk->next--);
+        started = true;
+    }
+    /* Open MPI progresses non-blocking collectives only inside MPI calls: poll between ops */
+    if (!started && bk->next < bk->n - 1) {
+        int done = 0;
+        double t0 = mvae_time_sec();
+        MPI_Testall(bk->n - 1 - bk->next, bk->req + bk->next + 1, &done, MPI_STATUSES_IGNORE);
+        g_in_backward += mvae_time_sec() - t0;
+    }
+}
+#endif
+
+void mvae_dist_buckets_arm(mvae_dist_buckets *bk, mvae_ctx *ctx, float w) {
+    if (g_size <= 1 || !bk) return;
+    bk->w = w;
+    bk->next = bk->n - 1;
+    bk->fail = 0;
+    bk->armed = true;
+    bk->in_backward = false;
+#ifdef MVAE_HAVE_MPI
+    mvae_ctx_set_backward_hook(ctx, buckets_hook, bk);
+#else
+    (void)ctx;
+#endif
+}
+
+int mvae_dist_buckets_finish(mvae_dist_buckets *bk, mvae_ctx *ctx, mvae_error *err) {
+    if (g_size <= 1 || !bk || !bk->armed) return MVAE_OK;
+    mvae_ctx_set_backward_hook(ctx, NULL, NULL);
+    bk->armed = false;
+#ifdef MVAE_HAVE_MPI
+    double t_end = mvae_time_sec();
+    bool any_in = bk->next < bk->n - 1 && bk->in_backward;
+    bk->in_backward = false;
+    while (bk->next >= 0) bucket_start(bk, bk->next--);
+    int rc = MPI_Waitall(bk->n, bk->req, MPI_STATUSES_IGNORE);
+    if (rc != MPI_SUCCESS && !bk->fail) bk->fail = rc;
+    g_steps_bucketed++;
+    g_exposed += mvae_time_sec() - t_end;
+    if (any_in) g_window += t_end - bk->t_first;
+    if (bk->fail) return mpi_fail(err, bk->fail, "MPI_Iallreduce of a gradient bucket");
+#else
+    (void)err;
+#endif
+    grads_written(bk->ps);
+    return MVAE_OK;
 }
 
 /* --------------------------------------------------------------------------------- noise */

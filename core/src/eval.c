@@ -2,6 +2,7 @@
  * pictures (reconstructions, prior samples, conditional generation). Definitions: docs/metrics.md. */
 #define _GNU_SOURCE
 #include "eval_internal.h"
+#include "mvae/dist.h"
 #include "gemm_internal.h"
 #include "mvae/audio.h"
 #include "mvae/coherence.h"
@@ -323,8 +324,13 @@ int mvae_evaluate_in(mvae_model *m, int split, const char *run_dir, mvae_eval_re
     }
     mvae_ctx_set_grad(ctx, false);
     mvae_ctx_set_training(ctx, false);
-    mvae_rng rng;
-    mvae_rng_seed(&rng, m->seed + 12345);
+    /* each batch of eval.batch_size draws from its own stream (forked by the batch's number), so
+     * the metrics do not depend on which process evaluates which batch: under mpirun (mvae/dist.h)
+     * rank r evaluates the batches j with j mod N = r and the sums are added up (docs/scaling.md) */
+    mvae_rng rng, rng_base;
+    mvae_rng_seed(&rng_base, m->seed + 12345);
+    const int d_rank = mvae_dist_rank(), d_size = mvae_dist_size();
+    if (d_rank > 0) quiet = true;
     const mvae_fusion_vtable *fv = m->fusion_desc->vtable;
     uint32_t all = (1u << m->n_mod) - 1;
     double elbo_sum = 0, acc_s[16] = {0}, acc_m[16] = {0}, acc_n[16] = {0}, ll_n[MVAE_MAX_LL_TERMS] = {0};
@@ -332,6 +338,8 @@ int mvae_evaluate_in(mvae_model *m, int split, const char *run_dir, mvae_eval_re
     int64_t next_line = N / 5; /* without a terminal: a line at every fifth of the test set */
     bool redrawn = false;      /* a progress line was redrawn with \r: end it */
     for (int64_t s = 0; s < N; s += bs) {
+        if ((s / bs) % d_size != d_rank) continue; /* another rank's batch */
+        rng = mvae_rng_fork(&rng_base, (uint64_t)(s / bs));
         int n = (int)((N - s) < bs ? (N - s) : bs);
         for (int i = 0; i < n; i++) idx[i] = s + i;
         if ((rc = mvae_batch_fill(&b, m, split, idx, n, NULL, err))) goto done;
@@ -406,6 +414,18 @@ int mvae_evaluate_in(mvae_model *m, int split, const char *run_dir, mvae_eval_re
         if (!quiet) redrawn |= eval_progress(m, s + n, N, N_ll, mvae_time_sec() - t_eval, r->ll_seconds, K, &next_line);
     }
     if (redrawn) fputc('\n', stderr);
+    if (d_size > 1) { /* every rank's sums and counts, added up */
+        double sums[1 + 3 * 16 + 2 * MVAE_MAX_LL_TERMS];
+        int k = 0;
+        sums[k++] = elbo_sum;
+        for (int a = 0; a < 16; a++) sums[k++] = acc_s[a], sums[k++] = acc_m[a], sums[k++] = acc_n[a];
+        for (int t = 0; t < MVAE_MAX_LL_TERMS; t++) sums[k++] = r->ll[t], sums[k++] = ll_n[t];
+        if ((rc = mvae_dist_allreduce_sum_f64(sums, (size_t)k, err))) goto done;
+        k = 0;
+        elbo_sum = sums[k++];
+        for (int a = 0; a < 16; a++) acc_s[a] = sums[k++], acc_m[a] = sums[k++], acc_n[a] = sums[k++];
+        for (int t = 0; t < MVAE_MAX_LL_TERMS; t++) r->ll[t] = sums[k++], ll_n[t] = sums[k++];
+    }
     r->elbo = elbo_sum / (double)N;
     r->n_ll = nterms;
     for (int t = 0; t < nterms; t++) {
@@ -429,6 +449,14 @@ int mvae_evaluate_in(mvae_model *m, int split, const char *run_dir, mvae_eval_re
         r->acc_mean[a] = acc_n[a] > 0 ? acc_m[a] / acc_n[a] : NAN;
         snprintf(r->acc_name[a], sizeof r->acc_name[a], "%s->%s", mvae_model_subset_name(m, froms[a], nm, sizeof nm),
                  m->mod[target].info.name);
+    }
+    /* coherence is split over the ranks too; the rest (probes, BLEU, cross-generation, subsets) is
+     * rank 0's (docs/scaling.md) */
+    if (d_rank > 0) {
+        if ((rc = mvae_eval_coherence(m, split, run_dir, r, true, err))) goto done;
+        r->seconds = mvae_time_sec() - t0;
+        rc = MVAE_OK;
+        goto done;
     }
     /* linear probe on the same pairs, then coherence (each reads its own eval: section) */
     if (target >= 0 && nfrom > 0 && (rc = mvae_eval_probe(m, split, target, froms, nfrom, r, quiet, err))) goto done;
@@ -475,7 +503,9 @@ int mvae_evaluate_in(mvae_model *m, int split, const char *run_dir, mvae_eval_re
         for (int a = 0; a < r->n_fd; a++) fprintf(stderr, "  frechet %s %.3f", r->fd_name[a], r->fd[a]);
         for (int a = 0; a < r->n_clf; a++) fprintf(stderr, "  classifier %s %.4f", r->clf_name[a], r->clf_acc[a]);
         for (int a = 0; a < r->n_bleu; a++) fprintf(stderr, "  BLEU %s %.2f", r->bleu_name[a], 100.0 * r->bleu[a]);
-        fprintf(stderr, "  [K=%d, %lld samples for log p, %.1f s]\n", r->ll_samples, (long long)N_ll, r->seconds);
+        fprintf(stderr, "  [K=%d, %lld samples for log p, %.1f s", r->ll_samples, (long long)N_ll, r->seconds);
+        if (d_size > 1) fprintf(stderr, ", test batches split over %d ranks", d_size);
+        fputs("]\n", stderr);
     }
     if ((rc = mvae_evaluate_cross(m, split, r, quiet, err))) goto done;
     if ((rc = mvae_evaluate_subsets(m, split, r, quiet, err))) goto done;

@@ -75,6 +75,7 @@ static const mvae_option train_schema[] = {
     {"valid_size", MVAE_OPT_INT, "0", "hold out this many training samples to pick the best checkpoint", NULL, false, NULL, "[0, inf)"},
     {"progress", MVAE_OPT_STRING, "auto", "auto | bar | lines | none", NULL, false, progress_choices, NULL},
     {"dist_noise", MVAE_OPT_STRING, NULL, "with MPI ranks: rank (default: each rank its own noise stream) | global (every rank draws the global batch's noise and keeps its rows: the trajectory of one process)", NULL, false, dist_noise_choices, NULL},
+    {"dist_bucket_mb", MVAE_OPT_FLOAT, "2", "with MPI ranks: all-reduce the gradients in buckets of this many MB, each started during backward once final (0 = one all-reduce after backward); docs/scaling.md", NULL, false, NULL, "[0, 1024]"},
     {"impartial", MVAE_OPT_MAP, NULL, "impartiality blocks on each term's z: {method: pcgrad, ...} (docs/impartial.md)", mvae_impartial_schema, false, NULL, NULL},
     {NULL, 0, NULL, NULL, NULL, false, NULL, NULL},
 };

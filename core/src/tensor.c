@@ -33,6 +33,8 @@ struct mvae_ctx {
     bool failed;
     char err[MVAE_ERROR_MSG_MAX];
     int64_t win_row0, win_n, win_global; /* mvae_ctx_set_batch_window; win_global 0: none */
+    mvae_backward_hook bw_hook;          /* mvae_ctx_set_backward_hook; NULL: none */
+    void *bw_user;
 };
 
 static arena_chunk *chunk_new(mvae_ctx *ctx, size_t cap) {
@@ -197,6 +199,11 @@ size_t mvae_ctx_arena_capacity(const mvae_ctx *ctx) { return ctx->total_cap; }
 size_t mvae_ctx_scratch_capacity(const mvae_ctx *ctx) { return ctx->scratch_cap; }
 uint64_t mvae_ctx_arena_mallocs(const mvae_ctx *ctx) { return ctx->mallocs; }
 size_t mvae_ctx_tape_len(const mvae_ctx *ctx) { return ctx->tape_len; }
+mvae_tensor *mvae_ctx_tape_at(const mvae_ctx *ctx, size_t i) { return i < ctx->tape_len ? ctx->tape[i] : NULL; }
+void mvae_ctx_set_backward_hook(mvae_ctx *ctx, mvae_backward_hook fn, void *user) {
+    ctx->bw_hook = fn;
+    ctx->bw_user = user;
+}
 
 /* ---------------------------------------------------------------------------------------------- */
 
@@ -451,9 +458,13 @@ int mvae_backward_seeded(mvae_ctx *ctx, mvae_tensor *out, const float *seed) {
         mvae_ctx_fail(ctx, "backward: output is not on the tape (made before the last reset?)");
         return MVAE_ERR_INVALID;
     }
+    if (ctx->bw_hook) ctx->bw_hook(ctx, ctx->bw_user, end, end); /* the tape [0, end) is complete */
     for (size_t i = end; i-- > 0;) {
         mvae_tensor *t = ctx->tape[i];
-        if (!t->grad) continue; /* no gradient reached this node */
+        if (!t->grad) { /* no gradient reached this node */
+            if (ctx->bw_hook) ctx->bw_hook(ctx, ctx->bw_user, i, end);
+            continue;
+        }
         mvae_backward_fn fn = mvae_op_table[t->op].backward;
         MVAE_ASSERT_MSG(fn, mvae_op_table[t->op].name);
         fn(ctx, t);
@@ -470,6 +481,7 @@ int mvae_backward_seeded(mvae_ctx *ctx, mvae_tensor *out, const float *seed) {
                 block_release(ctx, t->data, (size_t)t->n * sizeof(float)))
                 t->data = NULL;
         }
+        if (ctx->bw_hook) ctx->bw_hook(ctx, ctx->bw_user, i, end);
     }
     return ctx->failed ? MVAE_ERR_INVALID : MVAE_OK;
 }

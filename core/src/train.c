@@ -162,6 +162,7 @@ typedef struct train_cfg {
     double kl_anneal_epochs, beta, clip;
     const char *progress;
     bool noise_global; /* train.dist_noise: global (docs/scaling.md) */
+    double bucket_mb;  /* train.dist_bucket_mb: 0 = one all-reduce after backward */
     mvae_optim opt;
 } train_cfg;
 
@@ -180,6 +181,7 @@ static int read_train_cfg(const mvae_model *m, train_cfg *c, mvae_error *err) {
     const char *dn = "rank";
     if (mvae_cfg_string_or(t, "dist_noise", "rank", &dn, err)) return err->status;
     c->noise_global = !strcmp(dn, "global");
+    if (mvae_cfg_float_or(t, "dist_bucket_mb", 2.0, &c->bucket_mb, err)) return err->status;
     mvae_cfg_node *o = mvae_cfg_path(t, "optimizer");
     mvae_cfg_node *adam = mvae_cfg_get(o, "adam"), *sgd = mvae_cfg_get(o, "sgd");
     double lr, a, b, eps, wd;
@@ -717,9 +719,10 @@ static int resume_best(const mvae_model *m, const char *ckpt_last, const char *c
 static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp, const mvae_objective *objp,
                         mvae_train_result *res, mvae_error *err);
 
-/* Data parallelism: the epoch's loss sums of every rank, added up and divided by the number of
- * ranks (each rank's are means over its slice), into rank 0's. A term is matched by its subset;
- * every rank has the same fixed terms unless its slice had no data for one (then it adds 0). */
+/* Data parallelism: the epoch's loss sums of every rank (each rank's are means over its slice),
+ * weighted by the rank's share w of the global batch and added up, into every rank's. A term is
+ * matched by its subset; every rank has the same fixed terms unless its slice had no data for one
+ * (then it adds 0). */
 typedef struct epoch_sums {
     double loss, random;
     int32_t n_term, pad;
@@ -727,27 +730,27 @@ typedef struct epoch_sums {
     double term[MVAE_MAX_TERMS];
 } epoch_sums;
 
-static int epoch_stats_gather(double *sum_loss, double *random_sum, uint32_t *term_sub, double *term_sum, int *n_term,
-                              mvae_error *err) {
+static int epoch_stats_gather(double w, double *sum_loss, double *random_sum, uint32_t *term_sub, double *term_sum,
+                              int *n_term, mvae_error *err) {
     const int n = mvae_dist_size();
-    epoch_sums me = {*sum_loss, *random_sum, *n_term, 0, {0}, {0}};
+    epoch_sums me = {*sum_loss * w, *random_sum * w, *n_term, 0, {0}, {0}};
     memcpy(me.sub, term_sub, sizeof me.sub);
-    memcpy(me.term, term_sum, sizeof me.term);
+    for (int j = 0; j < MVAE_MAX_TERMS; j++) me.term[j] = term_sum[j] * w;
     epoch_sums *all = malloc((size_t)n * sizeof *all);
     if (!all) return mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
     int rc = mvae_dist_allgather(&me, all, sizeof me, err);
     if (!rc) {
         double l = 0, r = 0;
         for (int k = 0; k < n; k++) l += all[k].loss, r += all[k].random;
-        *sum_loss = l / n;
-        *random_sum = r / n;
+        *sum_loss = l;
+        *random_sum = r;
         for (int j = 0; j < *n_term; j++) term_sum[j] = 0;
         for (int k = 0; k < n; k++)
             for (int t = 0; t < all[k].n_term && t < MVAE_MAX_TERMS; t++) {
                 int j = 0;
                 while (j < *n_term && term_sub[j] != all[k].sub[t]) j++;
                 if (j == *n_term && *n_term < MVAE_MAX_TERMS) term_sub[j] = all[k].sub[t], term_sum[j] = 0, (*n_term)++;
-                if (j < MVAE_MAX_TERMS) term_sum[j] += all[k].term[t] / n;
+                if (j < MVAE_MAX_TERMS) term_sum[j] += all[k].term[t];
             }
     }
     free(all);
@@ -774,7 +777,7 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
                         mvae_train_result *res, mvae_error *err) {
     train_cfg tc = *tcp;
     const mvae_objective obj = *objp;
-    int rc;
+    int rc, rc2;
     if (tc.threads > 0) mvae_gemm_set_threads((int)tc.threads);
     else mvae_gemm_auto_threads();
     const mvae_dataset_vtable *dv = m->ds_desc->vtable;
@@ -808,17 +811,19 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
                               (long long)tc.batch_size);
     }
     int64_t nb = N_train / tc.batch_size;
-    /* data parallelism (mvae/dist.h): rank r trains on rows [r Bl, (r+1) Bl) of every global batch */
+    /* data parallelism (mvae/dist.h): rank r trains on its rows of every global batch */
     const int rank = mvae_dist_rank(), n_ranks = mvae_dist_size();
-    if (tc.batch_size % n_ranks != 0) {
+    if (tc.batch_size < n_ranks) {
         free(train_idx);
-        return mvae_error_set(err, MVAE_ERR_INVALID, "train.batch_size %lld is not divisible by the %d MPI ranks: "
-                              "every rank trains on an equal slice of the global batch; set train.batch_size to a "
-                              "multiple of %d (e.g. %lld), or run a number of ranks that divides it",
-                              (long long)tc.batch_size, n_ranks, n_ranks,
-                              (long long)((tc.batch_size + n_ranks - 1) / n_ranks * n_ranks));
+        return mvae_error_set(err, MVAE_ERR_INVALID, "train.batch_size %lld is smaller than the %d MPI ranks: every rank "
+                              "needs at least one sample of each global batch; set train.batch_size to %d or more, or "
+                              "run fewer ranks", (long long)tc.batch_size, n_ranks, n_ranks);
     }
-    const int64_t B_local = tc.batch_size / n_ranks;
+    /* uneven splits: rank r takes rows [floor(r B / N), floor((r+1) B / N)) and its gradient, the
+     * mean over its rows, counts by its share of the global batch (mvae_dist_allreduce_grads_weighted) */
+    const int64_t row0 = tc.batch_size * rank / n_ranks, B_local = tc.batch_size * (rank + 1) / n_ranks - row0;
+    const int64_t B_max = (tc.batch_size + n_ranks - 1) / n_ranks;
+    const float w_rank = (float)((double)B_local / (double)tc.batch_size);
     if (tc.max_batches > 0 && tc.max_batches < nb) nb = tc.max_batches;
 
     char path[MVAE_RUN_DIR_MAX + 200], ckpt_last[MVAE_RUN_DIR_MAX + 200], ckpt_best[MVAE_RUN_DIR_MAX + 200],
@@ -880,6 +885,11 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
     memset(&b, 0, sizeof b); /* freed on every path below, also before mvae_batch_init ran */
     memset(&vb, 0, sizeof vb);
     mvae_ctx *ctx = mvae_ctx_new(0);
+    /* the bucketed all-reduce (train.dist_bucket_mb > 0); the impartiality blocks keep the one-shot
+     * path (docs/scaling.md) */
+    const bool want_buckets = n_ranks > 1 && tc.bucket_mb > 0 && !m->impartial;
+    mvae_dist_buckets *buckets =
+        want_buckets ? mvae_dist_buckets_new(m->params, (size_t)(tc.bucket_mb * 1048576.0)) : NULL;
     int64_t *perm = malloc((size_t)N_train * sizeof *perm);
     double *times = malloc((size_t)nb * sizeof *times);
     /* the validation batch's indices: one workspace sized by the batch */
@@ -889,8 +899,8 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
     size_t n_rates = 0, cap_rates = 0;
     char *line = NULL; /* one metrics.jsonl line */
     size_t line_len = 0;
-    if (!ctx || !perm || !times || (tc.valid_size > 0 && !valid_idx) ||
-        (rc = mvae_batch_init(&b, m, (int)B_local, err)) ||
+    if (!ctx || !perm || !times || (want_buckets && !buckets) || (tc.valid_size > 0 && !valid_idx) ||
+        (rc = mvae_batch_init(&b, m, (int)B_max, err)) ||
         (n_ranks > 1 && rank == 0 && tc.valid_size > 0 && (rc = mvae_batch_init(&vb, m, (int)tc.batch_size, err)))) {
         rc = rc ? rc : mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
         goto done;
@@ -922,7 +932,7 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
         if (n_ranks > 1) { /* rank 0's stream (what it saves in last.ckpt); per rank, or the same on all */
             if ((rc = mvae_dist_bcast(&rng, sizeof rng, err))) goto done;
             if (rank > 0 && !tc.noise_global) rng = mvae_rng_fork(&rng, 0xD1570000ull + (uint64_t)rank);
-            if (tc.noise_global) mvae_ctx_set_batch_window(ctx, rank * B_local, B_local, tc.batch_size);
+            if (tc.noise_global) mvae_ctx_set_batch_window(ctx, row0, B_local, tc.batch_size);
         }
         memcpy(perm, train_idx, (size_t)N_train * sizeof *perm);
         mvae_rng sh = mvae_rng_fork(&base, 1000 + (uint64_t)epoch);
@@ -936,7 +946,7 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
         float beta = (float)tc.beta;
         for (int64_t bi = 0; bi < nb; bi++) {
             double t0 = mvae_time_sec();
-            if ((rc = mvae_batch_fill(&b, m, MVAE_SPLIT_TRAIN, perm + bi * tc.batch_size + rank * B_local, (int)B_local,
+            if ((rc = mvae_batch_fill(&b, m, MVAE_SPLIT_TRAIN, perm + bi * tc.batch_size + row0, (int)B_local,
                                       pairing, err)))
                 goto done;
             /* linear KL annealing per batch (the original MVAE schedule) */
@@ -953,8 +963,14 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
             mvae_step_stats st;
             rc = mvae_model_types_train_step(m, ctx, &b, &rng); /* e.g. a GAN's discriminator (modeltype.h) */
             if (!rc) rc = mvae_objective_loss(m, ctx, &b, &obj, beta, &rng, &loss, &st);
+            if (buckets) mvae_dist_buckets_arm(buckets, ctx, w_rank); /* all-reduce during backward */
             if (!rc) rc = mvae_backward(ctx, loss);
-            if (!rc && n_ranks > 1 && (rc = mvae_dist_allreduce_grads(m->params, err))) goto done;
+            if (buckets && (rc2 = mvae_dist_buckets_finish(buckets, ctx, err))) {
+                rc = rc2;
+                goto done;
+            }
+            if (!rc && n_ranks > 1 && !buckets && (rc = mvae_dist_allreduce_grads_weighted(m->params, w_rank, err)))
+                goto done;
             float gnorm = 0;
             if (!rc) {
                 gnorm = tc.clip > 0 ? mvae_clip_grad_norm(m->params, (float)tc.clip) : mvae_grad_norm(m->params);
@@ -977,7 +993,7 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
                 goto done;
             }
             if ((rc = mvae_optim_step(&tc.opt, m->params, err)) ||
-                (n_ranks > 1 && (rc = mvae_dist_average_buffers(m->params, err))))
+                (n_ranks > 1 && (rc = mvae_dist_average_buffers_weighted(m->params, w_rank, err))))
                 goto done;
             grads_zero = true;
             sum_loss += st.loss;
@@ -1019,7 +1035,7 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
         }
         mvae_ctx_set_batch_window(ctx, 0, 0, 0);
         /* the epoch's losses are the means over every rank's slices (rank 0 adds them up) */
-        if (n_ranks > 1 && (rc = epoch_stats_gather(&sum_loss, &random_sum, term_sub, term_sum, &n_term, err)))
+        if (n_ranks > 1 && (rc = epoch_stats_gather(w_rank, &sum_loss, &random_sum, term_sub, term_sum, &n_term, err)))
             goto done;
         double sec = mvae_time_sec() - t_ep;
         /* steady-state throughput: median batch time, first batches excluded */
@@ -1127,8 +1143,10 @@ static int train_locked(mvae_model *m, const mvae_train_opts *o, train_cfg *tcp,
         /* resumed a finished run: keep the recorded throughput */
         res->samples_per_sec = NAN;
     }
-    if (rank > 0) goto done; /* rank 0 evaluates on the test split and writes metrics.json, pictures */
+    /* every rank evaluates its share of the test split (mvae_evaluate_in); rank 0 gathers the
+     * metrics, writes metrics.json and the pictures */
     if ((rc = mvae_evaluate_in(m, MVAE_SPLIT_TEST, o->run_dir, &res->eval, o->quiet, err))) goto done;
+    if (rank > 0) goto done;
     snprintf(path, sizeof path, "%s/metrics.json", o->run_dir);
     mvae_test_crash_point("metrics_json"); /* trained, not yet evaluated into metrics.json */
     if ((rc = mvae_write_metrics_json(path, &res->eval, res, err))) goto done;
@@ -1141,6 +1159,7 @@ done:
     mvae_batch_free(&b);
     mvae_batch_free(&vb);
     mvae_ctx_free(ctx);
+    mvae_dist_buckets_free(buckets);
     free(perm);
     free(times);
     free(valid_idx);

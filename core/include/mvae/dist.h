@@ -20,6 +20,7 @@
 #define MVAE_DIST_H
 #include "mvae/params.h"
 #include "mvae/optim.h"
+#include "mvae/tensor.h"
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -58,7 +59,8 @@ int mvae_dist_barrier_idle(mvae_error *err);
  * a ring all-reduce sends 2 (N-1)/N of it per rank, docs/scaling.md). */
 uint64_t mvae_dist_bytes_allreduced(void);
 /* MVAE_DIST_STATS=1: mvae_dist_finalize prints each rank's float all-reduce calls, bytes and the
- * seconds spent in them (bench/scaling.sh reads it). */
+ * seconds spent in them, and for the bucketed all-reduce the seconds not hidden behind backward
+ * (bench/scaling.sh reads it). */
 
 /* ---- the parameter store ---- */
 /* Make every rank's parameters, buffers, optimizer moments and step count rank 0's (at the start
@@ -69,9 +71,56 @@ int mvae_dist_sync_params(mvae_params *ps, mvae_optim *opt, mvae_error *err);
  * this is the gradient of the mean over the global batch). Every trainable entry's gradient is
  * then written (its MVAE_T_GRAD_ZERO flag is cleared). */
 int mvae_dist_allreduce_grads(mvae_params *ps, mvae_error *err);
+/* The same with this rank's weight w in the global mean: every rank scales its gradient by w
+ * (its share of the global batch, n_r / B, so uneven slices count by their rows) before the
+ * sum; no scaling after. With w = 1/size and size a power of two the result is
+ * bit-identical to mvae_dist_allreduce_grads. */
+int mvae_dist_allreduce_grads_weighted(mvae_params *ps, float w, mvae_error *err);
+
+/* ---- bucketed all-reduce overlapped with backward ----
+ * The gradient block is cut into buckets of bucket_bytes (the last one shorter). Armed on a
+ * context (mvae_dist_buckets_arm), backward's hook (mvae_ctx_set_backward_hook) finds, on the
+ * complete tape, the first op reading each parameter; after the sweep has passed the first
+ * reader of every parameter overlapping a bucket, that bucket is final: it is scaled by the
+ * rank's weight and its non-blocking MPI_Iallreduce (in place) starts while backward goes on.
+ * Buckets start in one fixed order on every rank (from the end of the block to its start:
+ * the decoders, whose gradients backward finishes first, are allocated last), so ranks whose
+ * tapes differ (per-rank random subsets) still issue the same collectives in the same order.
+ * Between ops the hook calls MPI_Testall, because Open MPI progresses non-blocking collectives
+ * only inside MPI calls. mvae_dist_buckets_finish starts what is left and waits for all.
+ * The sums are the same additions as the one-shot path (element-wise over the ranks), so the
+ * result is bit-identical to it for 2 ranks (a + b = b + a); for more ranks the MPI library may
+ * pick another reduction order for smaller messages (a few ulps; the epoch-end hash check then
+ * keeps the ranks identical). With size 1 (or without MPI) nothing is armed: a no-op. */
+typedef struct mvae_dist_buckets mvae_dist_buckets;
+/* NULL when out of memory. bucket_bytes is rounded to whole floats (at least one). */
+mvae_dist_buckets *mvae_dist_buckets_new(mvae_params *ps, size_t bucket_bytes);
+void mvae_dist_buckets_free(mvae_dist_buckets *bk);
+int mvae_dist_buckets_count(const mvae_dist_buckets *bk);
+/* Install the hook on ctx for the next mvae_backward; w as in mvae_dist_allreduce_grads_weighted. */
+void mvae_dist_buckets_arm(mvae_dist_buckets *bk, mvae_ctx *ctx, float w);
+/* After backward: start the buckets not started yet, wait for every one, clear the gradients'
+ * MVAE_T_GRAD_ZERO flags, remove the hook. Call it also when backward failed (it must: the
+ * other ranks wait in the collectives). */
+int mvae_dist_buckets_finish(mvae_dist_buckets *bk, mvae_ctx *ctx, mvae_error *err);
+/* Totals since the start (this rank): buckets started during backward (overlapped) and after it;
+ * seconds from backward's end to the last bucket's completion (communication not hidden). */
+typedef struct mvae_dist_stats {
+    uint64_t allreduce_calls, allreduce_bytes; /* every float all-reduce, blocking or not */
+    double allreduce_seconds;                  /* in blocking float all-reduces */
+    uint64_t steps_bucketed, buckets_in_backward, buckets_after;
+    double exposed_seconds; /* bucketed: from backward's end until every bucket completed */
+    double window_seconds;  /* bucketed: from the first bucket's start to backward's end */
+    double in_backward_seconds; /* bucketed: in the MPI calls the hook made during backward */
+} mvae_dist_stats;
+void mvae_dist_get_stats(mvae_dist_stats *st);
 /* Average the buffers (batchnorm running statistics, impartiality state) over the ranks, so every
  * rank holds what rank 0 saves; nothing to do without buffers. */
 int mvae_dist_average_buffers(mvae_params *ps, mvae_error *err);
+/* The same weighted by each rank's share w of the global batch (sum of w over the ranks = 1):
+ * a batchnorm running mean then moves toward the global batch's mean, as one process's does;
+ * the running variance toward the weighted mean of the ranks' slice variances (docs/scaling.md). */
+int mvae_dist_average_buffers_weighted(mvae_params *ps, float w, mvae_error *err);
 /* Compare a 64-bit hash of every rank's parameter values (they must be bit-identical: the same
  * update on the same gradients). Should they differ (an MPI whose all-reduce gives ranks
  * different sums), rank 0 warns and every rank continues from rank 0's parameters and optimizer

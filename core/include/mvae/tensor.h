@@ -129,6 +129,16 @@ size_t mvae_ctx_scratch_capacity(const mvae_ctx *ctx);
 /* Number of heap allocations the arena has made since creation (tests check it stays flat). */
 uint64_t mvae_ctx_arena_mallocs(const mvae_ctx *ctx);
 size_t mvae_ctx_tape_len(const mvae_ctx *ctx);
+/* The tensor at tape position i (0 = the first op of the step); NULL past the end. */
+mvae_tensor *mvae_ctx_tape_at(const mvae_ctx *ctx, size_t i);
+/* A callback for backward (data parallelism, mvae/dist.h: start the all-reduce of a gradient
+ * bucket as soon as the last op reading its parameters has run backward). mvae_backward calls
+ * fn(ctx, user, end, end) once before the sweep (the tape [0, end) is complete and may be read),
+ * then fn(ctx, user, i, end) after tape position i (end-1 down to 0) is done: from then on no op
+ * at a position >= i writes a gradient again, so a parameter whose readers all sit at positions
+ * >= i has its final gradient. NULL: none (the default). Kept across resets. */
+typedef void (*mvae_backward_hook)(mvae_ctx *ctx, void *user, size_t pos, size_t end);
+void mvae_ctx_set_backward_hook(mvae_ctx *ctx, mvae_backward_hook fn, void *user);
 
 /* ---- tensors in the arena ---- */
 /* New uninitialised F32 tensor. ndim 1..4, all sizes >= 1. */

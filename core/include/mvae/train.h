@@ -366,7 +366,11 @@ int mvae_run_checkpoint_load(mvae_model *m, const char *path, mvae_optim *opt, m
 /* Evaluate on a split as eval: in the config says. */
 int mvae_evaluate(mvae_model *m, int split, mvae_eval_result *r, bool quiet, mvae_error *err);
 /* The same; run_dir (may be NULL) is the last-resort cache directory for the coherence
- * classifier (see mvae_classifier_cache_dir in mvae/coherence.h). */
+ * classifier (see mvae_classifier_cache_dir in mvae/coherence.h). Each batch of eval.batch_size
+ * draws from its own stream. Collective under MPI (mvae/dist.h, size > 1): every rank must call
+ * it; rank r evaluates the batches j with j mod size = r, the ELBO, accuracy and log-likelihood
+ * sums (and coherence's) are all-reduced, and only rank 0 computes the rest and fills r completely
+ * (the other ranks' r holds those shared metrics only). */
 int mvae_evaluate_in(mvae_model *m, int split, const char *run_dir, mvae_eval_result *r, bool quiet,
                      mvae_error *err);
 /* The eval.cross metrics alone (mvae_evaluate calls it; r's other fields are left alone). */
