@@ -108,6 +108,15 @@ static void gemm_matches_blas(mvae_isa_kind isa) {
             check_case(&r, ta, tb, 61, 333, 200, 1.0f, 0.0f, 2); /* odd columns: a partial last block */
         }
     check_case(&r, 0, 0, 200, 100, 512, 1.0f, 1.0f, 3);
+    /* threads split the rows where M > N (dW with out > in, the CNN's dcol): row counts that are and
+     * are not multiples of the register block, alpha != 1 on a transposed A, 2 and 3 threads */
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            check_case(&r, ta, tb, 784, 512, 200, 1.0f, 0.0f, 2);
+            check_case(&r, ta, tb, 1000, 64, 512, 1.0f, 1.0f, 2);
+            check_case(&r, ta, tb, 517, 33, 300, -0.5f, 0.0f, 3);
+            check_case(&r, ta, tb, 1024, 980, 128, 1.0f, 0.0f, 2);
+        }
     /* a bias row added by the kernels' first store: edge tiles, several k blocks, beta 0 and 1,
      * 1 and 2 threads, K = 0 */
     for (int threads = 1; threads <= 2; threads++) {
@@ -116,6 +125,7 @@ static void gemm_matches_blas(mvae_isa_kind isa) {
         check_case_b(&r, 1, 0, 97, 1025, 257, 0.5f, 1.0f, threads, true);
         check_case_b(&r, 0, 0, 200, 100, 600, 1.0f, 0.0f, threads, true);
         check_case_b(&r, 1, 1, 7, 21, 1, 1.0f, 1.0f, threads, true);
+        check_case_b(&r, 1, 0, 785, 300, 100, 1.0f, 0.0f, threads, true); /* rows split */
     }
     check_case_b(&r, 0, 1, 7, 9, 0, 1.0f, 0.0f, 1, true);
     restore_isa();
@@ -150,13 +160,15 @@ static void test_gemm_blas_backend_bias(void **state) {
 
 /* The same products from every kernel set the CPU runs agree within float rounding: |C_isa -
  * C_generic| <= 2e-6 (K + 1) max|C| elementwise (sums of K products in different orders and with
- * or without fused multiply-adds), on the MVAE's forward, dX and dW shapes, 1 and 2 threads. */
+ * or without fused multiply-adds), on the MVAE's forward, dX and dW shapes (the last one split by
+ * rows), 1 and 2 threads. */
 static void test_gemm_isas_agree(void **state) {
     (void)state;
     mvae_rng r;
     mvae_rng_seed(&r, 14);
     static const int cases[][5] = {{0, 1, 100, 512, 784}, {0, 0, 100, 784, 512}, {1, 0, 512, 784, 100},
-                                   {1, 1, 37, 65, 129},   {0, 1, 100, 64, 512},  {0, 0, 64, 1024, 16}};
+                                   {1, 1, 37, 65, 129},   {0, 1, 100, 64, 512},  {0, 0, 64, 1024, 16},
+                                   {1, 0, 784, 512, 200}};
     int compared = 0;
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         int ta = cases[c][0], tb = cases[c][1], M = cases[c][2], N = cases[c][3], K = cases[c][4];

@@ -13,7 +13,7 @@
  * it over every transpose combination, edge shapes and thread counts.
  *
  * Row-major: C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C. This file applies beta, splits
- * the columns between the pool's threads in multiples of the kernels' register block, and keeps
+ * the rows or columns between the pool's threads in multiples of the kernels' register block, and keeps
  * the per-thread packing buffers; the kernel sets do the blocking, packing and micro-kernels.
  */
 #define _GNU_SOURCE
@@ -134,7 +134,7 @@ void mvae_gemm_auto_threads(void) {
 }
 
 
-/* A persistent pool of T-1 workers for mvae_sgemm's column split and mvae_parallel_for. The
+/* A persistent pool of T-1 workers for mvae_sgemm's row or column split and mvae_parallel_for. The
  * caller posts one task per thread and runs the first itself; workers sleep on a condition
  * variable between calls (no spinning: 2 cores are shared with OpenBLAS and the rest of the step).
  * A task never posts tasks itself: inside a task (in_task) both entry points run serially. */
@@ -262,13 +262,30 @@ static void gemm_task(void *arg, int begin, int end) {
     t->impl->run(&g);
 }
 
+/* rows [begin, end) of C: the same job on the sub-matrices (A's rows are its columns when transposed) */
+static void gemm_rows_task(void *arg, int begin, int end) {
+    const gemm_task_arg *t = arg;
+    mvae_gemm_job g = t->job;
+    g.A += g.transA ? (size_t)begin : (size_t)begin * g.lda;
+    g.C += (size_t)begin * g.ldc;
+    g.M = end - begin;
+    t->impl->run(&g);
+}
+
+/* Split a product between T threads. Every thread packs its own panels of both operands: a split
+ * of the columns of C makes each thread pack all of op(A) (M x K), a split of the rows all of op(B)
+ * (K x N). Rows are split where op(A) is the larger (M > N: the backward products dW = dY^T X with
+ * out > in, and the CNN's dcol), columns otherwise; in multiples of the register block. */
 static void run_parallel(const mvae_gemm_job *g, const mvae_gemm_impl *impl, int T) {
     if (in_task) {
         impl->run(g);
         return;
     }
     gemm_task_arg t = {*g, impl};
-    pool_run(gemm_task, &t, 0, g->N, T, impl->nr);
+    if (g->M > g->N && g->M >= 2 * impl->mr)
+        pool_run(gemm_rows_task, &t, 0, g->M, T, impl->mr);
+    else
+        pool_run(gemm_task, &t, 0, g->N, T, impl->nr);
 }
 
 static mvae_gemm_observer g_observer = NULL;
@@ -323,9 +340,9 @@ static void sgemm_impl(int transA, int transB, int M, int N, int K, float alpha,
         }
         mvae_gemm_job g = {transA, transB, M, N, K, lda, ldb, ldc, alpha, A, B, C, 0, N, zero_first, bias};
         int T = g_threads;
-        /* threads split the columns in multiples of the register block; small products stay on
-         * one thread */
-        if (T > 1 && (double)M * N * K >= 4e6 && N >= 2 * impl->nr)
+        /* threads split the rows or the columns in multiples of the register block (run_parallel);
+         * small products stay on one thread */
+        if (T > 1 && (double)M * N * K >= 4e6 && (N >= 2 * impl->nr || (M > N && M >= 2 * impl->mr)))
             run_parallel(&g, impl, T);
         else
             impl->run(&g);

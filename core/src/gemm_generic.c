@@ -38,4 +38,4 @@ static void micro_kernel(int mr, int nr, int kc, const float *pa, const float *p
 #define GEMM_RUN gemm_run_generic
 #include "gemm_driver.h"
 
-const mvae_gemm_impl mvae_gemm_impl_generic = {"mvae-generic", NR, gemm_run_generic};
+const mvae_gemm_impl mvae_gemm_impl_generic = {"mvae-generic", NR, MR, gemm_run_generic};

@@ -49,6 +49,7 @@ typedef struct mvae_gemm_job {
 typedef struct mvae_gemm_impl {
     const char *name;                   /* "mvae-avx2" */
     int nr;                             /* register block width: threads split columns in multiples */
+    int mr;                             /* register block height: threads split rows in multiples */
     void (*run)(const mvae_gemm_job *g); /* the job's column range, alpha op(A) op(B) (+ bias) into C */
 } mvae_gemm_impl;
 

@@ -85,5 +85,5 @@ static inline void micro_kernel(int mr, int nr, int kc, const float *pa, const f
 #define GEMM_RUN gemm_run_neon
 #include "gemm_driver.h"
 
-const mvae_gemm_impl mvae_gemm_impl_neon = {"mvae-neon", NR, gemm_run_neon};
+const mvae_gemm_impl mvae_gemm_impl_neon = {"mvae-neon", NR, MR, gemm_run_neon};
 #endif
