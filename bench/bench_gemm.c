@@ -1,6 +1,10 @@
 /* bench_gemm.c — GFLOP/s of every GEMM backend at the MVAE's shapes, interleaved.
  *
  *   build/bench_gemm [--threads N] [--rounds R] [--min-ms MS] [--set mlp|cnn|all] [--match TEXT] [--generic]
+ *                    [--column-split]
+ *
+ * --column-split: mvae's threads split every product by columns of C (as before the row split of
+ * products with M > N), for an A/B comparison of the two splits at 2 threads.
  *
  * Variants: mvae_sgemm with each kernel set the CPU runs (mvae-avx512, mvae-avx2; mvae-generic
  * with --generic), OpenBLAS's cblas_sgemm (whatever kernel OPENBLAS_CORETYPE selects), and BLIS's
@@ -180,9 +184,10 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--min-ms") && i + 1 < argc) min_ms = atof(argv[++i]);
         else if (!strcmp(argv[i], "--set") && i + 1 < argc) set = argv[++i];
         else if (!strcmp(argv[i], "--generic")) generic = 1;
+        else if (!strcmp(argv[i], "--column-split")) mvae_gemm_set_column_split(1);
         else if (!strcmp(argv[i], "--match") && i + 1 < argc) match = argv[++i];
         else {
-            fprintf(stderr, "usage: bench_gemm [--threads N] [--rounds R] [--min-ms MS] [--set mlp|cnn|all] [--match TEXT] [--generic]\n");
+            fprintf(stderr, "usage: bench_gemm [--threads N] [--rounds R] [--min-ms MS] [--set mlp|cnn|all] [--match TEXT] [--generic] [--column-split]\n");
             return 2;
         }
     }

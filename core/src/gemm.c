@@ -276,13 +276,19 @@ static void gemm_rows_task(void *arg, int begin, int end) {
  * of the columns of C makes each thread pack all of op(A) (M x K), a split of the rows all of op(B)
  * (K x N). Rows are split where op(A) is the larger (M > N: the backward products dW = dY^T X with
  * out > in, and the CNN's dcol), columns otherwise; in multiples of the register block. */
+static int g_column_split; /* mvae_gemm_set_column_split */
+void mvae_gemm_set_column_split(int on) { g_column_split = on; }
+static bool split_rows(const mvae_gemm_job *g, const mvae_gemm_impl *impl) {
+    return !g_column_split && g->M > g->N && g->M >= 2 * impl->mr;
+}
+
 static void run_parallel(const mvae_gemm_job *g, const mvae_gemm_impl *impl, int T) {
     if (in_task) {
         impl->run(g);
         return;
     }
     gemm_task_arg t = {*g, impl};
-    if (g->M > g->N && g->M >= 2 * impl->mr)
+    if (split_rows(g, impl))
         pool_run(gemm_rows_task, &t, 0, g->M, T, impl->mr);
     else
         pool_run(gemm_task, &t, 0, g->N, T, impl->nr);
@@ -342,7 +348,7 @@ static void sgemm_impl(int transA, int transB, int M, int N, int K, float alpha,
         int T = g_threads;
         /* threads split the rows or the columns in multiples of the register block (run_parallel);
          * small products stay on one thread */
-        if (T > 1 && (double)M * N * K >= 4e6 && (N >= 2 * impl->nr || (M > N && M >= 2 * impl->mr)))
+        if (T > 1 && (double)M * N * K >= 4e6 && (N >= 2 * impl->nr || split_rows(&g, impl)))
             run_parallel(&g, impl, T);
         else
             impl->run(&g);

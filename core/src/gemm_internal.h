@@ -23,6 +23,9 @@ void mvae_gemm_set_threads(int n);
 void mvae_gemm_auto_threads(void);
 void mvae_gemm_forget_threads(void); /* tests: as if no thread count had been chosen */
 int mvae_gemm_threads(void);
+/* Benchmarks: 1 = threads always split the columns of C (the split before rows were split too),
+ * 0 = rows where M > N (the default; see gemm.c) */
+void mvae_gemm_set_column_split(int on);
 /* Run fn(arg, begin, end) over ranges that split [0, n) between the GEMM threads (at most one range
  * per `grain` items; one thread runs fn(arg, 0, n) directly). Ranges must be independent. Calls
  * made from inside fn run serially. */
