@@ -286,6 +286,40 @@ static void test_gemm_concurrent_callers(void **state) {
     }
 }
 
+/* A worker that has not started its range when the caller finishes its own does not hold the call
+ * up: the caller runs that range itself (gemm.c, pool_run). With the workers held, every range of a
+ * 2-thread mvae_parallel_for runs once, on the calling thread, and 2-thread products (a row and a
+ * column split) still equal OpenBLAS's; released, the workers run their ranges again. */
+typedef struct range_log { int hits[1000]; int off_caller; pthread_t caller; } range_log;
+static void log_range(void *arg, int begin, int end) {
+    range_log *l = arg;
+    for (int i = begin; i < end; i++) __atomic_add_fetch(&l->hits[i], 1, __ATOMIC_RELAXED);
+    if (!pthread_equal(pthread_self(), l->caller)) __atomic_add_fetch(&l->off_caller, 1, __ATOMIC_RELAXED);
+}
+static void test_gemm_caller_takes_unstarted(void **state) {
+    (void)state;
+    mvae_rng r;
+    mvae_rng_seed(&r, 15);
+    mvae_error err = {0};
+    assert_int_equal(mvae_isa_set(mvae_isa_detected(), &err), MVAE_OK); /* own kernels: the pool */
+    mvae_gemm_set_threads(2);
+    for (int hold = 1; hold >= 0; hold--) {
+        mvae_gemm_pool_hold_workers(hold);
+        for (int rep = 0; rep < 20; rep++) {
+            static range_log l;
+            memset(&l, 0, sizeof l);
+            l.caller = pthread_self();
+            mvae_parallel_for(1000, 1, log_range, &l);
+            for (int i = 0; i < 1000; i++) assert_int_equal(l.hits[i], 1);
+            if (hold) assert_int_equal(l.off_caller, 0);
+        }
+        check_case(&r, 1, 0, 784, 512, 200, 1.0f, 0.0f, 2); /* rows */
+        check_case(&r, 0, 1, 100, 512, 784, 1.0f, 1.0f, 2); /* columns */
+    }
+    mvae_gemm_set_threads(1);
+    restore_isa();
+}
+
 static void test_gemm_backend_reported(void **state) {
     (void)state;
     const char *name = mvae_gemm_backend_name();
@@ -333,6 +367,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_gemm_concurrent_callers),
         cmocka_unit_test(test_gemm_backend_reported),
         cmocka_unit_test(test_gemm_auto_threads),
+        cmocka_unit_test(test_gemm_caller_takes_unstarted),
     };
     return mvae_test_run("gemm", tests, argc, argv);
 }

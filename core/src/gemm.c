@@ -142,8 +142,13 @@ typedef struct pool_task {
     void (*fn)(void *arg, int begin, int end);
     void *arg;
     int begin, end;
+    int taken; /* under pool.mu: 0 = not started, 1 = started by its worker, 2 = taken by the caller */
 } pool_task;
 
+/* A worker that is not running when its task is posted (on a machine with more runnable
+ * processes than cores it may wait milliseconds for a time slice) does not hold the product up:
+ * once the caller has finished its own task it takes every task no worker has started and runs it
+ * itself, then waits only for the tasks that workers did start. */
 static struct {
     pthread_mutex_t mu;
     pthread_cond_t go, done;
@@ -156,6 +161,8 @@ static struct {
 } pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, {{0}}, 0, {0}};
 
 static __thread int in_task = 0;
+static int g_hold_workers; /* tests: workers start no task, the caller takes them all */
+void mvae_gemm_pool_hold_workers(int on) { __atomic_store_n(&g_hold_workers, on, __ATOMIC_RELEASE); }
 
 /* Before sleeping on a condition variable, a thread polls for a short while (~50 µs): the next
  * GEMM of a step usually comes within microseconds, and a futex wake-up costs tens of them on a
@@ -184,7 +191,8 @@ static void *worker_main(void *arg) {
                 pthread_cond_wait(&pool.go, &pool.mu);
         }
         seen = pool.generation;
-        if (me < pool.n_tasks) {
+        if (me < pool.n_tasks && !pool.tasks[me].taken && !__atomic_load_n(&g_hold_workers, __ATOMIC_ACQUIRE)) {
+            pool.tasks[me].taken = 1;
             pool_task t = pool.tasks[me];
             pthread_mutex_unlock(&pool.mu);
             t.fn(t.arg, t.begin, t.end);
@@ -218,7 +226,7 @@ static void pool_run(void (*fn)(void *, int, int), void *args, size_t arg_size, 
     int per = ((n + T - 1) / T + align - 1) / align * align;
     int nt = 0;
     for (int t = 0; t < T && t * per < n; t++) {
-        pool.tasks[t] = (pool_task){fn, (char *)args + (size_t)t * arg_size, t * per, (t + 1) * per < n ? (t + 1) * per : n};
+        pool.tasks[t] = (pool_task){fn, (char *)args + (size_t)t * arg_size, t * per, (t + 1) * per < n ? (t + 1) * per : n, 0};
         nt++;
     }
     pool.n_tasks = nt;
@@ -229,6 +237,20 @@ static void pool_run(void (*fn)(void *, int, int), void *args, size_t arg_size, 
     pthread_mutex_unlock(&pool.mu);
     in_task = 1;
     mine.fn(mine.arg, mine.begin, mine.end);
+    /* the tasks no worker has started yet: run them here */
+    for (;;) {
+        pool_task steal = {0};
+        pthread_mutex_lock(&pool.mu);
+        for (int t = 1; t < nt && !steal.fn; t++)
+            if (!pool.tasks[t].taken) {
+                pool.tasks[t].taken = 2;
+                steal = pool.tasks[t];
+            }
+        pthread_mutex_unlock(&pool.mu);
+        if (!steal.fn) break;
+        steal.fn(steal.arg, steal.begin, steal.end);
+        __atomic_sub_fetch(&pool.pending, 1, __ATOMIC_RELEASE);
+    }
     in_task = 0;
     for (int k = 0; k < POOL_SPIN && __atomic_load_n(&pool.pending, __ATOMIC_ACQUIRE) > 0; k++) cpu_relax();
     pthread_mutex_lock(&pool.mu);

@@ -30,6 +30,9 @@ void mvae_gemm_set_column_split(int on);
  * per `grain` items; one thread runs fn(arg, 0, n) directly). Ranges must be independent. Calls
  * made from inside fn run serially. */
 void mvae_parallel_for(int n, int grain, void (*fn)(void *arg, int begin, int end), void *arg);
+/* Tests: 1 = the pool's workers start no task, so the caller runs every range itself (what happens
+ * when a worker is not scheduled before the caller has finished its own range); 0 = normal. */
+void mvae_gemm_pool_hold_workers(int on);
 /* Benchmarks: called after every mvae_sgemm with its shape and wall time (NULL = off, the default;
  * then nothing is timed). */
 typedef void (*mvae_gemm_observer)(int transA, int transB, int M, int N, int K, float beta,
