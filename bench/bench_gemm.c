@@ -1,11 +1,19 @@
 /* bench_gemm.c — GFLOP/s of every GEMM backend at the MVAE's shapes, interleaved.
  *
  *   build/bench_gemm [--threads N] [--rounds R] [--min-ms MS] [--set mlp|cnn|all] [--match TEXT] [--generic]
+ *                    [--column-split]
+ *
+ * --column-split: mvae's threads split every product by columns of C (as before the row split of
+ * products with M > N), for an A/B comparison of the two splits at 2 threads.
  *
  * Variants: mvae_sgemm with each kernel set the CPU runs (mvae-avx512, mvae-avx2; mvae-generic
  * with --generic), OpenBLAS's cblas_sgemm (whatever kernel OPENBLAS_CORETYPE selects), and BLIS's
  * bli_sgemm when libblis.so.4 loads (Debian's libblis4-*, dlopen'd with RTLD_DEEPBIND so its BLAS
- * symbols do not collide with OpenBLAS's; BLIS_ARCH_TYPE and BLIS_NUM_THREADS apply).
+ * symbols do not collide with OpenBLAS's; BLIS_ARCH_TYPE and BLIS_NUM_THREADS apply), and libxsmm
+ * when the build found it (libxsmm-dev, MVAE_DEPS_OPTIONAL=libs; static, linked into this program
+ * only): its JIT kernel for the shape (libxsmm_smmdispatch, one thread) where it makes one, else
+ * libxsmm_sgemm, which hands products above its small-matrix limit to the BLAS (OpenBLAS here);
+ * the `gemm` line says which (xsmm=jit|blas).
  *
  * For each round, each shape, each variant in turn: a batch of calls of at least --min-ms
  * (default 2) on the same operands, GFLOP/s = 2 M N K calls / time. Medians and maxima over the
@@ -104,8 +112,31 @@ static void blis_gemm(const shape *s, const float *A, int lda, const float *B, i
                 s->tb ? ldb : 1, &beta, C, s->N, 1);
 }
 
-enum { V_GENERIC, V_AVX2, V_AVX512, V_OPENBLAS, V_BLIS, V_COUNT };
-static const char *vname[V_COUNT] = {"mvae-generic", "mvae-avx2", "mvae-avx512", "openblas", "blis"};
+#if defined(MVAE_BENCH_XSMM)
+#include <libxsmm.h>
+/* Row-major C [M,N] = op(A) op(B) is column-major C' [N,M] = op(B)' op(A)': libxsmm's first operand is
+ * B (transposed when B is not), its second A. The JIT kernel of the current shape, or NULL. */
+static libxsmm_smmfunction xsmm_kernel;
+static void xsmm_prepare(const shape *s, int lda, int ldb) {
+    libxsmm_blasint m = s->N, n = s->M, k = s->K, la = ldb, lb = lda, lc = s->N;
+    float one = 1.0f, beta = s->beta;
+    int flags = (s->tb ? LIBXSMM_GEMM_FLAG_TRANS_A : 0) | (s->ta ? LIBXSMM_GEMM_FLAG_TRANS_B : 0);
+    int prefetch = LIBXSMM_PREFETCH_NONE;
+    xsmm_kernel = libxsmm_smmdispatch(m, n, k, &la, &lb, &lc, &one, &beta, &flags, &prefetch);
+}
+static void xsmm_gemm(const shape *s, const float *A, int lda, const float *B, int ldb, float *C) {
+    if (xsmm_kernel) {
+        xsmm_kernel(B, A, C);
+        return;
+    }
+    libxsmm_blasint m = s->N, n = s->M, k = s->K, la = ldb, lb = lda, lc = s->N;
+    float one = 1.0f, beta = s->beta;
+    libxsmm_sgemm(s->tb ? "T" : "N", s->ta ? "T" : "N", &m, &n, &k, &one, B, &la, A, &lb, &beta, C, &lc);
+}
+#endif
+
+enum { V_GENERIC, V_AVX2, V_AVX512, V_OPENBLAS, V_BLIS, V_XSMM, V_COUNT };
+static const char *vname[V_COUNT] = {"mvae-generic", "mvae-avx2", "mvae-avx512", "openblas", "blis", "libxsmm"};
 
 static void run_variant(int v, const shape *s, const float *A, int lda, const float *B, int ldb, float *C) {
     if (v == V_OPENBLAS)
@@ -113,6 +144,10 @@ static void run_variant(int v, const shape *s, const float *A, int lda, const fl
                     s->K, 1.0f, A, lda, B, ldb, s->beta, C, s->N);
     else if (v == V_BLIS)
         blis_gemm(s, A, lda, B, ldb, C);
+#if defined(MVAE_BENCH_XSMM)
+    else if (v == V_XSMM)
+        xsmm_gemm(s, A, lda, B, ldb, C);
+#endif
     else
         mvae_sgemm(s->ta, s->tb, s->M, s->N, s->K, 1.0f, A, lda, B, ldb, s->beta, C, s->N);
 }
@@ -149,9 +184,10 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--min-ms") && i + 1 < argc) min_ms = atof(argv[++i]);
         else if (!strcmp(argv[i], "--set") && i + 1 < argc) set = argv[++i];
         else if (!strcmp(argv[i], "--generic")) generic = 1;
+        else if (!strcmp(argv[i], "--column-split")) mvae_gemm_set_column_split(1);
         else if (!strcmp(argv[i], "--match") && i + 1 < argc) match = argv[++i];
         else {
-            fprintf(stderr, "usage: bench_gemm [--threads N] [--rounds R] [--min-ms MS] [--set mlp|cnn|all] [--match TEXT] [--generic]\n");
+            fprintf(stderr, "usage: bench_gemm [--threads N] [--rounds R] [--min-ms MS] [--set mlp|cnn|all] [--match TEXT] [--generic] [--column-split]\n");
             return 2;
         }
     }
@@ -165,8 +201,13 @@ int main(int argc, char **argv) {
     const char *default_gemm = mvae_gemm_backend_name();
     mvae_gemm_set_threads(threads); /* mvae's pool and OpenBLAS */
     blis_load(threads);
+    int have_xsmm = 0;
+#if defined(MVAE_BENCH_XSMM)
+    libxsmm_init();
+    have_xsmm = 1;
+#endif
     int on[V_COUNT] = {generic, mvae_isa_supported(MVAE_ISA_AVX2), mvae_isa_supported(MVAE_ISA_AVX512), 1,
-                       bli_sgemm_p != NULL};
+                       bli_sgemm_p != NULL, have_xsmm};
     char cpu[128] = "?";
     FILE *ci = fopen("/proc/cpuinfo", "r");
     if (ci) {
@@ -202,6 +243,11 @@ int main(int argc, char **argv) {
         mvae_rng_uniform_fill(&r, B, nb, -1, 1);
         mvae_rng_uniform_fill(&r, C, nc, -1, 1);
         double flop = 2.0 * s->M * s->N * s->K;
+        const char *xsmm_how = "none";
+#if defined(MVAE_BENCH_XSMM)
+        xsmm_prepare(s, lda, ldb);
+        xsmm_how = xsmm_kernel ? "jit" : "blas";
+#endif
         for (int v = 0; v < V_COUNT; v++) /* warm-up, and the batch size for min_ms */
             if (on[v]) {
                 select_variant(v);
@@ -226,9 +272,10 @@ int main(int argc, char **argv) {
             qsort(gf[si][v], (size_t)n, sizeof(double), cmp_double);
             med[si][v] = gf[si][v][n / 2];
             printf("gemm set=%s what=\"%s\" op=%c%c M=%d N=%d K=%d beta=%g calls_per_step=%d variant=%s gflops_med=%.1f "
-                   "gflops_p10=%.1f gflops_p90=%.1f gflops_max=%.1f\n",
+                   "gflops_p10=%.1f gflops_p90=%.1f gflops_max=%.1f%s%s\n",
                    s->set, s->what, s->ta ? 'T' : 'N', s->tb ? 'T' : 'N', s->M, s->N, s->K, s->beta, s->calls, vname[v],
-                   med[si][v], gf[si][v][n / 10], gf[si][v][n - 1 - n / 10], gf[si][v][n - 1]);
+                   med[si][v], gf[si][v][n / 10], gf[si][v][n - 1 - n / 10], gf[si][v][n - 1],
+                   v == V_XSMM ? " xsmm=" : "", v == V_XSMM ? xsmm_how : "");
             mx[si][v] = gf[si][v][n - 1];
         }
         free(A);

@@ -9,6 +9,8 @@
 #
 #   bench/compare.sh                       # everything (~15 min on 2 quiet cores)
 #   PAIRS=1 CASES="mlp" THREADS="1" SETTINGS="set" EVAL=0 bench/compare.sh   # a quick look
+#   ISAS="auto avx2 generic" SETTINGS=set bench/compare.sh   # the ISA as a dimension (MVAE_ISA per run)
+#   RAW=FILE also keeps the per-run lines the medians come from
 #
 # mvae's peak RSS is its training peak (VmHWM read before bench_step's isolated GEMM timings,
 # which allocate their own operands and wake OpenBLAS's buffers); the peer's is its whole run.
@@ -27,12 +29,14 @@ SETTINGS=${SETTINGS:-"set unset"}
 EVAL=${EVAL:-1}
 EVAL_K=${EVAL_K:-1000}
 EVAL_N=${EVAL_N:-200}
+ISAS=${ISAS:-auto} # MVAE_ISA values, each run in turn (auto: unset, the build's default kernels)
 PEER=${PEER:-../shared/bench/peer_mvae.py}
 PY=${PY:-/usr/bin/python3}
 BENCH=${BENCH:-build/bench_step}
 [ -x "$BENCH" ] || { echo "compare.sh: $BENCH not built (cmake --build build)"; exit 1; }
 [ -f "$PEER" ] || { echo "compare.sh: the peer $PEER is missing"; exit 1; }
-"$PY" -c 'import torch' 2>/dev/null || { echo "compare.sh: $PY cannot import torch: apt-get install python3-torch"; exit 1; }
+"$PY" -c 'import torch' 2>/dev/null || {
+  echo "compare.sh: $PY cannot import torch: MVAE_DEPS_OPTIONAL=peer scripts/deps.sh build (python3-torch)"; exit 1; }
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -55,58 +59,102 @@ with_setting() { # with_setting set|unset CMD... : run CMD with OpenBLAS's varia
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'),"\
      "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset} OPENBLAS_L2_SIZE=${OPENBLAS_L2_SIZE:-unset}, $(date -u +%Y-%m-%d)"
-rows=()
+echo "load at start: $(cut -d' ' -f1-3 /proc/loadavg) ($(date -u +%H:%M) UTC)"
+# isa_env ISA: the environment for one mvae run (auto: MVAE_ISA unset, the build's default choice)
+isa_env() { if [ "$1" = auto ]; then echo "-u MVAE_ISA"; else echo "MVAE_ISA=$1"; fi; }
+res="$tmp/results" # one line per run: kind case threads setting isa key=value...
+: > "$res"
 for c in $CASES; do
   if [ "$c" = mlp ]; then exp=experiments/fashion_mnist_mlp.yaml; arch=mlp; msteps=60; pb=70; else
     exp=experiments/fashion_mnist_cnn.yaml; arch=cnn; msteps=12; pb=22; fi
   for t in $THREADS; do
     for s in $SETTINGS; do
-      ms=(); ps=(); mr=(); pr=(); gf=(); fg=(); fb=(); core=""; pcore=""
       omp=(); [ "$t" -gt 1 ] && omp=(OMP_WAIT_POLICY=PASSIVE)
       for i in $(seq "$PAIRS"); do
-        out=$(with_setting "$s" "$BENCH" --model "$exp" --threads "$t" --steps "$msteps" --warmup 5 --quiet-shapes)
-        ms+=("$(echo "$out" | grep '^step' | key samples_per_sec)")
-        mr+=("$(echo "$out" | grep '^memory_train' | key peak_rss_mib)")
-        gf+=("$(echo "$out" | grep '^step' | key gflops)")
-        fg+=("$(echo "$out" | grep '^bound gemm=mvae\|^bound gemm=openblas gemm_bound' | key fraction_of_gemm_bound)")
-        fb+=("$(echo "$out" | grep '^bound gemm=openblas sgemm' | key fraction_of_sgemm_bound)")
-        core=$(echo "$out" | grep '^config' | key openblas_core)
+        for isa in $ISAS; do
+          # shellcheck disable=SC2046
+          out=$(with_setting "$s" env $(isa_env "$isa") "$BENCH" --model "$exp" --threads "$t" --steps "$msteps" --warmup 5 --quiet-shapes)
+          echo "mvae $c $t $s $isa" \
+               "sps=$(echo "$out" | grep '^step' | key samples_per_sec)" \
+               "rss=$(echo "$out" | grep '^memory_train' | key peak_rss_mib)" \
+               "gflops=$(echo "$out" | grep '^step' | key gflops)" \
+               "fg=$(echo "$out" | grep '^bound gemm=' | grep -v sgemm_bound | key fraction_of_gemm_bound)" \
+               "fb=$(echo "$out" | grep '^bound gemm=openblas sgemm' | key fraction_of_sgemm_bound)" \
+               "core=$(echo "$out" | grep '^config' | key openblas_core)" \
+               "gemm=$(echo "$out" | grep '^bound gemm=' | grep -v sgemm_bound | key gemm)" >> "$res"
+        done
         pout=$(with_setting "$s" env "${peer_env[@]}" "${omp[@]}" "$PY" "$tmp/peer_rss.py" "$PEER" --arch "$arch" \
                --variant shared --batches "$pb" --warmup 10 --threads "$t")
-        ps+=("$(echo "$pout" | grep '^epoch' | key steady_samples_per_sec)")
-        pr+=("$(echo "$pout" | grep '^memory' | key peak_rss_mib)")
-        pcore=$(echo "$pout" | grep '^config' | key openblas_core)
+        echo "peer $c $t $s - sps=$(echo "$pout" | grep '^epoch' | key steady_samples_per_sec)" \
+             "rss=$(echo "$pout" | grep '^memory' | key peak_rss_mib) core=$(echo "$pout" | grep '^config' | key openblas_core)" >> "$res"
       done
-      rows+=("$("$PY" - "$c" "$t" "$s" "$core" "$pcore" "${ms[*]}" "${ps[*]}" "${mr[*]}" "${pr[*]}" "${gf[*]}" "${fg[*]}" "${fb[*]}" <<'EOF'
-import statistics as st, sys
-c, t, s, core, pcore = sys.argv[1:6]
-f = [[float(x) for x in a.split()] if a.strip() else [float('nan')] for a in sys.argv[6:]]
-ms, ps, mr, pr, gf, fg, fb = (st.median(v) for v in f)
-print(f"| {c} | {t} | {s} ({core} / {pcore}) | {ms:.0f} | {ps:.0f} | **{ms/ps:.2f}x** | {mr:.0f} | {pr:.0f} | {mr/pr:.2f} | {gf:.0f} | {fg:.2f} | {fb:.2f} |")
-EOF
-)")
-      echo "${rows[-1]}"
+      echo "done: $c, $t thread(s), OpenBLAS variables $s (load $(cut -d' ' -f1 /proc/loadavg))" >&2
     done
   done
 done
-echo
-echo "| model | threads | OpenBLAS setting (kernel mvae / peer) | mvae samples/s | peer samples/s | mvae/peer | mvae peak RSS MiB | peer peak RSS MiB | RSS ratio | mvae GFLOP/s | fraction of mvae GEMM bound | fraction of OpenBLAS sgemm bound |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
-for r in "${rows[@]}"; do echo "$r"; done
 
 if [ "$EVAL" = 1 ]; then
-  echo
-  echo "evaluation: log p(image) and log p(image,label), K=$EVAL_K importance samples, first $EVAL_N test images, 1 thread"
-  m=$("$BENCH" --model experiments/fashion_mnist_mlp.yaml --threads 1 --eval "$EVAL_K" "$EVAL_N")
-  p=$(env "${peer_env[@]}" "$PY" "$tmp/peer_rss.py" "$PEER" --arch mlp --variant shared --batches 1 --warmup 0 \
-      --threads 1 --eval --eval-k "$EVAL_K" --eval-n "$EVAL_N")
-  msec=$(echo "$m" | grep '^eval' | key ll_sec); psec=$(echo "$p" | grep '^eval' | key iw_sec)
-  mrss=$(echo "$m" | grep '^memory' | key peak_rss_mib); prss=$(echo "$p" | grep '^memory' | key peak_rss_mib)
-  "$PY" - "$msec" "$psec" "$mrss" "$prss" <<'EOF'
-import sys
-m, p, mr, pr = map(float, sys.argv[1:])
-print("| case | mvae s | peer s | speed-up | mvae peak RSS MiB | peer peak RSS MiB |")
-print("|---|---|---|---|---|---|")
-print(f"| importance-sampled log-likelihoods | {m:.1f} | {p:.1f} | **{p/m:.2f}x** | {mr:.0f} | {pr:.0f} |")
-EOF
+  for i in $(seq "$PAIRS"); do
+    for isa in $ISAS; do
+      # shellcheck disable=SC2046
+      m=$(env $(isa_env "$isa") "$BENCH" --model experiments/fashion_mnist_mlp.yaml --threads 1 --eval "$EVAL_K" "$EVAL_N")
+      echo "eval mlp 1 set $isa sec=$(echo "$m" | grep '^eval' | key ll_sec) rss=$(echo "$m" | grep '^memory' | key peak_rss_mib)" >> "$res"
+    done
+    p=$(env "${peer_env[@]}" "$PY" "$tmp/peer_rss.py" "$PEER" --arch mlp --variant shared --batches 1 --warmup 0 \
+        --threads 1 --eval --eval-k "$EVAL_K" --eval-n "$EVAL_N")
+    echo "peval mlp 1 set - sec=$(echo "$p" | grep '^eval' | key iw_sec) rss=$(echo "$p" | grep '^memory' | key peak_rss_mib)" >> "$res"
+  done
+  echo "done: evaluation (load $(cut -d' ' -f1 /proc/loadavg))" >&2
 fi
+echo "load at end: $(cut -d' ' -f1-3 /proc/loadavg) ($(date -u +%H:%M) UTC)"
+[ -n "${RAW:-}" ] && cp "$res" "$RAW"
+
+"$PY" - "$res" "$EVAL_K" "$EVAL_N" <<'EOF'
+import math, statistics as st, sys
+rows = []
+for line in open(sys.argv[1]):
+    f = line.split()
+    d = dict(kind=f[0], case=f[1], t=f[2], s=f[3], isa=f[4])
+    for kv in f[5:]:
+        k, _, v = kv.partition('=')
+        d[k] = v
+    rows.append(d)
+def med(rs, k):
+    v = []
+    for r in rs:
+        try: v.append(float(r.get(k, 'nan')))
+        except ValueError: pass
+    v = [x for x in v if not math.isnan(x)]
+    return st.median(v) if v else float('nan')
+keys = []
+for r in rows:
+    if r['kind'] == 'mvae' and (r['case'], r['t'], r['s'], r['isa']) not in keys:
+        keys.append((r['case'], r['t'], r['s'], r['isa']))
+if keys:
+    print("| model | threads | OpenBLAS setting (kernel mvae / peer) | MVAE_ISA (GEMM) | mvae samples/s | peer samples/s | mvae/peer "
+          "| mvae peak RSS MiB | peer peak RSS MiB | RSS ratio | mvae GFLOP/s | fraction of mvae GEMM bound "
+          "| fraction of OpenBLAS sgemm bound | fraction of the best bound |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+for c, t, s, isa in keys:
+    m = [r for r in rows if r['kind'] == 'mvae' and (r['case'], r['t'], r['s'], r['isa']) == (c, t, s, isa)]
+    p = [r for r in rows if r['kind'] == 'peer' and (r['case'], r['t'], r['s']) == (c, t, s)]
+    ms, ps, mr, pr = med(m, 'sps'), med(p, 'sps'), med(m, 'rss'), med(p, 'rss')
+    fg, fb = med(m, 'fg'), med(m, 'fb')
+    pcore = p[0].get('core', '?') if p else '?'
+    print(f"| {c} | {t} | {s} ({m[0].get('core', '?')} / {pcore}) | {isa} ({m[0].get('gemm', '?')}) "
+          f"| {ms:.0f} | {ps:.0f} | **{ms / ps:.2f}x** | {mr:.0f} | {pr:.0f} | {mr / pr:.2f} | {med(m, 'gflops'):.0f} "
+          f"| {fg:.2f} | {fb:.2f} | {min(fg, fb):.2f} |")
+ev = [r for r in rows if r['kind'] == 'eval']
+pe = [r for r in rows if r['kind'] == 'peval']
+if ev:
+    print()
+    print(f"evaluation: log p(image) and log p(image,label), K={sys.argv[2]} importance samples, "
+          f"first {sys.argv[3]} test images, 1 thread")
+    print("| MVAE_ISA | mvae s | peer s | speed-up | mvae peak RSS MiB | peer peak RSS MiB | RSS ratio |")
+    print("|---|---|---|---|---|---|---|")
+    ps, pr = med(pe, 'sec'), med(pe, 'rss')
+    for isa in dict.fromkeys(r['isa'] for r in ev):
+        e = [r for r in ev if r['isa'] == isa]
+        m, mr = med(e, 'sec'), med(e, 'rss')
+        print(f"| {isa} | {m:.2f} | {ps:.2f} | **{ps / m:.2f}x** | {mr:.0f} | {pr:.0f} | {mr / pr:.2f} |")
+EOF

@@ -17,9 +17,13 @@ MVAE_TEST_PKGS=(chromium)
 
 # Optional groups, installed when named in MVAE_DEPS_OPTIONAL (e.g. MVAE_DEPS_OPTIONAL="neon blis"):
 # neon: the AArch64 cross compiler and qemu-user for scripts/neon.sh (the CTest neon_qemu skips
-# without them); blis: BLIS, which bench/bench_gemm measures beside OpenBLAS (dlopen'd when present).
+# without them); blis: BLIS, which bench/bench_gemm measures beside OpenBLAS (dlopen'd when present);
+# peer: PyTorch for the peer /work/shared/bench/peer_mvae.py that bench/compare.sh and quality.sh run;
+# libs: SLEEF and libxsmm, which bench/bench_libs measures against mvae's exp/log and GEMM.
 MVAE_PKGS_NEON=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
 MVAE_PKGS_BLIS=(libblis-dev)
+MVAE_PKGS_PEER=(python3-torch)
+MVAE_PKGS_LIBS=(libsleef-dev libxsmm-dev)
 
 # Install those of the given packages that are missing (apt-get, through sudo when not root).
 mvae_install_missing() {
@@ -42,7 +46,9 @@ for group in ${MVAE_DEPS_OPTIONAL:-}; do
   case "$group" in
     neon) mvae_install_missing "${MVAE_PKGS_NEON[@]}" ;;
     blis) mvae_install_missing "${MVAE_PKGS_BLIS[@]}" ;;
-    *) echo "deps.sh: unknown optional group '$group' in MVAE_DEPS_OPTIONAL (neon, blis)" >&2; exit 2 ;;
+    peer) mvae_install_missing "${MVAE_PKGS_PEER[@]}" ;;
+    libs) mvae_install_missing "${MVAE_PKGS_LIBS[@]}" ;;
+    *) echo "deps.sh: unknown optional group '$group' in MVAE_DEPS_OPTIONAL (neon, blis, peer, libs)" >&2; exit 2 ;;
   esac
 done
 

@@ -108,6 +108,15 @@ static void gemm_matches_blas(mvae_isa_kind isa) {
             check_case(&r, ta, tb, 61, 333, 200, 1.0f, 0.0f, 2); /* odd columns: a partial last block */
         }
     check_case(&r, 0, 0, 200, 100, 512, 1.0f, 1.0f, 3);
+    /* threads split the rows where M > N (dW with out > in, the CNN's dcol): row counts that are and
+     * are not multiples of the register block, alpha != 1 on a transposed A, 2 and 3 threads */
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            check_case(&r, ta, tb, 784, 512, 200, 1.0f, 0.0f, 2);
+            check_case(&r, ta, tb, 1000, 64, 512, 1.0f, 1.0f, 2);
+            check_case(&r, ta, tb, 517, 33, 300, -0.5f, 0.0f, 3);
+            check_case(&r, ta, tb, 1024, 980, 128, 1.0f, 0.0f, 2);
+        }
     /* a bias row added by the kernels' first store: edge tiles, several k blocks, beta 0 and 1,
      * 1 and 2 threads, K = 0 */
     for (int threads = 1; threads <= 2; threads++) {
@@ -116,6 +125,7 @@ static void gemm_matches_blas(mvae_isa_kind isa) {
         check_case_b(&r, 1, 0, 97, 1025, 257, 0.5f, 1.0f, threads, true);
         check_case_b(&r, 0, 0, 200, 100, 600, 1.0f, 0.0f, threads, true);
         check_case_b(&r, 1, 1, 7, 21, 1, 1.0f, 1.0f, threads, true);
+        check_case_b(&r, 1, 0, 785, 300, 100, 1.0f, 0.0f, threads, true); /* rows split */
     }
     check_case_b(&r, 0, 1, 7, 9, 0, 1.0f, 0.0f, 1, true);
     restore_isa();
@@ -150,13 +160,15 @@ static void test_gemm_blas_backend_bias(void **state) {
 
 /* The same products from every kernel set the CPU runs agree within float rounding: |C_isa -
  * C_generic| <= 2e-6 (K + 1) max|C| elementwise (sums of K products in different orders and with
- * or without fused multiply-adds), on the MVAE's forward, dX and dW shapes, 1 and 2 threads. */
+ * or without fused multiply-adds), on the MVAE's forward, dX and dW shapes (the last one split by
+ * rows), 1 and 2 threads. */
 static void test_gemm_isas_agree(void **state) {
     (void)state;
     mvae_rng r;
     mvae_rng_seed(&r, 14);
     static const int cases[][5] = {{0, 1, 100, 512, 784}, {0, 0, 100, 784, 512}, {1, 0, 512, 784, 100},
-                                   {1, 1, 37, 65, 129},   {0, 1, 100, 64, 512},  {0, 0, 64, 1024, 16}};
+                                   {1, 1, 37, 65, 129},   {0, 1, 100, 64, 512},  {0, 0, 64, 1024, 16},
+                                   {1, 0, 784, 512, 200}};
     int compared = 0;
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         int ta = cases[c][0], tb = cases[c][1], M = cases[c][2], N = cases[c][3], K = cases[c][4];
@@ -274,6 +286,40 @@ static void test_gemm_concurrent_callers(void **state) {
     }
 }
 
+/* A worker that has not started its range when the caller finishes its own does not hold the call
+ * up: the caller runs that range itself (gemm.c, pool_run). With the workers held, every range of a
+ * 2-thread mvae_parallel_for runs once, on the calling thread, and 2-thread products (a row and a
+ * column split) still equal OpenBLAS's; released, the workers run their ranges again. */
+typedef struct range_log { int hits[1000]; int off_caller; pthread_t caller; } range_log;
+static void log_range(void *arg, int begin, int end) {
+    range_log *l = arg;
+    for (int i = begin; i < end; i++) __atomic_add_fetch(&l->hits[i], 1, __ATOMIC_RELAXED);
+    if (!pthread_equal(pthread_self(), l->caller)) __atomic_add_fetch(&l->off_caller, 1, __ATOMIC_RELAXED);
+}
+static void test_gemm_caller_takes_unstarted(void **state) {
+    (void)state;
+    mvae_rng r;
+    mvae_rng_seed(&r, 15);
+    mvae_error err = {0};
+    assert_int_equal(mvae_isa_set(mvae_isa_detected(), &err), MVAE_OK); /* own kernels: the pool */
+    mvae_gemm_set_threads(2);
+    for (int hold = 1; hold >= 0; hold--) {
+        mvae_gemm_pool_hold_workers(hold);
+        for (int rep = 0; rep < 20; rep++) {
+            static range_log l;
+            memset(&l, 0, sizeof l);
+            l.caller = pthread_self();
+            mvae_parallel_for(1000, 1, log_range, &l);
+            for (int i = 0; i < 1000; i++) assert_int_equal(l.hits[i], 1);
+            if (hold) assert_int_equal(l.off_caller, 0);
+        }
+        check_case(&r, 1, 0, 784, 512, 200, 1.0f, 0.0f, 2); /* rows */
+        check_case(&r, 0, 1, 100, 512, 784, 1.0f, 1.0f, 2); /* columns */
+    }
+    mvae_gemm_set_threads(1);
+    restore_isa();
+}
+
 static void test_gemm_backend_reported(void **state) {
     (void)state;
     const char *name = mvae_gemm_backend_name();
@@ -321,6 +367,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_gemm_concurrent_callers),
         cmocka_unit_test(test_gemm_backend_reported),
         cmocka_unit_test(test_gemm_auto_threads),
+        cmocka_unit_test(test_gemm_caller_takes_unstarted),
     };
     return mvae_test_run("gemm", tests, argc, argv);
 }

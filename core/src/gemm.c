@@ -13,7 +13,7 @@
  * it over every transpose combination, edge shapes and thread counts.
  *
  * Row-major: C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C. This file applies beta, splits
- * the columns between the pool's threads in multiples of the kernels' register block, and keeps
+ * the rows or columns between the pool's threads in multiples of the kernels' register block, and keeps
  * the per-thread packing buffers; the kernel sets do the blocking, packing and micro-kernels.
  */
 #define _GNU_SOURCE
@@ -134,7 +134,7 @@ void mvae_gemm_auto_threads(void) {
 }
 
 
-/* A persistent pool of T-1 workers for mvae_sgemm's column split and mvae_parallel_for. The
+/* A persistent pool of T-1 workers for mvae_sgemm's row or column split and mvae_parallel_for. The
  * caller posts one task per thread and runs the first itself; workers sleep on a condition
  * variable between calls (no spinning: 2 cores are shared with OpenBLAS and the rest of the step).
  * A task never posts tasks itself: inside a task (in_task) both entry points run serially. */
@@ -142,8 +142,13 @@ typedef struct pool_task {
     void (*fn)(void *arg, int begin, int end);
     void *arg;
     int begin, end;
+    int taken; /* under pool.mu: 0 = not started, 1 = started by its worker, 2 = taken by the caller */
 } pool_task;
 
+/* A worker that is not running when its task is posted (on a machine with more runnable
+ * processes than cores it may wait milliseconds for a time slice) does not hold the product up:
+ * once the caller has finished its own task it takes every task no worker has started and runs it
+ * itself, then waits only for the tasks that workers did start. */
 static struct {
     pthread_mutex_t mu;
     pthread_cond_t go, done;
@@ -156,6 +161,8 @@ static struct {
 } pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, {{0}}, 0, {0}};
 
 static __thread int in_task = 0;
+static int g_hold_workers; /* tests: workers start no task, the caller takes them all */
+void mvae_gemm_pool_hold_workers(int on) { __atomic_store_n(&g_hold_workers, on, __ATOMIC_RELEASE); }
 
 /* Before sleeping on a condition variable, a thread polls for a short while (~50 µs): the next
  * GEMM of a step usually comes within microseconds, and a futex wake-up costs tens of them on a
@@ -184,7 +191,8 @@ static void *worker_main(void *arg) {
                 pthread_cond_wait(&pool.go, &pool.mu);
         }
         seen = pool.generation;
-        if (me < pool.n_tasks) {
+        if (me < pool.n_tasks && !pool.tasks[me].taken && !__atomic_load_n(&g_hold_workers, __ATOMIC_ACQUIRE)) {
+            pool.tasks[me].taken = 1;
             pool_task t = pool.tasks[me];
             pthread_mutex_unlock(&pool.mu);
             t.fn(t.arg, t.begin, t.end);
@@ -218,7 +226,7 @@ static void pool_run(void (*fn)(void *, int, int), void *args, size_t arg_size, 
     int per = ((n + T - 1) / T + align - 1) / align * align;
     int nt = 0;
     for (int t = 0; t < T && t * per < n; t++) {
-        pool.tasks[t] = (pool_task){fn, (char *)args + (size_t)t * arg_size, t * per, (t + 1) * per < n ? (t + 1) * per : n};
+        pool.tasks[t] = (pool_task){fn, (char *)args + (size_t)t * arg_size, t * per, (t + 1) * per < n ? (t + 1) * per : n, 0};
         nt++;
     }
     pool.n_tasks = nt;
@@ -229,6 +237,20 @@ static void pool_run(void (*fn)(void *, int, int), void *args, size_t arg_size, 
     pthread_mutex_unlock(&pool.mu);
     in_task = 1;
     mine.fn(mine.arg, mine.begin, mine.end);
+    /* the tasks no worker has started yet: run them here */
+    for (;;) {
+        pool_task steal = {0};
+        pthread_mutex_lock(&pool.mu);
+        for (int t = 1; t < nt && !steal.fn; t++)
+            if (!pool.tasks[t].taken) {
+                pool.tasks[t].taken = 2;
+                steal = pool.tasks[t];
+            }
+        pthread_mutex_unlock(&pool.mu);
+        if (!steal.fn) break;
+        steal.fn(steal.arg, steal.begin, steal.end);
+        __atomic_sub_fetch(&pool.pending, 1, __ATOMIC_RELEASE);
+    }
     in_task = 0;
     for (int k = 0; k < POOL_SPIN && __atomic_load_n(&pool.pending, __ATOMIC_ACQUIRE) > 0; k++) cpu_relax();
     pthread_mutex_lock(&pool.mu);
@@ -262,13 +284,36 @@ static void gemm_task(void *arg, int begin, int end) {
     t->impl->run(&g);
 }
 
+/* rows [begin, end) of C: the same job on the sub-matrices (A's rows are its columns when transposed) */
+static void gemm_rows_task(void *arg, int begin, int end) {
+    const gemm_task_arg *t = arg;
+    mvae_gemm_job g = t->job;
+    g.A += g.transA ? (size_t)begin : (size_t)begin * g.lda;
+    g.C += (size_t)begin * g.ldc;
+    g.M = end - begin;
+    t->impl->run(&g);
+}
+
+/* Split a product between T threads. Every thread packs its own panels of both operands: a split
+ * of the columns of C makes each thread pack all of op(A) (M x K), a split of the rows all of op(B)
+ * (K x N). Rows are split where op(A) is the larger (M > N: the backward products dW = dY^T X with
+ * out > in, and the CNN's dcol), columns otherwise; in multiples of the register block. */
+static int g_column_split; /* mvae_gemm_set_column_split */
+void mvae_gemm_set_column_split(int on) { g_column_split = on; }
+static bool split_rows(const mvae_gemm_job *g, const mvae_gemm_impl *impl) {
+    return !g_column_split && g->M > g->N && g->M >= 2 * impl->mr;
+}
+
 static void run_parallel(const mvae_gemm_job *g, const mvae_gemm_impl *impl, int T) {
     if (in_task) {
         impl->run(g);
         return;
     }
     gemm_task_arg t = {*g, impl};
-    pool_run(gemm_task, &t, 0, g->N, T, impl->nr);
+    if (split_rows(g, impl))
+        pool_run(gemm_rows_task, &t, 0, g->M, T, impl->mr);
+    else
+        pool_run(gemm_task, &t, 0, g->N, T, impl->nr);
 }
 
 static mvae_gemm_observer g_observer = NULL;
@@ -323,9 +368,9 @@ static void sgemm_impl(int transA, int transB, int M, int N, int K, float alpha,
         }
         mvae_gemm_job g = {transA, transB, M, N, K, lda, ldb, ldc, alpha, A, B, C, 0, N, zero_first, bias};
         int T = g_threads;
-        /* threads split the columns in multiples of the register block; small products stay on
-         * one thread */
-        if (T > 1 && (double)M * N * K >= 4e6 && N >= 2 * impl->nr)
+        /* threads split the rows or the columns in multiples of the register block (run_parallel);
+         * small products stay on one thread */
+        if (T > 1 && (double)M * N * K >= 4e6 && (N >= 2 * impl->nr || split_rows(&g, impl)))
             run_parallel(&g, impl, T);
         else
             impl->run(&g);

@@ -86,6 +86,16 @@ static void pack_a(int transA, const float *A, int lda, int i0, int mc, int k0, 
         for (int ip = 0; ip < mc; ip += MR) {
             int mr = mc - ip < MR ? mc - ip : MR;
             float *dst = pa + (size_t)ip * kc;
+            if (mr == MR) { /* 6 floats: a 4-vector and a pair, scaled (the dW products' A = dY^T) */
+                const __m128 al = _mm_set1_ps(alpha);
+                for (int k = kb; k < ke; k++) {
+                    const float *src = A + (size_t)(k0 + k) * lda + i0 + ip;
+                    _mm_storeu_ps(dst + k * MR, _mm_mul_ps(al, _mm_loadu_ps(src)));
+                    const __m128 pair = _mm_castsi128_ps(_mm_loadl_epi64((const __m128i *)(src + 4)));
+                    _mm_storel_pi((__m64 *)(dst + k * MR + 4), _mm_mul_ps(al, pair));
+                }
+                continue;
+            }
             for (int k = kb; k < ke; k++) {
                 const float *src = A + (size_t)(k0 + k) * lda + i0 + ip;
                 for (int ii = 0; ii < MR; ii++) dst[k * MR + ii] = ii < mr ? alpha * src[ii] : 0.0f;
@@ -202,5 +212,5 @@ static inline void micro_kernel(int mr, int nr, int kc, const float *pa, const f
 #define GEMM_RUN gemm_run_avx2
 #include "gemm_driver.h"
 
-const mvae_gemm_impl mvae_gemm_impl_avx2 = {"mvae-avx2", NR, gemm_run_avx2};
+const mvae_gemm_impl mvae_gemm_impl_avx2 = {"mvae-avx2", NR, MR, gemm_run_avx2};
 #endif

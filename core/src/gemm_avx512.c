@@ -201,5 +201,5 @@ static void gemm_run(const mvae_gemm_job *g) {
 }
 
 
-const mvae_gemm_impl mvae_gemm_impl_avx512 = {"mvae-avx512", NR, gemm_run};
+const mvae_gemm_impl mvae_gemm_impl_avx512 = {"mvae-avx512", NR, MR, gemm_run};
 #endif

@@ -23,10 +23,16 @@ void mvae_gemm_set_threads(int n);
 void mvae_gemm_auto_threads(void);
 void mvae_gemm_forget_threads(void); /* tests: as if no thread count had been chosen */
 int mvae_gemm_threads(void);
+/* Benchmarks: 1 = threads always split the columns of C (the split before rows were split too),
+ * 0 = rows where M > N (the default; see gemm.c) */
+void mvae_gemm_set_column_split(int on);
 /* Run fn(arg, begin, end) over ranges that split [0, n) between the GEMM threads (at most one range
  * per `grain` items; one thread runs fn(arg, 0, n) directly). Ranges must be independent. Calls
  * made from inside fn run serially. */
 void mvae_parallel_for(int n, int grain, void (*fn)(void *arg, int begin, int end), void *arg);
+/* Tests: 1 = the pool's workers start no task, so the caller runs every range itself (what happens
+ * when a worker is not scheduled before the caller has finished its own range); 0 = normal. */
+void mvae_gemm_pool_hold_workers(int on);
 /* Benchmarks: called after every mvae_sgemm with its shape and wall time (NULL = off, the default;
  * then nothing is timed). */
 typedef void (*mvae_gemm_observer)(int transA, int transB, int M, int N, int K, float beta,
@@ -49,6 +55,7 @@ typedef struct mvae_gemm_job {
 typedef struct mvae_gemm_impl {
     const char *name;                   /* "mvae-avx2" */
     int nr;                             /* register block width: threads split columns in multiples */
+    int mr;                             /* register block height: threads split rows in multiples */
     void (*run)(const mvae_gemm_job *g); /* the job's column range, alpha op(A) op(B) (+ bias) into C */
 } mvae_gemm_impl;
 

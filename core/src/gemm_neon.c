@@ -5,7 +5,8 @@
  *
  * An 8 x 8 micro-kernel: 16 q-register accumulators (8 rows x two 4-float vectors), two vectors of
  * the packed B row, each A element applied with a multiply-add by scalar (vfmaq_n_f32); the same
- * loops as the other kernel sets (gemm_driver.h, Goto & van de Geijn 2008), scalar packing.
+ * loops as the other kernel sets (gemm_driver.h, Goto & van de Geijn 2008), the scalar packing shared with
+ * gemm_generic.c (gemm_pack_scalar.h).
  */
 #include "gemm_internal.h"
 
@@ -18,31 +19,7 @@
 #define MC 128
 #define NC 1024
 
-/* alpha op(A)[i0:i0+mc, k0:k0+kc] into MR-row panels pa[p][k][ii], zero-padded rows */
-static void pack_a(int transA, const float *A, int lda, int i0, int mc, int k0, int kc, float alpha, float *pa) {
-    for (int ip = 0; ip < mc; ip += MR) {
-        int mr = mc - ip < MR ? mc - ip : MR;
-        float *dst = pa + (size_t)ip * kc;
-        for (int k = 0; k < kc; k++)
-            for (int ii = 0; ii < MR; ii++) {
-                size_t i = (size_t)(i0 + ip + ii), kk = (size_t)(k0 + k);
-                dst[k * MR + ii] = ii < mr ? alpha * (transA ? A[kk * lda + i] : A[i * lda + kk]) : 0.0f;
-            }
-    }
-}
-
-/* op(B)[k0:k0+kc, j0:j0+nc] into NR-column panels pb[p][k][jj], zero-padded columns */
-static void pack_b(int transB, const float *B, int ldb, int k0, int kc, int j0, int nc, float *pb) {
-    for (int jp = 0; jp < nc; jp += NR) {
-        int nr = nc - jp < NR ? nc - jp : NR;
-        float *dst = pb + (size_t)jp * kc;
-        for (int k = 0; k < kc; k++)
-            for (int jj = 0; jj < NR; jj++) {
-                size_t j = (size_t)(j0 + jp + jj), kk = (size_t)(k0 + k);
-                dst[k * NR + jj] = jj < nr ? (transB ? B[j * ldb + kk] : B[kk * ldb + j]) : 0.0f;
-            }
-    }
-}
+#include "gemm_pack_scalar.h" /* pack_a, pack_b */
 
 /* C[0:R, 0:nr] (+)= pa * pb for R rows (a constant in each instantiation), see gemm_driver.h */
 static inline __attribute__((always_inline)) void kernel_rx8(const int R, int nr, int kc, const float *pa,
@@ -108,5 +85,5 @@ static inline void micro_kernel(int mr, int nr, int kc, const float *pa, const f
 #define GEMM_RUN gemm_run_neon
 #include "gemm_driver.h"
 
-const mvae_gemm_impl mvae_gemm_impl_neon = {"mvae-neon", NR, gemm_run_neon};
+const mvae_gemm_impl mvae_gemm_impl_neon = {"mvae-neon", NR, MR, gemm_run_neon};
 #endif
