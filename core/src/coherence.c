@@ -380,6 +380,26 @@ static int frechet_add(const mvae_classifier *c, mvae_ctx *ctx, mvae_tensor *x, 
     return MVAE_OK;
 }
 
+/* The Fréchet statistics are sums: add every rank's up. A slot a rank never filled is created
+ * with the feature size another rank found (the first pass agrees on the sizes). */
+static int frechet_allreduce(mvae_feature_stats *fd, int n, mvae_error *err) {
+    double *dn = calloc(3 * (size_t)n, sizeof *dn); /* per slot: sum of d, ranks with it, rows */
+    if (!dn) return mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < n; i++)
+        dn[i] = fd[i].sum ? fd[i].d : 0, dn[n + i] = fd[i].sum != NULL, dn[2 * n + i] = (double)fd[i].n;
+    int rc = mvae_dist_allreduce_sum_f64(dn, 3 * (size_t)n, err);
+    for (int i = 0; i < n && !rc; i++) {
+        int d = dn[n + i] > 0 ? (int)(dn[i] / dn[n + i] + 0.5) : 0;
+        if (!d) continue;
+        if (!fd[i].sum && mvae_feature_stats_init(&fd[i], d)) rc = mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
+        if (!rc) fd[i].n = (int64_t)dn[2 * n + i];
+        if (!rc) rc = mvae_dist_allreduce_sum_f64(fd[i].sum, (size_t)d, err);
+        if (!rc) rc = mvae_dist_allreduce_sum_f64(fd[i].outer, (size_t)d * (size_t)d, err);
+    }
+    free(dn);
+    return rc;
+}
+
 int mvae_eval_coherence(mvae_model *m, int split, const char *run_dir, mvae_eval_result *r, bool quiet,
                         mvae_error *err) {
     mvae_cfg_node *sec = mvae_cfg_path(mvae_cfg_root(m->cfg), "eval.coherence");
@@ -477,8 +497,8 @@ int mvae_eval_coherence(mvae_model *m, int split, const char *run_dir, mvae_eval
     for (int a = 0; a < ni; a++) any_fd |= fd_on[a] = frechet && mvae_classifier_hook(clf[a][0]->desc, features) != NULL;
     mvae_feature_stats *fd = any_fd ? calloc((size_t)(nsets + 2) * (size_t)ni, sizeof *fd) : NULL;
     float *zp = any_fd ? malloc((size_t)bs * (size_t)m->latent_dim * sizeof *zp) : NULL;
-    mvae_rng frng; /* the prior draws and the flows' noise of the Fréchet samples: not coherence's stream */
-    mvae_rng_seed(&frng, m->seed + 778);
+    mvae_rng frng, frng_base; /* the prior draws and the flows' noise of the Fréchet samples: not coherence's stream */
+    mvae_rng_seed(&frng_base, m->seed + 778);
     if (any_fd && (!fd || !zp)) rc = mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
     int32_t *pred = malloc((size_t)bs * sizeof *pred);
     int64_t *idx = malloc((size_t)bs * sizeof *idx);
@@ -497,6 +517,7 @@ int mvae_eval_coherence(mvae_model *m, int split, const char *run_dir, mvae_eval
     for (int64_t s0 = 0; !rc && s0 < N; s0 += bs) {
         if ((s0 / bs) % d_size != d_rank) continue; /* another rank's batch */
         rng = mvae_rng_fork(&rng_base, (uint64_t)(s0 / bs));
+        frng = mvae_rng_fork(&frng_base, (uint64_t)(s0 / bs));
         int n = (int)(N - s0 < bs ? N - s0 : bs);
         for (int i = 0; i < n; i++) idx[i] = s0 + i;
         if ((rc = mvae_batch_fill(&b, m, split, idx, n, NULL, err))) break;
@@ -567,6 +588,7 @@ int mvae_eval_coherence(mvae_model *m, int split, const char *run_dir, mvae_eval
             free(both);
         }
     }
+    if (!rc && d_size > 1 && fd) rc = frechet_allreduce(fd, (nsets + 2) * ni, err);
     if (!rc) {
         char nm[MVAE_SUBSET_NAME_MAX];
         int dropped = 0;
