@@ -51,10 +51,12 @@ static float *pool(const float *img, int64_t n, int S) {
 
 int main(int argc, char **argv) {
     const char *run_dir = NULL, *out_path = NULL;
+    bool pixels = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--out") && i + 1 < argc) out_path = argv[++i];
+        else if (!strcmp(argv[i], "--pixels")) pixels = true;
         else if (argv[i][0] == '-') {
-            fprintf(stderr, "usage: mvae-compo-probe RUN_DIR [--out FILE.json]\n");
+            fprintf(stderr, "usage: mvae-compo-probe RUN_DIR [--pixels] [--out FILE.json]\n");
             return 2;
         } else run_dir = argv[i];
     }
@@ -123,10 +125,11 @@ int main(int argc, char **argv) {
         for (int m = 0; m < M; m++) free(bufs[m]);
         free(present), free(ix);
     }
-    /* the image-only encoder */
-    int D = mvae_run_latent_dim(run);
+    /* the image-only encoder (--pixels: the 16x16 pooled images themselves, a reference) */
+    int D = pixels ? 3 * POOL * POOL : mvae_run_latent_dim(run);
     float *mu[2];
-    for (int s = 0; s < 2; s++) {
+    for (int s = 0; s < 2 && pixels; s++) mu[s] = pool(sd[s].image, sd[s].n, S);
+    for (int s = 0; s < 2 && !pixels; s++) {
         mvae_arrays *x;
         mu[s] = malloc((size_t)sd[s].n * D * sizeof(float));
         if (mvae_arrays_new(run, sd[s].n, &x, msg, sizeof msg) ||
@@ -141,8 +144,8 @@ int main(int argc, char **argv) {
     char *json = NULL;
     size_t jlen = 0;
     FILE *j = open_memstream(&json, &jlen);
-    fprintf(j, "{\"run\": \"%s\", \"seen\": %lld, \"unseen\": %lld, \"latent_dim\": %d, \"factors\": {", run_dir,
-            (long long)sd[0].n, (long long)sd[1].n, D);
+    fprintf(j, "{\"run\": \"%s\", \"representation\": \"%s\", \"seen\": %lld, \"unseen\": %lld, \"latent_dim\": %d, \"factors\": {", run_dir,
+            pixels ? "pixels16" : "mean of q(z|image)", (long long)sd[0].n, (long long)sd[1].n, D);
     for (int a = 0; a < 3; a++) fprintf(j, "%s\"%s\": %d", a ? ", " : "", factor_mods[a], nv[a]);
     fprintf(j, "},\n \"image_encoder\": {\"probe\": {");
     for (int a = 0; a < 3; a++) fprintf(j, "%s\"%s\": %.4f", a ? ", " : "", factor_mods[a], r.probe[a]);
@@ -151,7 +154,7 @@ int main(int argc, char **argv) {
     fprintf(j, "},\n   \"tre_l1\": %.4f, \"tre_base\": %.4f, \"tre_rel\": %.4f, \"tre_fit\": %.4f, \"tre_cos\": %.4f}",
             r.tre_l1, r.tre_base, r.tre_rel, r.tre_fit, r.tre_cos);
     /* caption -> image, scored by classifiers fitted on the seen real images */
-    if (mvae_run_encodable(run, "caption") == 1) {
+    if (!pixels && mvae_run_encodable(run, "caption") == 1) {
         float *real[2] = {pool(sd[0].image, sd[0].n, S), pool(sd[1].image, sd[1].n, S)};
         float *gen[2];
         for (int s = 0; s < 2; s++) {
