@@ -834,11 +834,74 @@ static void test_combinations_dataset(void **state) {
     mvae_cfg_free(bcfg);
 }
 
+/* mvae-compo-probe end to end on a 1-epoch image + caption run (16x16, tiny MLPs): the JSON has
+ * the probe, TRE and caption->image parts, accuracies in [0, 1], the split's sizes */
+static void test_compo_probe_cli(void **state) {
+    (void)state;
+    if (!installed()) {
+        fprintf(stderr, "emoji: fonts-noto-color-emoji or unicode-data not installed: skipped\n");
+        skip();
+    }
+    char path[300], cmd[2048];
+    snprintf(path, sizeof path, "%s/compo.yaml", g_dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "name: compo-tiny\nseed: 1\n"
+            "dataset: { plugin: emoji, size: 16, split: combinations, holdout: 0.2, seed: 1, cache_dir: '%s/cache' }\n"
+            "latent_dim: 4\nmodalities:\n"
+            "  image: { encoder: { plugin: mlp, hidden: [16] }, decoder: { plugin: mlp, hidden: [16] }, likelihood: bernoulli }\n"
+            "  caption: { encoder: { plugin: mlp, hidden: [16] }, decoder: { plugin: mlp, hidden: [16] }, likelihood: bernoulli }\n"
+            "fusion: { plugin: poe }\n"
+            "train: { epochs: 1, batch_size: 64, threads: 1, optimizer: { adam: { lr: 1.0e-3 } } }\n"
+            "eval: { log_likelihood: { samples: 2, max_test: 4 } }\n", g_dir);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "cd %s && %s/mvae train %s --out %s/run > %s/train.log 2>&1 && %s/mvae-compo-probe %s/run "
+             "--out %s/probe.json > /dev/null 2> %s/probe.log", g_dir, MVAE_BINARY_DIR, path, g_dir, g_dir,
+             MVAE_BINARY_DIR, g_dir, g_dir, g_dir);
+    int rc = system(cmd);
+    if (rc) {
+        snprintf(cmd, sizeof cmd, "tail -5 %s/train.log %s/probe.log >&2", g_dir, g_dir);
+        (void)!system(cmd);
+    }
+    assert_int_equal(rc, 0);
+    snprintf(path, sizeof path, "%s/probe.json", g_dir);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    static char js[8192];
+    size_t n = fread(js, 1, sizeof js - 1, f);
+    js[n] = '\0';
+    fclose(f);
+    long long seen = 0, unseen = 0;
+    const char *p = strstr(js, "\"seen\": ");
+    assert_non_null(p);
+    assert_int_equal(sscanf(p, "\"seen\": %lld, \"unseen\": %lld", &seen, &unseen), 2);
+    assert_true(unseen > 0.15 * (seen + unseen) && unseen < 0.25 * (seen + unseen));
+    static const char *const keys[] = {"\"role\": ", "\"gender\": ", "\"tone\": "};
+    const char *probe = strstr(js, "\"probe\": {");
+    assert_non_null(probe);
+    for (int a = 0; a < 3; a++) {
+        double v = -1;
+        const char *k = strstr(probe, keys[a]);
+        assert_non_null(k);
+        assert_int_equal(sscanf(k + strlen(keys[a]), "%lf", &v), 1);
+        assert_true(v >= 0 && v <= 1);
+    }
+    double rel = -1;
+    p = strstr(js, "\"tre_rel\": ");
+    assert_non_null(p);
+    assert_int_equal(sscanf(p, "\"tre_rel\": %lf", &rel), 1);
+    assert_true(rel > 0 && rel < 2);
+    assert_non_null(strstr(js, "\"caption_to_image\": {\"real_unseen\": {"));
+    assert_non_null(strstr(js, "\"caption_unseen_all3\": "));
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_factors),
         cmocka_unit_test(test_holdout_combinations),
         cmocka_unit_test(test_combinations_dataset),
+        cmocka_unit_test(test_compo_probe_cli),
         cmocka_unit_test(test_parse_tiny),
         cmocka_unit_test(test_missing_files),
         cmocka_unit_test(test_attr_names_and_select),
