@@ -153,49 +153,67 @@ int main(int argc, char **argv) {
     for (int a = 0; a < 3; a++) fprintf(j, "%s\"%s\": %.4f", a ? ", " : "", factor_mods[a], r.majority[a]);
     fprintf(j, "},\n   \"tre_l1\": %.4f, \"tre_base\": %.4f, \"tre_rel\": %.4f, \"tre_fit\": %.4f, \"tre_cos\": %.4f}",
             r.tre_l1, r.tre_base, r.tre_rel, r.tre_fit, r.tre_cos);
-    /* caption -> image, scored by classifiers fitted on the seen real images */
-    if (!pixels && mvae_run_encodable(run, "caption") == 1) {
+    /* caption -> image (and, as a reference, image -> image of the unseen emoji), scored by
+     * classifiers fitted on the seen real images */
+    bool cap = mvae_run_encodable(run, "caption") == 1;
+    if (!pixels) {
         float *real[2] = {pool(sd[0].image, sd[0].n, S), pool(sd[1].image, sd[1].n, S)};
-        float *gen[2];
-        for (int s = 0; s < 2; s++) {
+        float *gen[2] = {NULL, NULL}, *rec = NULL;
+        for (int s = 0; s < 3; s++) {
+            int sp = s == 2 ? 1 : s;
+            if (s < 2 && !cap) continue;
             mvae_arrays *x;
-            float *zc = malloc((size_t)sd[s].n * D * sizeof(float));
-            float *img = malloc((size_t)sd[s].n * numel[idx_img] * sizeof(float));
-            if (mvae_arrays_new(run, sd[s].n, &x, msg, sizeof msg) ||
-                mvae_arrays_set(x, "caption", sd[s].caption, sd[s].n * V, msg, sizeof msg) ||
-                mvae_run_encode(run, x, "caption", 0, zc, NULL, NULL, msg, sizeof msg) ||
-                mvae_run_decode(run, zc, sd[s].n, "image", 0, img, msg, sizeof msg))
+            float *zc = malloc((size_t)sd[sp].n * D * sizeof(float));
+            float *img = malloc((size_t)sd[sp].n * numel[idx_img] * sizeof(float));
+            if (s < 2 && (mvae_arrays_new(run, sd[s].n, &x, msg, sizeof msg) ||
+                          mvae_arrays_set(x, "caption", sd[s].caption, sd[s].n * V, msg, sizeof msg) ||
+                          mvae_run_encode(run, x, "caption", 0, zc, NULL, NULL, msg, sizeof msg)))
                 return die("caption->image", msg);
-            mvae_arrays_free(x);
-            gen[s] = pool(img, sd[s].n, S);
+            if (s < 2) mvae_arrays_free(x);
+            if (mvae_run_decode(run, s < 2 ? zc : mu[1], sd[sp].n, "image", 0, img, msg, sizeof msg))
+                return die("decode", msg);
+            if (s < 2) gen[s] = pool(img, sd[s].n, S);
+            else rec = pool(img, sd[sp].n, S);
             free(zc), free(img);
         }
         int F = 3 * POOL * POOL;
         int32_t *y = malloc((size_t)(sd[0].n > sd[1].n ? sd[0].n : sd[1].n) * sizeof *y);
-        double acc[3][3]; /* real unseen, generated unseen, generated seen */
+        double acc[3][4] = {{0}}; /* real unseen, caption unseen, caption seen, reconstruction unseen */
         int64_t *all_ok = calloc((size_t)sd[1].n, sizeof *all_ok);
         for (int a = 0; a < 3; a++) {
             mvae_logreg lr;
             for (int64_t i = 0; i < sd[0].n; i++) y[i] = sd[0].f[i * 3 + a];
             if (mvae_logreg_fit(real[0], y, sd[0].n, F, nv[a], 1e-4f, 500, &lr, &err)) return die("classifier", err.msg);
-            acc[a][2] = mvae_logreg_accuracy(&lr, gen[0], y, sd[0].n);
+            if (cap) acc[a][2] = mvae_logreg_accuracy(&lr, gen[0], y, sd[0].n);
             for (int64_t i = 0; i < sd[1].n; i++) y[i] = sd[1].f[i * 3 + a];
             acc[a][0] = mvae_logreg_accuracy(&lr, real[1], y, sd[1].n);
-            acc[a][1] = mvae_logreg_accuracy(&lr, gen[1], y, sd[1].n);
-            for (int64_t i = 0; i < sd[1].n; i++) all_ok[i] += mvae_logreg_accuracy(&lr, gen[1] + i * F, y + i, 1) > 0.5;
+            acc[a][3] = mvae_logreg_accuracy(&lr, rec, y, sd[1].n);
+            if (cap) {
+                acc[a][1] = mvae_logreg_accuracy(&lr, gen[1], y, sd[1].n);
+                for (int64_t i = 0; i < sd[1].n; i++) all_ok[i] += mvae_logreg_accuracy(&lr, gen[1] + i * F, y + i, 1) > 0.5;
+            }
             mvae_logreg_free(&lr);
         }
         int64_t all3 = 0;
         for (int64_t i = 0; i < sd[1].n; i++) all3 += all_ok[i] == 3;
-        static const char *const keys[3] = {"real_unseen", "caption_unseen", "caption_seen"};
-        fprintf(j, ",\n \"caption_to_image\": {");
-        for (int k = 0; k < 3; k++) {
+        static const char *const keys[4] = {"real_unseen", "caption_unseen", "caption_seen", "recon_unseen"};
+        fprintf(j, ",\n \"image_scores\": {");
+        for (int k = 0; k < 4; k += 3) {
             fprintf(j, "%s\"%s\": {", k ? ", " : "", keys[k]);
             for (int a = 0; a < 3; a++) fprintf(j, "%s\"%s\": %.4f", a ? ", " : "", factor_mods[a], acc[a][k]);
             fprintf(j, "}");
         }
-        fprintf(j, ", \"caption_unseen_all3\": %.4f}", (double)all3 / (double)sd[1].n);
-        free(y), free(all_ok), free(real[0]), free(real[1]), free(gen[0]), free(gen[1]);
+        fprintf(j, "}");
+        if (cap) {
+            fprintf(j, ",\n \"caption_to_image\": {");
+            for (int k = 0; k < 3; k++) {
+                fprintf(j, "%s\"%s\": {", k ? ", " : "", keys[k]);
+                for (int a = 0; a < 3; a++) fprintf(j, "%s\"%s\": %.4f", a ? ", " : "", factor_mods[a], acc[a][k]);
+                fprintf(j, "}");
+            }
+            fprintf(j, ", \"caption_unseen_all3\": %.4f}", (double)all3 / (double)sd[1].n);
+        }
+        free(y), free(all_ok), free(real[0]), free(real[1]), free(gen[0]), free(gen[1]), free(rec);
     }
     fprintf(j, "}\n");
     fclose(j);
