@@ -16,7 +16,8 @@ def ms(v):
     return "%.3f ± %.3f" % (statistics.mean(v), statistics.stdev(v))
 
 
-rows1, rows2 = [], []
+rows1, rows2, rows3 = [], [], []
+real = None
 for key, label in models:
     ps = []
     for seed in (1, 2, 3):
@@ -30,6 +31,11 @@ for key, label in models:
     rows1.append("| %s | %d | %s | %s | %s | %s | %s |" % (
         label, len(ps), ms(get(lambda x: x["probe"]["role"])), ms(get(lambda x: x["probe"]["gender"])),
         ms(get(lambda x: x["probe"]["tone"])), ms(get(lambda x: x["tre_rel"])), ms(get(lambda x: x["tre_cos"]))))
+    rc = [p["image_scores"]["recon_unseen"] for p in ps if "image_scores" in p]
+    if rc:
+        rows3.append("| %s | %d | %s | %s | %s |" % (label, len(rc), ms([x["role"] for x in rc]), ms([x["gender"] for x in rc]),
+                                                  ms([x["tone"] for x in rc])))
+        real = ps[0]["image_scores"]["real_unseen"]
     ct = [p["caption_to_image"] for p in ps if "caption_to_image" in p]
     if ct:
         g = lambda f: [f(x) for x in ct]
@@ -50,3 +56,9 @@ print()
 print("| model | seeds | caption→image role | gender | tone | all three | seen captions (role / gender / tone) |")
 print("|---|---|---|---|---|---|---|")
 print("\n".join(rows2))
+print()
+print("| model | seeds | reconstruction of unseen images: role | gender | tone |")
+print("|---|---|---|---|---|")
+if real:
+    print("| real unseen images (the classifiers' own accuracy) | — | %.3f | %.3f | %.3f |" % (real["role"], real["gender"], real["tone"]))
+print("\n".join(rows3))
