@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Table of docs/results/compositionality.md from the probe files:
-   python3 docs/results/compositionality/summarize.py RUNS_DIR  (RUNS_DIR/<model>_s<seed>/probe.json)"""
+   python3 docs/results/compositionality/summarize.py RUNS_DIR  (RUNS_DIR/<model>_s<seed>/probe.json)
+   python3 docs/results/compositionality/summarize.py docs/results/compositionality  (the copies)"""
 import json, os, statistics, sys
 
 runs = sys.argv[1] if len(sys.argv) > 1 else "/work/runs/comp"
@@ -22,6 +23,8 @@ for key, label in models:
     ps = []
     for seed in (1, 2, 3):
         p = os.path.join(runs, "%s_s%d" % (key, seed), "probe.json")
+        if not os.path.exists(p):  # the copies in docs/results/compositionality/
+            p = os.path.join(runs, "%s_s%d.json" % (key, seed))
         if os.path.exists(p):
             ps.append(json.load(open(p)))
     if not ps:
@@ -45,6 +48,8 @@ for key, label in models:
             "%s / %s / %s" % (ms(g(lambda x: x["caption_seen"]["role"])), ms(g(lambda x: x["caption_seen"]["gender"])),
                               ms(g(lambda x: x["caption_seen"]["tone"])))))
 pix = os.path.join(runs, "pixels_probe.json")
+if not os.path.exists(pix):
+    pix = os.path.join(runs, "pixels.json")
 print("| representation | seeds | probe role | probe gender | probe tone | TRE rel (L1) | TRE cos |")
 print("|---|---|---|---|---|---|---|")
 if os.path.exists(pix):
