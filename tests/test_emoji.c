@@ -683,8 +683,228 @@ static void test_each_train(void **state) {
     tiny_env_close((void **)&env);
 }
 
+/* ------------------------------------------------- split: combinations (emoji_factors.c) */
+static void test_factors(void **state) {
+    (void)state;
+    struct { const char *name; int gender, skin; bool in; const char *role; } cases[] = {
+        {"woman firefighter: medium-dark skin tone", 2, 4, true, "firefighter"},
+        {"man: red hair, light skin tone", 1, 1, true, "red hair"},
+        {"person: dark skin tone", 0, 5, true, "person"},
+        {"victory hand", 0, 0, true, "victory hand"},
+        {"person running facing right: medium skin tone", 0, 3, true, "running facing right"},
+        {"Santa Claus: light skin tone", 0, 1, true, "santa claus"},
+        {"kiss: woman, man, light skin tone, dark skin tone", 3, 1, false, ""},
+        {"kiss: person, person, medium skin tone, dark skin tone", 0, 3, false, ""},
+        {"handshake: medium-light skin tone, light skin tone", 0, 2, false, ""},
+        {"woman and man holding hands", 3, 0, false, ""},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        emoji_entry e;
+        memset(&e, 0, sizeof e);
+        e.name = (char *)cases[k].name;
+        e.gender = cases[k].gender;
+        e.skin = cases[k].skin;
+        char role[128];
+        int g = -1, t = -1;
+        bool in = emoji_factors(&e, role, sizeof role, &g, &t);
+        if (in != cases[k].in) fprintf(stderr, "'%s': expected %s\n", cases[k].name, cases[k].in ? "in" : "out");
+        assert_int_equal(in, cases[k].in);
+        if (!in) continue;
+        assert_string_equal(role, cases[k].role);
+        assert_int_equal(g, cases[k].gender);
+        assert_int_equal(t, cases[k].skin);
+    }
+}
+
+enum { HR = 10, HG = 3, HT = 6, HN = HR * HG * HT + 20 };
+/* 10 roles x 3 genders x 6 tones, the first 20 combinations twice (two emoji, one combination),
+ * and role 9 with a single combination (never held out: the role would vanish from training) */
+static int holdout_fixture(int *f) {
+    int n = 0;
+    for (int r = 0; r < HR; r++)
+        for (int g = 0; g < HG; g++)
+            for (int t = 0; t < HT; t++) {
+                if (r == HR - 1 && (g || t)) continue;
+                f[n * 3] = r, f[n * 3 + 1] = g, f[n * 3 + 2] = t;
+                n++;
+            }
+    for (int i = 0; i < 20; i++, n++) memcpy(f + n * 3, f + i * 3, 3 * sizeof(int));
+    return n;
+}
+
+static void test_holdout_combinations(void **state) {
+    (void)state;
+    static int f[HN * 3];
+    static uint8_t a[HN], b[HN], c[HN];
+    int n = holdout_fixture(f);
+    const int nv[3] = {HR, HG, HT};
+    int combos = (HR - 1) * HG * HT + 1;
+    int got = emoji_holdout_combinations(f, n, nv, 0.2, 11, a);
+    assert_int_equal(got, (int)(0.2 * combos + 0.5));
+    assert_int_equal(emoji_holdout_combinations(f, n, nv, 0.2, 11, b), got);
+    assert_memory_equal(a, b, (size_t)n); /* seeded: the same split again */
+    assert_int_equal(emoji_holdout_combinations(f, n, nv, 0.2, 12, c), got);
+    assert_memory_not_equal(a, c, (size_t)n);
+    int seen_val[3][HT > HR ? HT : HR];
+    memset(seen_val, 0, sizeof seen_val);
+    int n_held = 0;
+    for (int i = 0; i < n; i++) {
+        if (!a[i])
+            for (int k = 0; k < 3; k++) seen_val[k][f[i * 3 + k]] = 1;
+        /* a held-out combination never appears in training: every item with it is held out */
+        for (int j = 0; j < n; j++)
+            if (!memcmp(f + i * 3, f + j * 3, 3 * sizeof(int))) assert_int_equal(a[i], a[j]);
+        n_held += a[i];
+    }
+    assert_true(n_held >= got);
+    for (int k = 0; k < 3; k++) /* every value keeps a seen combination */
+        for (int v = 0; v < nv[k]; v++) assert_int_equal(seen_val[k][v], 1);
+    for (int i = 0; i < n; i++)
+        if (f[i * 3] == HR - 1) assert_int_equal(a[i], 0);
+}
+
+static void test_combinations_dataset(void **state) {
+    (void)state;
+    if (!installed()) {
+        fprintf(stderr, "emoji: fonts-noto-color-emoji or unicode-data not installed: skipped\n");
+        skip();
+    }
+    const mvae_dataset_vtable *vt = mvae_plugin_emoji()->vtable;
+    char yaml[512];
+    void *ds[3];
+    mvae_cfg *cfg[3];
+    mvae_error err;
+    for (int k = 0; k < 3; k++) {
+        snprintf(yaml, sizeof yaml, "{plugin: emoji, size: 16, limit: 500, split: combinations, holdout: 0.2, seed: %d, "
+                 "cache_dir: '%s/cache'}",
+                 k == 2 ? 4 : 3, g_dir);
+        int rc = open_ds(yaml, &ds[k], &cfg[k], &err);
+        if (rc) fprintf(stderr, "%s\n", err.msg);
+        assert_int_equal(rc, MVAE_OK);
+    }
+    assert_int_equal(vt->n_modalities(ds[0]), 6);
+    static const char *const names[6] = {"image", "alpha", "caption", "role", "gender", "tone"};
+    for (int m = 0; m < 6; m++) assert_string_equal(vt->modality(ds[0], m)->name, names[m]);
+    int V = (int)vt->modality(ds[0], 2)->shape[0], NRo = vt->modality(ds[0], 3)->n_classes;
+    fprintf(stderr, "split: combinations (limit 500): %d roles, %d caption words\n", NRo, V);
+    assert_true(V > 20 && NRo > 10);
+    assert_int_equal(vt->modality(ds[0], 4)->n_classes, EMOJI_N_FGENDER);
+    assert_int_equal(vt->modality(ds[0], 5)->n_classes, EMOJI_N_SKIN);
+    int64_t ntr = vt->size(ds[0], MVAE_SPLIT_TRAIN), nte = vt->size(ds[0], MVAE_SPLIT_TEST);
+    assert_true(nte > 0.15 * (ntr + nte) && nte < 0.25 * (ntr + nte));
+    /* every sample's factors; a test combination is never a training one */
+    int32_t *fac[2] = {malloc((size_t)ntr * 3 * sizeof(int32_t)), malloc((size_t)nte * 3 * sizeof(int32_t))};
+    float *out[6];
+    uint8_t present[6];
+    for (int m = 0; m < 6; m++) out[m] = malloc(3 * 16 * 16 * sizeof(float) > (size_t)V * sizeof(float) ? 3 * 16 * 16 * sizeof(float) : (size_t)V * sizeof(float));
+    for (int s = 0; s < 2; s++)
+        for (int64_t i = 0; i < (s ? nte : ntr); i++) {
+            assert_int_equal(vt->get_batch(ds[0], s, &i, 1, out, present, &err), MVAE_OK);
+            int words = 0;
+            for (int v = 0; v < V; v++) {
+                assert_true(out[2][v] == 0.0f || out[2][v] == 1.0f);
+                words += out[2][v] > 0;
+            }
+            assert_true(words >= 1);
+            for (int a = 0; a < 3; a++) memcpy(&fac[s][i * 3 + a], out[3 + a], sizeof(int32_t));
+            assert_true(fac[s][i * 3] >= 0 && fac[s][i * 3] < NRo);
+        }
+    for (int64_t i = 0; i < nte; i++)
+        for (int64_t j = 0; j < ntr; j++) assert_memory_not_equal(fac[1] + i * 3, fac[0] + j * 3, 3 * sizeof(int32_t));
+    /* seeded: the same seed gives the same test split, another seed another */
+    assert_int_equal(vt->size(ds[1], MVAE_SPLIT_TEST), nte);
+    int same = 0, same2 = 0;
+    int64_t nte2 = vt->size(ds[2], MVAE_SPLIT_TEST);
+    for (int64_t i = 0; i < nte; i++) {
+        assert_string_equal(mvae_emoji_caption(ds[0], MVAE_SPLIT_TEST, i), mvae_emoji_caption(ds[1], MVAE_SPLIT_TEST, i));
+        same++;
+        if (i < nte2) same2 += !strcmp(mvae_emoji_caption(ds[0], MVAE_SPLIT_TEST, i), mvae_emoji_caption(ds[2], MVAE_SPLIT_TEST, i));
+    }
+    assert_int_equal(same, nte);
+    assert_true(same2 < nte / 2);
+    for (int m = 0; m < 6; m++) free(out[m]);
+    free(fac[0]), free(fac[1]);
+    for (int k = 0; k < 3; k++) {
+        vt->close(ds[k]);
+        mvae_cfg_free(cfg[k]);
+    }
+    /* bad options name the fix */
+    void *bad;
+    mvae_cfg *bcfg;
+    assert_int_not_equal(open_ds("{plugin: emoji, split: halves}", &bad, &bcfg, &err), MVAE_OK);
+    assert_has(err.msg, "split");
+    mvae_cfg_free(bcfg);
+}
+
+/* mvae-compo-probe end to end on a 1-epoch image + caption run (the first 500 emoji at 16x16 — the
+ * renderings test_combinations_dataset cached —, tiny MLPs): the JSON has
+ * the probe, TRE and caption->image parts, accuracies in [0, 1], the split's sizes */
+static void test_compo_probe_cli(void **state) {
+    (void)state;
+    if (!installed()) {
+        fprintf(stderr, "emoji: fonts-noto-color-emoji or unicode-data not installed: skipped\n");
+        skip();
+    }
+    char path[300], cmd[2048];
+    snprintf(path, sizeof path, "%s/compo.yaml", g_dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "name: compo-tiny\nseed: 1\n"
+            "dataset: { plugin: emoji, size: 16, limit: 500, split: combinations, holdout: 0.2, seed: 1, cache_dir: '%s/cache' }\n"
+            "latent_dim: 4\nmodalities:\n"
+            "  image: { encoder: { plugin: mlp, hidden: [16] }, decoder: { plugin: mlp, hidden: [16] }, likelihood: bernoulli }\n"
+            "  caption: { encoder: { plugin: mlp, hidden: [16] }, decoder: { plugin: mlp, hidden: [16] }, likelihood: bernoulli }\n"
+            "fusion: { plugin: poe }\n"
+            "train: { epochs: 1, batch_size: 64, threads: 1, optimizer: { adam: { lr: 1.0e-3 } } }\n"
+            "eval: { log_likelihood: { samples: 2, max_test: 4 } }\n", g_dir);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "cd %s && %s/mvae train %s --out %s/run > %s/train.log 2>&1 && %s/mvae-compo-probe %s/run "
+             "--out %s/probe.json > /dev/null 2> %s/probe.log", g_dir, MVAE_BINARY_DIR, path, g_dir, g_dir,
+             MVAE_BINARY_DIR, g_dir, g_dir, g_dir);
+    int rc = system(cmd);
+    if (rc) {
+        snprintf(cmd, sizeof cmd, "tail -5 %s/train.log %s/probe.log >&2", g_dir, g_dir);
+        (void)!system(cmd);
+    }
+    assert_int_equal(rc, 0);
+    snprintf(path, sizeof path, "%s/probe.json", g_dir);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    static char js[8192];
+    size_t n = fread(js, 1, sizeof js - 1, f);
+    js[n] = '\0';
+    fclose(f);
+    long long seen = 0, unseen = 0;
+    const char *p = strstr(js, "\"seen\": ");
+    assert_non_null(p);
+    assert_int_equal(sscanf(p, "\"seen\": %lld, \"unseen\": %lld", &seen, &unseen), 2);
+    assert_true(unseen > 0.15 * (seen + unseen) && unseen < 0.25 * (seen + unseen));
+    static const char *const keys[] = {"\"role\": ", "\"gender\": ", "\"tone\": "};
+    const char *probe = strstr(js, "\"probe\": {");
+    assert_non_null(probe);
+    for (int a = 0; a < 3; a++) {
+        double v = -1;
+        const char *k = strstr(probe, keys[a]);
+        assert_non_null(k);
+        assert_int_equal(sscanf(k + strlen(keys[a]), "%lf", &v), 1);
+        assert_true(v >= 0 && v <= 1);
+    }
+    double rel = -1;
+    p = strstr(js, "\"tre_rel\": ");
+    assert_non_null(p);
+    assert_int_equal(sscanf(p, "\"tre_rel\": %lf", &rel), 1);
+    assert_true(rel > 0 && rel < 2);
+    assert_non_null(strstr(js, "\"caption_to_image\": {\"real_unseen\": {"));
+    assert_non_null(strstr(js, "\"caption_unseen_all3\": "));
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_factors),
+        cmocka_unit_test(test_holdout_combinations),
+        cmocka_unit_test(test_combinations_dataset),
+        cmocka_unit_test(test_compo_probe_cli),
         cmocka_unit_test(test_parse_tiny),
         cmocka_unit_test(test_missing_files),
         cmocka_unit_test(test_attr_names_and_select),

@@ -84,9 +84,58 @@ static void test_tre_errors(void **state) {
     assert_non_null(strstr(err.msg, "unknown distance 7"));
 }
 
+/* held-out TRE: fitted on ~80 % of the combinations, evaluated on the rest (each of whose
+ * primitives the fitted items have): ~0 for an exactly additive representation, large for random
+ * items; an unseen primitive keeps a zero embedding; the fitted part equals mvae_tre's mean */
+static void test_tre_heldout(void **state) {
+    (void)state;
+    static int prims[N_ITEMS * 3], pf[N_ITEMS * 3], pe[N_ITEMS * 3];
+    static float add[N_ITEMS * DIM], rnd[N_ITEMS * DIM], ff[N_ITEMS * DIM], fe[N_ITEMS * DIM], gf[N_ITEMS * DIM],
+        ge[N_ITEMS * DIM];
+    items(prims);
+    make_reps(add, prims, 0.0, 3);
+    make_reps(rnd, prims, -1, 3);
+    int nf = 0, ne = 0;
+    for (int i = 0; i < N_ITEMS; i++) { /* every 7th combination held out (7 is prime to the
+                                        * factor sizes: every primitive stays seen) */
+        bool held = i % 7 == 2;
+        memcpy(held ? pe + ne * 3 : pf + nf * 3, prims + i * 3, 3 * sizeof(int));
+        memcpy(held ? fe + ne * DIM : ff + nf * DIM, add + i * DIM, DIM * sizeof(float));
+        memcpy(held ? ge + ne * DIM : gf + nf * DIM, rnd + i * DIM, DIM * sizeof(float));
+        held ? ne++ : nf++;
+    }
+    mvae_error err = {0};
+    double fit, ev, rfit, rev, item[N_ITEMS], ref;
+    mvae_tre_opts o = {.steps = 2000, .lr = 0.01};
+    assert_int_equal(mvae_tre_heldout(ff, pf, nf, fe, pe, ne, DIM, 3, N_PRIMS, MVAE_TRE_L1, &o, item, &fit, &ev, &err), MVAE_OK);
+    assert_int_equal(mvae_tre_heldout(gf, pf, nf, ge, pe, ne, DIM, 3, N_PRIMS, MVAE_TRE_L1, &o, NULL, &rfit, &rev, &err), MVAE_OK);
+    fprintf(stderr, "held-out L1: additive fit %.4f eval %.4f; random fit %.4f eval %.4f\n", fit, ev, rfit, rev);
+    assert_true(ev < 0.05 * rev);
+    assert_true(rev > rfit); /* random items: nothing carries over to unseen combinations */
+    double s = 0;
+    for (int i = 0; i < ne; i++) s += item[i];
+    assert_float_equal(ev, s / ne, 1e-9);
+    assert_int_equal(mvae_tre(ff, nf, DIM, pf, 3, N_PRIMS, MVAE_TRE_L1, &o, NULL, &ref, &err), MVAE_OK);
+    assert_float_equal(fit, ref, 1e-12);
+    /* a primitive no fitted item has: its embedding stays 0, so the prediction of an item made
+     * of it alone is 0 and the error is |r|_1 */
+    int only[1] = {N_PRIMS - 1}, fit1[1] = {0};
+    float r0[2] = {1.0f, 2.0f}, r1[2] = {-0.5f, 3.0f};
+    double e1[1];
+    assert_int_equal(mvae_tre_heldout(r0, fit1, 1, r1, only, 1, 2, 1, N_PRIMS, MVAE_TRE_L1, NULL, e1, NULL, &ev, &err), MVAE_OK);
+    assert_float_equal(e1[0], 3.5, 1e-9);
+    /* bad held-out ids name the held-out item */
+    int bad[1] = {N_PRIMS};
+    err = (mvae_error){0};
+    assert_int_equal(mvae_tre_heldout(r0, fit1, 1, r1, bad, 1, 2, 1, N_PRIMS, MVAE_TRE_L1, NULL, NULL, NULL, &ev, &err),
+                     MVAE_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "held-out item 0 slot 0"));
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tre_additive_vs_random),
+        cmocka_unit_test(test_tre_heldout),
         cmocka_unit_test(test_tre_errors),
     };
     return mvae_test_run("tre", tests, argc, argv);

@@ -31,6 +31,20 @@ typedef struct mvae_tre_opts {
  * opts NULL = the defaults. Bad sizes or ids: MVAE_ERR_INVALID naming the item and slot. */
 int mvae_tre(const float *reps, int n, int dim, const int *prims, int n_slots, int n_prims, int dist,
              const mvae_tre_opts *opts, double *item_err, double *mean, mvae_error *err);
+/* The fit alone: the embeddings *emb [n_prims, dim] (malloc'd, the caller frees; emb may be NULL)
+ * and the fitted items' mean distance *mean. */
+int mvae_tre_fit(const float *reps, int n, int dim, const int *prims, int n_slots, int n_prims, int dist,
+                 const mvae_tre_opts *opts, double **emb, double *mean, mvae_error *err);
+/* Held-out TRE: the embeddings are fitted on the n_fit items (fit_reps, fit_prims), then the
+ * n_eval other items are predicted from them with no refit: eval_err (may be NULL) [n_eval] and
+ * *eval_mean their distances, *fit_mean (may be NULL) the fitted items' mean. A primitive of a
+ * held-out item that no fitted item has keeps its zero embedding. Used by the compositionality
+ * probe (docs/results/compositionality.md) with the factor embeddings learned on the seen
+ * combinations and evaluated on the unseen ones. */
+int mvae_tre_heldout(const float *fit_reps, const int *fit_prims, int n_fit, const float *eval_reps,
+                     const int *eval_prims, int n_eval, int dim, int n_slots, int n_prims, int dist,
+                     const mvae_tre_opts *opts, double *eval_err, double *fit_mean, double *eval_mean,
+                     mvae_error *err);
 #ifdef __cplusplus
 }
 #endif

@@ -13,6 +13,8 @@
  *                          # each: every selected attribute a binary modality of its own
  *     select: []           # attributes: each: [gender_woman, skin_tone_dark, ...] ([] = 18 defaults)
  *     limit: 0             # only the first N emoji (0 = all 3,655): for tests
+ *     split: random        # random: test_fraction, seeded; combinations: the compositionality probe's
+ *     holdout: 0.2         #   split (held-out (role, gender, skin tone) combinations; emoji_factors.c)
  *
  * Rendering: FreeType selects the font's colour bitmap strike (FT_Select_Size(face, 0)), HarfBuzz
  * shapes each code-point sequence (skin tones and ZWJ sequences become one glyph),
@@ -25,7 +27,11 @@
  * attributes: separate, attr_group, attr_subgroup, attr_skin_tone, attr_gender, attr_hair
  * (categorical), or, with attributes: each, one [1] binary modality per selected column, named
  * like the column (group_people_body, skin_tone_dark, gender_woman, ...: emoji.h). The captions
- * (names) stay in the dataset: mvae_emoji_caption.
+ * (names) stay in the dataset: mvae_emoji_caption. With split: combinations the dataset holds only
+ * the emoji of the factor model (emoji_factors: a role seen with two or more skin tones) and its
+ * modalities are image, alpha, caption ([V] binary: the name's lower-case words, a bag of words),
+ * role, gender (none, man, woman), tone (none + 5) (categorical); test_fraction and attributes are
+ * not used; the test split is exactly the held-out combinations.
  *
  * Cache: <cache_dir>/emoji_s<S>[_n<limit>].bin holds the renderings (8-bit RGBA planes) keyed by
  * size, the font's and the list's size and mtime; a stale or damaged cache is rebuilt.
@@ -34,6 +40,7 @@
 #include "emoji.h"
 #include "mvae/interfaces.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -63,6 +70,12 @@ typedef struct emoji_ds {
     int n_sel, sel[EMOJI_MAX_SELECT]; /* attributes: each: the column of each attribute modality */
     int n_mods;
     mvae_modality_info mods[MVAE_MAX_MODALITIES];
+    /* split: combinations */
+    bool combos;
+    int *fac;         /* [n_ok, 3] role, gender, tone of each rendering (-1: outside the factor model) */
+    char **roles, **vocab;
+    int n_roles, n_vocab;
+    uint8_t *bow;     /* [n_ok, n_vocab] the caption's words */
 } emoji_ds;
 
 /* ------------------------------------------------------------------------------- rendering */
@@ -280,7 +293,137 @@ static void emoji_close(void *self) {
     free(d->pix);
     free(d->split[0]);
     free(d->split[1]);
+    free(d->fac);
+    free(d->bow);
+    for (int i = 0; i < d->n_roles; i++) free(d->roles[i]);
+    for (int i = 0; i < d->n_vocab; i++) free(d->vocab[i]);
+    free(d->roles);
+    free(d->vocab);
     free(d);
+}
+
+/* ------------------------------------------------------------------ split: combinations */
+static int find_or_add(char ***tab, int *n, const char *s) {
+    for (int i = 0; i < *n; i++)
+        if (strcmp((*tab)[i], s) == 0) return i;
+    char **t = realloc(*tab, (size_t)(*n + 1) * sizeof *t);
+    if (!t) return -1;
+    *tab = t;
+    if (!(t[*n] = strdup(s))) return -1;
+    return (*n)++;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* the lower-case words (runs of letters and digits) of a name, each passed to fn */
+static int for_words(const char *name, int (*fn)(emoji_ds *, int64_t, const char *), emoji_ds *d, int64_t r) {
+    char w[64];
+    for (const char *p = name; *p;) {
+        while (*p && !isalnum((unsigned char)*p)) p++;
+        size_t k = 0;
+        while (*p && isalnum((unsigned char)*p)) {
+            if (k + 1 < sizeof w) w[k++] = (char)tolower((unsigned char)*p);
+            p++;
+        }
+        w[k] = '\0';
+        if (k && fn(d, r, w) < 0) return -1;
+    }
+    return 0;
+}
+static int add_word(emoji_ds *d, int64_t r, const char *w) {
+    (void)r;
+    return find_or_add(&d->vocab, &d->n_vocab, w);
+}
+static int set_word(emoji_ds *d, int64_t r, const char *w) {
+    const char *key = w;
+    char **hit = bsearch(&key, d->vocab, (size_t)d->n_vocab, sizeof *d->vocab, cmp_str);
+    if (hit) d->bow[(size_t)r * d->n_vocab + (size_t)(hit - d->vocab)] = 1;
+    return 0;
+}
+
+/* The factor model's emoji (emoji_factors, and a role seen with at least two skin tones), their
+ * captions' vocabulary, and the split: the held-out combinations are the test split. */
+static int combo_split(emoji_ds *d, double holdout, uint64_t seed, mvae_error *err) {
+    int64_t n = d->n_ok;
+    int *role = malloc((size_t)n * sizeof *role), *f = malloc((size_t)n * 3 * sizeof *f);
+    int64_t *members = malloc((size_t)n * sizeof *members);
+    uint8_t *held = malloc((size_t)n);
+    char **cand = NULL;
+    int n_cand = 0, rc = MVAE_OK;
+    unsigned *tones = NULL;
+    d->fac = malloc((size_t)n * 3 * sizeof *d->fac);
+    if (!role || !f || !members || !held || !d->fac) goto nomem;
+    for (int64_t r = 0; r < n; r++) {
+        char name[256];
+        int g, t;
+        role[r] = -1;
+        if (emoji_factors(&d->list.e[d->entry[r]], name, sizeof name, &g, &t)) {
+            if ((role[r] = find_or_add(&cand, &n_cand, name)) < 0) goto nomem;
+            d->fac[r * 3 + 1] = g;
+            d->fac[r * 3 + 2] = t;
+        }
+    }
+    if (!(tones = calloc((size_t)n_cand + 1, sizeof *tones))) goto nomem;
+    for (int64_t r = 0; r < n; r++)
+        if (role[r] >= 0) tones[role[r]] |= 1u << d->fac[r * 3 + 2];
+    int *remap = (int *)calloc((size_t)n_cand + 1, sizeof(int));
+    if (!remap) goto nomem;
+    for (int c = 0; c < n_cand; c++) {
+        remap[c] = -1;
+        if (__builtin_popcount(tones[c]) >= 2) {
+            if ((remap[c] = find_or_add(&d->roles, &d->n_roles, cand[c])) < 0) {
+                free(remap);
+                goto nomem;
+            }
+        }
+    }
+    int64_t m = 0;
+    for (int64_t r = 0; r < n; r++) {
+        int rr = role[r] >= 0 ? remap[role[r]] : -1;
+        d->fac[r * 3] = rr;
+        if (rr < 0) {
+            d->fac[r * 3 + 1] = d->fac[r * 3 + 2] = -1;
+            continue;
+        }
+        memcpy(f + m * 3, d->fac + r * 3, 3 * sizeof *f);
+        members[m++] = r;
+    }
+    free(remap);
+    if (m < 4 || d->n_roles < 2) {
+        rc = mvae_error_set(err, MVAE_ERR_INVALID, "emoji: split: combinations needs emoji with a role, gender and "
+                            "skin tone (People & Body with skin-tone variants): only %lld of the %lld found (is "
+                            "`limit` too small?)", (long long)m, (long long)n);
+        goto done;
+    }
+    const int nv[3] = {d->n_roles, EMOJI_N_FGENDER, EMOJI_N_SKIN};
+    int got = emoji_holdout_combinations(f, (int)m, nv, holdout, seed, held);
+    if (got < 0) goto nomem;
+    /* the captions: the words of every name of the factor model, sorted */
+    for (int64_t k = 0; k < m; k++)
+        if (for_words(d->list.e[d->entry[members[k]]].name, add_word, d, members[k]) < 0) goto nomem;
+    qsort(d->vocab, (size_t)d->n_vocab, sizeof *d->vocab, cmp_str);
+    if (!(d->bow = calloc((size_t)n * (size_t)d->n_vocab, 1))) goto nomem;
+    for (int64_t k = 0; k < m; k++) for_words(d->list.e[d->entry[members[k]]].name, set_word, d, members[k]);
+    int64_t nt = 0;
+    for (int64_t k = 0; k < m; k++) nt += held[k];
+    d->split[MVAE_SPLIT_TRAIN] = malloc((size_t)(m - nt + 1) * sizeof(int64_t));
+    d->split[MVAE_SPLIT_TEST] = malloc((size_t)(nt + 1) * sizeof(int64_t));
+    if (!d->split[0] || !d->split[1]) goto nomem;
+    d->n_split[0] = d->n_split[1] = 0;
+    for (int64_t k = 0; k < m; k++) {
+        int s = held[k] ? MVAE_SPLIT_TEST : MVAE_SPLIT_TRAIN;
+        d->split[s][d->n_split[s]++] = members[k];
+    }
+    MVAE_INFO("emoji: split: combinations: %lld emoji with (role, gender, skin tone) of %d roles; %d combinations "
+              "held out (%lld test emoji, %lld train); caption vocabulary %d words", (long long)m, d->n_roles, got,
+              (long long)nt, (long long)(m - nt), d->n_vocab);
+    goto done;
+nomem:
+    rc = mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
+done:
+    for (int c = 0; c < n_cand; c++) free(cand[c]);
+    free(cand), free(tones), free(role), free(f), free(members), free(held);
+    return rc;
 }
 
 static int cmp_i64(const void *a, const void *b) {
@@ -300,9 +443,9 @@ static void set_mod(mvae_modality_info *m, const char *name, int type, int ndim,
 
 static int emoji_open(const mvae_cfg_node *opts, void **self, mvae_error *err) {
     *self = NULL;
-    const char *font, *test, *cache_dir, *attrs;
+    const char *font, *test, *cache_dir, *attrs, *split_kind;
     int64_t size, seed, limit;
-    double test_fraction;
+    double test_fraction, holdout;
     int rc = mvae_cfg_string_or(opts, "font", EMOJI_DEFAULT_FONT, &font, err);
     if (!rc) rc = mvae_cfg_string_or(opts, "emoji_test", EMOJI_DEFAULT_TEST, &test, err);
     if (!rc) rc = mvae_cfg_string_or(opts, "cache_dir", "", &cache_dir, err);
@@ -311,7 +454,13 @@ static int emoji_open(const mvae_cfg_node *opts, void **self, mvae_error *err) {
     if (!rc) rc = mvae_cfg_int_or(opts, "seed", 1, &seed, err);
     if (!rc) rc = mvae_cfg_int_or(opts, "limit", 0, &limit, err);
     if (!rc) rc = mvae_cfg_float_or(opts, "test_fraction", 0.1, &test_fraction, err);
+    if (!rc) rc = mvae_cfg_string_or(opts, "split", "random", &split_kind, err);
+    if (!rc) rc = mvae_cfg_float_or(opts, "holdout", 0.2, &holdout, err);
     if (rc) return rc;
+    if (strcmp(split_kind, "random") != 0 && strcmp(split_kind, "combinations") != 0)
+        return mvae_error_set(err, MVAE_ERR_INVALID, "emoji: split must be random or combinations, got '%s'", split_kind);
+    if (!(holdout > 0.0 && holdout < 1.0))
+        return mvae_error_set(err, MVAE_ERR_INVALID, "emoji: holdout must be in (0, 1), got %g", holdout);
     if (size < 4 || size > 512) return mvae_error_set(err, MVAE_ERR_INVALID, "emoji: size must be in 4..512, got %lld", (long long)size);
     if (limit < 0) return mvae_error_set(err, MVAE_ERR_INVALID, "emoji: limit must be >= 0 (0 = all)");
     if (!(test_fraction >= 0.0 && test_fraction < 1.0))
@@ -326,6 +475,7 @@ static int emoji_open(const mvae_cfg_node *opts, void **self, mvae_error *err) {
     emoji_ds *d = calloc(1, sizeof *d);
     if (!d) return mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
     d->S = (int)size;
+    d->combos = strcmp(split_kind, "combinations") == 0;
     d->mode = strcmp(attrs, "separate") == 0 ? ATTR_SEPARATE : strcmp(attrs, "each") == 0 ? ATTR_EACH : ATTR_VECTOR;
     const mvae_cfg_node *select = mvae_cfg_get(opts, "select");
     bool given = select && (select->kind == MVAE_CFG_SEQ ? select->n_items > 0
@@ -385,6 +535,23 @@ static int emoji_open(const mvae_cfg_node *opts, void **self, mvae_error *err) {
         rc = mvae_error_set(err, MVAE_ERR_FORMAT, "emoji: only %lld emoji could be rendered from '%s': is it "
                             "NotoColorEmoji.ttf (package fonts-noto-color-emoji)?", (long long)d->n_ok, font);
         goto fail;
+    }
+    if (d->combos) {
+        if ((rc = combo_split(d, holdout, (uint64_t)seed, err))) goto fail;
+        set_mod(&d->mods[0], "image", MVAE_MOD_IMAGE, 3, 3, size, size);
+        set_mod(&d->mods[1], "alpha", MVAE_MOD_IMAGE, 3, 1, size, size);
+        set_mod(&d->mods[2], "caption", MVAE_MOD_BINARY, 1, d->n_vocab, 0, 0);
+        static const char *const fnames[3] = {"role", "gender", "tone"};
+        const char *const *fcls[3] = {(const char *const *)d->roles, emoji_gender_names, emoji_skin_names};
+        const int fn[3] = {d->n_roles, EMOJI_N_FGENDER, EMOJI_N_SKIN};
+        for (int a = 0; a < 3; a++) {
+            set_mod(&d->mods[3 + a], fnames[a], MVAE_MOD_CATEGORICAL, 1, 1, 0, 0);
+            d->mods[3 + a].n_classes = fn[a];
+            d->mods[3 + a].class_names = fcls[a];
+        }
+        d->n_mods = 6;
+        *self = d;
+        return MVAE_OK;
     }
     /* the split: a seeded permutation, the first round(f * n) are the test split; each sorted */
     int64_t n = d->n_ok, n_test = llround(test_fraction * (double)n);
@@ -476,7 +643,10 @@ static int emoji_get_batch(void *self, int split, const int64_t *idx, int n, flo
         for (size_t p = 0; p < 3 * ss; p++) img[p] = px[p] * sc;
         for (size_t p = 0; p < ss; p++) al[p] = px[3 * ss + p] * sc;
         const emoji_entry *e = &d->list.e[d->entry[r]];
-        if (d->mode == ATTR_VECTOR) {
+        if (d->combos) {
+            for (int v = 0; v < d->n_vocab; v++) out[2][(size_t)i * d->n_vocab + v] = d->bow[(size_t)r * d->n_vocab + v];
+            for (int a = 0; a < 3; a++) memcpy(out[3 + a] + i, &d->fac[r * 3 + a], sizeof(int32_t));
+        } else if (d->mode == ATTR_VECTOR) {
             emoji_attr_vector(&d->list, e, out[2] + (size_t)i * d->K);
         } else if (d->mode == ATTR_EACH) {
             for (int j = 0; j < d->n_sel; j++) out[2 + j][i] = emoji_attr_value(&d->list, e, d->sel[j]);
@@ -507,6 +677,7 @@ static const mvae_dataset_vtable emoji_vt = {
 };
 
 static const char *const attr_choices[] = {"vector", "separate", "each", NULL};
+static const char *const split_choices[] = {"random", "combinations", NULL};
 static const mvae_option emoji_opts[] = {
     {"font", MVAE_OPT_STRING, EMOJI_DEFAULT_FONT, "colour emoji font (package fonts-noto-color-emoji)", NULL, false, NULL, NULL},
     {"emoji_test", MVAE_OPT_STRING, EMOJI_DEFAULT_TEST, "emoji-test.txt (package unicode-data)", NULL, false, NULL, NULL},
@@ -516,6 +687,8 @@ static const mvae_option emoji_opts[] = {
     {"cache_dir", MVAE_OPT_STRING, "", "renderings cache (\"\" = $MVAE_CACHE_DIR/emoji or ~/.cache/mvae/emoji; none = off)", NULL, false, NULL, NULL},
     {"attributes", MVAE_OPT_STRING, "vector", "vector: one binary modality 'attributes'; separate: attr_group, attr_subgroup, attr_skin_tone, attr_gender, attr_hair (categorical); each: every attribute of `select` a binary modality of its own", NULL, false, attr_choices, NULL},
     {"select", MVAE_OPT_STRING_LIST, "[]", "attributes: each: the attribute modalities, e.g. [gender_woman, skin_tone_dark, group_flags] (names: group_<group>, subgroup_<subgroup>, skin_tone_<tone>, gender_<g>, hair_<h>); [] = 18 defaults", NULL, false, NULL, NULL},
+    {"split", MVAE_OPT_STRING, "random", "random: test_fraction of the emoji, seeded; combinations: only the emoji with a (role, gender, skin tone), the seeded holdout share of those combinations in the test split (never in train), modalities image, alpha, caption (bag of words), role, gender, tone", NULL, false, split_choices, NULL},
+    {"holdout", MVAE_OPT_FLOAT, "0.2", "split: combinations: share of the (role, gender, skin tone) combinations held out", NULL, false, NULL, "(0, 1)"},
     {"limit", MVAE_OPT_INT, "0", "only the first N emoji of the list (0 = all)", NULL, false, NULL, "[0, inf)"},
     {NULL, 0, NULL, NULL, NULL, false, NULL, NULL},
 };

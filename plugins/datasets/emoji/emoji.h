@@ -79,6 +79,22 @@ extern const char *const emoji_default_select[EMOJI_N_DEFAULT_SELECT];
  * names, or a name longer than a modality name may be is an error naming the YAML place. */
 int emoji_attr_select(const emoji_list *l, const mvae_cfg_node *select, int *cols, int *n, mvae_error *err);
 
+/* ---- split: combinations (emoji_factors.c): the compositionality probe's data ----
+ * The factors of an entry: role = the words of the name's head other than man/woman/person/men/
+ * women/people, plus every suffix part that is not a skin tone ("red hair"); "person" when none is
+ * left; gender = e->gender (0 none, 1 man, 2 woman); tone = e->skin. Returns false for entries
+ * outside the factor model: mixed gender, two or more skin tones, a suffix naming people
+ * ("kiss: woman, man"). role receives at most len bytes. */
+bool emoji_factors(const emoji_entry *e, char *role, size_t len, int *gender, int *tone);
+/* n items with factor values f[3 i + a] in [0, n_values[a]) (a = role, gender, tone): hold out
+ * round(fraction x the distinct combinations) of them, drawn by a seeded shuffle, skipping a
+ * combination whenever holding it out would leave one of its three values without a seen
+ * combination. held[i] = 1 for every item of a held-out combination. Returns the number of
+ * combinations held out (fewer than asked when the constraint binds), -1 out of memory. */
+int emoji_holdout_combinations(const int *f, int n, const int n_values[3], double fraction, uint64_t seed,
+                               uint8_t *held);
+#define EMOJI_N_FGENDER 3 /* none, man, woman */
+
 /* The caption (English name) of sample i of a split of an open emoji dataset (its `self`), or NULL. */
 const char *mvae_emoji_caption(void *self, int split, int64_t i);
 /* Glyphs that failed to render (skipped) when the dataset was opened. */
