@@ -837,6 +837,10 @@ const mvae_option mvae_impartial_schema[] = {
      NULL, NULL},
     {"diagnostics", MVAE_OPT_BOOL, "true", "record cosines and norms of the branch gradients", NULL,
      false, NULL, NULL},
+    {"decoder_params", MVAE_OPT_BOOL, "false",
+     "trainer: also a block on each decoder's parameters, shared by a mixture term's components "
+     "(fusion moe, mopoe)",
+     NULL, false, NULL, NULL},
     {"mgda", MVAE_OPT_MAP, NULL, "MGDA-UB settings", opt_mgda, false, NULL, NULL},
     {"cagrad", MVAE_OPT_MAP, NULL, "CAGrad settings", opt_cagrad, false, NULL, NULL},
     {"gradvac", MVAE_OPT_MAP, NULL, "GradVac settings", opt_gradvac, false, NULL, NULL},
