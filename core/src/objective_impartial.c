@@ -133,16 +133,20 @@ int mvae_impartial_set_declare(mvae_model *m, mvae_error *err) {
     mvae_cfg_node *root = mvae_cfg_root(m->cfg), *sec = mvae_cfg_path(root, "train.impartial");
     const char *method = "none";
     if (!sec || mvae_cfg_string_or(sec, "method", "none", &method, err)) return sec ? err->status : MVAE_OK;
-    if (strcmp(method, "none") == 0) return MVAE_OK; /* the plain sum: no block at all */
+    bool dparams = false;
+    if (mvae_cfg_bool_or(sec, "decoder_params", false, &dparams, err)) return err->status;
+    /* method none: the plain sum, no block at all -- except with decoder_params, where the
+     * parameter blocks are made (each component decoded on its own, summed: for checks) */
+    const bool zblocks = strcmp(method, "none") != 0;
+    if (!zblocks && !dparams) return MVAE_OK;
     char where[256];
     if (mvae_cfg_path(root, "train.objective.supervised"))
         return mvae_error_set(err, MVAE_ERR_INVALID,
                               "%s: train.impartial: the supervised objective has one term and no shared latent "
                               "sample to balance; remove train.impartial or train.objective.supervised",
                               mvae_cfg_where(sec, where, sizeof where));
-    bool cross = false, dparams = false;
-    if (mvae_cfg_bool_or(mvae_cfg_path(root, "train.objective"), "cross_reconstruct", false, &cross, err) ||
-        mvae_cfg_bool_or(sec, "decoder_params", false, &dparams, err))
+    bool cross = false;
+    if (mvae_cfg_bool_or(mvae_cfg_path(root, "train.objective"), "cross_reconstruct", false, &cross, err))
         return err->status;
     const uint32_t enc = m->encodable;
     if (__builtin_popcount(enc) > 6)
@@ -181,7 +185,7 @@ int mvae_impartial_set_declare(mvae_model *m, mvae_error *err) {
         int K = __builtin_popcount(dec);
         int i = set->n;
         int C = term_components(m, s, set->comp[i]);
-        if (K < 2 && !(dparams && C > 1)) continue; /* nothing to balance */
+        if (!(zblocks && K >= 2) && !(dparams && C > 1)) continue; /* nothing to balance */
         set->subset[i] = s;
         set->dec[i] = dec;
         set->n++;
@@ -189,7 +193,7 @@ int mvae_impartial_set_declare(mvae_model *m, mvae_error *err) {
         mvae_model_subset_name(m, s, sub, sizeof sub);
         for (char *c = sub; *c; c++)
             if (*c == ',') *c = '+';
-        if (K >= 2) {
+        if (zblocks && K >= 2) {
             snprintf(name, sizeof name, "impartial.%.60s.state", sub);
             int rc = group_new(m, sec, set, &set->z[i], C, K, name, err);
             if (rc) return rc;
