@@ -381,3 +381,22 @@ int mvae_impartial_set_stats_json(const mvae_model *m, char *buf, size_t len) {
     if (off >= len) off = len - 1;
     return (int)off;
 }
+
+double mvae_impartial_set_seconds(const mvae_model *m, int *blocks, int64_t *calls) {
+    const struct mvae_impartial_set *set = m->impartial;
+    double sec = 0;
+    int nb = 0;
+    int64_t nc = 0;
+    for (int i = 0; set && i < set->n; i++)
+        for (int k = -1; k < m->n_mod; k++) {
+            const imp_group *g = k < 0 ? &set->z[i] : &set->par[i][k];
+            for (int c = 0; c < g->C; c++) {
+                mvae_impartial_stats st;
+                mvae_impartial_stats_get(g->blk[c], &st);
+                sec += st.seconds, nc += st.calls, nb++;
+            }
+        }
+    if (blocks) *blocks = nb;
+    if (calls) *calls = nc;
+    return sec;
+}

@@ -183,6 +183,8 @@ mvae_tensor *mvae_impartial_set_logp(const mvae_model *m, mvae_ctx *ctx, uint32_
 /* The blocks' diagnostics since the last call as JSON members ("impartial.<term>.cos.a-b": ..),
  * then reset; "" without blocks. Returns the length. */
 int mvae_impartial_set_stats_json(const mvae_model *m, char *buf, size_t len);
+/* The blocks' time in their combines since the last stats reset, their number and calls. */
+double mvae_impartial_set_seconds(const mvae_model *m, int *blocks, int64_t *calls);
 
 /* train.objective.supervised's keys (from, to), .jmvae's and .vaevae's: the experiment schema nests them. */
 extern const mvae_option mvae_objective_supervised_schema[];
