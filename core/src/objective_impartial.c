@@ -1,16 +1,23 @@
-/* objective_impartial.c — `train.impartial`: an impartiality block (mvae/impartial.h) on the latent
+/* objective_impartial.c — `train.impartial`: impartiality blocks (mvae/impartial.h) on the latent
  * sample of every objective term (Javaloy, Meghdadi & Valera 2022). The term's z fans out into
  * one branch per modality the term decodes; each modality's decoder and likelihood read their own
  * branch, the KL reads z itself, and the block combines the modality gradients at z with the
- * chosen method in the one backward pass.
+ * chosen method in the one backward pass. For a mixture (fusion moe, mopoe) each component's
+ * draws get their own block, as in the reference.
  *
- * One block per term subset, made when the model is built, for every non-empty subset of the
- * modalities with an encoder that decodes two or more modalities (so random subsets find theirs
- * too). A block's state (GradNorm's weights, GradVac's targets, NSGD's first norms) lives in a
- * buffer of the parameter store, "impartial.<subset>.state", so checkpoints carry it and resume
- * continues it. The methods that draw (pcgrad, gradvac, graddrop) use the set's own rng, reseeded
- * at every step from the trainer's rng state (without advancing it), so a resumed run draws the
- * same and a block changes none of the ELBO's draws. */
+ * decoder_params: for a mixture term, modality k's generative parameters (its decoder, likelihood
+ * or flow: every parameter "<k>." but not "<k>.enc.", one range of the store) fan out into one
+ * branch per component; the term's draws of component c are decoded on their own with branch c
+ * standing in for the parameters (mvae_ctx_substitute), and the block combines the components'
+ * parameter gradients (the reference's MOOModule).
+ *
+ * Blocks are made when the model is built, for every non-empty subset of the modalities with an
+ * encoder (so random subsets find theirs too). A block's state (GradNorm's weights, GradVac's
+ * targets, NSGD's first norms) lives in a buffer of the parameter store,
+ * "impartial.<subset>.state" / "impartial.<subset>.dec.<k>.state", so checkpoints carry it and
+ * resume continues it. The methods that draw (pcgrad, gradvac, graddrop) use the set's own rng,
+ * reseeded at every step from the trainer's rng state (without advancing it), so a resumed run
+ * draws the same and a block changes none of the ELBO's draws. */
 #include "mvae/impartial.h"
 #include "mvae/modeltype.h"
 #include "mvae/nn.h"
