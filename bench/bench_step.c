@@ -197,6 +197,7 @@ typedef struct opts {
     int n_sets;
     int verbose;
     int eval_k, eval_n; /* --eval K N: time the importance-sampled log-likelihoods instead */
+    int impartial;      /* --impartial: the cost of the experiment's train.impartial blocks */
 } opts;
 
 static const char *usage =
@@ -204,6 +205,9 @@ static const char *usage =
     "       bench_step --model EXP.yaml [--set KEY=VALUE ...] [same options]\n"
     "       bench_step --model EXP.yaml --eval K N   time log p(image) and log p(image,label) with\n"
     "                  K importance samples on the first N test images (what the peer's iw_sec times)\n"
+    "       bench_step --model EXP.yaml --set train.impartial.method=M --impartial   the cost of the\n"
+    "                  impartiality blocks: the step with them against the same step without\n"
+    "                  (method none, no decoder_params), alternating, and the time in the combines\n"
     "\n"
     "Times the training step (median over --steps after --warmup) of the MVAE-shaped MLP VAE\n"
     "built from core ops (default) or of a real experiment (--model), counts its GEMM FLOPs and\n"
@@ -243,6 +247,8 @@ static void parse(int argc, char **argv, opts *o) {
         } else if (i + 2 < argc && !strcmp(a, "--eval")) {
             o->eval_k = parse_int(argv[++i], a);
             o->eval_n = parse_int(argv[++i], a);
+        } else if (!strcmp(a, "--impartial")) {
+            o->impartial = 1;
         } else if (has && !strcmp(a, "--set")) {
             if (o->n_sets < MAX_SETS) o->sets[o->n_sets++] = argv[++i];
         } else {
@@ -251,6 +257,10 @@ static void parse(int argc, char **argv, opts *o) {
         }
     }
     if (o->steps < 0) o->steps = o->model ? 100 : 200;
+    if (o->impartial && !o->model) {
+        fprintf(stderr, "bench_step: --impartial needs --model EXP.yaml (with train.impartial set)\n");
+        exit(2);
+    }
     if (o->steps < 1 || o->batch < 1 || o->threads < 1) {
         fprintf(stderr, "bench_step: --steps, --batch and --threads must be >= 1\n");
         exit(2);
@@ -529,6 +539,132 @@ out:
     return rc;
 }
 
+/* ------------------------------------------------------------------ impartiality blocks' cost */
+/* The experiment twice: as configured (its train.impartial blocks) and with the blocks off
+ * (method none, decoder_params false), the two steps alternating on the same batches so that a
+ * shared machine's load falls on both alike. Prints the step medians, their difference, the time
+ * inside the blocks' combines (Gram matrix, method, weighted sum) and the step arenas' peaks. */
+static int run_impartial(const opts *o) {
+    mvae_error err = {0};
+    mvae_registry *reg = mvae_registry_new();
+    mvae_cfg *cfg[2] = {NULL, NULL};
+    mvae_model *m[2] = {NULL, NULL};
+    mvae_ctx *ctx[2] = {NULL, NULL};
+    mvae_batch b;
+    bool have_batch = false;
+    int64_t *perm = NULL;
+    double *st[2] = {NULL, NULL};
+    int rc = 1, total = o->warmup + o->steps;
+    mvae_objective obj[2];
+    mvae_rng rng[2];
+    mvae_optim opt[2];
+    if (!reg || mvae_registry_load_default(reg, &err)) goto out;
+    for (int v = 0; v < 2; v++) {
+        if (mvae_cfg_load_file(o->model, &cfg[v], &err)) goto out;
+        for (int i = 0; i < o->n_sets; i++)
+            if (mvae_cfg_set(cfg[v], o->sets[i], &err)) goto out;
+        if (v == 1 && (mvae_cfg_set(cfg[v], "train.impartial.method=none", &err) ||
+                       mvae_cfg_set(cfg[v], "train.impartial.decoder_params=false", &err)))
+            goto out;
+        if (mvae_model_build(cfg[v], reg, &m[v], &err) || mvae_objective_from_config(m[v], &obj[v], &err)) goto out;
+        ctx[v] = mvae_ctx_new(0);
+        st[v] = malloc((size_t)total * sizeof *st[v]);
+        if (!ctx[v] || !st[v]) {
+            mvae_error_set(&err, MVAE_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        mvae_ctx_set_recycle_values(ctx[v], true);
+        mvae_rng_seed(&rng[v], m[v]->seed ^ 0x5DEECE66Dull);
+        opt[v] = mvae_optim_adam(1e-3f);
+        opt[v].zero_grad = true;
+        mvae_params_zero_grad(m[v]->params);
+    }
+    if (!m[0]->impartial) {
+        mvae_error_set(&err, MVAE_ERR_INVALID, "--impartial: the experiment has no impartiality block "
+                                               "(set train.impartial.method, e.g. --set train.impartial.method=pcgrad)");
+        goto out;
+    }
+    if (mvae_batch_init(&b, m[0], o->batch, &err)) goto out;
+    have_batch = true;
+    int64_t N = ((const mvae_dataset_vtable *)m[0]->ds_desc->vtable)->size(m[0]->ds, MVAE_SPLIT_TRAIN);
+    if (N < o->batch) {
+        mvae_error_set(&err, MVAE_ERR_INVALID, "the training split has %lld samples, fewer than --batch %d",
+                       (long long)N, o->batch);
+        goto out;
+    }
+    char mode[300];
+    snprintf(mode, sizeof mode, "impartial:%s", o->model);
+    print_config(o, mode, mvae_params_count_trainable(m[0]->params));
+    perm = malloc((size_t)N * sizeof *perm);
+    if (!perm) goto out;
+    mvae_rng shuf;
+    mvae_rng_seed(&shuf, m[0]->seed);
+    for (int64_t i = 0; i < N; i++) perm[i] = i;
+    mvae_rng_shuffle(&shuf, perm, N);
+    int64_t nb = N / o->batch;
+    char *js = malloc(1 << 17);
+    if (!js) goto out;
+    for (int s = 0; s < total; s++) {
+        if (s == o->warmup) mvae_impartial_set_stats_json(m[0], js, 1 << 17); /* resets the blocks' clocks */
+        if (mvae_batch_fill(&b, m[0], MVAE_SPLIT_TRAIN, perm + (s % nb) * o->batch, o->batch, NULL, &err)) break;
+        for (int v0 = 0; v0 < 2; v0++) {
+            int v = (s + v0) % 2; /* alternate which goes first */
+            double t0 = now_sec();
+            mvae_ctx_reset(ctx[v]);
+            mvae_tensor *loss;
+            mvae_step_stats stats;
+            int r = mvae_objective_loss(m[v], ctx[v], &b, &obj[v], 1.0f, &rng[v], &loss, &stats);
+            if (!r) r = mvae_backward(ctx[v], loss);
+            if (r) {
+                mvae_error_set(&err, r, "step %d: %s", s, mvae_ctx_error(ctx[v]));
+                break;
+            }
+            if (mvae_optim_step(&opt[v], m[v]->params, &err)) break;
+            st[v][s] = now_sec() - t0;
+        }
+        if (err.status) break;
+    }
+    free(js);
+    if (err.status) goto out;
+    int blocks = 0;
+    int64_t calls = 0;
+    double comb = mvae_impartial_set_seconds(m[0], &blocks, &calls);
+    const mvae_cfg_node *sec = mvae_cfg_path(mvae_cfg_root(cfg[0]), "train.impartial");
+    const char *method = "?";
+    bool dp = false;
+    mvae_cfg_string_or(sec, "method", "none", &method, &err);
+    mvae_cfg_bool_or(sec, "decoder_params", false, &dp, &err);
+    double med[2], p10[2], p90[2];
+    for (int v = 0; v < 2; v++) {
+        med[v] = quantile(st[v] + o->warmup, o->steps, 0.5);
+        p10[v] = quantile(st[v] + o->warmup, o->steps, 0.1);
+        p90[v] = quantile(st[v] + o->warmup, o->steps, 0.9);
+    }
+    printf("impartial method=%s decoder_params=%s fusion=%s blocks=%d combines_per_step=%.1f\n", method,
+           dp ? "true" : "false", m[0]->fusion_desc->name, blocks, (double)calls / o->steps);
+    printf("impartial_time step_ms_med=%.3f (p10 %.3f, p90 %.3f) plain_step_ms_med=%.3f (p10 %.3f, p90 %.3f) "
+           "extra_ms_med=%.3f extra_pct=%.1f combine_ms_per_step=%.3f\n",
+           1e3 * med[0], 1e3 * p10[0], 1e3 * p90[0], 1e3 * med[1], 1e3 * p10[1], 1e3 * p90[1],
+           1e3 * (med[0] - med[1]), 100.0 * (med[0] - med[1]) / med[1], 1e3 * comb / o->steps);
+    printf("impartial_memory arena_peak_mib=%.2f plain_arena_peak_mib=%.2f extra_mib=%.2f state_floats=%zu\n",
+           (double)mvae_ctx_arena_peak(ctx[0]) / 1048576.0, (double)mvae_ctx_arena_peak(ctx[1]) / 1048576.0,
+           ((double)mvae_ctx_arena_peak(ctx[0]) - (double)mvae_ctx_arena_peak(ctx[1])) / 1048576.0,
+           m[0]->params->n_floats - m[1]->params->n_floats);
+    rc = 0;
+out:
+    if (rc) fprintf(stderr, "bench_step: %s\n", err.msg);
+    free(perm);
+    for (int v = 0; v < 2; v++) {
+        free(st[v]);
+        mvae_ctx_free(ctx[v]);
+        mvae_model_free(m[v]);
+        mvae_cfg_free(cfg[v]);
+    }
+    if (have_batch) mvae_batch_free(&b);
+    mvae_registry_free(reg);
+    return rc;
+}
+
 /* ------------------------------------------------------------------ evaluation speed */
 static int run_eval(const opts *o) {
     mvae_error err = {0};
@@ -572,7 +708,7 @@ int main(int argc, char **argv) {
     parse(argc, argv, &o);
     mvae_gemm_set_threads(o.threads);
     mvae_gemm_set_observer(observe_gemm, NULL);
-    int rc = o.model ? (o.eval_k > 0 ? run_eval(&o) : run_model(&o)) : run_mlp(&o);
+    int rc = o.model ? (o.impartial ? run_impartial(&o) : o.eval_k > 0 ? run_eval(&o) : run_model(&o)) : run_mlp(&o);
     print_rss();
     return rc;
 }

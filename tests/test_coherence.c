@@ -276,8 +276,12 @@ static void test_coherence_and_probe(void **state) {
     assert_int_equal(e->n_clf, 1);
     assert_string_equal(e->clf_name[0], "image");
     assert_true(e->clf_acc[0] > 0.95);
-    assert_int_equal(e->n_coh, 1);
+    assert_int_equal(e->n_coh, 2);
     assert_string_equal(e->coh_name[0], "label->image");
+    /* the joint coherence: z from the prior decoded into both modalities */
+    assert_string_equal(e->coh_name[1], "prior->image");
+    assert_true(e->coh[1] >= 0 && e->coh[1] <= 1);
+    fprintf(stderr, "joint coherence %.3f\n", e->coh[1]);
     fprintf(stderr, "coherence %.3f probe %.3f accuracy %.3f\n", e->coh[0], e->probe[0], e->acc[0]);
     assert_true(e->coh[0] >= 0 && e->coh[0] <= 1);
     assert_true(e->coh[0] > 0.3); /* chance is 0.1 */
@@ -293,6 +297,7 @@ static void test_coherence_and_probe(void **state) {
     buf[n] = '\0';
     fclose(fp);
     assert_non_null(strstr(buf, "\"coherence\": {\"label->image\": "));
+    assert_non_null(strstr(buf, ", \"prior->image\": "));
     assert_non_null(strstr(buf, "\"classifier_accuracy\": {\"image\": "));
     assert_non_null(strstr(buf, "\"probe\": {\"image->label\": "));
     assert_non_null(strstr(buf, "\"accuracy_mean_z\": {\"image->label\": "));

@@ -512,11 +512,13 @@ static void test_coherence_subsets(void **state) {
         fail_with("kfs model", err.msg);
     mvae_eval_result ev;
     if (mvae_evaluate(m, MVAE_SPLIT_TEST, &ev, true, &err)) fail_with("evaluate", err.msg);
-    static const char *const want[9] = {"kannada->persian", "kannada->audio", "persian->kannada", "persian->audio",
-                                        "audio->kannada", "audio->persian", "kannada,persian->audio",
-                                        "kannada,audio->persian", "persian,audio->kannada"};
-    assert_int_equal(ev.n_coh, 9);
-    for (int i = 0; i < 9; i++) {
+    /* the 9 directions, then joint coherence (a prior draw into each generated modality and the label) */
+    static const char *const want[12] = {"kannada->persian", "kannada->audio", "persian->kannada", "persian->audio",
+                                         "audio->kannada", "audio->persian", "kannada,persian->audio",
+                                         "kannada,audio->persian", "persian,audio->kannada",
+                                         "prior->kannada", "prior->persian", "prior->audio"};
+    assert_int_equal(ev.n_coh, 12);
+    for (int i = 0; i < 12; i++) {
         assert_string_equal(ev.coh_name[i], want[i]);
         assert_true(ev.coh[i] >= 0 && ev.coh[i] <= 1);
     }

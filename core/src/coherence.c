@@ -484,7 +484,8 @@ int mvae_eval_coherence(mvae_model *m, int split, const char *run_dir, mvae_eval
     if (max_test > 0 && max_test < N) N = max_test;
     /* counters per (set, image, categorical) */
     int n_out = nsets * ni * nc;
-    double *right = calloc((size_t)n_out, sizeof *right), *total = calloc((size_t)n_out, sizeof *total);
+    /* + the joint coherence: z ~ N(0, I), the generated image's class against the generated label's */
+    double *right = calloc((size_t)(n_out + ni * nc), sizeof *right), *total = calloc((size_t)(n_out + ni * nc), sizeof *total);
     int64_t E_max = 1;
     for (int a = 0; a < ni; a++) {
         int64_t e = mvae_modality_numel(&m->mod[imgs[a]].info);
@@ -510,6 +511,8 @@ int mvae_eval_coherence(mvae_model *m, int split, const char *run_dir, mvae_eval
     /* each batch draws from its own stream, so the split over ranks does not change the draws */
     mvae_rng rng, rng_base;
     mvae_rng_seed(&rng_base, m->seed + 777);
+    mvae_rng prior_rng, prior_base; /* joint coherence's prior draws: a stream apart, forked per batch */
+    mvae_rng_seed(&prior_base, m->seed + 779);
     if (ctx) {
         mvae_ctx_set_grad(ctx, false);
         mvae_ctx_set_training(ctx, false);
@@ -518,6 +521,7 @@ int mvae_eval_coherence(mvae_model *m, int split, const char *run_dir, mvae_eval
         if ((s0 / bs) % d_size != d_rank) continue; /* another rank's batch */
         rng = mvae_rng_fork(&rng_base, (uint64_t)(s0 / bs));
         frng = mvae_rng_fork(&frng_base, (uint64_t)(s0 / bs));
+        prior_rng = mvae_rng_fork(&prior_base, (uint64_t)(s0 / bs));
         int n = (int)(N - s0 < bs ? N - s0 : bs);
         for (int i = 0; i < n; i++) idx[i] = s0 + i;
         if ((rc = mvae_batch_fill(&b, m, split, idx, n, NULL, err))) break;
@@ -574,16 +578,46 @@ int mvae_eval_coherence(mvae_model *m, int split, const char *run_dir, mvae_eval
                 }
             }
         }
+        /* joint coherence (Shi et al. 2019): one z from the prior decoded into every modality */
+        if (rc) break;
+        mvae_ctx_reset(ctx);
+        mvae_tensor *zp = mvae_tensor_new(ctx, 2, (int64_t[]){n, m->latent_dim});
+        if (!zp) rc = mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
+        else mvae_rng_normal_fill(&prior_rng, zp->data, (size_t)zp->n);
+        for (int a = 0; a < ni && !rc; a++) {
+            const mvae_modality *md = &m->mod[imgs[a]];
+            if (mvae_model_generate(m, ctx, imgs[a], zp, &prior_rng, gen)) {
+                rc = mvae_error_set(err, MVAE_ERR_INVALID, "coherence: %s", mvae_ctx_error(ctx));
+                break;
+            }
+            int64_t shp[4] = {n, md->info.shape[0], md->info.shape[1], md->info.shape[2]};
+            mvae_tensor *x = mvae_tensor_wrap(ctx, 4, shp, gen);
+            for (int c = 0; c < nc && !rc; c++) {
+                if (!m->mod[cats[c]].dec) continue;
+                mvae_tensor *lg = mvae_model_decode(m, ctx, cats[c], zp); /* [n, classes] logits */
+                if (!lg || lg->ndim != 2 || lg->shape[0] != n) continue;
+                if ((rc = mvae_classifier_predict(clf[a][c], ctx, x, pred, err))) break;
+                int o = n_out + a * nc + c;
+                for (int i = 0; i < n; i++) {
+                    int64_t K = lg->shape[1], best = 0;
+                    for (int64_t j = 1; j < K; j++)
+                        if (lg->data[i * K + j] > lg->data[i * K + best]) best = j;
+                    right[o] += pred[i] == best;
+                    total[o] += 1;
+                }
+            }
+        }
     }
+    const int n_all = n_out + ni * nc; /* the conditional directions, then joint coherence's */
     if (!rc && d_size > 1) { /* every rank's counts, added up */
-        double *both = malloc(2 * (size_t)n_out * sizeof *both);
+        double *both = malloc(2 * (size_t)n_all * sizeof *both);
         if (!both) rc = mvae_error_set(err, MVAE_ERR_NOMEM, "out of memory");
         else {
-            memcpy(both, right, (size_t)n_out * sizeof *both);
-            memcpy(both + n_out, total, (size_t)n_out * sizeof *both);
-            if (!(rc = mvae_dist_allreduce_sum_f64(both, 2 * (size_t)n_out, err))) {
-                memcpy(right, both, (size_t)n_out * sizeof *both);
-                memcpy(total, both + n_out, (size_t)n_out * sizeof *both);
+            memcpy(both, right, (size_t)n_all * sizeof *both);
+            memcpy(both + n_all, total, (size_t)n_all * sizeof *both);
+            if (!(rc = mvae_dist_allreduce_sum_f64(both, 2 * (size_t)n_all, err))) {
+                memcpy(right, both, (size_t)n_all * sizeof *both);
+                memcpy(total, both + n_all, (size_t)n_all * sizeof *both);
             }
             free(both);
         }
@@ -610,6 +644,18 @@ int mvae_eval_coherence(mvae_model *m, int split, const char *run_dir, mvae_eval
                                  m->mod[cats[c]].info.name);
                     r->coh[j] = right[o] / total[o];
                 }
+        for (int a = 0; a < ni; a++)
+            for (int c = 0; c < nc; c++) {
+                int o = n_out + a * nc + c;
+                if (r->n_coh >= 16 || total[o] == 0) continue;
+                int j = r->n_coh++;
+                if (nc == 1)
+                    snprintf(r->coh_name[j], sizeof r->coh_name[j], "prior->%s", m->mod[imgs[a]].info.name);
+                else
+                    snprintf(r->coh_name[j], sizeof r->coh_name[j], "prior->%s:%s", m->mod[imgs[a]].info.name,
+                             m->mod[cats[c]].info.name);
+                r->coh[j] = right[o] / total[o];
+            }
         for (int a = 0; a < ni && !rc; a++)
             for (int si = 0; fd_on[a] && si <= nsets && !rc; si++) {
                 const mvae_feature_stats *g = &fd[si * ni + a], *real = &fd[(nsets + 1) * ni + a];

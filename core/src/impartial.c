@@ -12,6 +12,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define MAXK MVAE_IMPARTIAL_MAX_K
 
@@ -837,6 +838,10 @@ const mvae_option mvae_impartial_schema[] = {
      NULL, NULL},
     {"diagnostics", MVAE_OPT_BOOL, "true", "record cosines and norms of the branch gradients", NULL,
      false, NULL, NULL},
+    {"decoder_params", MVAE_OPT_BOOL, "false",
+     "trainer: also a block on each decoder's parameters, shared by a mixture term's components "
+     "(fusion moe, mopoe)",
+     NULL, false, NULL, NULL},
     {"mgda", MVAE_OPT_MAP, NULL, "MGDA-UB settings", opt_mgda, false, NULL, NULL},
     {"cagrad", MVAE_OPT_MAP, NULL, "CAGrad settings", opt_cagrad, false, NULL, NULL},
     {"gradvac", MVAE_OPT_MAP, NULL, "GradVac settings", opt_gradvac, false, NULL, NULL},
@@ -1282,9 +1287,22 @@ static void record_stats(mvae_impartial *b, const double *G, double scale) {
     b->st.calls++;
 }
 
+static int combine_impl(mvae_impartial *b, int K, int64_t N, const float *const *g, const float *input,
+                        int64_t rows, float *out, bool accumulate, mvae_error *err);
+
 int mvae_impartial_combine(mvae_impartial *b, int K, int64_t N, const float *const *g,
                            const float *input, int64_t rows, float *out, bool accumulate,
                            mvae_error *err) {
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = combine_impl(b, K, N, g, input, rows, out, accumulate, err);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (b) b->st.seconds += (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    return rc;
+}
+
+static int combine_impl(mvae_impartial *b, int K, int64_t N, const float *const *g, const float *input,
+                        int64_t rows, float *out, bool accumulate, mvae_error *err) {
     if (!b) return mvae_error_set(err, MVAE_ERR_INVALID, "impartial: no block");
     if (K != b->K)
         return mvae_error_set(err, MVAE_ERR_INVALID,

@@ -97,12 +97,12 @@ mvae_tensor *mvae_objective_iw_term(const mvae_model *m, mvae_ctx *ctx, const mv
     mvae_tensor *zeros = mvae_tensor_zeros(ctx, 2, z->shape);
     mvae_tensor *lw = mvae_scale(ctx, mvae_sub(ctx, mvae_gaussian_logp(ctx, z, zeros, NULL), fv->log_q(m->fusion, ctx, &q, z)), beta);
     mvae_tensor *zb[MVAE_MAX_MODALITIES]; /* each modality's branch of z (train.impartial) */
-    if (mvae_impartial_set_branches(m, ctx, S, dec, z, zb)) return NULL;
+    if (mvae_impartial_set_branches(m, ctx, S, dec, z, q.n_comp, zb)) return NULL;
     for (int k = 0; k < m->n_mod; k++) {
         if (!(dec & (1u << k)) || !e->has[k]) continue;
         const mvae_modality *md = &m->mod[k];
         mvae_tensor *x = mvae_batch_tensor(ctx, m, b, k); /* [B]: the likelihood repeats it per draw */
-        mvae_tensor *lp = mvae_scale(ctx, mvae_model_logp(m, ctx, k, zb[k], x, rng), md->weight);
+        mvae_tensor *lp = mvae_scale(ctx, mvae_impartial_set_logp(m, ctx, S, k, zb[k], q.n_comp, x, rng), md->weight);
         if (e->mask[k]) lp = mvae_mul(ctx, lp, mvae_tile_rows(ctx, mvae_reshape(ctx, e->mask[k], 1, (int64_t[]){B}), R));
         lw = mvae_add(ctx, lw, lp);
     }
@@ -243,7 +243,7 @@ static int mvae_sum_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b
      *    and the per-term paths consume the rng identically) */
     mvae_tensor *z[MVAE_MAX_TERMS] = {0}, *per[MVAE_MAX_TERMS] = {0}, *w[MVAE_MAX_TERMS] = {0};
     mvae_tensor *zb[MVAE_MAX_TERMS][MVAE_MAX_MODALITIES]; /* term t's z as modality k's decoder reads it */
-    int S[MVAE_MAX_TERMS] = {0};
+    int S[MVAE_MAX_TERMS] = {0}, ncomp[MVAE_MAX_TERMS] = {0};
     uint32_t dec[MVAE_MAX_TERMS] = {0};
     for (int t = 0; t < nt; t++) {
         mvae_posterior q;
@@ -267,7 +267,8 @@ static int mvae_sum_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b
         dec[t] = (obj->mvae.cross_reconstruct && __builtin_popcount(terms[t]) == 1 ? all : terms[t]) | dec_only;
         /* with train.impartial, each decoded modality reads its own branch of z (the KL above
          * read z itself); the block combines their gradients at z */
-        if ((rc = mvae_impartial_set_branches(m, ctx, terms[t], dec[t], z[t], zb[t]))) return rc;
+        if ((rc = mvae_impartial_set_branches(m, ctx, terms[t], dec[t], z[t], q.n_comp, zb[t]))) return rc;
+        ncomp[t] = q.n_comp;
     }
     /* 2. reconstruction: for each modality, decode the z's of every term that reconstructs it —
      *    stacked into one batch (one larger GEMM per layer), or term by term */
@@ -275,10 +276,19 @@ static int mvae_sum_loss(const mvae_model *m, mvae_ctx *ctx, const mvae_batch *b
         if (!e.has[k]) continue;
         const mvae_modality *md = &m->mod[k];
         int tk[MVAE_MAX_TERMS], n = 0, rows = 0;
-        for (int t = 0; t < nt; t++)
-            if (z[t] && (dec[t] & (1u << k))) tk[n++] = t, rows += S[t];
-        if (!n) continue;
         mvae_tensor *x = mvae_batch_tensor(ctx, m, b, k);
+        for (int t = 0; t < nt; t++) {
+            if (!z[t] || !(dec[t] & (1u << k))) continue;
+            if (mvae_impartial_set_has_decoder_block(m, terms[t], k)) { /* train.impartial.decoder_params */
+                mvae_tensor *lp = mvae_impartial_set_logp(m, ctx, terms[t], k, zb[t][k], ncomp[t], x, rng);
+                mvae_tensor *nll = mvae_mul(ctx, mvae_scale(ctx, lp, -md->weight), w[t]);
+                if (e.mask[k]) nll = mvae_mul(ctx, nll, mvae_tile_rows(ctx, mvae_reshape(ctx, e.mask[k], 1, (int64_t[]){B}), S[t]));
+                per[t] = mvae_add(ctx, per[t], nll);
+                continue;
+            }
+            tk[n++] = t, rows += S[t];
+        }
+        if (!n) continue;
         bool stack = obj->mvae.stack_decoders && n > 1 && !m->mod[k].dec_has_batch_stats;
         if (stack) {
             mvae_tensor *zs = NULL;

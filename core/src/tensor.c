@@ -35,6 +35,8 @@ struct mvae_ctx {
     int64_t win_row0, win_n, win_global; /* mvae_ctx_set_batch_window; win_global 0: none */
     mvae_backward_hook bw_hook;          /* mvae_ctx_set_backward_hook; NULL: none */
     void *bw_user;
+    mvae_tensor *const *sub_from, *const *sub_to; /* mvae_ctx_substitute */
+    int n_sub;
 };
 
 static arena_chunk *chunk_new(mvae_ctx *ctx, size_t cap) {
@@ -103,6 +105,7 @@ void mvae_ctx_reset(mvae_ctx *ctx) {
     ctx->head->used = 0;
     ctx->used_total = 0;
     ctx->tape_len = 0;
+    ctx->n_sub = 0;
     ctx->n_free = 0;
     ctx->recycled = false;
     ctx->failed = false;
@@ -316,8 +319,24 @@ void mvae_op_attach_source(mvae_tensor *out, int k, mvae_tensor *t) {
     if (t && mvae_needs_grad(out) && !(t->flags & MVAE_T_PARAM)) t->uses++;
 }
 
+void mvae_ctx_substitute(mvae_ctx *ctx, int n, mvae_tensor *const *from, mvae_tensor *const *to) {
+    ctx->n_sub = n > 0 && from && to ? n : 0;
+    ctx->sub_from = from;
+    ctx->sub_to = to;
+}
+
+static mvae_tensor *substituted(const mvae_ctx *ctx, mvae_tensor *s) {
+    for (int i = 0; s && i < ctx->n_sub; i++)
+        if (ctx->sub_from[i] == s) return ctx->sub_to[i];
+    return s;
+}
+
 static mvae_tensor *op_record(mvae_ctx *ctx, mvae_tensor *t, int op, mvae_tensor *s0, mvae_tensor *s1,
                               mvae_tensor *s2, mvae_tensor *s3) {
+    if (ctx->n_sub) {
+        s0 = substituted(ctx, s0), s1 = substituted(ctx, s1);
+        s2 = substituted(ctx, s2), s3 = substituted(ctx, s3);
+    }
     t->op = op;
     t->src[0] = s0;
     t->src[1] = s1;

@@ -184,6 +184,7 @@ typedef struct mvae_impartial_stats {
     double cos_mean[MVAE_IMPARTIAL_MAX_K * MVAE_IMPARTIAL_MAX_K]; /* mean cos(g_i, g_j), [i*K+j] */
     double conflict_frac; /* mean fraction of pairs with cos < 0 */
     double scale_mean;    /* mean norm-restoration factor */
+    double seconds;       /* wall time spent in mvae_impartial_combine (Gram, method, weighted sum) */
 } mvae_impartial_stats;
 void mvae_impartial_stats_get(const mvae_impartial *blk, mvae_impartial_stats *out);
 void mvae_impartial_stats_reset(mvae_impartial *blk);

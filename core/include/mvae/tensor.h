@@ -99,6 +99,13 @@ void *mvae_ctx_scratch(mvae_ctx *ctx, size_t bytes);
 /* Gradient recording on/off (off = inference: no tape, no grads). Returns the previous value. */
 bool mvae_ctx_set_grad(mvae_ctx *ctx, bool enabled);
 bool mvae_ctx_grad_enabled(const mvae_ctx *ctx);
+/* Until the next call (n = 0 ends it) or reset: every op recorded from now on that reads from[i]
+ * records to[i] as its source instead, so that backward sends from[i]'s gradient to to[i]. The
+ * values read are from[i]'s, so to[i] must hold the same values and shape (a branch of an
+ * impartiality block over a parameter: objective_impartial.c). Sources an op attaches after
+ * recording (mvae_op_attach_source: the GRU's) are not redirected. The arrays must outlive the
+ * substitution. */
+void mvae_ctx_substitute(mvae_ctx *ctx, int n, mvae_tensor *const *from, mvae_tensor *const *to);
 /* Training mode flag read by dropout and batchnorm. Returns the previous value. */
 bool mvae_ctx_set_training(mvae_ctx *ctx, bool training);
 bool mvae_ctx_training(const mvae_ctx *ctx);

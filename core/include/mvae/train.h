@@ -166,13 +166,25 @@ void mvae_impartial_set_free(struct mvae_impartial_set *set);
 /* Once per step, before the first fan-out: the blocks' draws follow the trainer's rng state
  * (read, not advanced). */
 void mvae_impartial_set_reseed(const mvae_model *m, mvae_rng *rng);
-/* branch[k] = the tensor modality k's decoder reads for this term: its branch of z's block, or z
+/* branch[k] = the tensor modality k's decoder reads for this term: its branch of z's block (for a
+ * mixture of n_comp > 1 components, of each component's block, its rows concatenated back), or z
  * itself without a block (set off, or a term with one branch). */
 int mvae_impartial_set_branches(const mvae_model *m, mvae_ctx *ctx, uint32_t subset, uint32_t dec, mvae_tensor *z,
-                                mvae_tensor **branch);
+                                int n_comp, mvae_tensor **branch);
+/* train.impartial.decoder_params: whether modality k's parameters have a block for the term of
+ * `subset` (a mixture term: its components share the decoder). */
+bool mvae_impartial_set_has_decoder_block(const mvae_model *m, uint32_t subset, int k);
+/* log p(x_k | z) [rows of z] for the term of `subset`, z holding its n_comp components' draws
+ * component by component: with a decoder-parameter block, each component is decoded on its own
+ * with its branch of the block standing in for modality k's parameters (one backward combines
+ * the components' parameter gradients); otherwise mvae_model_logp. */
+mvae_tensor *mvae_impartial_set_logp(const mvae_model *m, mvae_ctx *ctx, uint32_t subset, int k, mvae_tensor *z,
+                                     int n_comp, mvae_tensor *x, mvae_rng *rng);
 /* The blocks' diagnostics since the last call as JSON members ("impartial.<term>.cos.a-b": ..),
  * then reset; "" without blocks. Returns the length. */
 int mvae_impartial_set_stats_json(const mvae_model *m, char *buf, size_t len);
+/* The blocks' time in their combines since the last stats reset, their number and calls. */
+double mvae_impartial_set_seconds(const mvae_model *m, int *blocks, int64_t *calls);
 
 /* train.objective.supervised's keys (from, to), .jmvae's and .vaevae's: the experiment schema nests them. */
 extern const mvae_option mvae_objective_supervised_schema[];
