@@ -330,6 +330,40 @@ static void test_decoder_params_resume(void **state) {
     assert_true(loss[0] == loss[1]);
 }
 
+/* A modality of weight 0 (probed, never trained) gives z no gradient: it reads z itself and is
+ * no branch of the block (as a branch it made IMTL-G degenerate at every step on the digits). */
+static void test_zero_weight_not_a_branch(void **state) {
+    env *e = *state;
+    for (int zero = 0; zero < 2; zero++) {
+        mvae_cfg *cfg;
+        const char *const with[] = {"modalities.label.weight=0", "train.impartial={method: imtl_g}", NULL};
+        const char *const without[] = {"train.impartial={method: imtl_g}", NULL};
+        mvae_model *m = build(e, zero ? with : without, &cfg);
+        mvae_ctx *ctx = mvae_ctx_new(0);
+        mvae_tensor *z = mvae_tensor_new(ctx, 2, (int64_t[]){2, 8});
+        for (int64_t i = 0; i < z->n; i++) z->data[i] = 0.1f * (float)i;
+        mvae_tensor_requires_grad(z);
+        mvae_tensor *zb[MVAE_MAX_MODALITIES];
+        assert_int_equal(mvae_impartial_set_branches(m, ctx, 3u, 3u, z, 1, zb), MVAE_OK);
+        mvae_tensor *loss = mvae_add(ctx, mvae_sum_all(ctx, mvae_mul(ctx, zb[0], zb[0])), mvae_sum_all(ctx, zb[1]));
+        assert_int_equal(mvae_backward(ctx, loss), MVAE_OK);
+        char *js = malloc(1 << 16);
+        mvae_impartial_set_stats_json(m, js, 1 << 16);
+        if (zero) { /* one branch left: nothing to balance, no block on the joint term */
+            assert_ptr_equal(zb[0], z);
+            assert_ptr_equal(zb[1], z);
+            assert_null(strstr(js, "impartial.image,label."));
+        } else {
+            assert_true(zb[0] != z && zb[1] != z);
+            assert_has(js, "impartial.image,label");
+        }
+        free(js);
+        mvae_ctx_free(ctx);
+        mvae_model_free(m);
+        mvae_cfg_free(cfg);
+    }
+}
+
 static void test_errors(void **state) {
     env *e = *state;
     const char *msg = build_fails(e, (const char *const[]){"train.impartial={method: pcgrad, decoder_params: true}", NULL});
@@ -349,6 +383,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_component_blocks),
         cmocka_unit_test(test_decoder_params),
         cmocka_unit_test(test_decoder_params_resume),
+        cmocka_unit_test(test_zero_weight_not_a_branch),
         cmocka_unit_test(test_errors),
     };
     (void)argc;

@@ -57,6 +57,15 @@ static uint32_t term_decodes(const mvae_model *m, uint32_t s, bool cross_reconst
     return (cross_reconstruct && __builtin_popcount(s) == 1 ? all : s) | m->decoder_only;
 }
 
+/* The branches of a term's block on z: the modalities it decodes, less those of weight 0 (a
+ * probed, never-trained decoder-only modality gives z no gradient; as a branch it would only make
+ * the equalising methods degenerate). Those read z itself. */
+static uint32_t block_branches(const mvae_model *m, uint32_t dec) {
+    for (int k = 0; k < m->n_mod; k++)
+        if (m->mod[k].weight == 0) dec &= ~(1u << k);
+    return dec;
+}
+
 /* The mixture components of a term of subset s, by the fusion's rule (fusion/moe: one per
  * modality of s; fusion/mopoe: one per non-empty subset of s, in binary order), named into
  * names; 1 (the whole posterior) for any other fusion. */
@@ -189,7 +198,7 @@ int mvae_impartial_set_declare(mvae_model *m, mvae_error *err) {
     for (uint32_t s = 1; s <= enc; s++) {
         if (s & ~enc) continue;
         uint32_t dec = term_decodes(m, s, cross);
-        int K = __builtin_popcount(dec);
+        int K = __builtin_popcount(block_branches(m, dec));
         int i = set->n;
         int C = term_components(m, s, set->comp[i]);
         if (!(zblocks && K >= 2) && !(dparams && C > 1)) continue; /* nothing to balance */
@@ -284,8 +293,9 @@ int mvae_impartial_set_branches(const mvae_model *m, mvae_ctx *ctx, uint32_t sub
         for (int b = 0; b < K; b++) parts[b][c] = zk[b];
     }
     int b = 0;
+    const uint32_t bb = block_branches(m, dec);
     for (int k = 0; k < m->n_mod; k++)
-        if (dec & (1u << k)) {
+        if (bb & (1u << k)) {
             branch[k] = mvae_concat_list(ctx, C, parts[b++], 0);
             if (!branch[k]) return MVAE_ERR_INVALID;
         }
@@ -368,7 +378,7 @@ int mvae_impartial_set_stats_json(const mvae_model *m, char *buf, size_t len) {
         const char *names[MVAE_IMPARTIAL_MAX_K > IMP_MAX_COMP ? MVAE_IMPARTIAL_MAX_K : IMP_MAX_COMP];
         int b = 0;
         for (int k = 0; k < m->n_mod; k++)
-            if (set->dec[i] & (1u << k)) names[b++] = m->mod[k].info.name;
+            if (block_branches(m, set->dec[i]) & (1u << k)) names[b++] = m->mod[k].info.name;
         char sub[256], prefix[400];
         mvae_model_subset_name(m, set->subset[i], sub, sizeof sub);
         const imp_group *g = &set->z[i];
