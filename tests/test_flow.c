@@ -19,11 +19,6 @@ typedef tiny_env env;
 static int env_setup(void **state) { return tiny_env_open(state, "flow", 200, 60); }
 static int env_teardown(void **state) { return tiny_env_close(state); }
 
-static void assert_has(const char *msg, const char *needle) {
-    if (!strstr(msg, needle)) fprintf(stderr, "message: %s\nexpected to contain: %s\n", msg, needle);
-    assert_non_null(strstr(msg, needle));
-}
-
 /* the tiny experiment with the image as a flow (the label stays a VAE) */
 #define IMAGE_FLOW                                                                                 \
     "modalities.image={model: flow, encoder: {plugin: mlp, hidden: [32]}, "                        \
@@ -130,10 +125,10 @@ static void test_op_values_and_inverses(void **state) {
     /* errors name the op and the shapes */
     mvae_tensor *bad = mvae_tensor_new(ctx, 1, (int64_t[]){3});
     assert_null(mvae_affine_coupling(ctx, x, s, t, bad));
-    assert_has(mvae_ctx_error(ctx), "affine_coupling");
+    mvae_assert_has(mvae_ctx_error(ctx), "affine_coupling");
     mvae_ctx_reset(ctx);
     assert_null(mvae_soft_clamp(ctx, t, 0.0f));
-    assert_has(mvae_ctx_error(ctx), "soft_clamp");
+    mvae_assert_has(mvae_ctx_error(ctx), "soft_clamp");
     mvae_ctx_free(ctx);
 }
 
@@ -304,7 +299,7 @@ static void test_flow_preprocess(void **state) {
         assert_int_equal(mvae_cfg_load_string("{preprocess: dequantize_logit}", "f.yaml", &cfg, &err), MVAE_OK);
         assert_int_not_equal(mvae_flow_create(mvae_cfg_root(cfg), &real, 3, ps, "v.flow", &f, &err), MVAE_OK);
         assert_null(f);
-        assert_has(err.msg, "use preprocess: none");
+        mvae_assert_has(err.msg, "use preprocess: none");
         mvae_cfg_free(cfg);
         mvae_params_free(ps);
     }
@@ -329,21 +324,13 @@ static void test_flow_preprocess(void **state) {
 }
 
 /* ------------------------------------------------------------------------ inside a model */
-static mvae_model *build(env *e, const char *const *sets, mvae_cfg **cfg) {
-    mvae_error err = {0};
-    mvae_model *m = tiny_model(e->reg, e->data, sets, cfg, &err);
-    if (!m) fprintf(stderr, "%s\n", err.msg);
-    assert_non_null(m);
-    return m;
-}
-
 /* At the identity initialisation log p(x | z) is the base density's change of variables alone:
  * sum_j log N(v_j) + log|dv/dy| - D log 256, v = logit(0.05 + 0.9 (k + 1/2) / 256), whatever z.
  * Computed here by hand in double from the raw levels. */
 static void test_flow_identity_loglik(void **state) {
     env *e = *state;
     mvae_cfg *cfg;
-    mvae_model *m = build(e, (const char *const[]){IMAGE_FLOW, NULL}, &cfg);
+    mvae_model *m = tiny_build(e, (const char *const[]){IMAGE_FLOW, NULL}, &cfg);
     int k = mvae_model_find(m, "image");
     assert_string_equal(m->mod[k].mtype->name, "flow");
     assert_null(m->mod[k].dec);
@@ -413,7 +400,7 @@ static bool exists(const char *dir, const char *name) {
 static void test_flow_trains(void **state) {
     env *e = *state;
     mvae_cfg *cfg;
-    mvae_model *m = build(e, (const char *const[]){IMAGE_FLOW, "train.epochs=3", "train.optimizer.adam.lr=3.0e-3", NULL}, &cfg);
+    mvae_model *m = tiny_build(e, (const char *const[]){IMAGE_FLOW, "train.epochs=3", "train.optimizer.adam.lr=3.0e-3", NULL}, &cfg);
     double before = fixed_loss(m);
     char dir[300];
     snprintf(dir, sizeof dir, "%s/run_trains", e->dir);
@@ -442,7 +429,7 @@ static void test_flow_trains(void **state) {
     snprintf(mp, sizeof mp, "%s/metrics.json", dir);
     char *mj = tiny_slurp(mp, NULL);
     assert_non_null(mj);
-    assert_has(mj, "\"bits_per_dim\": {\"image\": ");
+    mvae_assert_has(mj, "\"bits_per_dim\": {\"image\": ");
     free(mj);
     assert_true(exists(dir, "prior_samples.png"));
     assert_true(exists(dir, "image_from_label.png"));
@@ -466,14 +453,14 @@ static void test_flow_trains(void **state) {
     assert_memory_equal(a, b2, 4 * 784 * sizeof(float));
     /* the decoder entry point refuses a flow modality with a message */
     assert_null(mvae_model_decode(m, ctx, k, z));
-    assert_has(mvae_ctx_error(ctx), "model: flow");
+    mvae_assert_has(mvae_ctx_error(ctx), "model: flow");
     free(a);
     free(b2);
     mvae_ctx_free(ctx);
     /* the flow's parameters are in the checkpoint */
     assert_non_null(mvae_params_find(m->params, "image.flow.l1.out.w"));
     mvae_cfg *cfg2;
-    mvae_model *m2 = build(e, (const char *const[]){IMAGE_FLOW, "train.epochs=3", "train.optimizer.adam.lr=3.0e-3", NULL}, &cfg2);
+    mvae_model *m2 = tiny_build(e, (const char *const[]){IMAGE_FLOW, "train.epochs=3", "train.optimizer.adam.lr=3.0e-3", NULL}, &cfg2);
     snprintf(mp, sizeof mp, "%s/last.ckpt", dir);
     assert_int_equal(mvae_run_checkpoint_load(m2, mp, NULL, NULL, false, NULL, &err), MVAE_OK);
     assert_memory_equal(m2->params->data, m->params->data, m->params->n_floats * sizeof(float));
@@ -488,15 +475,15 @@ static void test_flow_trains(void **state) {
 static void test_flow_nan_stops(void **state) {
     env *e = *state;
     mvae_cfg *cfg;
-    mvae_model *m = build(e, (const char *const[]){IMAGE_FLOW, "train.optimizer.adam.lr=1.0e30", "eval.pictures=false", NULL}, &cfg);
+    mvae_model *m = tiny_build(e, (const char *const[]){IMAGE_FLOW, "train.optimizer.adam.lr=1.0e30", "eval.pictures=false", NULL}, &cfg);
     char dir[300];
     snprintf(dir, sizeof dir, "%s/run_nan", e->dir);
     mvae_train_opts o = {.run_dir = dir, .quiet = true};
     mvae_train_result r;
     mvae_error err = {0};
     assert_int_equal(mvae_train(m, &o, &r, &err), MVAE_ERR_NUMERIC);
-    assert_has(err.msg, "step ");
-    assert_has(err.msg, "(epoch 1, batch ");
+    mvae_assert_has(err.msg, "step ");
+    mvae_assert_has(err.msg, "(epoch 1, batch ");
     assert_false(exists(dir, "last.ckpt"));
     mvae_model_free(m);
     mvae_cfg_free(cfg);
@@ -517,27 +504,27 @@ static void test_model_type_errors(void **state) {
     /* a flow on class indices: the key, the data, what is allowed */
     const char *msg = build_fails(e, (const char *const[]){
         "modalities.label={model: flow, encoder: {plugin: mlp, embed: 16, hidden: [32]}}", NULL});
-    assert_has(msg, "modalities.label.model");
-    assert_has(msg, "categorical");
-    assert_has(msg, "allowed here: vae");
+    mvae_assert_has(msg, "modalities.label.model");
+    mvae_assert_has(msg, "categorical");
+    mvae_assert_has(msg, "allowed here: vae");
     /* an unknown type (the gan row's own errors: test_gan.c) */
     msg = build_fails(e, (const char *const[]){"modalities.image.model=glow", NULL});
-    assert_has(msg, "modalities.image.model");
+    mvae_assert_has(msg, "modalities.image.model");
     /* a flow modality has no decoder and no likelihood */
     msg = build_fails(e, (const char *const[]){"modalities.image.model=flow", NULL});
-    assert_has(msg, "modalities.image.decoder belongs to model: vae");
+    mvae_assert_has(msg, "modalities.image.decoder belongs to model: vae");
     msg = build_fails(e, (const char *const[]){IMAGE_FLOW, "modalities.image.likelihood=gaussian", NULL});
-    assert_has(msg, "modalities.image.likelihood: a model: flow modality has no likelihood");
+    mvae_assert_has(msg, "modalities.image.likelihood: a model: flow modality has no likelihood");
     /* a flow section on a vae, a vae without decoder, a bad flow option (with its place) */
     msg = build_fails(e, (const char *const[]){"modalities.image.flow={layers: 2}", NULL});
-    assert_has(msg, "modalities.image.flow belongs to model: flow");
+    mvae_assert_has(msg, "modalities.image.flow belongs to model: flow");
     msg = build_fails(e, (const char *const[]){"modalities.image={encoder: {plugin: mlp, hidden: [32]}}", NULL});
-    assert_has(msg, "missing key 'decoder'");
+    mvae_assert_has(msg, "missing key 'decoder'");
     msg = build_fails(e, (const char *const[]){IMAGE_FLOW, "modalities.image.flow.layers=0", NULL});
-    assert_has(msg, "layers");
-    assert_has(msg, "out of range");
+    mvae_assert_has(msg, "layers");
+    mvae_assert_has(msg, "out of range");
     msg = build_fails(e, (const char *const[]){IMAGE_FLOW, "modalities.image.flow.lyers=3", NULL});
-    assert_has(msg, "did you mean 'layers'");
+    mvae_assert_has(msg, "did you mean 'layers'");
 }
 
 /* Every row of the table is complete (or reserved with an explanation). */

@@ -22,23 +22,10 @@ typedef tiny_env env;
 static int env_setup(void **state) { return tiny_env_open(state, "gan", 200, 60); }
 static int env_teardown(void **state) { return tiny_env_close(state); }
 
-static void assert_has(const char *msg, const char *needle) {
-    if (!strstr(msg, needle)) fprintf(stderr, "message: %s\nexpected to contain: %s\n", msg, needle);
-    assert_non_null(strstr(msg, needle));
-}
-
 /* the tiny experiment with the image as a GAN (the label stays a VAE) */
 #define IMAGE_GAN                                                                                  \
     "modalities.image={model: gan, encoder: {plugin: mlp, hidden: [32]}, decoder: {plugin: mlp, "  \
     "hidden: [32]}, gan: {discriminator: {plugin: mlp, hidden: [32]}, features: 16}}"
-
-static mvae_model *build(env *e, const char *const *sets, mvae_cfg **cfg) {
-    mvae_error err = {0};
-    mvae_model *m = tiny_model(e->reg, e->data, sets, cfg, &err);
-    if (!m) fprintf(stderr, "%s\n", err.msg);
-    assert_non_null(m);
-    return m;
-}
 
 static double softplus(double x) { return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); }
 
@@ -120,7 +107,7 @@ static double disc_loss_at(mvae_gan *g, mvae_model *m, mvae_tensor *x, mvae_tens
 static void test_disc_param_gradient(void **state) {
     env *e = *state;
     mvae_cfg *cfg;
-    mvae_model *m = build(e, (const char *const[]){IMAGE_GAN, "modalities.image.gan.discriminator.activation=tanh", NULL}, &cfg);
+    mvae_model *m = tiny_build(e, (const char *const[]){IMAGE_GAN, "modalities.image.gan.discriminator.activation=tanh", NULL}, &cfg);
     int k = mvae_model_find(m, "image");
     mvae_gan *g = m->mod[k].mt_self;
     mvae_batch b;
@@ -173,7 +160,7 @@ static void test_score_parts(void **state) {
         {"modalities.image.gan.pixel_weight=0", "modalities.image.gan.feature_weight=0"}};
     for (int v = 0; v < 3; v++) {
         mvae_cfg *cfg;
-        mvae_model *m = build(e, (const char *const[]){IMAGE_GAN, "modalities.image.gan.pixel_weight=1.0",
+        mvae_model *m = tiny_build(e, (const char *const[]){IMAGE_GAN, "modalities.image.gan.pixel_weight=1.0",
                                                        variants[v][0], variants[v][1], NULL}, &cfg);
         int k = mvae_model_find(m, "image");
         mvae_gan *g = m->mod[k].mt_self;
@@ -224,7 +211,7 @@ static void test_score_parts(void **state) {
 static void test_updates_touch_own_params(void **state) {
     env *e = *state;
     mvae_cfg *cfg;
-    mvae_model *m = build(e, (const char *const[]){IMAGE_GAN, NULL}, &cfg);
+    mvae_model *m = tiny_build(e, (const char *const[]){IMAGE_GAN, NULL}, &cfg);
     int k = mvae_model_find(m, "image");
     mvae_gan *g = m->mod[k].mt_self;
     mvae_batch b;
@@ -290,7 +277,7 @@ static bool exists(const char *dir, const char *name) {
 static void test_gan_trains(void **state) {
     env *e = *state;
     mvae_cfg *cfg;
-    mvae_model *m = build(e, (const char *const[]){IMAGE_GAN, GAN_EVAL, NULL}, &cfg);
+    mvae_model *m = tiny_build(e, (const char *const[]){IMAGE_GAN, GAN_EVAL, NULL}, &cfg);
     char dir[300];
     snprintf(dir, sizeof dir, "%s/run_trains", e->dir);
     mvae_train_opts o = {.run_dir = dir, .quiet = true};
@@ -309,8 +296,8 @@ static void test_gan_trains(void **state) {
     assert_true(r.has_bound);
     char bs[4096];
     mvae_bound_summary(&r.bound, bs, sizeof bs);
-    assert_has(bs, "model: gan");
-    assert_has(bs, "no longer a likelihood bound");
+    mvae_assert_has(bs, "model: gan");
+    mvae_assert_has(bs, "no longer a likelihood bound");
     /* coherence and Fréchet distances, in metrics.json too */
     assert_true(r.eval.n_coh >= 1);
     bool prior = false, cond = false;
@@ -324,8 +311,8 @@ static void test_gan_trains(void **state) {
     snprintf(mp, sizeof mp, "%s/metrics.json", dir);
     char *mj = tiny_slurp(mp, NULL);
     assert_non_null(mj);
-    assert_has(mj, "\"frechet\": {\"label->image\": ");
-    assert_has(mj, "model: gan");
+    mvae_assert_has(mj, "\"frechet\": {\"label->image\": ");
+    mvae_assert_has(mj, "model: gan");
     free(mj);
     assert_true(exists(dir, "prior_samples.png"));
     /* samples in [0, 1] */
@@ -350,7 +337,7 @@ static char *slurp_in(const char *dir, const char *name, size_t *len) {
 
 static void train_ok(env *e, const char *const *sets, const char *dir, bool resume, mvae_train_result *r) {
     mvae_cfg *cfg;
-    mvae_model *m = build(e, sets, &cfg);
+    mvae_model *m = tiny_build(e, sets, &cfg);
     mvae_train_opts o = {.run_dir = dir, .resume = resume, .quiet = true};
     mvae_error err = {0};
     int rc = mvae_train(m, &o, r, &err);
@@ -372,7 +359,7 @@ static void test_gan_resume(void **state) {
     train_ok(e, (const char *const[]){IMAGE_GAN, "modalities.image.gan.n_critic=2", "train.epochs=1", "eval.pictures=false", NULL}, b, false, &rb);
     /* after epoch 1 the checkpoint holds a discriminator state (valid flag, step 4 x 2) */
     mvae_cfg *cfg;
-    mvae_model *m = build(e, (const char *const[]){IMAGE_GAN, "modalities.image.gan.n_critic=2", NULL}, &cfg);
+    mvae_model *m = tiny_build(e, (const char *const[]){IMAGE_GAN, "modalities.image.gan.n_critic=2", NULL}, &cfg);
     char p[600];
     snprintf(p, sizeof p, "%s/last.ckpt", b);
     mvae_error err = {0};
@@ -398,7 +385,7 @@ static void test_gan_resume(void **state) {
 static void test_gan_nan_stops(void **state) {
     env *e = *state;
     mvae_cfg *cfg;
-    mvae_model *m = build(e, (const char *const[]){IMAGE_GAN, "modalities.image.gan.lr=1.0e30", "eval.pictures=false", NULL}, &cfg);
+    mvae_model *m = tiny_build(e, (const char *const[]){IMAGE_GAN, "modalities.image.gan.lr=1.0e30", "eval.pictures=false", NULL}, &cfg);
     char dir[300];
     snprintf(dir, sizeof dir, "%s/run_nan", e->dir);
     mvae_train_opts o = {.run_dir = dir, .quiet = true};
@@ -406,13 +393,13 @@ static void test_gan_nan_stops(void **state) {
     mvae_error err = {0};
     assert_int_equal(mvae_train(m, &o, &r, &err), MVAE_ERR_NUMERIC);
     fprintf(stderr, "the NaN stop: %s\n", err.msg);
-    assert_has(err.msg, "step ");
-    assert_has(err.msg, "(epoch 1, batch ");
+    mvae_assert_has(err.msg, "step ");
+    mvae_assert_has(err.msg, "(epoch 1, batch ");
     assert_false(exists(dir, "last.ckpt"));
     mvae_model_free(m);
     mvae_cfg_free(cfg);
     /* a discriminator whose state went NaN: its own check names it, before any update */
-    m = build(e, (const char *const[]){IMAGE_GAN, "eval.pictures=false", NULL}, &cfg);
+    m = tiny_build(e, (const char *const[]){IMAGE_GAN, "eval.pictures=false", NULL}, &cfg);
     mvae_gan *g = m->mod[mvae_model_find(m, "image")].mt_self;
     mvae_gan_sync(g); /* the mirror now holds the fresh state */
     g->state->data[0] = NAN;
@@ -420,8 +407,8 @@ static void test_gan_nan_stops(void **state) {
     memset(&err, 0, sizeof err);
     assert_int_equal(mvae_train(m, &o, &r, &err), MVAE_ERR_NUMERIC);
     fprintf(stderr, "the discriminator's NaN stop: %s\n", err.msg);
-    assert_has(err.msg, "step 1 (epoch 1, batch 1)");
-    assert_has(err.msg, "modality 'image' (model: gan): the discriminator's loss is NaN in its update 1 of 1");
+    mvae_assert_has(err.msg, "step 1 (epoch 1, batch 1)");
+    mvae_assert_has(err.msg, "modality 'image' (model: gan): the discriminator's loss is NaN in its update 1 of 1");
     assert_false(exists(dir, "last.ckpt"));
     mvae_model_free(m);
     mvae_cfg_free(cfg);
@@ -441,34 +428,34 @@ static void test_gan_errors(void **state) {
     env *e = *state;
     /* a gan on class indices */
     const char *msg = build_fails(e, (const char *const[]){"modalities.label.model=gan", "modalities.label.likelihood=", NULL});
-    assert_has(msg, "modalities.label");
+    mvae_assert_has(msg, "modalities.label");
     msg = build_fails(e, (const char *const[]){
         "modalities.label={model: gan, encoder: {plugin: mlp, embed: 16, hidden: [32]}, decoder: {plugin: mlp}}", NULL});
-    assert_has(msg, "modalities.label.model: 'gan' cannot model 'label' (categorical data)");
+    mvae_assert_has(msg, "modalities.label.model: 'gan' cannot model 'label' (categorical data)");
     /* the generator is the decoder: it is required */
     msg = build_fails(e, (const char *const[]){"modalities.image={model: gan, encoder: {plugin: mlp, hidden: [32]}}", NULL});
-    assert_has(msg, "model: gan needs a decoder plugin as its generator");
+    mvae_assert_has(msg, "model: gan needs a decoder plugin as its generator");
     /* no likelihood key */
     msg = build_fails(e, (const char *const[]){IMAGE_GAN, "modalities.image.likelihood=gaussian", NULL});
-    assert_has(msg, "modalities.image.likelihood: a model: gan modality has no likelihood");
+    mvae_assert_has(msg, "modalities.image.likelihood: a model: gan modality has no likelihood");
     /* the discriminator's plugin and options, with their place */
     msg = build_fails(e, (const char *const[]){IMAGE_GAN, "modalities.image.gan.discriminator.plugin=mlpp", NULL});
-    assert_has(msg, "modalities.image.gan.discriminator.plugin");
-    assert_has(msg, ":");
+    mvae_assert_has(msg, "modalities.image.gan.discriminator.plugin");
+    mvae_assert_has(msg, ":");
     msg = build_fails(e, (const char *const[]){IMAGE_GAN, "modalities.image.gan.discriminator.hiden=[8]", NULL});
-    assert_has(msg, "hiden");
+    mvae_assert_has(msg, "hiden");
     msg = build_fails(e, (const char *const[]){IMAGE_GAN, "modalities.image.gan.n_critic=0", NULL});
-    assert_has(msg, "n_critic");
-    assert_has(msg, "out of range");
+    mvae_assert_has(msg, "n_critic");
+    mvae_assert_has(msg, "out of range");
     msg = build_fails(e, (const char *const[]){IMAGE_GAN, "modalities.image.gan.loss=wgan", NULL});
-    assert_has(msg, "wgan");
+    mvae_assert_has(msg, "wgan");
     msg = build_fails(e, (const char *const[]){IMAGE_GAN, "modalities.image.gan.feature_weight=0",
                                                "modalities.image.gan.adversarial_weight=0", NULL});
-    assert_has(msg, "the generator would get no loss");
-    assert_has(msg, "modalities.image.gan");
+    mvae_assert_has(msg, "the generator would get no loss");
+    mvae_assert_has(msg, "modalities.image.gan");
     /* a gan section on a vae */
     msg = build_fails(e, (const char *const[]){"modalities.image.gan={n_critic: 2}", NULL});
-    assert_has(msg, "modalities.image.gan belongs to model: gan");
+    mvae_assert_has(msg, "modalities.image.gan belongs to model: gan");
 }
 
 int main(int argc, char **argv) {

@@ -24,11 +24,6 @@ typedef tiny_env env;
 static int env_setup(void **state) { return tiny_env_open(state, "impmix", 200, 60); }
 static int env_teardown(void **state) { return tiny_env_close(state); }
 
-static void assert_has(const char *msg, const char *needle) {
-    if (!strstr(msg, needle)) fprintf(stderr, "message: %s\nexpected to contain: %s\n", msg, needle);
-    assert_non_null(strstr(msg, needle));
-}
-
 static mvae_impartial *mk(const char *spec, int K, mvae_rng *rng) {
     mvae_impartial *b = NULL;
     mvae_error err = {0};
@@ -106,14 +101,6 @@ static void test_param_block_engine(void **state) {
 }
 
 /* --------------------------------------------------------------------------- model: z blocks */
-static mvae_model *build(env *e, const char *const *sets, mvae_cfg **cfg) {
-    mvae_error err = {0};
-    mvae_model *m = tiny_model(e->reg, e->data, sets, cfg, &err);
-    if (!m) fprintf(stderr, "%s\n", err.msg);
-    assert_non_null(m);
-    return m;
-}
-
 static const char *build_fails(env *e, const char *const *sets) {
     static mvae_error err;
     memset(&err, 0, sizeof err);
@@ -132,7 +119,7 @@ static void check_components(env *e, const char *fusion, int C) {
     char fu[64];
     snprintf(fu, sizeof fu, "fusion={plugin: %s}", fusion);
     mvae_cfg *cfg;
-    mvae_model *m = build(e, (const char *const[]){fu, "train.impartial={method: pcgrad, norm_restore: false}", NULL}, &cfg);
+    mvae_model *m = tiny_build(e, (const char *const[]){fu, "train.impartial={method: pcgrad, norm_restore: false}", NULL}, &cfg);
     enum { B = 2, D = 8 };
     const int64_t n = (int64_t)C * B * D, rows = (int64_t)B * D;
     float *A = malloc((size_t)n * sizeof *A), *L = malloc((size_t)n * sizeof *L);
@@ -183,11 +170,11 @@ static void check_components(env *e, const char *fusion, int C) {
     char *js = malloc(1 << 16);
     assert_true(mvae_impartial_set_stats_json(m, js, 1 << 16) > 0);
     if (strcmp(fusion, "moe") == 0) {
-        assert_has(js, "\"impartial.image,label[image].cos.image-label\": ");
-        assert_has(js, "\"impartial.image,label[label].calls\": 1");
+        mvae_assert_has(js, "\"impartial.image,label[image].cos.image-label\": ");
+        mvae_assert_has(js, "\"impartial.image,label[label].calls\": 1");
     } else {
-        assert_has(js, "\"impartial.image,label[image+label].cos.image-label\": ");
-        assert_has(js, "\"impartial.image,label[label].calls\": 1");
+        mvae_assert_has(js, "\"impartial.image,label[image+label].cos.image-label\": ");
+        mvae_assert_has(js, "\"impartial.image,label[label].calls\": 1");
     }
     free(js);
     free(want);
@@ -207,7 +194,7 @@ static void test_component_blocks(void **state) {
 /* One objective step on the first 40 training samples: loss and a copy of every gradient. */
 static float *step_grads(env *e, const char *const *sets, double *loss, mvae_model **keep, mvae_cfg **keep_cfg) {
     mvae_cfg *cfg;
-    mvae_model *m = build(e, sets, &cfg);
+    mvae_model *m = tiny_build(e, sets, &cfg);
     mvae_objective obj;
     mvae_error err = {0};
     assert_int_equal(mvae_objective_from_config(m, &obj, &err), MVAE_OK);
@@ -280,7 +267,7 @@ static void check_decoder_params(env *e, const char *fusion) {
     assert_true(dec_diff > 1e-3);
     char *js = malloc(1 << 16);
     assert_true(mvae_impartial_set_stats_json(m2, js, 1 << 16) > 0);
-    assert_has(js, strcmp(fusion, "moe") == 0 ? "\"impartial.image,label.dec.image.cos.image-label\": "
+    mvae_assert_has(js, strcmp(fusion, "moe") == 0 ? "\"impartial.image,label.dec.image.cos.image-label\": "
                                               : "\"impartial.image,label.dec.label.cos.image-image+label\": ");
     free(js);
     free(g0);
@@ -310,7 +297,7 @@ static void test_decoder_params_resume(void **state) {
     for (int run = 0; run < 2; run++) {
         for (int part = 0; part < (run ? 2 : 1); part++) {
             mvae_cfg *cfg;
-            mvae_model *m = build(e, (const char *const[]){"fusion={plugin: mopoe}", "train.impartial={method: gradvac, decoder_params: true}",
+            mvae_model *m = tiny_build(e, (const char *const[]){"fusion={plugin: mopoe}", "train.impartial={method: gradvac, decoder_params: true}",
                                                           run && !part ? "train.epochs=1" : "train.epochs=2",
                                                           "eval.pictures=false", "eval.probe.enabled=false", NULL},
                                   &cfg);
@@ -338,7 +325,7 @@ static void test_zero_weight_not_a_branch(void **state) {
         mvae_cfg *cfg;
         const char *const with[] = {"modalities.label.weight=0", "train.impartial={method: imtl_g}", NULL};
         const char *const without[] = {"train.impartial={method: imtl_g}", NULL};
-        mvae_model *m = build(e, zero ? with : without, &cfg);
+        mvae_model *m = tiny_build(e, zero ? with : without, &cfg);
         mvae_ctx *ctx = mvae_ctx_new(0);
         mvae_tensor *z = mvae_tensor_new(ctx, 2, (int64_t[]){2, 8});
         for (int64_t i = 0; i < z->n; i++) z->data[i] = 0.1f * (float)i;
@@ -355,7 +342,7 @@ static void test_zero_weight_not_a_branch(void **state) {
             assert_null(strstr(js, "impartial.image,label."));
         } else {
             assert_true(zb[0] != z && zb[1] != z);
-            assert_has(js, "impartial.image,label");
+            mvae_assert_has(js, "impartial.image,label");
         }
         free(js);
         mvae_ctx_free(ctx);
@@ -367,14 +354,14 @@ static void test_zero_weight_not_a_branch(void **state) {
 static void test_errors(void **state) {
     env *e = *state;
     const char *msg = build_fails(e, (const char *const[]){"train.impartial={method: pcgrad, decoder_params: true}", NULL});
-    assert_has(msg, "decoder_params");
-    assert_has(msg, "fusion 'poe' has one component");
-    assert_has(msg, "<--set>:1:"); /* the place of the key */
+    mvae_assert_has(msg, "decoder_params");
+    mvae_assert_has(msg, "fusion 'poe' has one component");
+    mvae_assert_has(msg, "<--set>:1:"); /* the place of the key */
     msg = build_fails(e, (const char *const[]){"fusion={plugin: moe}", "train.impartial={method: pcgrad, decoder_params: true}",
                                                 "train.objective={iw_samples: 2, estimator: dreg}", NULL});
-    assert_has(msg, "estimator: dreg");
+    mvae_assert_has(msg, "estimator: dreg");
     msg = build_fails(e, (const char *const[]){"fusion={plugin: moe}", "train.impartial={method: pcgrad, decoder_params: 1.5}", NULL});
-    assert_has(msg, "decoder_params");
+    mvae_assert_has(msg, "decoder_params");
 }
 
 int main(int argc, char **argv) {
