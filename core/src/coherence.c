@@ -696,6 +696,20 @@ void mvae_logreg_free(mvae_logreg *lr) {
     memset(lr, 0, sizeof *lr);
 }
 
+/* Per feature of X [n, d]: the mean and 1 / the standard deviation (1 for a constant feature), the
+ * standardisation the linear probes fit on training features. */
+static void standardise_fit(const float *X, int64_t n, int d, float *mean, float *inv_std) {
+    for (int j = 0; j < d; j++) {
+        double s = 0, s2 = 0;
+        for (int64_t i = 0; i < n; i++) s += X[i * d + j];
+        double mu = s / (double)n;
+        for (int64_t i = 0; i < n; i++) s2 += (X[i * d + j] - mu) * (X[i * d + j] - mu);
+        double sd = sqrt(s2 / (double)n);
+        mean[j] = (float)mu;
+        inv_std[j] = (float)(sd > 1e-8 ? 1.0 / sd : 1.0);
+    }
+}
+
 int mvae_logreg_fit(const float *X, const int32_t *y, int64_t n, int d, int k, float l2, int iters,
                     mvae_logreg *out, mvae_error *err) {
     memset(out, 0, sizeof *out);
@@ -720,15 +734,7 @@ int mvae_logreg_fit(const float *X, const int32_t *y, int64_t n, int d, int k, f
         goto done;
     }
     /* standardise: x' = (x - mean) / std (std 1 for constant features) */
-    for (int j = 0; j < d; j++) {
-        double s = 0, s2 = 0;
-        for (int64_t i = 0; i < n; i++) s += X[i * d + j];
-        double mu = s / (double)n;
-        for (int64_t i = 0; i < n; i++) s2 += (X[i * d + j] - mu) * (X[i * d + j] - mu);
-        double sd = sqrt(s2 / (double)n);
-        out->mean[j] = (float)mu;
-        out->inv_std[j] = (float)(sd > 1e-8 ? 1.0 / sd : 1.0);
-    }
+    standardise_fit(X, n, d, out->mean, out->inv_std);
     for (int64_t i = 0; i < n; i++)
         for (int j = 0; j < d; j++) Xs[i * d + j] = (X[i * d + j] - out->mean[j]) * out->inv_std[j];
     mvae_tensor *W = mvae_params_add(ps, "W", 2, (int64_t[]){k, d}, MVAE_INIT_ZEROS, d, err);
@@ -917,15 +923,7 @@ int mvae_ridge_fit(const float *X, const float *Y, int64_t n, int d, int k, floa
     }
     /* standardised features (as the logistic probe) and centred targets, so that the intercept is
      * the target mean; then (Xs^T Xs / n + l2 I) W^T = Xs^T Yc / n by Cholesky */
-    for (int j = 0; j < d; j++) {
-        double s = 0, s2 = 0;
-        for (int64_t i = 0; i < n; i++) s += X[i * d + j];
-        double mu = s / (double)n;
-        for (int64_t i = 0; i < n; i++) s2 += (X[i * d + j] - mu) * (X[i * d + j] - mu);
-        double sd = sqrt(s2 / (double)n);
-        out->mean[j] = (float)mu;
-        out->inv_std[j] = (float)(sd > 1e-8 ? 1.0 / sd : 1.0);
-    }
+    standardise_fit(X, n, d, out->mean, out->inv_std);
     for (int c = 0; c < k; c++) {
         for (int64_t i = 0; i < n; i++) ym[c] += Y[i * k + c];
         ym[c] /= (double)n;
